@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies, each justified:
+// - swift-argument-parser: subcommands, options and help text for `recon` without hand-written parsing.
+// - Yams: YAML parsing with line/column marks, so config errors can name the line.
+// - swift-crypto: SHA-256 for stable finding ids (and, later, plan hashes).
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "recon",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "recon", targets: ["recon"]),
+        .executable(name: "recon-mirror", targets: ["recon-mirror"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "CPhoneNumber",
+            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("protobuf")]
+        ),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(
+            name: "ReconCore",
+            dependencies: [
+                "CPhoneNumber",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "ReconReports", dependencies: ["ReconCore"], swiftSettings: strict),
+        .target(
+            name: "ReconPipeline",
+            dependencies: ["Postgres", "ReconCore", "ReconReports"],
+            swiftSettings: strict
+        ),
+        .target(name: "MirrorGen", dependencies: ["ReconCore"], swiftSettings: strict),
+        .executableTarget(
+            name: "recon",
+            dependencies: [
+                "ReconPipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "recon-mirror",
+            dependencies: [
+                "MirrorGen",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ReconCoreTests", dependencies: ["ReconCore"], swiftSettings: strict),
+        .testTarget(
+            name: "ReconReportsTests",
+            dependencies: ["ReconReports"],
+            resources: [.copy("Golden")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ReconCore", "MirrorGen"],
+            swiftSettings: strict
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

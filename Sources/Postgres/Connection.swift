@@ -1,0 +1,200 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `PGresult`, cleared exactly once when the owner goes away.
+struct OwnedResult: ~Copyable {
+    let raw: OpaquePointer
+
+    init?(_ raw: OpaquePointer?) {
+        guard let raw else { return nil }
+        self.raw = raw
+    }
+
+    deinit { PQclear(raw) }
+
+    var status: ExecStatusType { PQresultStatus(raw) }
+
+    func error(kind: PostgresError.Kind) -> PostgresError {
+        let state = PQresultErrorField(raw, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary = PQresultErrorField(raw, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        let message = primary ?? String(cString: PQresultErrorMessage(raw))
+        return PostgresError(kind: kind, sqlState: state, message: message)
+    }
+}
+
+/// A column of a statement's result, as the server describes it before running it.
+public struct ColumnDescription: Sendable, Equatable {
+    public var name: String
+    /// The PostgreSQL type OID (25 text, 1184 timestamptz, 1700 numeric, …).
+    public var typeOID: UInt32
+    public init(name: String, typeOID: UInt32) {
+        self.name = name
+        self.typeOID = typeOID
+    }
+}
+
+/// A libpq connection, finished exactly once (also when connecting failed).
+public final class Connection {
+    private let conn: OpaquePointer
+
+    /// Connects with a libpq connection string or URL. An empty string means libpq's own
+    /// defaults: the `PG*` environment variables and `~/.pgpass`.
+    ///
+    /// - Throws: `PostgresError` of kind `.connect` with libpq's message.
+    public init(conninfo: String, applicationName: String = "recon", connectTimeoutSeconds: Int = 10) throws {
+        // Earlier keywords are defaults; the expanded connection string overrides them.
+        let keywords = ["connect_timeout", "application_name", "dbname"]
+        let values = [String(connectTimeoutSeconds), applicationName, conninfo]
+        let raw = withCStrings(keywords) { k in
+            withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let raw else {
+            throw PostgresError(kind: .connect, message: "out of memory")
+        }
+        conn = raw
+        if PQstatus(raw) != CONNECTION_OK {
+            let message = String(cString: PQerrorMessage(raw))
+            PQfinish(raw)
+            throw PostgresError(kind: .connect, message: message)
+        }
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// Whether libpq still considers the connection usable.
+    public var isOK: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// The server's version number, e.g. 150018.
+    public var serverVersion: Int { Int(PQserverVersion(conn)) }
+
+    /// Runs one or more commands that return no rows (BEGIN, SET, DDL, COMMIT).
+    /// - Throws: `PostgresError` naming the SQLSTATE.
+    public func execute(_ sql: String) throws {
+        guard let result = OwnedResult(PQexec(conn, sql)) else { throw lostOrError() }
+        let status = result.status
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            throw result.error(kind: errorKind())
+        }
+    }
+
+    /// Runs a statement with bind parameters (never spliced into the text) and returns all rows
+    /// as text. For small results only: state tables, tests; extracts use `copyOut`.
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        let raw = withOptionalCStrings(parameters) { params in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, params, nil, nil, 0)
+        }
+        guard let result = OwnedResult(raw) else { throw lostOrError() }
+        let status = result.status
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            throw result.error(kind: errorKind())
+        }
+        let rows = PQntuples(result.raw)
+        let cols = PQnfields(result.raw)
+        var out: [[String?]] = []
+        out.reserveCapacity(Int(rows))
+        for r in 0..<rows {
+            var row: [String?] = []
+            for c in 0..<cols {
+                row.append(PQgetisnull(result.raw, r, c) == 1 ? nil : String(cString: PQgetvalue(result.raw, r, c)))
+            }
+            out.append(row)
+        }
+        return out
+    }
+
+    /// Asks the server for the columns a statement would return, without running it.
+    /// - Throws: `PostgresError` when the statement does not parse or plan (bad column, syntax).
+    public func describe(_ sql: String) throws -> [ColumnDescription] {
+        do {
+            guard let prepared = OwnedResult(PQprepare(conn, "", sql, 0, nil)) else { throw lostOrError() }
+            guard prepared.status == PGRES_COMMAND_OK else { throw prepared.error(kind: errorKind()) }
+        }
+        guard let described = OwnedResult(PQdescribePrepared(conn, "")) else { throw lostOrError() }
+        guard described.status == PGRES_COMMAND_OK else { throw described.error(kind: errorKind()) }
+        var columns: [ColumnDescription] = []
+        for i in 0..<PQnfields(described.raw) {
+            columns.append(ColumnDescription(
+                name: String(cString: PQfname(described.raw, i)),
+                typeOID: UInt32(PQftype(described.raw, i))))
+        }
+        return columns
+    }
+
+    /// Streams `COPY (<select>) TO STDOUT` row by row: memory holds one row at a time.
+    /// `onRow` receives the fields of each row, decoded from COPY's text format (NULL is nil).
+    ///
+    /// - Returns: the number of rows streamed.
+    /// - Throws: `PostgresError` (`.query` with SQLSTATE, or `.connectionLost`), or whatever
+    ///   `onRow` throws; the connection is drained either way.
+    @discardableResult
+    public func copyOut(select sql: String, onRow: (borrowing CopyRow) throws -> Void) throws -> Int {
+        let statement = "COPY (\n" + sql + "\n) TO STDOUT"
+        do {
+            guard let started = OwnedResult(PQexec(conn, statement)) else { throw lostOrError() }
+            guard started.status == PGRES_COPY_OUT else { throw started.error(kind: errorKind()) }
+        }
+        var rows = 0
+        var row = CopyRow()
+        var failure: (any Error)?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &buffer, 0)
+            if length > 0, let buffer {
+                defer { PQfreemem(buffer) }
+                if failure == nil {
+                    do {
+                        try buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { bytes in
+                            try row.decode(UnsafeBufferPointer(start: bytes, count: Int(length)))
+                        }
+                        rows += 1
+                        try onRow(row)
+                    } catch {
+                        // Keep reading so the connection stays in a known state.
+                        failure = error
+                    }
+                }
+                continue
+            }
+            if length == -1 { break }
+            // -2: an error; libpq has the message.
+            let message = String(cString: PQerrorMessage(conn))
+            drain()
+            throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
+        }
+        var serverError: PostgresError?
+        while let result = OwnedResult(PQgetResult(conn)) {
+            if result.status != PGRES_COMMAND_OK, serverError == nil {
+                serverError = result.error(kind: errorKind())
+            }
+        }
+        if let serverError { throw serverError }
+        if let failure { throw failure }
+        return rows
+    }
+
+    private func drain() {
+        while let _ = OwnedResult(PQgetResult(conn)) {}
+    }
+
+    private func errorKind() -> PostgresError.Kind { isOK ? .query : .connectionLost }
+
+    private func lostOrError() -> PostgresError {
+        PostgresError(kind: isOK ? .protocolError : .connectionLost,
+                      message: String(cString: PQerrorMessage(conn)))
+    }
+}
+
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for p in pointers { free(p) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}
+
+private func withOptionalCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { for p in pointers { free(p) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}

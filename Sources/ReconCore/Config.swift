@@ -1,0 +1,228 @@
+import Yams
+
+/// The canonical order statuses recon compares across systems.
+public enum CanonicalStatus: String, Sendable, CaseIterable, Comparable {
+    case open, won, lost, invoiced, paid, fulfilled, cancelled, refunded, chargeback
+    case paymentFailed = "payment_failed"
+    public static func < (a: CanonicalStatus, b: CanonicalStatus) -> Bool { a.rawValue < b.rawValue }
+}
+
+public enum Severity: String, Sendable, CaseIterable, Comparable {
+    case info, warning, error
+    var rank: Int { self == .info ? 0 : (self == .warning ? 1 : 2) }
+    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+}
+
+/// recon.yml, parsed and checked.
+public struct ReconConfig: Sendable {
+    /// libpq connection string or URL; nil means DATABASE_URL, then libpq's PG* variables.
+    public var database: String?
+    public var queriesDirectory: String = "queries"
+    public var reportsDirectory: String = "reports"
+    /// Region for phone numbers written without + when the record has no usable country.
+    public var defaultCountry: String = "US"
+    /// Two orders of one customer with the same amount and currency this close are one order entered twice.
+    public var orderDuplicateWindowSeconds: Int = 600
+    /// Findings at or above this severity make the exit code 1.
+    public var failOn: Severity = .warning
+    public var severities: [FindingType: Severity] = FindingType.defaultSeverities
+    public var statuses = StatusConfig()
+
+    public init() {}
+}
+
+public struct StatusConfig: Sendable {
+    public var crm: [String: CanonicalStatus] = [:]
+    public var erp: [String: CanonicalStatus] = [:]
+    /// Unordered pairs of canonical statuses that are not a mismatch (same status always is fine).
+    public var compatible: Set<StatusPair> = []
+    /// The system whose status wins when the two differ (used by correction batches).
+    public var owner: System = .erp
+    /// CRM canonical statuses that require an ERP order to exist.
+    public var requireErpOrder: Set<CanonicalStatus> = []
+
+    public init() {}
+
+    public func map(_ system: System) -> [String: CanonicalStatus] { system == .crm ? crm : erp }
+
+    public func isCompatible(_ a: CanonicalStatus, _ b: CanonicalStatus) -> Bool {
+        a == b || compatible.contains(StatusPair(a, b))
+    }
+}
+
+public struct StatusPair: Hashable, Sendable {
+    public let first: CanonicalStatus
+    public let second: CanonicalStatus
+    public init(_ a: CanonicalStatus, _ b: CanonicalStatus) {
+        (first, second) = a <= b ? (a, b) : (b, a)
+    }
+}
+
+/// A problem in recon.yml: names the file, line and column.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var message: String
+    public var description: String { "\(file):\(line):\(column): \(message)" }
+}
+
+extension ReconConfig {
+    /// Parses recon.yml text. `file` is used in error messages only.
+    /// - Throws: `ConfigError` for YAML syntax errors, unknown keys, wrong types and bad values.
+    public static func parse(_ text: String, file: String) throws -> ReconConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            switch error {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                throw ConfigError(file: file, line: mark.line, column: mark.column, message: "YAML: \(problem)")
+            default:
+                throw ConfigError(file: file, line: 1, column: 1, message: "YAML: \(error)")
+            }
+        }
+        var config = ReconConfig()
+        guard let root else { return config }
+        let r = Reader(file: file)
+        let top = try r.mapping(root, "the top level")
+        for (keyNode, value) in top {
+            let key = try r.string(keyNode, "a key")
+            switch key {
+            case "database": config.database = try r.optionalString(value, key)
+            case "queries": config.queriesDirectory = try r.string(value, key)
+            case "reports": config.reportsDirectory = try r.string(value, key)
+            case "default_country":
+                let c = try r.string(value, key).uppercased()
+                guard PhoneNormaliser.isSupportedRegion(c) else {
+                    throw r.error(value, "default_country \"\(c)\" is not an ISO 3166-1 alpha-2 region libphonenumber knows")
+                }
+                config.defaultCountry = c
+            case "order_duplicate_window":
+                config.orderDuplicateWindowSeconds = try r.duration(value, key)
+            case "fail_on":
+                config.failOn = try r.enumValue(value, key, Severity.self)
+            case "severities":
+                for (k, v) in try r.mapping(value, key) {
+                    let type = try r.enumValue(k, "a finding type", FindingType.self)
+                    config.severities[type] = try r.enumValue(v, "severities.\(type.rawValue)", Severity.self)
+                }
+            case "statuses":
+                config.statuses = try parseStatuses(value, r)
+            default:
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses)")
+            }
+        }
+        return config
+    }
+
+    private static func parseStatuses(_ node: Node, _ r: Reader) throws -> StatusConfig {
+        var s = StatusConfig()
+        for (keyNode, value) in try r.mapping(node, "statuses") {
+            let key = try r.string(keyNode, "a key")
+            switch key {
+            case "crm", "erp":
+                var map: [String: CanonicalStatus] = [:]
+                for (raw, canonical) in try r.mapping(value, "statuses.\(key)") {
+                    let rawStatus = try r.string(raw, "a raw status").trimmingWhitespace()
+                    map[rawStatus] = try r.enumValue(canonical, "statuses.\(key).\(rawStatus)", CanonicalStatus.self)
+                }
+                if key == "crm" { s.crm = map } else { s.erp = map }
+            case "compatible":
+                for pair in try r.sequence(value, "statuses.compatible") {
+                    let items = try r.sequence(pair, "a compatible pair")
+                    guard items.count == 2 else { throw r.error(pair, "a compatible pair needs exactly two canonical statuses, e.g. [won, paid]") }
+                    s.compatible.insert(StatusPair(
+                        try r.enumValue(items[0], "statuses.compatible", CanonicalStatus.self),
+                        try r.enumValue(items[1], "statuses.compatible", CanonicalStatus.self)))
+                }
+            case "owner":
+                s.owner = try r.enumValue(value, "statuses.owner", System.self)
+            case "require_erp_order":
+                for item in try r.sequence(value, "statuses.require_erp_order") {
+                    s.requireErpOrder.insert(try r.enumValue(item, "statuses.require_erp_order", CanonicalStatus.self))
+                }
+            default:
+                throw r.error(keyNode, "unknown key \"statuses.\(key)\" (known: crm, erp, compatible, owner, require_erp_order)")
+            }
+        }
+        return s
+    }
+}
+
+/// Walks Yams nodes, turning every surprise into a `ConfigError` with a position.
+private struct Reader {
+    let file: String
+
+    func error(_ node: Node, _ message: String) -> ConfigError {
+        let mark = node.mark
+        return ConfigError(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message)
+    }
+
+    func mapping(_ node: Node, _ what: String) throws -> [(Node, Node)] {
+        guard let m = node.mapping else { throw error(node, "\(what) must be a mapping of keys to values") }
+        var seen: Set<String> = []
+        var out: [(Node, Node)] = []
+        for (k, v) in m {
+            if let s = k.string, !seen.insert(s).inserted {
+                throw error(k, "key \"\(s)\" appears twice")
+            }
+            out.append((k, v))
+        }
+        return out
+    }
+
+    func sequence(_ node: Node, _ what: String) throws -> [Node] {
+        guard let s = node.sequence else { throw error(node, "\(what) must be a list") }
+        return Array(s)
+    }
+
+    func string(_ node: Node, _ what: String) throws -> String {
+        guard case .scalar(let scalar) = node else { throw error(node, "\(what) must be a single value") }
+        return scalar.string
+    }
+
+    func optionalString(_ node: Node, _ what: String) throws -> String? {
+        if case .scalar(let scalar) = node, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) { return nil }
+        return try string(node, what)
+    }
+
+    func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, _: E.Type) throws -> E where E.RawValue == String {
+        let s = try string(node, what)
+        guard let v = E(rawValue: s) else {
+            throw error(node, "\(what): \"\(s)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
+    }
+
+    /// "10m", "600s", "1h" or a bare number of seconds.
+    func duration(_ node: Node, _ what: String) throws -> Int {
+        let s = try string(node, what).trimmingWhitespace()
+        var digits = Substring(s)
+        var unit = 1
+        if let last = s.last, !last.isNumber {
+            digits = s.dropLast()
+            switch last {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            default: throw error(node, "\(what): \"\(s)\" is not a duration like 90s, 10m or 1h")
+            }
+        }
+        guard let n = Int(digits), n >= 0 else {
+            throw error(node, "\(what): \"\(s)\" is not a duration like 90s, 10m or 1h")
+        }
+        return n * unit
+    }
+}
+
+
+extension String {
+    /// Trims spaces, tabs and newlines (Unicode whitespace) at both ends.
+    public func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

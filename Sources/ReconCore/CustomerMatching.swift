@@ -1,0 +1,330 @@
+/// Customers of both systems, normalised and indexed: global index `g` runs over the usable CRM
+/// records first, then the usable ERP records (usable: a non-empty id seen for the first time).
+struct CustomerIndex {
+    var system: [System] = []
+    var record: [Int] = []            // index into the system's table
+    var ids: [String] = []
+    var email: [Int32] = []           // interned valid email, -1 for none
+    var phone: [Int32] = []           // interned valid E.164 phone, -1 for none
+    var emailText: [String] = []
+    var phoneText: [String] = []
+    var byId: [System: [String: Int32]] = [.crm: [:], .erp: [:]]
+
+    var count: Int { ids.count }
+}
+
+/// What customer matching hands on to order matching and the reports.
+public struct CustomerMatch: Sendable {
+    /// Identity (component root) of each usable customer, by system and trimmed id.
+    let identityById: [System: [String: Int32]]
+    /// Trimmed ids that exist per system (for the order → customer check).
+    public func exists(_ system: System, _ id: String) -> Bool { identityById[system]?[id] != nil }
+    func identity(_ system: System, _ id: String) -> Int32? { identityById[system]?[id] }
+}
+
+struct CustomerMatcher {
+    let mirror: Mirror
+    let config: ReconConfig
+    let phones: PhoneNormaliser
+    var findings: [Finding] = []
+
+    init(mirror: Mirror, config: ReconConfig, phones: PhoneNormaliser) {
+        self.mirror = mirror
+        self.config = config
+        self.phones = phones
+    }
+
+    private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
+
+    private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
+                                  detail: String, identity: [String]? = nil) {
+        findings.append(Finding(type: .invalid, entity: .customer, severity: severity(.invalid), field: field,
+                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
+                                identity: identity))
+    }
+
+    /// Normalises every record and reports values that fail validation.
+    mutating func buildIndex() -> CustomerIndex {
+        var idx = CustomerIndex()
+        var emailIds: [String: Int32] = [:]
+        var phoneIds: [String: Int32] = [:]
+        for system in System.allCases {
+            let table = mirror.customers(system)
+            let file = Extract.of(system, .customer).fileName
+            var occurrences: [String: Int] = [:]
+            var byId: [String: Int32] = [:]
+            for (i, r) in table.records.enumerated() {
+                guard let id = ValueNormaliser.id(r.id) else {
+                    invalid(system, "", field: "id", value: r.id, detail: "empty id at row \(r.row) of \(file)",
+                            identity: ["\(system.rawValue):row:\(r.row)"])
+                    continue
+                }
+                if byId[id] != nil {
+                    occurrences[id, default: 1] += 1
+                    continue
+                }
+                let g = Int32(idx.count)
+                byId[id] = g
+                idx.system.append(system)
+                idx.record.append(i)
+                idx.ids.append(id)
+                switch EmailNormaliser.normalise(r.email) {
+                case .valid(let e):
+                    let next = Int32(emailIds.count)
+                    let eid = emailIds[e] ?? next
+                    if eid == next { emailIds[e] = next }
+                    idx.email.append(eid)
+                    idx.emailText.append(e)
+                case .invalid(let reason):
+                    invalid(system, id, field: "email", value: r.email ?? "", detail: reason)
+                    idx.email.append(-1); idx.emailText.append("")
+                case .empty:
+                    idx.email.append(-1); idx.emailText.append("")
+                }
+                if let country = r.country?.trimmingWhitespace(), !country.isEmpty,
+                   !PhoneNormaliser.isSupportedRegion(country.uppercased()) {
+                    invalid(system, id, field: "country", value: country,
+                            detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
+                }
+                switch phones.normalise(r.phone, region: phones.region(for: r.country)) {
+                case .valid(let p):
+                    let next = Int32(phoneIds.count)
+                    let pid = phoneIds[p] ?? next
+                    if pid == next { phoneIds[p] = next }
+                    idx.phone.append(pid)
+                    idx.phoneText.append(p)
+                case .invalid(let reason):
+                    invalid(system, id, field: "phone", value: r.phone ?? "", detail: reason)
+                    idx.phone.append(-1); idx.phoneText.append("")
+                case .empty:
+                    idx.phone.append(-1); idx.phoneText.append("")
+                }
+            }
+            for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
+                invalid(system, id, field: "id", value: id,
+                        detail: "id occurs \(n) times in \(file); the first row is used for matching")
+            }
+            idx.byId[system] = byId
+        }
+        return idx
+    }
+
+    /// Builds identities (external-id links, then email, then phone, a weaker key never joining
+    /// what a stronger one keeps apart) and reports customer findings.
+    mutating func run() -> CustomerMatch {
+        let idx = buildIndex()
+        let n = idx.count
+        var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
+
+        // 1. External-id links, in either direction.
+        var linkPairs: [(crm: Int32, erp: Int32)] = []
+        var seenPairs: Set<Int64> = []
+        var firstLink = [Int32](repeating: -1, count: n)
+        var moreLinks: [Int32: [Int32]] = [:]
+        var dangling = [Bool](repeating: false, count: n)
+        func addLink(_ c: Int32, _ e: Int32) {
+            let key = Int64(c) << 32 | Int64(e)
+            guard seenPairs.insert(key).inserted else { return }
+            linkPairs.append((c, e))
+            for (a, b) in [(c, e), (e, c)] {
+                if firstLink[Int(a)] < 0 { firstLink[Int(a)] = b } else { moreLinks[a, default: []].append(b) }
+            }
+        }
+        for g in 0..<n {
+            let system = idx.system[g]
+            let r = mirror.customers(system).records[idx.record[g]]
+            guard let ext = ValueNormaliser.id(r.externalId) else { continue }
+            if let other = idx.byId[system.other]?[ext] {
+                if system == .crm { addLink(Int32(g), other) } else { addLink(other, Int32(g)) }
+            } else {
+                dangling[g] = true
+            }
+        }
+        for pair in linkPairs { comps.union(pair.crm, pair.erp, key: .externalId) }
+        func links(_ g: Int32) -> [Int32] {
+            let f = firstLink[Int(g)]
+            if f < 0 { return [] }
+            return [f] + (moreLinks[g] ?? [])
+        }
+
+        // 2. and 3. Email, then phone.
+        var conflicts: [String: Int] = [:]      // finding id → index in `findings`
+        var inConflict = [Bool](repeating: false, count: n)
+        var conflictKeys = [UInt8](repeating: 0, count: n)
+        for key in [MatchKey.email, MatchKey.phone] {
+            let values = key == .email ? idx.email : idx.phone
+            var groups: [Int32: [Int32]] = [:]
+            for g in 0..<n where values[g] >= 0 { groups[values[g], default: []].append(Int32(g)) }
+            for value in groups.keys.sorted() {
+                let members = groups[value]!
+                if members.count < 2 { continue }
+                // Parts: the group's members split by their current identity.
+                var partOrder: [Int32] = []
+                var parts: [Int32: [Int32]] = [:]
+                for g in members {
+                    let root = comps.find(g)
+                    if parts[root] == nil { partOrder.append(root) }
+                    parts[root, default: []].append(g)
+                }
+                if partOrder.count < 2 { continue }
+                for j in 1..<partOrder.count {
+                    for i in 0..<j {
+                        let p = parts[partOrder[i]]!, q = parts[partOrder[j]]!
+                        let rp = comps.find(p[0]), rq = comps.find(q[0])
+                        if rp == rq { break }
+                        let decision = decide(p, q, rp, rq, key: key, idx: idx, comps: comps)
+                        switch decision {
+                        case .merge:
+                            comps.union(p[0], q[0], key: key)
+                        case .keepApart:
+                            continue
+                        case .conflict:
+                            var involved: [(Int32, String)] = []
+                            for g in p + q {
+                                involved.append((g, "\(key.names)-match"))
+                                for l in links(g) { involved.append((l, "linked")) }
+                                conflictKeys[Int(g)] |= key.rawValue
+                                for l in links(g) { conflictKeys[Int(l)] |= key.rawValue }
+                            }
+                            var seen: Set<Int32> = []
+                            var memberList: [FindingMember] = []
+                            for (g, role) in involved where seen.insert(g).inserted {
+                                inConflict[Int(g)] = true
+                                memberList.append(FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)],
+                                                                value: key == .email ? idx.emailText[Int(g)] : idx.phoneText[Int(g)],
+                                                                role: role))
+                            }
+                            let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
+                                                  matchedOn: "external_id+" + key.names,
+                                                  detail: "the \(key.names) points to a different counterpart than the external-id link",
+                                                  members: memberList)
+                            if let at = conflicts[finding.id] {
+                                if !findings[at].matchedOn.contains(key.names) { findings[at].matchedOn += "+" + key.names }
+                            } else {
+                                conflicts[finding.id] = findings.count
+                                findings.append(finding)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Identities, as contiguous runs of records per root.
+        var roots = [Int32](repeating: 0, count: n)
+        for g in 0..<n { roots[g] = comps.find(Int32(g)) }
+        var order = Array(0..<Int32(n))
+        order.sort { roots[Int($0)] != roots[Int($1)] ? roots[Int($0)] < roots[Int($1)] : $0 < $1 }
+        var start = 0
+        var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id") }
+        while start < n {
+            var end = start + 1
+            let root = roots[Int(order[start])]
+            while end < n, roots[Int(order[end])] == root { end += 1 }
+            let group = order[start..<end]
+            start = end
+            let keys = MatchKey(rawValue: comps.keysOf(root: root))
+            let crm = group.filter { idx.system[Int($0)] == .crm }
+            let erp = group.filter { idx.system[Int($0)] == .erp }
+            let conflicted = group.contains { inConflict[Int($0)] }
+            func member(_ g: Int32, role: String) -> FindingMember {
+                let value: String
+                if keys.contains(.email), !idx.emailText[Int(g)].isEmpty { value = idx.emailText[Int(g)] }
+                else if keys.contains(.phone), !idx.phoneText[Int(g)].isEmpty { value = idx.phoneText[Int(g)] }
+                else { value = mirror.customers(idx.system[Int(g)]).records[idx.record[Int(g)]].externalId ?? "" }
+                return FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)], value: value, role: role)
+            }
+            for (system, records) in [(System.crm, crm), (System.erp, erp)] where records.count >= 2 {
+                findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
+                                        matchedOn: keys.names,
+                                        detail: "\(records.count) \(system.label) records for one customer",
+                                        members: records.map { member($0, role: "duplicate") }))
+            }
+            if conflicted { continue }
+            if crm.isEmpty || erp.isEmpty {
+                let system = crm.isEmpty ? System.erp : System.crm
+                let records = crm.isEmpty ? erp : crm
+                let hasDangling = records.contains { dangling[Int($0)] }
+                let detail = "no \(system.other.label) counterpart"
+                    + (hasDangling ? "; external_id points to a \(system.other.label) record that does not exist" : "")
+                findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
+                                        detail: detail,
+                                        members: records.map {
+                                            FindingMember(system: system, recordId: idx.ids[Int($0)],
+                                                          value: mirror.customers(system).records[idx.record[Int($0)]].externalId ?? "",
+                                                          role: "orphan")
+                                        }))
+            } else if !keys.contains(.externalId) {
+                findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
+                                        matchedOn: keys.names,
+                                        detail: "matched by \(keys.names) but no external-id link in either system",
+                                        members: group.map { member($0, role: "unlinked") }))
+                if crm.count == 1 && erp.count == 1 { matchedPairs.append((crm[0], erp[0], keys.names)) }
+            }
+        }
+
+        compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
+
+        var identity: [System: [String: Int32]] = [.crm: [:], .erp: [:]]
+        for g in 0..<n { identity[idx.system[g]]![idx.ids[g]] = roots[g] }
+        return CustomerMatch(identityById: identity)
+    }
+
+    enum Decision { case merge, keepApart, conflict }
+
+    /// Whether the records `p` (in identity `rp`) and `q` (in `rq`), which share a value of `key`,
+    /// belong to one customer.
+    private func decide(_ p: [Int32], _ q: [Int32], _ rp: Int32, _ rq: Int32, key: MatchKey,
+                        idx: CustomerIndex, comps: Components) -> Decision {
+        if key == .phone {
+            // A shared phone never joins people whose emails differ (a company switchboard).
+            let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
+            if !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) }) { return .keepApart }
+        }
+        let sp = comps.systemsOf(root: rp), sq = comps.systemsOf(root: rq)
+        // Two identities that each have both sides are kept apart by their own links.
+        if sp == 3 && sq == 3 { return .keepApart }
+        let pSystems = p.reduce(UInt8(0)) { $0 | (idx.system[Int($1)] == .crm ? 1 : 2) }
+        let qSystems = q.reduce(UInt8(0)) { $0 | (idx.system[Int($1)] == .crm ? 1 : 2) }
+        if pSystems & qSystems != 0 { return .merge }     // same-system match: a duplicate
+        // Cross-system only: the key says p's counterpart is q. If either side already has a
+        // counterpart (by a stronger key) that does not share this value, the keys disagree.
+        if sp & qSystems != 0 || sq & pSystems != 0 { return .conflict }
+        return .merge
+    }
+
+    /// field_mismatch for matched pairs: normalised email and phone, and same-named attributes.
+    private mutating func compareFields(_ pairs: [(crm: Int32, erp: Int32, on: String)], idx: CustomerIndex, conflictKeys: [UInt8]) {
+        let crmAttrs = mirror.crmCustomers.attributeNames
+        let erpAttrs = mirror.erpCustomers.attributeNames
+        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
+            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
+        }
+        for (c, e, on) in pairs {
+            let ci = Int(c), ei = Int(e)
+            let cr = mirror.crmCustomers.records[idx.record[ci]]
+            let er = mirror.erpCustomers.records[idx.record[ei]]
+            let conflicted = conflictKeys[ci] | conflictKeys[ei]
+            if idx.email[ci] >= 0, idx.email[ei] >= 0, idx.email[ci] != idx.email[ei], conflicted & MatchKey.email.rawValue == 0 {
+                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "email", cr.email ?? "", er.email ?? "")
+            }
+            if idx.phone[ci] >= 0, idx.phone[ei] >= 0, idx.phone[ci] != idx.phone[ei], conflicted & MatchKey.phone.rawValue == 0 {
+                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "phone", cr.phone ?? "", er.phone ?? "")
+            }
+            for a in shared {
+                let cv = ValueNormaliser.attribute(cr.attributes[a.c]), ev = ValueNormaliser.attribute(er.attributes[a.e])
+                if let cv, let ev, cv != ev {
+                    mismatch(idx.ids[ci], idx.ids[ei], on: on, field: a.name, cv, ev)
+                }
+            }
+        }
+    }
+
+    private mutating func mismatch(_ crmId: String, _ erpId: String, on: String, field: String, _ crmValue: String, _ erpValue: String) {
+        findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
+                                matchedOn: on, field: field,
+                                detail: "\(field) differs between CRM and ERP",
+                                members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
+                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
+    }
+}

@@ -1,0 +1,120 @@
+/// The two systems recon reconciles.
+public enum System: String, Sendable, CaseIterable, Comparable {
+    case crm, erp
+
+    public var other: System { self == .crm ? .erp : .crm }
+    public var label: String { rawValue.uppercased() }
+    public static func < (a: System, b: System) -> Bool { a.rawValue < b.rawValue }
+}
+
+public enum Entity: String, Sendable, CaseIterable, Comparable {
+    case customer, order
+    public static func < (a: Entity, b: Entity) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The four extracts, one query file each.
+public enum Extract: String, Sendable, CaseIterable {
+    case crmCustomers = "crm_customers"
+    case erpCustomers = "erp_customers"
+    case crmOrders = "crm_orders"
+    case erpOrders = "erp_orders"
+
+    public var system: System { (self == .crmCustomers || self == .crmOrders) ? .crm : .erp }
+    public var entity: Entity { (self == .crmCustomers || self == .erpCustomers) ? .customer : .order }
+    public var fileName: String { rawValue + ".sql" }
+
+    public static func of(_ system: System, _ entity: Entity) -> Extract {
+        switch (system, entity) {
+        case (.crm, .customer): return .crmCustomers
+        case (.erp, .customer): return .erpCustomers
+        case (.crm, .order): return .crmOrders
+        case (.erp, .order): return .erpOrders
+        }
+    }
+}
+
+/// A customer as one system holds it, in recon's canonical columns (values as read, trimmed of
+/// nothing: normalisation happens in matching, so reports can show what the system holds).
+public struct CustomerRecord: Sendable {
+    public var id: String
+    public var externalId: String?
+    public var email: String?
+    public var phone: String?
+    public var name: String?
+    public var country: String?
+    public var updatedAt: String?
+    /// Values of the attribute columns, in the order of `Table.attributeNames`.
+    public var attributes: [String?]
+    /// 1-based row number in the query's output, for messages about records without a usable id.
+    public var row: Int
+
+    public init(id: String, externalId: String? = nil, email: String? = nil, phone: String? = nil,
+                name: String? = nil, country: String? = nil, updatedAt: String? = nil,
+                attributes: [String?] = [], row: Int = 0) {
+        self.id = id; self.externalId = externalId; self.email = email; self.phone = phone
+        self.name = name; self.country = country; self.updatedAt = updatedAt
+        self.attributes = attributes; self.row = row
+    }
+}
+
+/// An order (CRM deal, ERP sales order) in recon's canonical columns.
+public struct OrderRecord: Sendable {
+    public var id: String
+    public var status: String?
+    public var externalId: String?
+    public var customerId: String?
+    public var amount: String?
+    public var currency: String?
+    public var createdAt: String?
+    public var updatedAt: String?
+    public var attributes: [String?]
+    public var row: Int
+
+    public init(id: String, status: String?, externalId: String? = nil, customerId: String? = nil,
+                amount: String? = nil, currency: String? = nil, createdAt: String? = nil,
+                updatedAt: String? = nil, attributes: [String?] = [], row: Int = 0) {
+        self.id = id; self.status = status; self.externalId = externalId; self.customerId = customerId
+        self.amount = amount; self.currency = currency; self.createdAt = createdAt
+        self.updatedAt = updatedAt; self.attributes = attributes; self.row = row
+    }
+}
+
+/// The rows of one extract plus the names of its attribute (non-canonical) columns.
+public struct Table<Record: Sendable>: Sendable {
+    public var attributeNames: [String]
+    public var records: [Record]
+    public init(attributeNames: [String] = [], records: [Record] = []) {
+        self.attributeNames = attributeNames
+        self.records = records
+    }
+}
+
+/// Everything read from one snapshot of the mirror.
+public struct Mirror: Sendable {
+    public var crmCustomers: Table<CustomerRecord>
+    public var erpCustomers: Table<CustomerRecord>
+    public var crmOrders: Table<OrderRecord>
+    public var erpOrders: Table<OrderRecord>
+
+    public init(crmCustomers: Table<CustomerRecord> = .init(), erpCustomers: Table<CustomerRecord> = .init(),
+                crmOrders: Table<OrderRecord> = .init(), erpOrders: Table<OrderRecord> = .init()) {
+        self.crmCustomers = crmCustomers; self.erpCustomers = erpCustomers
+        self.crmOrders = crmOrders; self.erpOrders = erpOrders
+    }
+
+    public func customers(_ system: System) -> Table<CustomerRecord> {
+        system == .crm ? crmCustomers : erpCustomers
+    }
+    public func orders(_ system: System) -> Table<OrderRecord> {
+        system == .crm ? crmOrders : erpOrders
+    }
+
+    public func count(_ extract: Extract) -> Int {
+        switch extract {
+        case .crmCustomers: return crmCustomers.records.count
+        case .erpCustomers: return erpCustomers.records.count
+        case .crmOrders: return crmOrders.records.count
+        case .erpOrders: return erpOrders.records.count
+        }
+    }
+}

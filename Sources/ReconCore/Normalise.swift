@@ -1,0 +1,217 @@
+import CPhoneNumber
+
+/// The outcome of normalising one value: a key usable for matching, nothing to use, or a value
+/// that fails validation (reported as an `invalid` finding, never used as a key).
+public enum Normalised: Equatable, Sendable {
+    case empty
+    case valid(String)
+    case invalid(reason: String)
+
+    public var key: String? {
+        if case .valid(let k) = self { return k }
+        return nil
+    }
+}
+
+public enum EmailNormaliser {
+    /// Trims and lowercases; then checks the syntax a mail system would accept: one `@`, a
+    /// non-empty local part of at most 64 bytes without spaces or consecutive/edge dots, and a
+    /// domain of at least two dot-separated labels of letters, digits and hyphens (or IDN bytes).
+    public static func normalise(_ raw: String?) -> Normalised {
+        guard let raw else { return .empty }
+        let trimmed = raw.trimmingWhitespace()
+        if trimmed.isEmpty { return .empty }
+        let lower = trimmed.lowercased()
+        let bytes = Array(lower.utf8)
+        guard let at = bytes.firstIndex(of: UInt8(ascii: "@")), bytes.lastIndex(of: UInt8(ascii: "@")) == at else {
+            return .invalid(reason: "email must contain exactly one @")
+        }
+        let local = bytes[..<at]
+        let domain = bytes[(at + 1)...]
+        if local.isEmpty || local.count > 64 { return .invalid(reason: "email local part is empty or longer than 64 characters") }
+        if local.first == UInt8(ascii: ".") || local.last == UInt8(ascii: ".") || hasDoubleDot(local) {
+            return .invalid(reason: "email local part has a misplaced dot")
+        }
+        for b in local where b <= 0x20 || b == 0x7F || b == UInt8(ascii: ",") || b == UInt8(ascii: ";")
+            || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "(") || b == UInt8(ascii: ")")
+            || b == UInt8(ascii: "[") || b == UInt8(ascii: "]") || b == UInt8(ascii: "\\") || b == UInt8(ascii: "\"") || b == UInt8(ascii: ":") {
+            return .invalid(reason: "email local part contains a character mail systems reject")
+        }
+        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        if labels.count < 2 { return .invalid(reason: "email domain has no dot") }
+        for label in labels {
+            if label.isEmpty || label.count > 63 { return .invalid(reason: "email domain has an empty or overlong label") }
+            if label.first == UInt8(ascii: "-") || label.last == UInt8(ascii: "-") {
+                return .invalid(reason: "email domain label starts or ends with a hyphen")
+            }
+            for b in label {
+                let ok = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                    || b == UInt8(ascii: "-") || b >= 0x80
+                if !ok { return .invalid(reason: "email domain contains a character that is not a letter, digit or hyphen") }
+            }
+        }
+        if let tld = labels.last, tld.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            return .invalid(reason: "email domain ends in a number")
+        }
+        return .valid(lower)
+    }
+
+    private static func hasDoubleDot(_ s: ArraySlice<UInt8>) -> Bool {
+        var prev: UInt8 = 0
+        for b in s {
+            if b == UInt8(ascii: "."), prev == UInt8(ascii: ".") { return true }
+            prev = b
+        }
+        return false
+    }
+}
+
+/// Phone numbers to E.164 through Google's libphonenumber (no phone rules of our own).
+/// Results are cached per (raw text, region): the same switchboard number or the same
+/// formatting recurs often and libphonenumber's Parse is the expensive step.
+public final class PhoneNormaliser {
+    private var cache: [String: Normalised] = [:]
+    public let defaultRegion: String
+
+    public init(defaultRegion: String) {
+        self.defaultRegion = defaultRegion
+    }
+
+    /// The region a record's phone is read in: its country when libphonenumber knows it, else the default.
+    public func region(for country: String?) -> String {
+        guard let country else { return defaultRegion }
+        let c = country.trimmingWhitespace().uppercased()
+        return PhoneNormaliser.isSupportedRegion(c) ? c : defaultRegion
+    }
+
+    public func normalise(_ raw: String?, region: String) -> Normalised {
+        guard let raw else { return .empty }
+        let trimmed = raw.trimmingWhitespace()
+        if trimmed.isEmpty { return .empty }
+        let cacheKey = region + "\u{1F}" + trimmed
+        if let hit = cache[cacheKey] { return hit }
+        let result = PhoneNormaliser.parse(trimmed, region: region)
+        cache[cacheKey] = result
+        return result
+    }
+
+    /// One uncached call into libphonenumber.
+    public static func parse(_ text: String, region: String) -> Normalised {
+        var out = [CChar](repeating: 0, count: 48)
+        var text = text
+        let status = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                recon_phone_e164(chars.baseAddress, chars.count, region, &out, out.count)
+            }
+        }
+        switch status {
+        case RECON_PHONE_VALID:
+            return .valid(out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        case RECON_PHONE_NOT_VALID:
+            return .invalid(reason: "phone is not a valid number (read with region \(region))")
+        default:
+            return .invalid(reason: "phone cannot be parsed as a number (read with region \(region))")
+        }
+    }
+
+    private static let supported: Set<String> = {
+        var set: Set<String> = []
+        // Two-letter codes A–Z × A–Z, asked once; libphonenumber knows about 245 of them.
+        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        for a in letters {
+            for b in letters {
+                let code = String([a, b])
+                if recon_phone_region_supported(code) == 1 { set.insert(code) }
+            }
+        }
+        return set
+    }()
+
+    public static func isSupportedRegion(_ code: String) -> Bool { supported.contains(code) }
+}
+
+public enum ValueNormaliser {
+    /// Ids are compared trimmed.
+    public static func id(_ raw: String?) -> String? {
+        guard let raw else { return nil }
+        let t = raw.trimmingWhitespace()
+        return t.isEmpty ? nil : t
+    }
+
+    /// A decimal amount in a canonical text form: no leading zeros, no trailing fractional
+    /// zeros, "-0" as "0" ("10.50" and "010.5" both become "10.5"). Nil for anything not a
+    /// plain decimal number (the query contract makes that rare: amounts arrive as numeric).
+    public static func amount(_ raw: String?) -> String? {
+        guard let raw else { return nil }
+        var s = Substring(raw.trimmingWhitespace())
+        if s.isEmpty { return nil }
+        var negative = false
+        if s.first == "-" { negative = true; s = s.dropFirst() } else if s.first == "+" { s = s.dropFirst() }
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
+        var intPart = parts[0].drop(while: { $0 == "0" })
+        var frac = parts.count == 2 ? parts[1] : ""
+        while frac.last == "0" { frac = frac.dropLast() }
+        if intPart.isEmpty { intPart = "0" }
+        if parts[0].isEmpty && frac.isEmpty && (parts.count < 2 || parts[1].isEmpty) { return nil }
+        var out = String(intPart)
+        if !frac.isEmpty { out += "." + frac }
+        if negative && out != "0" { out = "-" + out }
+        return out
+    }
+
+    public static func currency(_ raw: String?) -> String? {
+        guard let raw else { return nil }
+        let t = raw.trimmingWhitespace().uppercased()
+        return t.isEmpty ? nil : t
+    }
+
+    /// Attributes compare trimmed; NULL and empty are the same (no value).
+    public static func attribute(_ raw: String?) -> String? {
+        guard let raw else { return nil }
+        let t = raw.trimmingWhitespace()
+        return t.isEmpty ? nil : t
+    }
+
+    /// Seconds since 1970 for PostgreSQL's ISO output (`2024-03-01 10:00:00+00`,
+    /// `2024-03-01 10:00:00.123`, `2024-03-01`); recon's session uses TimeZone UTC.
+    public static func epochSeconds(_ raw: String?) -> Int64? {
+        guard let raw else { return nil }
+        let b = Array(raw.utf8)
+        func num(_ from: Int, _ len: Int) -> Int? {
+            guard from + len <= b.count else { return nil }
+            var v = 0
+            for i in from..<(from + len) {
+                let d = Int(b[i]) - 48
+                guard d >= 0 && d <= 9 else { return nil }
+                v = v * 10 + d
+            }
+            return v
+        }
+        guard b.count >= 10, let y = num(0, 4), b[4] == 45, let m = num(5, 2), b[7] == 45, let d = num(8, 2) else { return nil }
+        var seconds = 0
+        var offset = 0
+        if b.count >= 19, let hh = num(11, 2), let mm = num(14, 2), let ss = num(17, 2) {
+            seconds = hh * 3600 + mm * 60 + ss
+            var i = 19
+            if i < b.count, b[i] == 46 { i += 1; while i < b.count, b[i] >= 48, b[i] <= 57 { i += 1 } }
+            if i < b.count, b[i] == 43 || b[i] == 45 {
+                let sign = b[i] == 45 ? -1 : 1
+                if let oh = num(i + 1, 2) {
+                    var om = 0
+                    if i + 5 < b.count + 1, i + 3 < b.count, b[i + 3] == 58, let v = num(i + 4, 2) { om = v }
+                    offset = sign * (oh * 3600 + om * 60)
+                }
+            }
+        }
+        // Days from civil (Howard Hinnant's algorithm).
+        let yy = m <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let mp = (m + 9) % 12
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        return Int64(days * 86400 + seconds - offset)
+    }
+}

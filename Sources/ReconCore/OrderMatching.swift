@@ -1,0 +1,270 @@
+/// Orders: external-id links in either direction, the customer check, duplicates (entered twice
+/// within the window, or two orders linked to one counterpart), orphans, missing orders, status
+/// and field mismatches, and orders of one customer identity that match but are not linked.
+struct OrderMatcher {
+    let mirror: Mirror
+    let config: ReconConfig
+    let customers: CustomerMatch
+    var findings: [Finding] = []
+
+    init(mirror: Mirror, config: ReconConfig, customers: CustomerMatch) {
+        self.mirror = mirror
+        self.config = config
+        self.customers = customers
+    }
+
+    private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
+
+    /// One usable order, normalised.
+    struct Prepared {
+        var system: System
+        var record: Int
+        var id: String
+        var customerId: String?
+        var amount: String?
+        var currency: String?
+        var created: Int64?
+        var status: CanonicalStatus?
+    }
+
+    mutating func run() {
+        var orders: [Prepared] = []
+        var byId: [System: [String: Int]] = [.crm: [:], .erp: [:]]
+        for system in System.allCases {
+            let table = mirror.orders(system)
+            let file = Extract.of(system, .order).fileName
+            let statusMap = config.statuses.map(system)
+            var occurrences: [String: Int] = [:]
+            for (i, r) in table.records.enumerated() {
+                guard let id = ValueNormaliser.id(r.id) else {
+                    invalid(system, "", field: "id", value: r.id, detail: "empty id at row \(r.row) of \(file)",
+                            identity: ["\(system.rawValue):row:\(r.row)"])
+                    continue
+                }
+                if byId[system]![id] != nil { occurrences[id, default: 1] += 1; continue }
+                var status: CanonicalStatus?
+                let raw = r.status?.trimmingWhitespace() ?? ""
+                if let mapped = statusMap[raw] {
+                    status = mapped
+                } else {
+                    invalid(system, id, field: "status", value: r.status ?? "",
+                            detail: raw.isEmpty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
+                }
+                let amount = ValueNormaliser.amount(r.amount)
+                if r.amount != nil, amount == nil {
+                    invalid(system, id, field: "amount", value: r.amount ?? "", detail: "amount is not a decimal number")
+                }
+                byId[system]![id] = orders.count
+                orders.append(Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(r.customerId),
+                                       amount: amount, currency: ValueNormaliser.currency(r.currency),
+                                       created: ValueNormaliser.epochSeconds(r.createdAt), status: status))
+            }
+            for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
+                invalid(system, id, field: "id", value: id,
+                        detail: "id occurs \(n) times in \(file); the first row is used for matching")
+            }
+        }
+        let n = orders.count
+
+        // Links in either direction.
+        var counterparts = [[Int]](repeating: [], count: n)
+        var dangling = [Bool](repeating: false, count: n)
+        var linkPairs: [(Int, Int)] = []
+        var seen: Set<Int64> = []
+        for o in 0..<n {
+            let p = orders[o]
+            guard let ext = ValueNormaliser.id(mirror.orders(p.system).records[p.record].externalId) else { continue }
+            guard let other = byId[p.system.other]![ext] else { dangling[o] = true; continue }
+            let (c, e) = p.system == .crm ? (o, other) : (other, o)
+            if seen.insert(Int64(c) << 32 | Int64(e)).inserted {
+                linkPairs.append((c, e))
+                counterparts[c].append(e)
+                counterparts[e].append(c)
+            }
+        }
+
+        // Customer check.
+        let hasCustomerColumn: [System: Bool] = [
+            .crm: mirror.crmOrders.records.contains { $0.customerId != nil },
+            .erp: mirror.erpOrders.records.contains { $0.customerId != nil },
+        ]
+        var customerMissing = [Bool](repeating: false, count: n)
+        for o in 0..<n where hasCustomerColumn[orders[o].system] == true {
+            let p = orders[o]
+            if p.customerId.map({ customers.exists(p.system, $0) }) != true {
+                customerMissing[o] = true
+                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
+                                        field: "customer_id",
+                                        detail: p.customerId == nil ? "order has no customer_id"
+                                            : "customer_id does not exist among \(p.system.label) customers",
+                                        members: [FindingMember(system: p.system, recordId: p.id, value: p.customerId ?? "", role: "orphan")],
+                                        identity: ["\(p.system.rawValue):\(p.id)", "customer_id"]))
+            }
+        }
+
+        // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
+        // orders with equal amount and currency within the window.
+        var parent = Array(0..<n)
+        func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
+        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = min(ra, rb) } }
+        var dupKeys = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
+        for o in 0..<n where counterparts[o].count >= 2 {
+            let cs = counterparts[o]
+            for c in cs.dropFirst() { union(cs[0], c) }
+            for c in cs { dupKeys[c] |= 1 }
+        }
+        var windowGroups: [String: [Int]] = [:]
+        for o in 0..<n {
+            let p = orders[o]
+            guard let cust = p.customerId, let amount = p.amount, p.created != nil else { continue }
+            windowGroups[p.system.rawValue + "\u{1F}" + cust + "\u{1F}" + amount + "\u{1F}" + (p.currency ?? ""), default: []].append(o)
+        }
+        let window = Int64(config.orderDuplicateWindowSeconds)
+        for (_, group) in windowGroups where group.count >= 2 {
+            let sorted = group.sorted { (orders[$0].created!, orders[$0].id) < (orders[$1].created!, orders[$1].id) }
+            var run = [sorted[0]]
+            func close(_ run: [Int]) {
+                guard run.count >= 2 else { return }
+                // Two orders that each have their own counterpart are two real orders.
+                let allOwn = run.allSatisfy { !counterparts[$0].isEmpty }
+                    && Set(run.flatMap { counterparts[$0] }).count == run.reduce(0) { $0 + counterparts[$1].count }
+                if allOwn { return }
+                for o in run.dropFirst() { union(run[0], o) }
+                for o in run { dupKeys[o] |= 2 }
+            }
+            for o in sorted.dropFirst() {
+                if orders[o].created! - orders[run.last!].created! <= window { run.append(o) } else { close(run); run = [o] }
+            }
+            close(run)
+        }
+        var dupGroups: [Int: [Int]] = [:]
+        for o in 0..<n where dupKeys[o] != 0 { dupGroups[find(o), default: []].append(o) }
+        var explainedByDuplicate = [Bool](repeating: false, count: n)
+        for (_, group) in dupGroups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
+            let keys = group.reduce(UInt8(0)) { $0 | dupKeys[$1] }
+            var on: [String] = []
+            if keys & 1 != 0 { on.append("external_id") }
+            if keys & 2 != 0 { on.append("customer_id+amount+currency+window") }
+            let system = orders[group[0]].system
+            findings.append(Finding(type: .duplicate, entity: .order, severity: severity(.duplicate),
+                                    matchedOn: on.joined(separator: "|"),
+                                    detail: "\(group.count) \(system.label) orders for one order",
+                                    members: group.map {
+                                        FindingMember(system: system, recordId: orders[$0].id,
+                                                      value: orders[$0].amount ?? "", role: "duplicate")
+                                    }))
+            // A copy whose sibling has a counterpart is explained by the duplicate finding.
+            if group.contains(where: { !counterparts[$0].isEmpty }) {
+                for o in group where counterparts[o].isEmpty { explainedByDuplicate[o] = true }
+            }
+        }
+
+        // Orders of one customer identity that look alike but are not linked.
+        var pairedUnlinked = [Bool](repeating: false, count: n)
+        var candidates: [String: [Int]] = [:]
+        func identityKey(_ p: Prepared) -> String? {
+            guard let cust = p.customerId, let ident = customers.identity(p.system, cust), let amount = p.amount else { return nil }
+            return "\(ident)\u{1F}\(amount)\u{1F}\(p.currency ?? "")"
+        }
+        for o in 0..<n where orders[o].system == .erp && counterparts[o].isEmpty && !explainedByDuplicate[o] && !customerMissing[o] {
+            if let k = identityKey(orders[o]) { candidates[k, default: []].append(o) }
+        }
+        for o in 0..<n where orders[o].system == .crm && counterparts[o].isEmpty && !explainedByDuplicate[o] && !customerMissing[o] {
+            guard let k = identityKey(orders[o]), var list = candidates[k], !list.isEmpty else { continue }
+            // The closest in time, then the smallest id.
+            let c = orders[o].created ?? 0
+            let best = list.indices.min { a, b in
+                let da = abs((orders[list[a]].created ?? 0) - c), db = abs((orders[list[b]].created ?? 0) - c)
+                return da != db ? da < db : orders[list[a]].id < orders[list[b]].id
+            }!
+            let e = list.remove(at: best)
+            candidates[k] = list
+            pairedUnlinked[o] = true
+            pairedUnlinked[e] = true
+            findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
+                                    matchedOn: "customer+amount+currency",
+                                    detail: "same customer, amount and currency but no external-id link in either system",
+                                    members: [FindingMember(system: .crm, recordId: orders[o].id, value: orders[o].amount ?? "", role: "crm"),
+                                              FindingMember(system: .erp, recordId: orders[e].id, value: orders[e].amount ?? "", role: "erp")]))
+        }
+
+        // Orphan ERP orders and missing ERP orders.
+        for o in 0..<n where counterparts[o].isEmpty && !pairedUnlinked[o] && !explainedByDuplicate[o] {
+            let p = orders[o]
+            if p.system == .erp {
+                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
+                                        detail: "no CRM counterpart" + (dangling[o] ? "; external_id points to a CRM order that does not exist" : ""),
+                                        members: [FindingMember(system: .erp, recordId: p.id,
+                                                                value: mirror.erpOrders.records[p.record].externalId ?? "", role: "orphan")]))
+            } else if let s = p.status, config.statuses.requireErpOrder.contains(s) {
+                findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder),
+                                        detail: "CRM status \(s.rawValue) requires an ERP order; none is linked"
+                                            + (dangling[o] ? " (external_id points to an ERP order that does not exist)" : ""),
+                                        members: [FindingMember(system: .crm, recordId: p.id,
+                                                                value: mirror.crmOrders.records[p.record].status ?? "", role: "missing")]))
+            }
+        }
+
+        // Matched pairs: statuses and fields.
+        let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
+        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
+            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
+        }
+        for (c, e) in linkPairs {
+            let pc = orders[c], pe = orders[e]
+            let rc = mirror.crmOrders.records[pc.record], re = mirror.erpOrders.records[pe.record]
+            if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
+                findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
+                                        matchedOn: "external_id", field: "status",
+                                        detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(config.statuses.owner.label) owns order status",
+                                        members: [FindingMember(system: .crm, recordId: pc.id, value: rc.status ?? "", role: sc.rawValue),
+                                                  FindingMember(system: .erp, recordId: pe.id, value: re.status ?? "", role: se.rawValue)]))
+            }
+            if let a = pc.amount, let b = pe.amount, a != b {
+                mismatch(pc.id, pe.id, field: "amount", rc.amount ?? "", re.amount ?? "")
+            }
+            if let a = pc.currency, let b = pe.currency, a != b {
+                mismatch(pc.id, pe.id, field: "currency", rc.currency ?? "", re.currency ?? "")
+            }
+            for s in shared {
+                let cv = ValueNormaliser.attribute(rc.attributes[s.c]), ev = ValueNormaliser.attribute(re.attributes[s.e])
+                if let cv, let ev, cv != ev { mismatch(pc.id, pe.id, field: s.name, cv, ev) }
+            }
+        }
+    }
+
+    private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
+                                  detail: String, identity: [String]? = nil) {
+        findings.append(Finding(type: .invalid, entity: .order, severity: severity(.invalid), field: field,
+                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
+                                identity: identity))
+    }
+
+    private mutating func mismatch(_ crmId: String, _ erpId: String, field: String, _ crmValue: String, _ erpValue: String) {
+        findings.append(Finding(type: .fieldMismatch, entity: .order, severity: severity(.fieldMismatch),
+                                matchedOn: "external_id", field: field,
+                                detail: "\(field) differs between CRM and ERP",
+                                members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
+                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
+    }
+}
+
+/// The whole matching step: customers, then orders (which need customer identities).
+public enum Reconciler {
+    public struct Outcome: Sendable {
+        public var findings: [Finding]
+        public var customers: CustomerMatch
+    }
+
+    /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
+    public static func reconcile(_ mirror: Mirror, config: ReconConfig) -> Outcome {
+        let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
+        var customerMatcher = CustomerMatcher(mirror: mirror, config: config, phones: phones)
+        let match = customerMatcher.run()
+        var orderMatcher = OrderMatcher(mirror: mirror, config: config, customers: match)
+        orderMatcher.run()
+        var findings = customerMatcher.findings + orderMatcher.findings
+        findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
+        return Outcome(findings: findings, customers: match)
+    }
+}

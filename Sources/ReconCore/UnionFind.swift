@@ -1,0 +1,67 @@
+/// Disjoint sets over record indices with per-set facts that matching needs while merging:
+/// which systems the set holds, which keys joined it, and its valid emails.
+struct Components {
+    private(set) var parent: [Int32]
+    private var rank: [UInt8]
+    /// Bit 0: holds a CRM record, bit 1: holds an ERP record.
+    private(set) var systems: [UInt8]
+    /// Keys that joined records of the set (`MatchKey` bits).
+    private(set) var keys: [UInt8]
+    /// Interned valid emails of the set's records (kept on roots only).
+    private(set) var emails: [[Int32]]
+
+    init(systems: [UInt8], emails: [Int32]) {
+        let n = systems.count
+        parent = (0..<n).map { Int32($0) }
+        rank = Array(repeating: 0, count: n)
+        self.systems = systems
+        keys = Array(repeating: 0, count: n)
+        self.emails = emails.map { $0 >= 0 ? [$0] : [] }
+    }
+
+    mutating func find(_ x: Int32) -> Int32 {
+        var root = x
+        while parent[Int(root)] != root { root = parent[Int(root)] }
+        var y = x
+        while parent[Int(y)] != root {
+            let next = parent[Int(y)]
+            parent[Int(y)] = root
+            y = next
+        }
+        return root
+    }
+
+    mutating func union(_ a: Int32, _ b: Int32, key: MatchKey) {
+        var ra = find(a), rb = find(b)
+        if ra == rb { keys[Int(ra)] |= key.rawValue; return }
+        if rank[Int(ra)] < rank[Int(rb)] { swap(&ra, &rb) }
+        if rank[Int(ra)] == rank[Int(rb)] { rank[Int(ra)] += 1 }
+        parent[Int(rb)] = ra
+        systems[Int(ra)] |= systems[Int(rb)]
+        keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
+        if !emails[Int(rb)].isEmpty {
+            for e in emails[Int(rb)] where !emails[Int(ra)].contains(e) { emails[Int(ra)].append(e) }
+            emails[Int(rb)] = []
+        }
+    }
+
+    func systemsOf(root: Int32) -> UInt8 { systems[Int(root)] }
+    func keysOf(root: Int32) -> UInt8 { keys[Int(root)] }
+    func emailsOf(root: Int32) -> [Int32] { emails[Int(root)] }
+}
+
+/// The keys that can join customers, strongest first.
+struct MatchKey: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let externalId = MatchKey(rawValue: 1)
+    static let email = MatchKey(rawValue: 2)
+    static let phone = MatchKey(rawValue: 4)
+
+    var names: String {
+        var parts: [String] = []
+        if contains(.externalId) { parts.append("external_id") }
+        if contains(.email) { parts.append("email") }
+        if contains(.phone) { parts.append("phone") }
+        return parts.joined(separator: "+")
+    }
+}

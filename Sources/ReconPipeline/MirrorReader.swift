@@ -1,0 +1,141 @@
+public import Foundation
+public import Postgres
+public import ReconCore
+
+/// An error that stops a run (exit code 2). Messages name files, lines, columns, queries and
+/// SQLSTATEs, never a record's values.
+public struct ReconError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The user's four query files, read from the queries folder.
+public struct QueryFiles: Sendable {
+    public var directory: String
+    public var sql: [Extract: String]
+
+    /// - Throws: `ReconError` naming the missing or empty file.
+    public static func load(directory: String) throws -> QueryFiles {
+        var sql: [Extract: String] = [:]
+        for extract in Extract.allCases {
+            let path = directory + "/" + extract.fileName
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ReconError("\(path): query file not found (the query contract needs \(Extract.allCases.map(\.fileName).joined(separator: ", ")))")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ReconError("\(path): not valid UTF-8")
+            }
+            var body = Substring(text)
+            while let last = body.last, last.isWhitespace || last == ";" { body = body.dropLast() }
+            if body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw ReconError("\(path): query file is empty")
+            }
+            sql[extract] = String(body)
+        }
+        return QueryFiles(directory: directory, sql: sql)
+    }
+
+    public func path(_ extract: Extract) -> String { directory + "/" + extract.fileName }
+}
+
+/// Reads the four extracts from one snapshot of the mirror.
+public struct MirrorReader {
+    public let connection: Connection
+    public let queries: QueryFiles
+    public var log: (String) -> Void = { _ in }
+
+    public init(connection: Connection, queries: QueryFiles, log: @escaping (String) -> Void = { _ in }) {
+        self.connection = connection
+        self.queries = queries
+        self.log = log
+    }
+
+    /// Opens a REPEATABLE READ READ ONLY transaction, so every extract sees one snapshot.
+    public func beginSnapshot() throws {
+        do {
+            try connection.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 0")
+            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        } catch let error as PostgresError {
+            throw ReconError("cannot start the snapshot transaction: \(error)")
+        }
+    }
+
+    public func endSnapshot() throws {
+        do { try connection.execute("COMMIT") } catch let error as PostgresError {
+            throw ReconError("cannot end the snapshot transaction: \(error)")
+        }
+    }
+
+    /// Asks the server for each query's columns and checks them against the contract.
+    /// - Throws: `ReconError` naming the query file (and the SQLSTATE, or the column).
+    public func describe(_ extract: Extract) throws -> QueryContract.Mapping {
+        let path = queries.path(extract)
+        do {
+            let columns = try connection.describe(queries.sql[extract]!)
+            return try QueryContract.validate(extract, described: columns.map { ($0.name, $0.typeOID) })
+        } catch let error as PostgresError {
+            throw ReconError("\(path): \(error)")
+        } catch let error as ContractError {
+            throw ReconError("\(queries.directory)/\(error)")
+        }
+    }
+
+    /// Reads all four extracts.
+    public func read(timing: (Extract, Int, Double) -> Void = { _, _, _ in }) throws -> Mirror {
+        var mirror = Mirror()
+        for extract in Extract.allCases {
+            let mapping = try describe(extract)
+            let started = Date()
+            let path = queries.path(extract)
+            do {
+                switch extract.entity {
+                case .customer:
+                    let table = try readCustomers(extract, mapping)
+                    if extract == .crmCustomers { mirror.crmCustomers = table } else { mirror.erpCustomers = table }
+                case .order:
+                    let table = try readOrders(extract, mapping)
+                    if extract == .crmOrders { mirror.crmOrders = table } else { mirror.erpOrders = table }
+                }
+            } catch let error as PostgresError {
+                throw ReconError("\(path): \(error)")
+            }
+            let seconds = Date().timeIntervalSince(started)
+            timing(extract, mirror.count(extract), seconds)
+            log("read \(mirror.count(extract)) rows from \(extract.fileName) in \(String(format: "%.2f", seconds)) s")
+        }
+        return mirror
+    }
+
+    private func readCustomers(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<CustomerRecord> {
+        let id = m.position("id")!
+        let ext = m.position("external_id"), email = m.position("email"), phone = m.position("phone")
+        let name = m.position("name"), country = m.position("country"), updated = m.position("updated_at")
+        let attrs = m.attributes.map(\.index)
+        var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name))
+        try connection.copyOut(select: queries.sql[extract]!) { row in
+            table.records.append(CustomerRecord(
+                id: row[id] ?? "", externalId: ext.flatMap { row[$0] }, email: email.flatMap { row[$0] },
+                phone: phone.flatMap { row[$0] }, name: name.flatMap { row[$0] }, country: country.flatMap { row[$0] },
+                updatedAt: updated.flatMap { row[$0] }, attributes: attrs.map { row[$0] },
+                row: table.records.count + 1))
+        }
+        return table
+    }
+
+    private func readOrders(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<OrderRecord> {
+        let id = m.position("id")!, status = m.position("status")!
+        let ext = m.position("external_id"), customer = m.position("customer_id"), amount = m.position("amount")
+        let currency = m.position("currency"), created = m.position("created_at"), updated = m.position("updated_at")
+        let attrs = m.attributes.map(\.index)
+        var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name))
+        try connection.copyOut(select: queries.sql[extract]!) { row in
+            table.records.append(OrderRecord(
+                id: row[id] ?? "", status: row[status], externalId: ext.flatMap { row[$0] },
+                customerId: customer.flatMap { row[$0] }, amount: amount.flatMap { row[$0] },
+                currency: currency.flatMap { row[$0] }, createdAt: created.flatMap { row[$0] },
+                updatedAt: updated.flatMap { row[$0] }, attributes: attrs.map { row[$0] },
+                row: table.records.count + 1))
+        }
+        return table
+    }
+}

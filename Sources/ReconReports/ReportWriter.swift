@@ -1,0 +1,225 @@
+public import Foundation
+public import ReconCore
+
+/// Facts about a run that go into summary.json and the stdout summary.
+public struct RunSummary: Sendable {
+    public var runId: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var recordsRead: [Extract: Int]
+    public var timingsMs: [(phase: String, ms: Int)]
+    public var failOn: Severity
+    public var exitCode: Int32
+
+    public init(runId: String, startedAt: Date, finishedAt: Date, recordsRead: [Extract: Int],
+                timingsMs: [(phase: String, ms: Int)], failOn: Severity, exitCode: Int32) {
+        self.runId = runId; self.startedAt = startedAt; self.finishedAt = finishedAt
+        self.recordsRead = recordsRead; self.timingsMs = timingsMs; self.failOn = failOn; self.exitCode = exitCode
+    }
+}
+
+public enum ReportError: Error, CustomStringConvertible {
+    case io(path: String, reason: String)
+    public var description: String {
+        switch self {
+        case .io(let path, let reason): return "cannot write \(path): \(reason)"
+        }
+    }
+}
+
+/// Writes a run's report folder: findings.csv, one CSV per finding type, summary.json.
+/// Everything is written into a hidden temporary folder beside the final one and renamed into
+/// place at the end, so a report folder is whole or absent.
+public struct ReportWriter {
+    public let reportsDirectory: String
+    public init(reportsDirectory: String) { self.reportsDirectory = reportsDirectory }
+
+    /// - Returns: the path of the published folder.
+    /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
+    public func publish(findings: [Finding], mirror: Mirror, summary: RunSummary) throws -> String {
+        let fm = FileManager.default
+        let finalPath = reportsDirectory + "/" + summary.runId
+        let tempPath = reportsDirectory + "/.tmp-" + summary.runId + "-\(ProcessInfo.processInfo.processIdentifier)"
+        do {
+            try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
+        } catch {
+            throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
+        }
+        do {
+            try write(tempPath + "/findings.csv", findingsCSV(findings))
+            let lookup = RecordLookup(mirror)
+            for type in FindingType.allCases {
+                try write(tempPath + "/" + type.reportFileName,
+                          typeCSV(type, findings.filter { $0.type == type }, lookup))
+            }
+            try write(tempPath + "/summary.json", Array(summaryJSON(findings, summary).utf8))
+            guard rename(tempPath, finalPath) == 0 else {
+                throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            try? fm.removeItem(atPath: tempPath)
+            throw error
+        }
+        return finalPath
+    }
+
+    private func write(_ path: String, _ bytes: [UInt8]) throws {
+        guard let f = fopen(path, "wb") else { throw ReportError.io(path: path, reason: String(cString: strerror(errno))) }
+        defer { fclose(f) }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        guard written == bytes.count, fflush(f) == 0 else {
+            throw ReportError.io(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+
+    public static let findingsHeader = ["finding_id", "type", "entity", "severity", "system", "record_id",
+                                        "matched_on", "field", "value", "detail"]
+
+    /// One row per record taking part in a finding.
+    public func findingsCSV(_ findings: [Finding]) -> [UInt8] {
+        var csv = CSVWriter()
+        csv.row(Self.findingsHeader)
+        for f in findings {
+            for m in f.members {
+                csv.row([f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue, m.system.rawValue,
+                         m.recordId, f.matchedOn, f.field, m.value, f.detail])
+            }
+        }
+        return csv.bytes
+    }
+
+    /// The per-type CSV for reviewers, with the columns they need side by side.
+    func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup) -> [UInt8] {
+        var csv = CSVWriter()
+        switch type {
+        case .duplicate, .orphan:
+            csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "detail", "external_id", "name", "email",
+                     "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at"])
+            for f in findings {
+                for m in f.members {
+                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, f.matchedOn, f.detail]
+                            + lookup.row(f.entity, m.system, m.recordId))
+                }
+            }
+        case .missingOrder:
+            csv.row(["finding_id", "crm_order_id", "customer_id", "status", "amount", "currency", "created_at", "detail"])
+            for f in findings {
+                for m in f.members {
+                    let o = lookup.order(m.system, m.recordId)
+                    csv.row([f.id, m.recordId, o?.customerId ?? "", o?.status ?? "", o?.amount ?? "", o?.currency ?? "",
+                             o?.createdAt ?? "", f.detail])
+                }
+            }
+        case .statusMismatch, .fieldMismatch:
+            csv.row(["finding_id", "entity", "crm_id", "erp_id", "field", "crm_value", "erp_value", "detail"])
+            for f in findings {
+                let crm = f.members.first { $0.system == .crm }, erp = f.members.first { $0.system == .erp }
+                csv.row([f.id, f.entity.rawValue, crm?.recordId ?? "", erp?.recordId ?? "", f.field,
+                         crm?.value ?? "", erp?.value ?? "", f.detail])
+            }
+        case .unlinked, .conflict:
+            csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "value", "detail"])
+            for f in findings {
+                for m in f.members {
+                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, m.value, f.detail])
+                }
+            }
+        case .invalid:
+            csv.row(["finding_id", "entity", "system", "record_id", "field", "value", "detail"])
+            for f in findings {
+                for m in f.members {
+                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, f.field, m.value, f.detail])
+                }
+            }
+        }
+        return csv.bytes
+    }
+
+    /// Counts per type and entity, records read per query, timings.
+    public func summaryJSON(_ findings: [Finding], _ s: RunSummary) -> String {
+        var counts: [String: [String: Int]] = [:]
+        for t in FindingType.allCases { counts[t.rawValue] = [:] }
+        for f in findings { counts[f.type.rawValue]![f.entity.rawValue, default: 0] += 1 }
+        let iso = ISO8601DateFormatter()
+        var json = "{\n"
+        json += "  \"run_id\": \(quote(s.runId)),\n"
+        json += "  \"started_at\": \(quote(iso.string(from: s.startedAt))),\n"
+        json += "  \"finished_at\": \(quote(iso.string(from: s.finishedAt))),\n"
+        json += "  \"exit_code\": \(s.exitCode),\n"
+        json += "  \"fail_on\": \(quote(s.failOn.rawValue)),\n"
+        json += "  \"findings_total\": \(findings.count),\n"
+        json += "  \"findings\": {\n"
+        json += FindingType.allCases.map { t in
+            let byEntity = counts[t.rawValue]!.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }
+            return "    \(quote(t.rawValue)): {" + byEntity.joined(separator: ", ") + "}"
+        }.joined(separator: ",\n")
+        json += "\n  },\n"
+        json += "  \"records_read\": {\n"
+        json += Extract.allCases.map { "    \(quote($0.rawValue)): \(s.recordsRead[$0] ?? 0)" }.joined(separator: ",\n")
+        json += "\n  },\n"
+        json += "  \"timings_ms\": {\n"
+        json += s.timingsMs.map { "    \(quote($0.phase)): \($0.ms)" }.joined(separator: ",\n")
+        json += "\n  }\n}\n"
+        return json
+    }
+
+    private func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Finds a record of the mirror by system and id, for the reviewers' columns.
+struct RecordLookup {
+    let mirror: Mirror
+    private var customers: [System: [String: Int]] = [:]
+    private var orders: [System: [String: Int]] = [:]
+
+    init(_ mirror: Mirror) {
+        self.mirror = mirror
+        for s in System.allCases {
+            var c: [String: Int] = [:]
+            for (i, r) in mirror.customers(s).records.enumerated() {
+                if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = i }
+            }
+            customers[s] = c
+            var o: [String: Int] = [:]
+            for (i, r) in mirror.orders(s).records.enumerated() {
+                if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = i }
+            }
+            orders[s] = o
+        }
+    }
+
+    func customer(_ s: System, _ id: String) -> CustomerRecord? {
+        customers[s]?[id].map { mirror.customers(s).records[$0] }
+    }
+
+    func order(_ s: System, _ id: String) -> OrderRecord? {
+        orders[s]?[id].map { mirror.orders(s).records[$0] }
+    }
+
+    /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at
+    func row(_ entity: Entity, _ s: System, _ id: String) -> [String] {
+        switch entity {
+        case .customer:
+            let c = customer(s, id)
+            return [c?.externalId ?? "", c?.name ?? "", c?.email ?? "", c?.phone ?? "", "", "", "", "", "", c?.updatedAt ?? ""]
+        case .order:
+            let o = order(s, id)
+            return [o?.externalId ?? "", "", "", "", o?.customerId ?? "", o?.status ?? "", o?.amount ?? "",
+                    o?.currency ?? "", o?.createdAt ?? "", o?.updatedAt ?? ""]
+        }
+    }
+}
