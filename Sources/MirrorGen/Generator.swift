@@ -1,0 +1,391 @@
+import Foundation
+
+/// A deterministic sample mirror: a CRM (contacts, deals) and an ERP (customers, sales orders)
+/// with their own schema, every finding type injected at known records, look-alikes that must
+/// not be flagged, and the ground truth of what recon should report.
+///
+/// Customer `i` (1…N) is CRM contact `C%07d` and ERP customer `K%07d`. `i % 100` picks what is
+/// injected for that customer (see `Case`); all other customers are clean pairs, some of them
+/// look-alikes (shared switchboard phones, common names, formatting-only differences).
+public struct MirrorGenerator {
+    public let customers: Int
+    public let seed: UInt64
+
+    public init(customers: Int, seed: UInt64 = 42) {
+        self.customers = customers
+        self.seed = seed
+    }
+
+    /// What a customer slot carries; the raw values are `i % 100`.
+    enum Case: Int {
+        case dupCrmByEmail = 1, dupErpByPhone, orphanCrm, orphanErp, unlinked, conflict, phoneMismatch,
+             segmentMismatch, invalidEmail, invalidPhone, duplicateId, emptyId
+        case missingOrder = 20, orphanOrder, statusCancelled, statusChargeback, amountMismatch, currencyMismatch,
+             dupDealInWindow, twoOrdersOneDeal, unlinkedOrder, unknownCustomer, unmappedStatus
+        case switchboard = 40, switchboard2, switchboard3, switchboard4, switchboard5
+        case sameAmountLater = 46, twoRealOrdersInWindow = 47
+    }
+
+    /// One expected finding: type, entity, field and the records (`system:id`).
+    public struct Truth: Hashable, Sendable {
+        public var type: String
+        public var entity: String
+        public var field: String
+        public var records: [String]
+        public init(type: String, entity: String, field: String, records: [String]) {
+            self.type = type; self.entity = entity; self.field = field; self.records = records.sorted()
+        }
+        public var key: String { "\(type)|\(entity)|\(field)|\(records.joined(separator: " "))" }
+    }
+
+    public static let schemaSQL = """
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS crm CASCADE;
+    DROP SCHEMA IF EXISTS erp CASCADE;
+    CREATE SCHEMA crm;
+    CREATE SCHEMA erp;
+    -- The CRM: contacts can be imported twice, so contact_id is not a key here.
+    CREATE TABLE crm.contacts (
+        row_id          bigserial PRIMARY KEY,
+        contact_id      text,
+        erp_account_ref text,
+        first_name      text,
+        last_name       text,
+        email_address   text,
+        phone_number    text,
+        country_code    char(2),
+        segment         text,
+        modified_at     timestamptz NOT NULL
+    );
+    CREATE TABLE crm.deals (
+        deal_id        text PRIMARY KEY,
+        erp_order_ref  text,
+        contact_id     text,
+        stage          text NOT NULL,
+        deal_value     numeric(12,2),
+        currency_code  char(3),
+        channel        text,
+        created_on     timestamptz,
+        modified_at    timestamptz
+    );
+    -- The ERP.
+    CREATE TABLE erp.customers (
+        cust_no          text PRIMARY KEY,
+        crm_contact_ref  text,
+        contact_name     text,
+        email            text,
+        tel              text,
+        country          text,
+        segment          text,
+        last_changed     timestamptz
+    );
+    CREATE TABLE erp.sales_orders (
+        so_number     text PRIMARY KEY,
+        crm_deal_ref  text,
+        cust_no       text,
+        order_state   text NOT NULL,
+        net_total     numeric(12,2),
+        curr          char(3),
+        channel       text,
+        order_date    timestamptz,
+        last_changed  timestamptz
+    );
+
+    """
+
+    static let firstNames = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda",
+                             "Anna", "Lukas", "Sophie", "Léa", "Hugo", "Emma", "Oliver", "Amelia", "José", "Zoë"]
+    static let lastNames = ["Smith", "Johnson", "Williams", "Brown", "Müller", "Schmidt", "Martin", "Bernard",
+                            "Taylor", "Davies", "Jones", "O'Brien", "García", "Dubois", "Evans", "Wilson"]
+    static let countries = ["GB", "US", "DE", "FR"]
+    static let currencies = ["GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR"]
+    static let segments = ["SMB", "Enterprise", "Public sector"]
+    static let baseEpoch: Int64 = 1_767_225_600  // 2026-01-01T00:00:00Z
+
+    func hash(_ i: Int, _ salt: UInt64) -> UInt64 {
+        var z = UInt64(truncatingIfNeeded: i) &+ seed &* 0x9E37_79B9_7F4A_7C15 &+ salt &* 0xD1B5_4A32_D192_ED03
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    func country(_ i: Int) -> String { Self.countries[i % 4] }
+
+    /// A valid number, unique per `n`, in national digits (without trunk prefix) and its E.164.
+    /// Ranges: GB mobiles 7400…, US 415 [2-9]XX XXXX, DE mobiles 151…, FR mobiles 60…
+    func phoneDigits(_ n: Int, _ country: String) -> String {
+        switch country {
+        case "GB": return "74" + pad(n % 100_000_000, 8)
+        case "US": return "415" + String(200 + (n / 10_000) % 800) + pad(n % 10_000, 4)
+        case "DE": return "151" + pad(n % 100_000_000, 8)
+        default: return "6" + pad(n % 100_000_000, 8)
+        }
+    }
+
+    static let callingCodes = ["GB": "44", "US": "1", "DE": "49", "FR": "33"]
+
+    /// The same number written in one of several ways a person or system might type it.
+    func formatPhone(_ digits: String, _ country: String, style: Int) -> String {
+        let cc = Self.callingCodes[country]!
+        let chars = Array(digits)
+        func group(_ sizes: [Int]) -> String {
+            var parts: [String] = []
+            var at = 0
+            for s in sizes where at < chars.count {
+                parts.append(String(chars[at..<min(chars.count, at + s)])); at += s
+            }
+            if at < chars.count { parts.append(String(chars[at...])) }
+            return parts.joined(separator: " ")
+        }
+        let trunk = country == "US" ? "" : "0"
+        switch (style % 4, country) {
+        case (0, _): return "+" + cc + digits
+        case (1, "US"): return "(\(chars[0..<3].map(String.init).joined())) \(String(chars[3..<6]))-\(String(chars[6...]))"
+        case (1, _): return trunk + group([4, 3, 4])
+        case (2, _): return "+" + cc + " " + group([3, 3, 4])
+        default: return (country == "US" ? "011 " : "00") + cc + "-" + digits  // the region's international prefix
+        }
+    }
+
+    func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    func crmId(_ i: Int) -> String { "C" + pad(i, 7) }
+    func erpId(_ i: Int) -> String { "K" + pad(i, 7) }
+
+    static func timestamp(_ epoch: Int64) -> String {
+        let days = Int(epoch / 86400), secs = Int(epoch % 86400)
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func p2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(y)-\(p2(m))-\(p2(d)) \(p2(secs / 3600)):\(p2(secs / 60 % 60)):\(p2(secs % 60))+00"
+    }
+
+    /// Streams the SQL that creates and loads the mirror to `out`, and returns the ground truth.
+    public func generate(_ out: (String) -> Void) -> [Truth] {
+        var truth: [Truth] = []
+        var contacts = CopyBlock("crm.contacts (contact_id, erp_account_ref, first_name, last_name, email_address, phone_number, country_code, segment, modified_at)")
+        var deals = CopyBlock("crm.deals (deal_id, erp_order_ref, contact_id, stage, deal_value, currency_code, channel, created_on, modified_at)")
+        var erpCustomers = CopyBlock("erp.customers (cust_no, crm_contact_ref, contact_name, email, tel, country, segment, last_changed)")
+        var orders = CopyBlock("erp.sales_orders (so_number, crm_deal_ref, cust_no, order_state, net_total, curr, channel, order_date, last_changed)")
+        out(Self.schemaSQL)
+        let n = customers
+        var dealSeq = 0
+        let erpStates = ["PAID", "SHIPPED", "INVOICED"]
+        for i in 1...n {
+            let kind = Case(rawValue: i % 100)
+            let c = country(i)
+            let first = Self.firstNames[Int(hash(i, 1) % UInt64(Self.firstNames.count))]
+            let last = Self.lastNames[Int(hash(i, 2) % UInt64(Self.lastNames.count))]
+            let email = "\(first.lowercased()).\(last.lowercased()).\(i)@example.com"
+                .replacingOccurrences(of: "'", with: "")
+            var phoneN = i
+            if let k = kind, (Case.switchboard.rawValue...Case.switchboard5.rawValue).contains(k.rawValue) {
+                phoneN = n + 10_000_000 + i / 100       // one switchboard per block of 100, five people on it
+            }
+            let digits = phoneDigits(phoneN, c)
+            let segment = Self.segments[Int(hash(i, 3) % 3)]
+            let updated = Self.timestamp(Self.baseEpoch + Int64(i) * 37)
+            let cid = crmId(i), eid = erpId(i)
+            // Link direction: both, CRM only, or ERP only.
+            var crmRef: String? = i % 3 == 1 ? nil : eid
+            var erpRef: String? = i % 3 == 2 ? nil : cid
+            if kind == .unlinked { crmRef = nil; erpRef = nil }
+            if kind == .conflict { crmRef = eid; erpRef = cid }
+            let hasCrm = kind != .orphanErp, hasErp = kind != .orphanCrm
+            if kind == .orphanCrm { crmRef = nil }
+            if kind == .orphanErp { erpRef = nil }
+
+            // CRM contact.
+            var crmEmail: String? = email
+            if kind == .invalidEmail { crmEmail = email.replacingOccurrences(of: "@", with: "@@") }
+            let crmPhone = formatPhone(digits, c, style: Int(hash(i, 4) % 4))
+            if hasCrm {
+                contacts.row([cid, crmRef, first, last, crmEmail, crmPhone, c, segment, updated])
+                if kind == .duplicateId {
+                    contacts.row([cid, crmRef, first, last, crmEmail, crmPhone, c, segment, updated])
+                    truth.append(Truth(type: "invalid", entity: "customer", field: "id", records: ["crm:\(cid)"]))
+                }
+            }
+            // ERP customer: formatting-only differences on every fifth record.
+            var erpEmail: String? = i % 5 == 0 ? "  " + email.uppercased() + " " : email
+            var erpPhone = formatPhone(digits, c, style: Int(hash(i, 5) % 4))
+            var erpSegment = segment
+            var erpCountry: String? = c
+            if i % 10 == 7, erpPhone.hasPrefix("+") { erpCountry = nil }     // region comes from the +
+            if kind == .conflict { erpEmail = "accounts.\(i)@example.org" }
+            if kind == .phoneMismatch { erpPhone = formatPhone(phoneDigits(n + i, c), c, style: 0) }
+            if kind == .segmentMismatch { erpSegment = Self.segments[(Self.segments.firstIndex(of: segment)! + 1) % 3] }
+            if kind == .invalidPhone { erpPhone = "12345" }
+            if hasErp {
+                erpCustomers.row([eid, erpRef, "\(first) \(last)", erpEmail, erpPhone, erpCountry, erpSegment, updated])
+            }
+
+            switch kind {
+            case .dupCrmByEmail:
+                contacts.row(["CD" + pad(i, 7), nil, first, last, " " + email.capitalized, nil, c, segment, updated])
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["crm:\(cid)", "crm:CD\(pad(i, 7))"]))
+            case .dupErpByPhone:
+                erpCustomers.row(["KD" + pad(i, 7), nil, "\(first) \(last)", nil, formatPhone(digits, c, style: 2), c, segment, updated])
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["erp:\(eid)", "erp:KD\(pad(i, 7))"]))
+            case .orphanCrm:
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["crm:\(cid)"]))
+            case .orphanErp:
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["erp:\(eid)"]))
+            case .unlinked:
+                truth.append(Truth(type: "unlinked", entity: "customer", field: "", records: ["crm:\(cid)", "erp:\(eid)"]))
+            case .conflict:
+                erpCustomers.row(["KX" + pad(i, 7), nil, "\(first) \(last)", email, nil, c, segment, updated])
+                truth.append(Truth(type: "conflict", entity: "customer", field: "",
+                                   records: ["crm:\(cid)", "erp:\(eid)", "erp:KX\(pad(i, 7))"]))
+            case .phoneMismatch:
+                truth.append(Truth(type: "field_mismatch", entity: "customer", field: "phone", records: ["crm:\(cid)", "erp:\(eid)"]))
+            case .segmentMismatch:
+                truth.append(Truth(type: "field_mismatch", entity: "customer", field: "segment", records: ["crm:\(cid)", "erp:\(eid)"]))
+            case .invalidEmail:
+                truth.append(Truth(type: "invalid", entity: "customer", field: "email", records: ["crm:\(cid)"]))
+            case .invalidPhone:
+                truth.append(Truth(type: "invalid", entity: "customer", field: "phone", records: ["erp:\(eid)"]))
+            case .emptyId:
+                contacts.row(["", nil, first, last, "noid.\(i)@example.net", nil, c, segment, updated])
+                truth.append(Truth(type: "invalid", entity: "customer", field: "id", records: ["crm:"]))
+            default: break
+            }
+
+            // Orders: one or two won deals per linked customer, each with its sales order.
+            guard hasCrm && hasErp else { continue }
+            let orderCount = 1 + Int(hash(i, 6) % 2)
+            let currency = Self.currencies[c]!
+            for j in 0..<orderCount {
+                dealSeq += 1
+                let did = "D" + pad(dealSeq, 8), so = "SO-" + pad(dealSeq, 8)
+                let cents = 1_000 + Int(hash(i &* 7 &+ j, 7) % 499_000)
+                let amount = "\(cents / 100).\(pad(cents % 100, 2))"
+                let created = Self.baseEpoch + Int64(i) * 60 + Int64(j) * 86_400
+                let channel = hash(i, 8 &+ UInt64(j)) % 2 == 0 ? "web" : "partner"
+                var stage = "Closed Won"
+                var state = erpStates[Int(hash(i, 9 &+ UInt64(j)) % 3)]
+                var dealRef: String? = dealSeq % 2 == 0 ? so : nil
+                var soRef: String? = dealSeq % 2 == 0 && dealSeq % 4 != 0 ? nil : did
+                var soAmount = amount, soCurrency = currency
+                var dealContact = cid
+                var makeOrder = true
+                let first = j == 0
+                switch kind {
+                case .missingOrder where first:
+                    makeOrder = false; dealRef = nil
+                    truth.append(Truth(type: "missing_order", entity: "order", field: "", records: ["crm:\(did)"]))
+                case .statusCancelled where first:
+                    state = "CANCELLED"
+                    truth.append(Truth(type: "status_mismatch", entity: "order", field: "status", records: ["crm:\(did)", "erp:\(so)"]))
+                case .statusChargeback where first:
+                    state = "CHARGEBACK"
+                    truth.append(Truth(type: "status_mismatch", entity: "order", field: "status", records: ["crm:\(did)", "erp:\(so)"]))
+                case .amountMismatch where first:
+                    soAmount = "\(cents / 100 + 10).\(pad(cents % 100, 2))"
+                    truth.append(Truth(type: "field_mismatch", entity: "order", field: "amount", records: ["crm:\(did)", "erp:\(so)"]))
+                case .currencyMismatch where first:
+                    soCurrency = currency == "USD" ? "EUR" : "USD"
+                    truth.append(Truth(type: "field_mismatch", entity: "order", field: "currency", records: ["crm:\(did)", "erp:\(so)"]))
+                case .unlinkedOrder where first:
+                    dealRef = nil; soRef = nil
+                    truth.append(Truth(type: "unlinked", entity: "order", field: "", records: ["crm:\(did)", "erp:\(so)"]))
+                case .unknownCustomer where first:
+                    dealContact = "C9" + pad(i, 7)
+                    truth.append(Truth(type: "orphan", entity: "order", field: "customer_id", records: ["crm:\(did)"]))
+                case .unmappedStatus where first:
+                    stage = "Closed Won (legacy)"
+                    truth.append(Truth(type: "invalid", entity: "order", field: "status", records: ["crm:\(did)"]))
+                default: break
+                }
+                deals.row([did, dealRef, dealContact, stage, amount, currency, channel,
+                           Self.timestamp(created), Self.timestamp(created + 3600)])
+                if makeOrder {
+                    orders.row([so, soRef, eid, state, soAmount, soCurrency, channel,
+                                Self.timestamp(created + 120), Self.timestamp(created + 7200)])
+                }
+                guard first else { continue }
+                switch kind {
+                case .dupDealInWindow:
+                    let dx = "DX" + pad(dealSeq, 8)
+                    deals.row([dx, nil, cid, stage, amount, currency, channel,
+                               Self.timestamp(created + 180), Self.timestamp(created + 3600)])
+                    truth.append(Truth(type: "duplicate", entity: "order", field: "", records: ["crm:\(did)", "crm:\(dx)"]))
+                case .twoOrdersOneDeal:
+                    let sx = "SX-" + pad(dealSeq, 8)
+                    orders.row([sx, did, eid, state, amount, currency, channel,
+                                Self.timestamp(created + 86_400 / 2), Self.timestamp(created + 86_400)])
+                    truth.append(Truth(type: "duplicate", entity: "order", field: "", records: ["erp:\(so)", "erp:\(sx)"]))
+                case .orphanOrder:
+                    let sx = "SX-" + pad(dealSeq, 8)
+                    orders.row([sx, nil, eid, "PAID", "99999.99", currency, channel,
+                                Self.timestamp(created + 5 * 86_400), Self.timestamp(created + 5 * 86_400)])
+                    truth.append(Truth(type: "orphan", entity: "order", field: "", records: ["erp:\(sx)"]))
+                case .sameAmountLater, .twoRealOrdersInWindow:
+                    // Look-alikes: the same amount again, two hours later (outside the window), or
+                    // five minutes later but each with its own counterpart: two real orders.
+                    dealSeq += 1
+                    let d2 = "D" + pad(dealSeq, 8), so2 = "SO-" + pad(dealSeq, 8)
+                    let later = created + (kind == .sameAmountLater ? 7200 : 300)
+                    deals.row([d2, so2, cid, "Closed Won", amount, currency, channel,
+                               Self.timestamp(later), Self.timestamp(later)])
+                    orders.row([so2, d2, eid, "PAID", amount, currency, channel,
+                                Self.timestamp(later + 60), Self.timestamp(later + 60)])
+                default: break
+                }
+            }
+            // Open deals need no ERP order: not a finding.
+            if i % 7 == 0 {
+                dealSeq += 1
+                deals.row(["D" + pad(dealSeq, 8), nil, cid, i % 2 == 0 ? "Prospecting" : "Negotiation", "500.00",
+                           currency, "web", Self.timestamp(Self.baseEpoch + Int64(i) * 60 + 999), nil])
+            }
+            if contacts.pending > 1 << 20 { out(contacts.flush()) }
+            if deals.pending > 1 << 20 { out(deals.flush()) }
+            if erpCustomers.pending > 1 << 20 { out(erpCustomers.flush()) }
+            if orders.pending > 1 << 20 { out(orders.flush()) }
+        }
+        out(contacts.flush()); out(deals.flush()); out(erpCustomers.flush()); out(orders.flush())
+        out("CREATE INDEX ON crm.contacts (contact_id);\nANALYZE;\n")
+        return truth
+    }
+}
+
+/// Rows for one `COPY … FROM stdin` block in text format, flushed in chunks.
+struct CopyBlock {
+    let target: String
+    private var buffer = ""
+    private(set) var pending = 0
+
+    init(_ target: String) { self.target = target }
+
+    mutating func row(_ values: [String?]) {
+        var line = ""
+        for (k, v) in values.enumerated() {
+            if k > 0 { line += "\t" }
+            if let v {
+                line += v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\t", with: "\\t")
+                    .replacingOccurrences(of: "\n", with: "\\n")
+            } else {
+                line += "\\N"
+            }
+        }
+        buffer += line + "\n"
+        pending += line.utf8.count + 1
+    }
+
+    mutating func flush() -> String {
+        defer { buffer = ""; pending = 0 }
+        if buffer.isEmpty { return "" }
+        return "COPY \(target) FROM stdin;\n" + buffer + "\\.\n"
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what recon needs to build and test, when it is missing: PostgreSQL 15 (server and
+# client), libpq-dev, libphonenumber-dev, pkg-config. Debian packages; needs root to install.
+set -euo pipefail
+need=()
+for pkg in postgresql libpq-dev libphonenumber-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bootstrap: missing Debian packages: ${need[*]}; run as root or install them: apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "bootstrap: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null
