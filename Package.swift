@@ -72,10 +72,11 @@ let package = Package(
             resources: [.copy("Golden")],
             swiftSettings: strict
         ),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ReconCore", "MirrorGen"],
+            dependencies: ["ReconCore", "MirrorGen", "TestSupport"],
             swiftSettings: strict
         ),
     ],

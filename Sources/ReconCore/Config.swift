@@ -76,8 +76,13 @@ extension ReconConfig {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             switch error {
-            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                 .composer(_, let problem, let mark, _):
                 throw ConfigError(file: file, line: mark.line, column: mark.column, message: "YAML: \(problem)")
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                let key = duplicates.sorted().first ?? ""
+                let line = secondOccurrence(of: key, in: text) ?? context.mark.line
+                throw ConfigError(file: file, line: line, column: 1, message: "key \"\(key)\" appears twice")
             default:
                 throw ConfigError(file: file, line: 1, column: 1, message: "YAML: \(error)")
             }
@@ -114,6 +119,19 @@ extension ReconConfig {
             }
         }
         return config
+    }
+
+    /// The line (1-based) where `key:` starts a line for the second time.
+    private static func secondOccurrence(of key: String, in text: String) -> Int? {
+        var seen = 0
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let t = line.drop(while: { $0 == " " })
+            if t.hasPrefix(key + ":") || t.hasPrefix("\"\(key)\":") {
+                seen += 1
+                if seen == 2 { return i + 1 }
+            }
+        }
+        return nil
     }
 
     private static func parseStatuses(_ node: Node, _ r: Reader) throws -> StatusConfig {

@@ -1,0 +1,33 @@
+# recon: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+CUSTOMERS ?= 500
+
+.PHONY: all bootstrap build release demo test bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	swift build
+
+release: bootstrap
+	swift build -c release
+
+## Install what is missing, build, start a throwaway PostgreSQL, load the sample mirror, run recon.
+demo: build
+	@CUSTOMERS=$(CUSTOMERS) scripts/demo.sh
+
+## The test suite against a throwaway PostgreSQL cluster (started and stopped here).
+test: build
+	@scripts/test.sh
+
+## Benchmark: recon end to end against psql COPY of the same queries (BENCH_CUSTOMERS=1000000).
+bench: release
+	@scripts/bench.sh
+
+clean:
+	-scripts/pg.sh stop .demo/pg
+	-scripts/pg.sh stop .pgtest
+	rm -rf .build .demo .pgtest

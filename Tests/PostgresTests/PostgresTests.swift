@@ -1,0 +1,114 @@
+import Postgres
+import TestSupport
+import Testing
+
+/// libpq wrapper against the real throwaway PostgreSQL that `make test` starts.
+@Suite(.serialized)
+struct PostgresTests {
+    let database: String
+    let url: String
+
+    init() throws {
+        database = try TestDatabase.create("pgtest")
+        url = try TestDatabase.url(database: database)
+    }
+
+    @Test func connectFailureIsAConnectError() throws {
+        let error = try #require(throws: PostgresError.self) {
+            _ = try Connection(conninfo: "host=/nonexistent-socket-dir port=5 dbname=x connect_timeout=2")
+        }
+        #expect(error.kind == .connect)
+        TestDatabase.drop(database)
+    }
+
+    @Test func describeReportsColumnsAndTypes() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        let cols = try c.describe("SELECT 'a'::text AS id, now() AS updated_at, 1.5::numeric AS amount, 3 AS n")
+        #expect(cols == [ColumnDescription(name: "id", typeOID: 25), ColumnDescription(name: "updated_at", typeOID: 1184),
+                         ColumnDescription(name: "amount", typeOID: 1700), ColumnDescription(name: "n", typeOID: 23)])
+    }
+
+    @Test func copyOutDecodesEscapesNullsAndUnicode() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        try c.execute("CREATE TABLE t (k int, v text)")
+        let values: [String?] = ["plain", "tab\there", "new\nline", "back\\slash", "cr\rx", nil, "", "emoji 😀 ü", "\\N"]
+        for (i, v) in values.enumerated() {
+            _ = try c.query("INSERT INTO t VALUES ($1, $2)", [String(i), v])
+        }
+        var got: [String?] = []
+        let rows = try c.copyOut(select: "SELECT k, v FROM t ORDER BY k") { row in
+            #expect(row.count == 2)
+            got.append(row[1])
+        }
+        #expect(rows == values.count)
+        #expect(got == values)
+    }
+
+    @Test func sqlErrorCarriesSQLSTATE() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        let error = try #require(throws: PostgresError.self) {
+            try c.copyOut(select: "SELECT no_such_column FROM pg_class") { _ in }
+        }
+        #expect(error.sqlState == "42703")
+        #expect(error.description.contains("no_such_column"))
+        // The connection is still usable after the error.
+        #expect(try c.query("SELECT 1") == [["1"]])
+    }
+
+    @Test func valueQuotingMessagesAreRedacted() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        let error = try #require(throws: PostgresError.self) {
+            try c.copyOut(select: "SELECT 'alice@example.com'::int") { _ in }
+        }
+        #expect(error.sqlState == "22P02")
+        #expect(!error.description.contains("alice"))
+    }
+
+    @Test func lostConnectionMidCopyIsReported() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        var seen = 0
+        let error = try #require(throws: PostgresError.self) {
+            try c.copyOut(select: """
+                SELECT g, CASE WHEN g = 5000 THEN pg_terminate_backend(pg_backend_pid()) END
+                FROM generate_series(1, 100000) g
+                """) { _ in seen += 1 }
+        }
+        #expect(error.kind == .connectionLost)
+        #expect(!c.isOK)
+        #expect(seen < 100000)
+    }
+
+    @Test func repeatableReadSeesOneSnapshot() throws {
+        defer { TestDatabase.drop(database) }
+        let reader = try Connection(conninfo: url)
+        let writer = try Connection(conninfo: url)
+        try writer.execute("CREATE TABLE s (k int)")
+        try writer.execute("INSERT INTO s VALUES (1)")
+        try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        var first = 0
+        try reader.copyOut(select: "SELECT k FROM s") { _ in first += 1 }
+        try writer.execute("INSERT INTO s VALUES (2)")
+        var second = 0
+        try reader.copyOut(select: "SELECT k FROM s") { _ in second += 1 }
+        try reader.execute("COMMIT")
+        #expect(first == 1)
+        #expect(second == 1)
+        let error = try #require(throws: PostgresError.self) {
+            try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; INSERT INTO s VALUES (3)")
+        }
+        #expect(error.sqlState == "25006")
+        try reader.execute("ROLLBACK")
+    }
+
+    @Test func bindParametersAreNotSpliced() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        let rows = try c.query("SELECT $1::text || 'x'", ["'; DROP TABLE pg_class; --"])
+        #expect(rows == [["'; DROP TABLE pg_class; --x"]])
+    }
+}

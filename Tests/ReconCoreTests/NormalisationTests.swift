@@ -1,0 +1,99 @@
+import ReconCore
+import Testing
+
+struct EmailTests {
+    @Test(arguments: [
+        ("alice@example.com", "alice@example.com"),
+        ("  Alice@Example.COM ", "alice@example.com"),
+        ("first.last+tag@sub.example.co.uk", "first.last+tag@sub.example.co.uk"),
+        ("léa.müller@example.fr", "léa.müller@example.fr"),
+        ("o'brien@example.ie", "o'brien@example.ie"),
+    ])
+    func valid(raw: String, key: String) {
+        #expect(EmailNormaliser.normalise(raw) == .valid(key))
+    }
+
+    @Test(arguments: [
+        "bob@@example.com", "bob", "@example.com", "bob@", "bob@example", "bob@example.", "bob@.example.com",
+        "bob smith@example.com", ".bob@example.com", "bob.@example.com", "bo..b@example.com",
+        "bob@exa_mple.com", "bob@-example.com", "bob@example.123", "a,b@example.com",
+    ])
+    func invalid(raw: String) {
+        guard case .invalid = EmailNormaliser.normalise(raw) else {
+            Issue.record("\(raw) should be invalid")
+            return
+        }
+    }
+
+    @Test func emptyIsNotInvalid() {
+        #expect(EmailNormaliser.normalise(nil) == .empty)
+        #expect(EmailNormaliser.normalise("   ") == .empty)
+    }
+}
+
+struct PhoneTests {
+    @Test(arguments: [
+        ("+44 7400 123456", "GB", "+447400123456"),
+        ("07400 123456", "GB", "+447400123456"),
+        ("0044-7400123456", "GB", "+447400123456"),
+        ("+1 415-200-0001", "GB", "+14152000001"),       // + wins over the region
+        ("(415) 200-0001", "US", "+14152000001"),
+        ("011 1-4152000001", "US", "+14152000001"),
+        ("0151 1234 5678", "DE", "+4915112345678"),
+        ("06 00 00 00 01", "FR", "+33600000001"),
+        ("+33 6 00 00 00 01", "US", "+33600000001"),
+    ])
+    func e164(raw: String, region: String, expected: String) {
+        let p = PhoneNormaliser(defaultRegion: "GB")
+        #expect(p.normalise(raw, region: region) == .valid(expected))
+    }
+
+    @Test(arguments: [("12345", "GB"), ("n/a", "GB"), ("001-4152000001", "US"), ("+44 12", "US"), ("call me", "DE")])
+    func invalid(raw: String, region: String) {
+        let p = PhoneNormaliser(defaultRegion: "GB")
+        guard case .invalid = p.normalise(raw, region: region) else {
+            Issue.record("\(raw) in \(region) should be invalid")
+            return
+        }
+    }
+
+    @Test func regionFallsBackToDefault() {
+        let p = PhoneNormaliser(defaultRegion: "DE")
+        #expect(p.region(for: "fr") == "FR")
+        #expect(p.region(for: "UK") == "DE")      // not ISO 3166-1 alpha-2
+        #expect(p.region(for: nil) == "DE")
+    }
+
+    @Test func cachedAndUncachedAgree() {
+        let p = PhoneNormaliser(defaultRegion: "GB")
+        for raw in ["07400 123456", "07400 123456", "+1 415 200 0001", "junk"] {
+            #expect(p.normalise(raw, region: "GB") == PhoneNormaliser.parse(raw, region: "GB"))
+        }
+    }
+}
+
+struct ValueTests {
+    @Test(arguments: [("10.50", "10.5"), ("010.500", "10.5"), ("10", "10"), ("10.00", "10"), ("-0.00", "0"),
+                      ("-12.30", "-12.3"), ("0.05", "0.05"), (" 7 ", "7")])
+    func amount(raw: String, expected: String) {
+        #expect(ValueNormaliser.amount(raw) == expected)
+    }
+
+    @Test(arguments: ["abc", "1.2.3", "", "1e5"])
+    func notAnAmount(raw: String) {
+        #expect(ValueNormaliser.amount(raw) == nil)
+    }
+
+    @Test(arguments: [
+        ("1970-01-01 00:00:00+00", Int64(0)),
+        ("2026-01-01 00:00:00+00", Int64(1_767_225_600)),
+        ("2026-01-01 01:00:00+01", Int64(1_767_225_600)),
+        ("2026-01-01 00:00:00.123456+00", Int64(1_767_225_600)),
+        ("2026-01-01", Int64(1_767_225_600)),
+        ("2024-02-29 12:00:00", Int64(1_709_208_000)),
+        ("2026-01-01 05:30:00+05:30", Int64(1_767_225_600)),
+    ])
+    func epoch(raw: String, expected: Int64) {
+        #expect(ValueNormaliser.epochSeconds(raw) == expected)
+    }
+}
