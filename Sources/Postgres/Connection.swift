@@ -20,7 +20,10 @@ struct OwnedResult: ~Copyable {
         let state = PQresultErrorField(raw, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         let primary = PQresultErrorField(raw, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
         let message = primary ?? String(cString: PQresultErrorMessage(raw))
-        return PostgresError(kind: kind, sqlState: state, message: message)
+        // 08xxx (connection exception) and 57P0x (the server ended the session) mean the
+        // connection is gone, even when libpq has not noticed yet.
+        let lost = state.map { $0.hasPrefix("08") || $0.hasPrefix("57P") } ?? false
+        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: state, message: message)
     }
 }
 
@@ -56,7 +59,7 @@ public final class Connection {
         conn = raw
         if PQstatus(raw) != CONNECTION_OK {
             let message = String(cString: PQerrorMessage(raw))
-            PQfinish(raw)
+            // `conn` is initialised, so throwing runs deinit, which calls PQfinish: once.
             throw PostgresError(kind: .connect, message: message)
         }
     }

@@ -93,3 +93,44 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> String {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// RFC 4180 CSV reader for checking reports (quoted fields, doubled quotes, CRLF).
+public func parseCSV(_ text: String) -> [[String]] {
+    var rows: [[String]] = []
+    var row: [String] = []
+    var field = ""
+    var inQuotes = false
+    var chars = Array(text.unicodeScalars)[...]
+    while let c = chars.popFirst() {
+        if inQuotes {
+            if c == "\"" {
+                if chars.first == "\"" { field.unicodeScalars.append("\""); chars.removeFirst() } else { inQuotes = false }
+            } else { field.unicodeScalars.append(c) }
+        } else if c == "\"" {
+            inQuotes = true
+        } else if c == "," {
+            row.append(field); field = ""
+        } else if c == "\r" && chars.first == "\n" {
+            chars.removeFirst(); row.append(field); rows.append(row); row = []; field = ""
+        } else {
+            field.unicodeScalars.append(c)
+        }
+    }
+    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    return rows
+}
+
+/// Runs psql against a database (for loading SQL files and fixtures).
+public func psql(_ url: String, file: String? = nil, command: String? = nil) throws {
+    var args = ["-q", "-v", "ON_ERROR_STOP=1", "-X"]
+    if let file { args += ["-f", file] }
+    if let command { args += ["-c", command] }
+    args.append(url)
+    let r = try Binaries.run("/usr/bin/psql", args)
+    guard r.status == 0 else { throw TestSetupError("psql failed: \(r.stderr)") }
+}
+
+/// The repository's root folder (for recon.yml and queries/).
+public func repositoryRoot(_ filePath: String = #filePath) -> String {
+    URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}

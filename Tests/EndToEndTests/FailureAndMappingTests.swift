@@ -1,0 +1,150 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Runs that must stop with exit 2, a message naming the file, and no report folder; and a mirror
+/// with a schema of its own, reconciled by writing only query files and recon.yml.
+@Suite(.serialized)
+struct FailureAndMappingTests {
+    /// A tiny mirror of another shape: one table per entity for both systems, integer keys.
+    static let otherSchema = """
+    CREATE SCHEMA sales;
+    CREATE TABLE sales.party (src text, pk int, counterpart int, mail text, tel text, cc text, tier text);
+    CREATE TABLE sales.purchase (src text, pk int, other_pk int, party int, state text, total numeric, cur text, at timestamptz);
+    INSERT INTO sales.party VALUES
+      ('crm', 1, 101, 'ana@shop.example', '+49 151 11111111', 'DE', 'gold'),
+      ('crm', 2, NULL, 'ben@shop.example', NULL, 'DE', 'gold'),
+      ('erp', 101, NULL, 'ana@shop.example', '0151 11111111', 'DE', 'gold'),
+      ('erp', 102, NULL, 'BEN@shop.example', NULL, 'DE', 'gold');
+    INSERT INTO sales.purchase VALUES
+      ('crm', 7, 70, 1, 'booked', 99.50, 'EUR', '2026-03-01 10:00+00'),
+      ('erp', 70, NULL, 101, 'void', 99.5, 'EUR', '2026-03-01 10:05+00');
+    """
+    static let otherQueries: [String: String] = [
+        "crm_customers.sql": "SELECT pk::text AS id, counterpart AS external_id, mail AS email, tel AS phone, cc AS country, tier FROM sales.party WHERE src = 'crm'",
+        "erp_customers.sql": "SELECT pk AS id, mail AS email, tel AS phone, cc AS country, tier FROM sales.party WHERE src = 'erp';",
+        "crm_orders.sql": "SELECT pk AS id, state AS status, other_pk AS external_id, party AS customer_id, total AS amount, cur AS currency, at AS created_at FROM sales.purchase WHERE src = 'crm'",
+        "erp_orders.sql": "SELECT pk AS id, state AS status, party AS customer_id, total AS amount, cur AS currency, at AS created_at FROM sales.purchase WHERE src = 'erp' -- trailing comment",
+    ]
+    static let otherConfig = """
+    default_country: DE
+    statuses:
+      crm: {booked: won, lost: lost}
+      erp: {ok: paid, void: cancelled}
+      compatible: [[won, paid]]
+      require_erp_order: [won]
+    """
+
+    struct Fixture {
+        let db: String
+        let url: String
+        let dir: String
+        func cleanup() {
+            TestDatabase.drop(db)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        var reports: String { dir + "/reports" }
+
+        func recon(_ args: [String] = [], _ command: String = "run", env: [String: String]? = nil) throws -> ProcessResult {
+            try Binaries.run(try Binaries.directory() + "/recon",
+                             [command, "--config", dir + "/recon.yml", "--queries", dir + "/queries", "--reports", reports] + args,
+                             environment: env ?? ["DATABASE_URL": url])
+        }
+
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+
+        /// Report folders, including hidden temporary ones.
+        func reportEntries() -> [String] {
+            (try? FileManager.default.contentsOfDirectory(atPath: reports)) ?? []
+        }
+    }
+
+    func fixture() throws -> Fixture {
+        let db = try TestDatabase.create("e2e_other")
+        let url = try TestDatabase.url(database: db)
+        try psql(url, command: Self.otherSchema)
+        let dir = try makeTemporaryDirectory("recon-other")
+        try FileManager.default.createDirectory(atPath: dir + "/queries", withIntermediateDirectories: true)
+        let f = Fixture(db: db, url: url, dir: dir)
+        for (name, sql) in Self.otherQueries { try f.write("queries/" + name, sql) }
+        try f.write("recon.yml", Self.otherConfig)
+        return f
+    }
+
+    @Test func anotherSchemaIsReconciledThroughQueriesAndConfigOnly() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let check = try f.recon([], "check")
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("crm_customers.sql: ok (attributes: tier)"))
+
+        let run = try f.recon()
+        #expect(run.status == 1, "\(run.stderr)")
+        let folder = f.reports + "/" + (f.reportEntries().first ?? "")
+        let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)).dropFirst()
+        let got = Set(rows.map { "\($0[1]) \($0[2]) \($0[4]):\($0[5]) \($0[7])" })
+        #expect(got == [
+            "unlinked customer crm:2 ", "unlinked customer erp:102 ",
+            "status_mismatch order crm:7 status", "status_mismatch order erp:70 status",
+        ])
+
+        // Fix the data: the next run is clean and exits 0.
+        try psql(f.url, command: "UPDATE sales.party SET counterpart = 102 WHERE pk = 2; UPDATE sales.purchase SET state = 'ok' WHERE pk = 70")
+        let clean = try f.recon()
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("findings: none"))
+    }
+
+    /// Each case: what to break, the exit code, and what stderr must name.
+    @Test(arguments: [
+        ("config", "recon.yml", "default_country: DE\nstatuses:\n  crm: {booked: won}\n  erp: {ok: paid}\n  ownr: erp\n", "recon.yml:5:3: unknown key \"statuses.ownr\""),
+        ("syntax", "queries/erp_orders.sql", "SELEC pk FROM sales.purchase", "erp_orders.sql: query failed: SQLSTATE 42601"),
+        ("table", "queries/crm_orders.sql", "SELECT pk AS id, state AS status FROM sales.nope", "crm_orders.sql: query failed: SQLSTATE 42P01"),
+        ("column", "queries/crm_customers.sql", "SELECT mail AS email FROM sales.party", "crm_customers.sql: column \"id\" is required"),
+        ("type", "queries/erp_orders.sql", "SELECT pk AS id, state AS status, 'x'::text AS amount FROM sales.purchase", "erp_orders.sql: column \"amount\" has type text"),
+        ("missing", "queries/erp_customers.sql", "", "erp_customers.sql: query file not found"),
+        ("lost", "queries/erp_customers.sql",
+         "SELECT pk AS id, mail AS email, pg_terminate_backend(pg_backend_pid()) AS boom FROM sales.party, generate_series(1, 1000)",
+         "erp_customers.sql: connection lost"),
+        ("data", "queries/erp_customers.sql", "SELECT pk AS id, (mail || 'x')::int AS n FROM sales.party", "SQLSTATE 22P02"),
+    ])
+    func errorsStopTheRunWithExit2AndNoReport(name: String, file: String, content: String, message: String) throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        if name == "missing" {
+            try FileManager.default.removeItem(atPath: f.dir + "/" + file)
+        } else {
+            try f.write(file, content)
+        }
+        let r = try f.recon()
+        #expect(r.status == 2, "\(name): exit \(r.status), stderr \(r.stderr)")
+        #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
+        #expect(f.reportEntries().isEmpty, "\(name): report entries \(f.reportEntries())")
+        #expect(!r.stderr.contains("@shop.example") && !r.stderr.contains("ana"), "\(name) leaks data: \(r.stderr)")
+    }
+
+    @Test func cannotConnectIsExit2() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let r = try f.recon(["--database", "host=/nonexistent port=1 dbname=x connect_timeout=2"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("cannot connect"))
+        #expect(f.reportEntries().isEmpty)
+    }
+
+    @Test func connectionComesFromPGVariablesWhenNothingElseIsSet() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        // The test URL is "host=… port=… user=… dbname=…": hand it to libpq as PG* variables.
+        var env: [String: String] = [:]
+        for part in f.url.split(separator: " ") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            let names = ["host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE"]
+            if kv.count == 2, let n = names[kv[0]] { env[n] = kv[1] }
+        }
+        let r = try f.recon([], "check", env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+}
