@@ -27,6 +27,8 @@ struct CustomerMatcher {
     let config: ReconConfig
     let phones: PhoneNormaliser
     var findings: [Finding] = []
+    /// Milliseconds spent in `buildIndex` (normalisation).
+    var normaliseMs = 0
 
     init(mirror: Mirror, config: ReconConfig, phones: PhoneNormaliser) {
         self.mirror = mirror
@@ -112,7 +114,11 @@ struct CustomerMatcher {
     /// Builds identities (external-id links, then email, then phone, a weaker key never joining
     /// what a stronger one keeps apart) and reports customer findings.
     mutating func run() -> CustomerMatch {
+        let clock = ContinuousClock()
+        let started = clock.now
         let idx = buildIndex()
+        let elapsed = clock.now - started
+        normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         let n = idx.count
         var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
 

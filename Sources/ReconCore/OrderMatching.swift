@@ -254,6 +254,8 @@ public enum Reconciler {
     public struct Outcome: Sendable {
         public var findings: [Finding]
         public var customers: CustomerMatch
+        /// Time spent normalising emails and phones (part of matching), in milliseconds.
+        public var normaliseMs: Int
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
@@ -265,6 +267,6 @@ public enum Reconciler {
         orderMatcher.run()
         var findings = customerMatcher.findings + orderMatcher.findings
         findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
-        return Outcome(findings: findings, customers: match)
+        return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs)
     }
 }

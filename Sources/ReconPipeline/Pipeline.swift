@@ -114,7 +114,9 @@ public struct Pipeline {
         try reader.endSnapshot()
         t = lap("extract", t)
         let outcome = Reconciler.reconcile(mirror, config: config)
+        timings.append(("normalise", outcome.normaliseMs))
         t = lap("match", t)
+        timings[timings.count - 1].ms -= outcome.normaliseMs
         log("matched: \(outcome.findings.count) findings")
 
         let failing = outcome.findings.contains { $0.severity >= config.failOn }
@@ -122,12 +124,10 @@ public struct Pipeline {
         var records: [Extract: Int] = [:]
         for e in Extract.allCases { records[e] = mirror.count(e) }
         let runId = Self.runId(started, reportsDirectory: config.reportsDirectory)
-        var summary = RunSummary(runId: runId, startedAt: started, finishedAt: Date(), recordsRead: records,
+        let summary = RunSummary(runId: runId, startedAt: started, finishedAt: Date(), recordsRead: records,
                                  timingsMs: timings, failOn: config.failOn, exitCode: exit.rawValue)
         let writeStart = Date()
         let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
-        summary.timingsMs.append(("write", 0))
-        summary.finishedAt = Date()
         let path: String
         do {
             path = try writer.publish(findings: outcome.findings, mirror: mirror, summary: summary)

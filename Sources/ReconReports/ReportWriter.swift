@@ -45,6 +45,8 @@ public struct ReportWriter {
         } catch {
             throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
         }
+        let clock = ContinuousClock()
+        let started = clock.now
         do {
             try write(tempPath + "/findings.csv", findingsCSV(findings))
             let lookup = RecordLookup(mirror)
@@ -52,6 +54,10 @@ public struct ReportWriter {
                 try write(tempPath + "/" + type.reportFileName,
                           typeCSV(type, findings.filter { $0.type == type }, lookup))
             }
+            var summary = summary
+            let elapsed = clock.now - started
+            summary.timingsMs.append(("write", Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+            summary.finishedAt = Date()
             try write(tempPath + "/summary.json", Array(summaryJSON(findings, summary).utf8))
             guard rename(tempPath, finalPath) == 0 else {
                 throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# make bench: a mirror of BENCH_CUSTOMERS customers per system (default 1,000,000; about 1.5
+# orders each) in a throwaway cluster, recon end to end (median of BENCH_RUNS, default 3) with
+# peak RSS, and the floor: psql COPY of the same four queries to /dev/null, in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+customers=${BENCH_CUSTOMERS:-1000000}
+runs=${BENCH_RUNS:-3}
+bin=$(swift build -c release --show-bin-path)
+admin=$(scripts/pg.sh start .bench/pg)
+trap 'scripts/pg.sh stop .bench/pg' EXIT
+db="${admin/dbname=postgres/dbname=recon_bench}"
+marker=".bench/loaded-$customers"
+if [ ! -f "$marker" ]; then
+  echo "bench: loading a mirror of $customers customers per system" >&2
+  rm -f .bench/loaded-*
+  psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS recon_bench" -c "CREATE DATABASE recon_bench" >/dev/null
+  start=$(date +%s)
+  "$bin/recon-mirror" --customers "$customers" --truth .bench/truth.csv | psql -qX -v ON_ERROR_STOP=1 "$db"
+  psql -qAtX "$db" -c "VACUUM ANALYZE" >/dev/null
+  echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
+  touch "$marker"
+fi
+python3 bench/bench.py --recon "$bin/recon" --database "$db" --customers "$customers" --runs "$runs"
