@@ -13,9 +13,9 @@ echo "demo: loading a sample mirror of $customers customers per system (ground t
 "$bin/recon-mirror" --customers "$customers" --truth .demo/truth.csv | psql -q -v ON_ERROR_STOP=1 "$db"
 echo "demo: recon run"
 status=0
-DATABASE_URL="$db" "$bin/recon" run || status=$?
+DATABASE_URL="$db" "$bin/recon" run | tee .demo/last-run.txt || status=${PIPESTATUS[0]}
 if [ "$status" -ge 2 ]; then echo "demo: recon failed (exit $status)" >&2; exit "$status"; fi
-latest=$(ls -1d reports/*/ | sort | tail -n 1)
+latest=$(sed -n 's/^reports: //p' .demo/last-run.txt)
 echo
 echo "demo: done (recon exit $status: 0 clean, 1 findings, 2 error)."
 echo "demo: reports are in $latest: findings.csv, one CSV per finding type, summary.json"

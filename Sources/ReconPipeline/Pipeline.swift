@@ -1,7 +1,7 @@
-public import Foundation
-public import Postgres
+import Foundation
+import Postgres
 public import ReconCore
-public import ReconReports
+import ReconReports
 
 /// Options a command passes to the pipeline; nil means "from recon.yml, else the default".
 public struct RunOptions: Sendable {

@@ -73,7 +73,7 @@ struct GroundTruthTests {
     /// Generates a mirror, loads it with psql, and returns the ground truth.
     func loadMirror(url: String, customers: Int, seed: UInt64, into tmp: String) throws -> [MirrorGenerator.Truth] {
         let sqlPath = tmp + "/mirror.sql"
-        FileManager.default.createFile(atPath: sqlPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: sqlPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: sqlPath))
         let truth = MirrorGenerator(customers: customers, seed: seed).generate { handle.write(Data($0.utf8)) }
         try handle.close()

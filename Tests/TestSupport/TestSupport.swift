@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Postgres
 
 /// A test failure with a message (thrown from helpers).
@@ -69,8 +69,8 @@ public enum Binaries {
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let tmp = NSTemporaryDirectory() + "recon-test-\(UUID().uuidString)"
         let outPath = stdoutFile ?? tmp + ".out", errPath = tmp + ".err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = out
