@@ -238,6 +238,10 @@ private struct Reader {
 extension String {
     /// Trims spaces, tabs and newlines (Unicode whitespace) at both ends.
     public func trimmingWhitespace() -> String {
+        // Fast path: most values start and end with a visible ASCII character.
+        let u = utf8
+        if let f = u.first, let l = u.last, f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return self }
+        if u.isEmpty { return self }
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }
         while let l = s.last, l.isWhitespace { s = s.dropLast() }

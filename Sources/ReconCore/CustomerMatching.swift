@@ -48,13 +48,20 @@ struct CustomerMatcher {
     /// Normalises every record and reports values that fail validation.
     mutating func buildIndex() -> CustomerIndex {
         var idx = CustomerIndex()
+        let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         var emailIds: [String: Int32] = [:]
         var phoneIds: [String: Int32] = [:]
+        emailIds.reserveCapacity(total)
+        phoneIds.reserveCapacity(total)
+        idx.system.reserveCapacity(total); idx.record.reserveCapacity(total); idx.ids.reserveCapacity(total)
+        idx.email.reserveCapacity(total); idx.phone.reserveCapacity(total)
+        idx.emailText.reserveCapacity(total); idx.phoneText.reserveCapacity(total)
         for system in System.allCases {
             let table = mirror.customers(system)
             let file = Extract.of(system, .customer).fileName
             var occurrences: [String: Int] = [:]
             var byId: [String: Int32] = [:]
+            byId.reserveCapacity(table.records.count)
             for (i, r) in table.records.enumerated() {
                 guard let id = ValueNormaliser.id(r.id) else {
                     invalid(system, "", field: "id", value: r.id, detail: "empty id at row \(r.row) of \(file)",

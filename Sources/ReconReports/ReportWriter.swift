@@ -49,7 +49,7 @@ public struct ReportWriter {
         let started = clock.now
         do {
             try write(tempPath + "/findings.csv", findingsCSV(findings))
-            let lookup = RecordLookup(mirror)
+            let lookup = RecordLookup(mirror, only: findings)
             for type in FindingType.allCases {
                 try write(tempPath + "/" + type.reportFileName,
                           typeCSV(type, findings.filter { $0.type == type }, lookup))
@@ -192,17 +192,26 @@ struct RecordLookup {
     private var customers: [System: [String: Int]] = [:]
     private var orders: [System: [String: Int]] = [:]
 
-    init(_ mirror: Mirror) {
+    /// Indexes only the records that take part in `findings` (a few, among millions).
+    init(_ mirror: Mirror, only findings: [Finding]) {
         self.mirror = mirror
+        var wanted: [System: [Entity: Set<String>]] = [.crm: [.customer: [], .order: []], .erp: [.customer: [], .order: []]]
+        for f in findings { for m in f.members { wanted[m.system]![f.entity]!.insert(m.recordId) } }
         for s in System.allCases {
             var c: [String: Int] = [:]
-            for (i, r) in mirror.customers(s).records.enumerated() {
-                if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = i }
+            let wc = wanted[s]![.customer]!
+            if !wc.isEmpty {
+                for (i, r) in mirror.customers(s).records.enumerated() {
+                    if let id = ValueNormaliser.id(r.id), wc.contains(id), c[id] == nil { c[id] = i }
+                }
             }
             customers[s] = c
             var o: [String: Int] = [:]
-            for (i, r) in mirror.orders(s).records.enumerated() {
-                if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = i }
+            let wo = wanted[s]![.order]!
+            if !wo.isEmpty {
+                for (i, r) in mirror.orders(s).records.enumerated() {
+                    if let id = ValueNormaliser.id(r.id), wo.contains(id), o[id] == nil { o[id] = i }
+                }
             }
             orders[s] = o
         }
