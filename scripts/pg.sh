@@ -15,6 +15,9 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 # Socket paths are limited to about 100 bytes: keep the socket in a short folder of its own.
 sock=/tmp/recon-pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)
 data="$dir/data"
+# As root the server runs as user postgres, which may not be able to reach a checkout under a
+# private home folder; then the cluster lives beside the socket in /tmp instead.
+if [ "$(id -u)" -eq 0 ] && [ -f "$sock/use-tmp" ]; then data="$sock/data"; fi
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -28,7 +31,9 @@ case "$cmd" in
     if [ "$(id -u)" -eq 0 ]; then
       chown postgres "$dir" "$sock"
       if ! runuser -u postgres -- test -w "$dir"; then
-        echo "pg.sh: user postgres cannot write $dir (a parent folder is not searchable)" >&2; exit 1
+        echo "pg.sh: user postgres cannot reach $dir; keeping the cluster in $sock/data" >&2
+        touch "$sock/use-tmp"
+        data="$sock/data"
       fi
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
@@ -36,9 +41,9 @@ case "$cmd" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-      as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
+      as_owner "$bindir/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$sock' -p 5432 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-        start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }
+        start >/dev/null || { tail -n 20 "$(dirname "$data")/server.log" >&2; exit 1; }
     fi
     url
     ;;

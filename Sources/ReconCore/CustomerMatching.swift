@@ -166,11 +166,20 @@ struct CustomerMatcher {
         var conflictKeys = [UInt8](repeating: 0, count: n)
         for key in [MatchKey.email, MatchKey.phone] {
             let values = key == .email ? idx.email : idx.phone
-            var groups: [Int32: [Int32]] = [:]
-            for g in 0..<n where values[g] >= 0 { groups[values[g], default: []].append(Int32(g)) }
-            for value in groups.keys.sorted() {
-                let members = groups[value]!
-                if members.count < 2 { continue }
+            // Counting sort of records by interned value: each value's records are contiguous,
+            // in record order, without a dictionary or an array per value.
+            let distinct = Int(values.max() ?? -1) + 1
+            var starts = [Int](repeating: 0, count: distinct + 1)
+            for v in values where v >= 0 { starts[Int(v) + 1] += 1 }
+            for v in 0..<distinct { starts[v + 1] += starts[v] }
+            var fill = starts
+            var byValue = [Int32](repeating: 0, count: starts[distinct])
+            for g in 0..<n where values[g] >= 0 {
+                byValue[fill[Int(values[g])]] = Int32(g)
+                fill[Int(values[g])] += 1
+            }
+            for value in 0..<distinct where starts[value + 1] - starts[value] >= 2 {
+                let members = byValue[starts[value]..<starts[value + 1]]
                 // Parts: the group's members split by their current identity.
                 var partOrder: [Int32] = []
                 var parts: [Int32: [Int32]] = [:]

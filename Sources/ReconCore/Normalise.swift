@@ -143,21 +143,32 @@ public enum ValueNormaliser {
     /// plain decimal number (the query contract makes that rare: amounts arrive as numeric).
     public static func amount(_ raw: String?) -> String? {
         guard let raw else { return nil }
-        var s = Substring(raw.trimmingWhitespace())
-        if s.isEmpty { return nil }
+        var bytes = Array(raw.utf8)[...]
+        while let f = bytes.first, f == 0x20 || f == 0x09 { bytes = bytes.dropFirst() }
+        while let l = bytes.last, l == 0x20 || l == 0x09 { bytes = bytes.dropLast() }
         var negative = false
-        if s.first == "-" { negative = true; s = s.dropFirst() } else if s.first == "+" { s = s.dropFirst() }
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
-        var intPart = parts[0].drop(while: { $0 == "0" })
-        var frac = parts.count == 2 ? parts[1] : ""
-        while frac.last == "0" { frac = frac.dropLast() }
-        if intPart.isEmpty { intPart = "0" }
-        if parts[0].isEmpty && frac.isEmpty && (parts.count < 2 || parts[1].isEmpty) { return nil }
-        var out = String(intPart)
-        if !frac.isEmpty { out += "." + frac }
-        if negative && out != "0" { out = "-" + out }
-        return out
+        if let f = bytes.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") {
+            negative = f == UInt8(ascii: "-")
+            bytes = bytes.dropFirst()
+        }
+        var intPart = bytes[...]
+        var frac = bytes[bytes.endIndex...]
+        if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) {
+            intPart = bytes[..<dot]
+            frac = bytes[(dot + 1)...]
+        }
+        if intPart.isEmpty && frac.isEmpty { return nil }
+        for b in intPart where b < 0x30 || b > 0x39 { return nil }
+        for b in frac where b < 0x30 || b > 0x39 { return nil }
+        while let f = intPart.first, f == 0x30 { intPart = intPart.dropFirst() }
+        while let l = frac.last, l == 0x30 { frac = frac.dropLast() }
+        var out: [UInt8] = []
+        out.reserveCapacity(intPart.count + frac.count + 2)
+        let isZero = intPart.isEmpty && frac.isEmpty
+        if negative && !isZero { out.append(UInt8(ascii: "-")) }
+        if intPart.isEmpty { out.append(0x30) } else { out.append(contentsOf: intPart) }
+        if !frac.isEmpty { out.append(UInt8(ascii: ".")); out.append(contentsOf: frac) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func currency(_ raw: String?) -> String? {

@@ -113,14 +113,31 @@ struct OrderMatcher {
             for c in cs.dropFirst() { union(cs[0], c) }
             for c in cs { dupKeys[c] |= 1 }
         }
-        var windowGroups: [String: [Int]] = [:]
-        for o in 0..<n {
-            let p = orders[o]
-            guard let cust = p.customerId, let amount = p.amount, p.created != nil else { continue }
-            windowGroups[p.system.rawValue + "\u{1F}" + cust + "\u{1F}" + amount + "\u{1F}" + (p.currency ?? ""), default: []].append(o)
+        // Group by (system, customer, amount, currency): sort order indices by that key; only runs
+        // of two or more need the window check.
+        var keyed: [Int] = (0..<n).filter { orders[$0].customerId != nil && orders[$0].amount != nil && orders[$0].created != nil }
+        keyed.sort { a, b in
+            let x = orders[a], y = orders[b]
+            if x.system != y.system { return x.system < y.system }
+            if x.customerId! != y.customerId! { return x.customerId! < y.customerId! }
+            if x.amount! != y.amount! { return x.amount! < y.amount! }
+            return (x.currency ?? "") < (y.currency ?? "")
+        }
+        var windowGroups: [[Int]] = []
+        var at = 0
+        while at < keyed.count {
+            var end = at + 1
+            let x = orders[keyed[at]]
+            while end < keyed.count {
+                let y = orders[keyed[end]]
+                if y.system != x.system || y.customerId != x.customerId || y.amount != x.amount || y.currency != x.currency { break }
+                end += 1
+            }
+            if end - at >= 2 { windowGroups.append(Array(keyed[at..<end])) }
+            at = end
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
-        for (_, group) in windowGroups where group.count >= 2 {
+        for group in windowGroups {
             let sorted = group.sorted { (orders[$0].created!, orders[$0].id) < (orders[$1].created!, orders[$1].id) }
             var run = [sorted[0]]
             func close(_ run: [Int]) {
