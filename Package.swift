@@ -5,6 +5,7 @@ import PackageDescription
 // - swift-argument-parser: subcommands, options and help text for `recon` without hand-written parsing.
 // - Yams: YAML parsing with line/column marks, so config errors can name the line.
 // - swift-crypto: SHA-256 for stable finding ids (and, later, plan hashes).
+// - swift-log: the standard logging API; recon supplies a text / JSON-lines handler.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,9 +45,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ReconReports", dependencies: ["ReconCore"], swiftSettings: strict),
+        .target(name: "ReconState", dependencies: ["Postgres", "ReconCore"], swiftSettings: strict),
         .target(
             name: "ReconPipeline",
-            dependencies: ["Postgres", "ReconCore", "ReconReports"],
+            dependencies: ["Postgres", "ReconCore", "ReconReports", "ReconState",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(name: "MirrorGen", dependencies: ["ReconCore"], swiftSettings: strict),
@@ -54,6 +58,7 @@ let package = Package(
             dependencies: [
                 "ReconPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

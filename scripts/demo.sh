@@ -11,11 +11,12 @@ psql "$admin" -qAt -c "DROP DATABASE IF EXISTS recon_demo" -c "CREATE DATABASE r
 mkdir -p .demo
 echo "demo: loading a sample mirror of $customers customers per system (ground truth in .demo/truth.csv)"
 "$bin/recon-mirror" --customers "$customers" --truth .demo/truth.csv | psql -q -v ON_ERROR_STOP=1 "$db"
+"$bin/recon" migrate --database "$db" >/dev/null
 echo "demo: recon run"
 status=0
 DATABASE_URL="$db" "$bin/recon" run | tee .demo/last-run.txt || status=${PIPESTATUS[0]}
 if [ "$status" -ge 2 ]; then echo "demo: recon failed (exit $status)" >&2; exit "$status"; fi
 latest=$(sed -n 's/^reports: //p' .demo/last-run.txt)
 echo
-echo "demo: done (recon exit $status: 0 clean, 1 findings, 2 error)."
-echo "demo: reports are in $latest: findings.csv, one CSV per finding type, summary.json"
+echo "demo: done (recon exit $status: 0 clean, 1 threshold breached, 2 error, 3 already running)."
+echo "demo: reports are in $latest: index.html (open it in a browser), findings.csv, one CSV per finding type, resolved.csv, summary.json"

@@ -177,6 +177,61 @@ public final class Connection {
         return rows
     }
 
+    /// Sends rows through `COPY <table> (<columns>) FROM STDIN` (text format, escaped here).
+    /// - Returns: the number of rows sent.
+    /// - Throws: `PostgresError` with the server's SQLSTATE.
+    @discardableResult
+    public func copyIn(_ copyStatement: String, rows: [[String?]]) throws -> Int {
+        do {
+            guard let started = OwnedResult(PQexec(conn, copyStatement)) else { throw lostOrError() }
+            guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind()) }
+        }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func send() throws {
+            guard !buffer.isEmpty else { return }
+            let ok = buffer.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
+            }
+            buffer.removeAll(keepingCapacity: true)
+            if ok != 1 {
+                let message = String(cString: PQerrorMessage(conn))
+                _ = PQputCopyEnd(conn, "client error")
+                drain()
+                throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
+            }
+        }
+        for row in rows {
+            for (i, value) in row.enumerated() {
+                if i > 0 { buffer.append(0x09) }
+                guard let value else { buffer.append(contentsOf: [0x5C, UInt8(ascii: "N")]); continue }
+                for b in value.utf8 {
+                    switch b {
+                    case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+                    case 0x09: buffer.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                    case 0x0A: buffer.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                    case 0x0D: buffer.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                    default: buffer.append(b)
+                    }
+                }
+            }
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { try send() }
+        }
+        try send()
+        guard PQputCopyEnd(conn, nil) == 1 else {
+            let message = String(cString: PQerrorMessage(conn))
+            drain()
+            throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
+        }
+        var serverError: PostgresError?
+        while let result = OwnedResult(PQgetResult(conn)) {
+            if result.status != PGRES_COMMAND_OK, serverError == nil { serverError = result.error(kind: errorKind()) }
+        }
+        if let serverError { throw serverError }
+        return rows.count
+    }
+
     private func drain() {
         while let _ = OwnedResult(PQgetResult(conn)) {}
     }

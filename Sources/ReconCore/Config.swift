@@ -23,8 +23,16 @@ public struct ReconConfig: Sendable {
     public var defaultCountry: String = "US"
     /// Two orders of one customer with the same amount and currency this close are one order entered twice.
     public var orderDuplicateWindowSeconds: Int = 600
-    /// Findings at or above this severity make the exit code 1.
-    public var failOn: Severity = .warning
+    /// Open (not waived) findings at or above this severity make the exit code 1; nil: only
+    /// `thresholds` decide (`fail_on: none`).
+    public var failOn: Severity? = .warning
+    /// Where recon keeps its own state (run history, finding lifecycle, waivers); nil: the mirror's database.
+    public var stateDatabase: String?
+    /// Rules that breach a run (exit code 1) and trigger the alert.
+    public var thresholds: [Threshold] = []
+    /// A shell command run when a run fails or breaches a threshold, with summary.json on stdin.
+    public var alertCommand: String?
+    public var alertTimeoutSeconds: Int = 60
     public var severities: [FindingType: Severity] = FindingType.defaultSeverities
     public var statuses = StatusConfig()
 
@@ -106,7 +114,14 @@ extension ReconConfig {
             case "order_duplicate_window":
                 config.orderDuplicateWindowSeconds = try r.duration(value, key)
             case "fail_on":
-                config.failOn = try r.enumValue(value, key, Severity.self)
+                if (try? r.string(value, key)) == "none" { config.failOn = nil } else {
+                    config.failOn = try r.enumValue(value, key + " (or none)", Severity.self)
+                }
+            case "state_database": config.stateDatabase = try r.optionalString(value, key)
+            case "alert_command": config.alertCommand = try r.optionalString(value, key)
+            case "alert_timeout": config.alertTimeoutSeconds = try r.duration(value, key)
+            case "thresholds":
+                config.thresholds = try r.sequence(value, key).map { try parseThreshold($0, r) }
             case "severities":
                 for (k, v) in try r.mapping(value, key) {
                     let type = try r.enumValue(k, "a finding type", FindingType.self)
@@ -115,7 +130,7 @@ extension ReconConfig {
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses, thresholds, alert_command, alert_timeout)")
             }
         }
         return config
@@ -132,6 +147,29 @@ extension ReconConfig {
             }
         }
         return nil
+    }
+
+    private static func parseThreshold(_ node: Node, _ r: Reader) throws -> Threshold {
+        var t = Threshold()
+        var limits = 0
+        for (keyNode, value) in try r.mapping(node, "a threshold") {
+            let key = try r.string(keyNode, "a key")
+            switch key {
+            case "type": t.type = try r.enumValue(value, "thresholds.type", FindingType.self)
+            case "entity": t.entity = try r.enumValue(value, "thresholds.entity", Entity.self)
+            case "new", "open", "open_nights":
+                guard let n = Int(try r.string(value, "thresholds.\(key)")), n >= 0 else {
+                    throw r.error(value, "thresholds.\(key) must be a whole number (the most allowed before the run breaches)")
+                }
+                t.measure = key == "new" ? .new : (key == "open" ? .open : .openNights)
+                t.limit = n
+                limits += 1
+            default:
+                throw r.error(keyNode, "unknown key \"thresholds.\(key)\" (known: type, entity, new, open, open_nights)")
+            }
+        }
+        guard limits == 1 else { throw r.error(node, "a threshold needs exactly one of new, open or open_nights") }
+        return t
     }
 
     private static func parseStatuses(_ node: Node, _ r: Reader) throws -> StatusConfig {

@@ -29,6 +29,12 @@ struct CustomerMatcher {
     var findings: [Finding] = []
     /// Milliseconds spent in `buildIndex` (normalisation).
     var normaliseMs = 0
+    /// When set, every join and every refusal to join is recorded (for `recon explain`).
+    var trace = false
+    var joins: [(Int32, Int32, MatchKey)] = []
+    var refusals: [(Int32, Int32, MatchKey, String)] = []
+    var tracedIndex: CustomerIndex?
+    var tracedRoots: [Int32] = []
 
     init(mirror: Mirror, config: ReconConfig, phones: PhoneNormaliser) {
         self.mirror = mirror
@@ -153,7 +159,10 @@ struct CustomerMatcher {
                 dangling[g] = true
             }
         }
-        for pair in linkPairs { comps.union(pair.crm, pair.erp, key: .externalId) }
+        for pair in linkPairs {
+            comps.union(pair.crm, pair.erp, key: .externalId)
+            if trace { joins.append((pair.crm, pair.erp, .externalId)) }
+        }
         func links(_ g: Int32) -> [Int32] {
             let f = firstLink[Int(g)]
             if f < 0 { return [] }
@@ -198,9 +207,12 @@ struct CustomerMatcher {
                         switch decision {
                         case .merge:
                             comps.union(p[0], q[0], key: key)
+                            if trace { joins.append((p[0], q[0], key)) }
                         case .keepApart:
+                            if trace { refusals.append((p[0], q[0], key, keepApartReason(rp, rq, key: key, comps: comps))) }
                             continue
                         case .conflict:
+                            if trace { refusals.append((p[0], q[0], key, "conflict: the external-id link points elsewhere")) }
                             var involved: [(Int32, String)] = []
                             for g in p + q {
                                 involved.append((g, "\(key.names)-match"))
@@ -287,12 +299,23 @@ struct CustomerMatcher {
 
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
+        if trace { tracedIndex = idx; tracedRoots = roots }
         var identity: [System: [String: Int32]] = [.crm: [:], .erp: [:]]
         for g in 0..<n { identity[idx.system[g]]![idx.ids[g]] = roots[g] }
         return CustomerMatch(identityById: identity)
     }
 
     enum Decision { case merge, keepApart, conflict }
+
+    private func keepApartReason(_ rp: Int32, _ rq: Int32, key: MatchKey, comps: Components) -> String {
+        if key == .phone {
+            let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
+            if !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) }) {
+                return "their emails differ (a stronger key keeps them apart)"
+            }
+        }
+        return "each is already linked to its own counterpart by external id"
+    }
 
     /// Whether the records `p` (in identity `rp`) and `q` (in `rq`), which share a value of `key`,
     /// belong to one customer.

@@ -1,6 +1,7 @@
 import Foundation
 public import Postgres
 public import ReconCore
+public import Logging
 
 /// An error that stops a run (exit code 2). Messages name files, lines, columns, queries and
 /// SQLSTATEs, never a record's values.
@@ -42,19 +43,24 @@ public struct QueryFiles: Sendable {
 public struct MirrorReader {
     public let connection: Connection
     public let queries: QueryFiles
-    public var log: (String) -> Void = { _ in }
+    public var logger: Logger
+    public var progress: Progress?
 
-    public init(connection: Connection, queries: QueryFiles, log: @escaping (String) -> Void = { _ in }) {
+    public init(connection: Connection, queries: QueryFiles, logger: Logger, progress: Progress? = nil) {
         self.connection = connection
         self.queries = queries
-        self.log = log
+        self.logger = logger
+        self.progress = progress
     }
 
     /// Opens a REPEATABLE READ READ ONLY transaction, so every extract sees one snapshot.
-    public func beginSnapshot() throws {
+    /// - Returns: the snapshot (`pg_current_snapshot()`), recorded with the run.
+    @discardableResult
+    public func beginSnapshot() throws -> String? {
         do {
             try connection.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 0")
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return try connection.query("SELECT pg_current_snapshot()::text").first?.first.flatMap { $0 }
         } catch let error as PostgresError {
             throw ReconError("cannot start the snapshot transaction: \(error)")
         }
@@ -100,8 +106,10 @@ public struct MirrorReader {
                 throw ReconError("\(path): \(error)")
             }
             let seconds = Date().timeIntervalSince(started)
+            progress?.clear()
             timing(extract, mirror.count(extract), seconds)
-            log("read \(mirror.count(extract)) rows from \(extract.fileName) in \(String(format: "%.2f", seconds)) s")
+            logger.info("extracted", metadata: ["query": "\(extract.fileName)", "rows": "\(mirror.count(extract))",
+                                                "seconds": "\(String(format: "%.3f", seconds))"])
         }
         return mirror
     }
@@ -112,7 +120,9 @@ public struct MirrorReader {
         let name = m.position("name"), country = m.position("country"), updated = m.position("updated_at")
         let attrs = m.attributes.map(\.index)
         var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name))
+        let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
+            if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
             table.records.append(CustomerRecord(
                 id: row[id] ?? "", externalId: ext.flatMap { row[$0] }, email: email.flatMap { row[$0] },
                 phone: phone.flatMap { row[$0] }, name: name.flatMap { row[$0] }, country: country.flatMap { row[$0] },
@@ -128,7 +138,9 @@ public struct MirrorReader {
         let currency = m.position("currency"), created = m.position("created_at"), updated = m.position("updated_at")
         let attrs = m.attributes.map(\.index)
         var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name))
+        let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
+            if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
             table.records.append(OrderRecord(
                 id: row[id] ?? "", status: row[status], externalId: ext.flatMap { row[$0] },
                 customerId: customer.flatMap { row[$0] }, amount: amount.flatMap { row[$0] },

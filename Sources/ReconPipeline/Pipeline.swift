@@ -1,32 +1,39 @@
 import Foundation
+public import Logging
 import Postgres
 public import ReconCore
 import ReconReports
+import ReconState
 
 /// Options a command passes to the pipeline; nil means "from recon.yml, else the default".
 public struct RunOptions: Sendable {
     public var configPath: String = "recon.yml"
     public var database: String?
+    public var stateDatabase: String?
     public var queriesDirectory: String?
     public var reportsDirectory: String?
+    public var metricsFile: String?
+    public var progress = false
     public init() {}
 }
 
 /// Exit codes (README, "Exit codes").
 public enum ExitStatus: Int32, Sendable {
     case clean = 0
-    case findings = 1
+    case breached = 1
     case error = 2
+    case alreadyRunning = 3
 }
 
-/// The whole run: config → connect → extract (one snapshot) → match → publish reports.
+/// The whole run: config → lock → extract (one snapshot) → match → lifecycle → thresholds →
+/// reports → state → alert → metrics.
 public struct Pipeline {
     public var options: RunOptions
-    public var log: (String) -> Void
+    public var logger: Logger
 
-    public init(options: RunOptions, log: @escaping (String) -> Void) {
+    public init(options: RunOptions, logger: Logger) {
         self.options = options
-        self.log = log
+        self.logger = logger
     }
 
     /// Loads and checks recon.yml.
@@ -42,14 +49,15 @@ public struct Pipeline {
             var config = try ReconConfig.parse(text, file: options.configPath)
             if let q = options.queriesDirectory { config.queriesDirectory = q }
             if let r = options.reportsDirectory { config.reportsDirectory = r }
+            if let s = options.stateDatabase { config.stateDatabase = s }
             return config
         } catch let error as ConfigError {
             throw ReconError(error.description)
         }
     }
 
-    /// The connection string: --database, else `database:` in recon.yml, else DATABASE_URL,
-    /// else empty (libpq's PG* variables and ~/.pgpass).
+    /// The mirror's connection string: --database, else `database:` in recon.yml, else
+    /// DATABASE_URL, else empty (libpq's PG* variables and ~/.pgpass).
     public func connectionString(_ config: ReconConfig) -> String {
         if let d = options.database { return d }
         if let d = config.database { return d }
@@ -57,11 +65,57 @@ public struct Pipeline {
         return ""
     }
 
+    /// The state database: --state-database, `state_database:`, RECON_STATE_DATABASE_URL, else the mirror's.
+    public func stateConnectionString(_ config: ReconConfig) -> String {
+        if let s = config.stateDatabase { return s }
+        if let s = ProcessInfo.processInfo.environment["RECON_STATE_DATABASE_URL"], !s.isEmpty { return s }
+        return connectionString(config)
+    }
+
     func connect(_ config: ReconConfig) throws -> Connection {
         do {
             return try Connection(conninfo: connectionString(config))
         } catch let error as PostgresError {
-            throw ReconError("\(error)")
+            throw ReconError("mirror database: \(error)")
+        }
+    }
+
+    func openState(_ config: ReconConfig) throws -> StateStore {
+        do { return try StateStore(conninfo: stateConnectionString(config)) } catch let e as StateError {
+            throw ReconError(e.description)
+        }
+    }
+
+    /// `recon migrate`: brings the state schema to this recon's version.
+    public func migrate() throws -> [String] {
+        let config = try loadConfig()
+        let state = try openState(config)
+        do {
+            let applied = try state.migrate()
+            if applied.isEmpty { return ["state schema is up to date (version \(Migrations.latest))"] }
+            return applied.map { "applied migration \($0.version): \($0.description)" }
+        } catch let e as StateError {
+            throw ReconError(e.description)
+        }
+    }
+
+    /// `recon waive`: accepts a finding for now (recorded with who and when).
+    public func waive(findingId: String, reason: String, until: String?) throws -> String {
+        guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why the finding is waived") }
+        if let until {
+            let parts = until.split(separator: "-")
+            guard parts.count == 3, parts[0].count == 4, parts.allSatisfy({ Int($0) != nil }) else {
+                throw ReconError("--until \(until): expected a date like 2026-12-31")
+            }
+        }
+        let config = try loadConfig()
+        let state = try openState(config)
+        do {
+            try state.checkVersion()
+            let who = try state.waive(findingId: findingId, reason: reason, until: until)
+            return "waived \(findingId) by \(who)" + (until.map { " until \($0)" } ?? " until further notice")
+        } catch let e as StateError {
+            throw ReconError(e.description)
         }
     }
 
@@ -74,7 +128,7 @@ public struct Pipeline {
         }
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
         let connection = try connect(config)
-        let reader = MirrorReader(connection: connection, queries: queries)
+        let reader = MirrorReader(connection: connection, queries: queries, logger: logger)
         try reader.beginSnapshot()
         for extract in Extract.allCases {
             let mapping = try reader.describe(extract)
@@ -83,63 +137,250 @@ public struct Pipeline {
                          + (attrs.isEmpty ? "" : " (attributes: \(attrs.joined(separator: ", ")))"))
         }
         try reader.endSnapshot()
+        let state = try openState(config)
+        do {
+            try state.checkVersion()
+            notes.append("state database: schema version \(Migrations.latest)")
+        } catch let e as StateError {
+            throw ReconError(e.description)
+        }
         return notes
     }
 
     public struct Result {
         public var exit: ExitStatus
-        public var reportPath: String
-        public var findings: [Finding]
+        public var reportPath: String?
         public var summaryText: String
     }
 
-    /// Runs a reconciliation and publishes its report folder.
-    /// - Throws: `ReconError` for anything that stops the run; no report folder is left then.
-    public func run() throws -> Result {
-        let started = Date()
+    /// Reads the mirror in one snapshot and matches it.
+    func readAndMatch(_ config: ReconConfig, progress: Progress?) throws
+        -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
         var timings: [(phase: String, ms: Int)] = []
-        func lap(_ phase: String, _ from: Date) -> Date {
+        var t = Date()
+        func lap(_ phase: String) {
             let now = Date()
-            timings.append((phase, Int(now.timeIntervalSince(from) * 1000)))
-            return now
+            timings.append((phase, Int(now.timeIntervalSince(t) * 1000)))
+            t = now
         }
+        let queries = try QueryFiles.load(directory: config.queriesDirectory)
+        let connection = try connect(config)
+        lap("connect")
+        let reader = MirrorReader(connection: connection, queries: queries, logger: logger, progress: progress)
+        let snapshot = try reader.beginSnapshot()
+        let mirror = try reader.read()
+        try reader.endSnapshot()
+        lap("extract")
+        progress?.note("matching")
+        let outcome = Reconciler.reconcile(mirror, config: config)
+        progress?.clear()
+        timings.append(("normalise", outcome.normaliseMs))
+        lap("match")
+        timings[timings.count - 1].ms -= outcome.normaliseMs
+        logger.info("matched", metadata: ["findings": "\(outcome.findings.count)",
+                                          "normalise_ms": "\(outcome.normaliseMs)", "match_ms": "\(timings.last!.ms)"])
+        return (mirror, outcome, snapshot, timings)
+    }
+
+    /// `recon explain`: why recon said what it said about one record.
+    public func explain(system: System, entity: Entity, id: String, showValues: Bool) throws -> String {
         let config = try loadConfig()
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
-        var t = Date()
         let connection = try connect(config)
-        t = lap("connect", t)
-        let reader = MirrorReader(connection: connection, queries: queries, log: log)
+        let reader = MirrorReader(connection: connection, queries: queries, logger: logger)
         try reader.beginSnapshot()
         let mirror = try reader.read()
         try reader.endSnapshot()
-        t = lap("extract", t)
-        let outcome = Reconciler.reconcile(mirror, config: config)
-        timings.append(("normalise", outcome.normaliseMs))
-        t = lap("match", t)
-        timings[timings.count - 1].ms -= outcome.normaliseMs
-        log("matched: \(outcome.findings.count) findings")
-
-        let failing = outcome.findings.contains { $0.severity >= config.failOn }
-        let exit: ExitStatus = failing ? .findings : .clean
-        var records: [Extract: Int] = [:]
-        for e in Extract.allCases { records[e] = mirror.count(e) }
-        let runId = Self.runId(started, reportsDirectory: config.reportsDirectory)
-        let summary = RunSummary(runId: runId, startedAt: started, finishedAt: Date(), recordsRead: records,
-                                 timingsMs: timings, failOn: config.failOn, exitCode: exit.rawValue)
-        let writeStart = Date()
-        let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
-        let path: String
-        do {
-            path = try writer.publish(findings: outcome.findings, mirror: mirror, summary: summary)
-        } catch let error as ReportError {
-            throw ReconError(error.description)
+        guard let e = Reconciler.explain(mirror, config: config, system: system, entity: entity, id: id, showValues: showValues) else {
+            throw ReconError("\(system.rawValue) \(entity.rawValue) \(id) is not in \(Extract.of(system, entity).fileName)'s output")
         }
-        let writeMs = Int(Date().timeIntervalSince(writeStart) * 1000)
-        _ = t
-        return Result(exit: exit, reportPath: path, findings: outcome.findings,
-                      summaryText: Self.describe(outcome.findings, records: records, path: path, writeMs: writeMs,
-                                                 timings: timings, exit: exit, failOn: config.failOn))
+        var statuses: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
+        var stateNote = ""
+        do {
+            let state = try StateStore(conninfo: stateConnectionString(config))
+            try state.checkVersion()
+            statuses = try state.latestStatuses()
+        } catch {
+            stateNote = " (lifecycle unknown: \(error))"
+        }
+        var lines = ["\(e.system.rawValue) \(e.entity.rawValue) \(e.id)"]
+        lines.append("keys" + (showValues ? ":" : " (values masked; --show-values shows them):"))
+        for k in e.keys {
+            lines.append("  " + k.name.padding(toLength: 12, withPad: " ", startingAt: 0) + (k.value.isEmpty ? "-" : k.value) + "  [\(k.state)]")
+        }
+        lines.append(e.entity == .customer ? "identity (\(e.identity.count) records):" : "linked orders:")
+        for m in e.identity { lines.append("  \(m.system.rawValue) \(m.id): \(m.how)") }
+        if !e.keptApart.isEmpty {
+            lines.append("kept apart:")
+            for m in e.keptApart { lines.append("  \(m.system.rawValue) \(m.id): \(m.how)") }
+        }
+        lines.append("findings\(stateNote):")
+        if e.findings.isEmpty { lines.append("  none") }
+        for f in e.findings {
+            let st = statuses[f.id].map { "\($0.status), first seen \($0.firstSeenAt), \($0.nightsOpen) nights open" } ?? "not yet recorded by a run"
+            let others = f.members.filter { !($0.system == e.system && $0.recordId == e.id) }.map { "\($0.system.rawValue):\($0.recordId)" }
+            lines.append("  \(f.id) \(f.type.rawValue)\(f.field.isEmpty ? "" : " (\(f.field))") [\(st)]: \(f.detail)"
+                         + (others.isEmpty ? "" : "; with \(others.joined(separator: " "))"))
+        }
+        return lines.joined(separator: "\n")
     }
+
+    /// Runs a reconciliation. Every outcome but "already running" leaves a report folder
+    /// (a failed run's holds summary.json with the error), metrics (when asked) and, for a
+    /// failure or a breach, an alert.
+    public func run() -> Result {
+        let started = Date()
+        let runId = Self.runId(started, reportsDirectory: options.reportsDirectory ?? "reports")
+        var config = ReconConfig()
+        var state: StateStore?
+        var recordsRead: [Extract: Int] = [:]
+        var timings: [(phase: String, ms: Int)] = []
+        let progress = Progress(enabled: options.progress)
+        logger.info("run started", metadata: ["run_id": "\(runId)"])
+        do {
+            config = try loadConfig()
+            let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
+            writer.removeLeftovers()
+            let store = try openState(config)
+            do { try store.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
+            guard try store.tryRunLock() else {
+                let message = "another recon run is in progress (it holds the run lock in the state database); this run did nothing"
+                logger.error("already running", metadata: ["run_id": "\(runId)"])
+                return Result(exit: .alreadyRunning, reportPath: nil, summaryText: "recon: \(message)")
+            }
+            state = store
+            // We hold the lock: a run still marked running was killed.
+            store.closeInterruptedRuns()
+            try store.beginRun(runId: runId, startedAt: ISO8601DateFormatter().string(from: started),
+                               host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
+
+            let (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress)
+            timings = phaseTimings
+            for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
+
+            let t = Date()
+            let lifecycle = Lifecycle.compute(findings: outcome.findings, open: try store.openFindings(),
+                                              waived: try store.activeWaivers(), runId: runId,
+                                              now: ISO8601DateFormatter().string(from: started))
+            let breaches = Self.breaches(config, lifecycle)
+            let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
+            let counts = lifecycle.counts()
+            timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
+            logger.info("lifecycle", metadata: [
+                "new": "\(lifecycle.current.filter { $0.status == .new }.count)",
+                "persisting": "\(lifecycle.current.filter { $0.status == .persisting }.count)",
+                "waived": "\(lifecycle.current.filter { $0.status == .waived }.count)",
+                "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
+
+            var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
+                                     exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
+                                     failOn: config.failOn, breaches: breaches, lifecycle: counts)
+            try store.completeRun(runId: runId, lifecycle: lifecycle, record: StateStore.RunRecord(
+                outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
+                counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
+                timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
+                breaches: Self.jsonArray(breaches), snapshot: snapshot, error: nil))
+            let history = (try? store.history(limit: 30)) ?? []
+            progress.note("writing reports")
+            let path: String
+            do {
+                path = try writer.publish(lifecycle: lifecycle, mirror: mirror, summary: summary,
+                                          history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) })
+            } catch let error as ReportError {
+                throw ReconError(error.description)
+            }
+            progress.clear()
+            summary.finishedAt = Date()
+            logger.info("run finished", metadata: ["run_id": "\(runId)", "outcome": "\(summary.outcome)",
+                                                   "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
+            if exit == .breached { alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: summary.outcome) }
+            writeMetrics(summary: summary, started: started, state: store)
+            return Result(exit: exit, reportPath: path, summaryText: Self.describe(summary, lifecycle: lifecycle, path: path))
+        } catch {
+            progress.clear()
+            let message = (error as? ReconError)?.description ?? "\(error)"
+            logger.error("run failed", metadata: ["run_id": "\(runId)", "error": "\(message)"])
+            state?.failRun(runId: runId, error: message, exitCode: ExitStatus.error.rawValue)
+            let summary = RunSummary(runId: runId, startedAt: started, outcome: "error", exitCode: ExitStatus.error.rawValue,
+                                     error: message, recordsRead: recordsRead, timingsMs: timings, failOn: config.failOn)
+            let writer = ReportWriter(reportsDirectory: options.reportsDirectory ?? config.reportsDirectory)
+            let history: [StateStore.HistoryPoint] = (try? state?.history(limit: 30)) ?? []
+            let path = try? writer.publishFailure(summary: summary, history: history.map {
+                HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open)
+            })
+            if let path {
+                alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: "error")
+            }
+            writeMetrics(summary: summary, started: started, state: state)
+            return Result(exit: .error, reportPath: path, summaryText: "recon: error: \(message)")
+        }
+    }
+
+    /// Descriptions of the rules this run breaches: `fail_on` and each threshold.
+    static func breaches(_ config: ReconConfig, _ lifecycle: Lifecycle) -> [String] {
+        var out: [String] = []
+        if let failOn = config.failOn {
+            let n = lifecycle.current.filter { $0.status != .waived && $0.finding.severity >= failOn }.count
+            if n > 0 { out.append("\(n) open findings at or above \(failOn.rawValue) (fail_on)") }
+        }
+        for t in config.thresholds {
+            let (value, breached) = t.evaluate(lifecycle.current)
+            if breached { out.append("\(t.description) (measured \(value))") }
+        }
+        return out
+    }
+
+    /// Runs `alert_command` with summary.json on stdin. Its failure is logged and changes nothing else.
+    func alert(_ config: ReconConfig, summaryFile: String, runId: String, outcome: String) {
+        guard let command = config.alertCommand else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        var env = ProcessInfo.processInfo.environment
+        env["RECON_RUN_ID"] = runId
+        env["RECON_OUTCOME"] = outcome
+        env["RECON_SUMMARY"] = summaryFile
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do {
+            p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: summaryFile))
+            try p.run()
+        } catch {
+            logger.warning("alert command could not start", metadata: ["error": "\(error.localizedDescription)"])
+            return
+        }
+        let deadline = Date().addingTimeInterval(Double(config.alertTimeoutSeconds))
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            p.terminate()
+            logger.warning("alert command timed out", metadata: ["timeout_seconds": "\(config.alertTimeoutSeconds)"])
+            return
+        }
+        if p.terminationStatus != 0 {
+            logger.warning("alert command failed", metadata: ["exit_code": "\(p.terminationStatus)"])
+        } else {
+            logger.info("alert sent", metadata: ["outcome": "\(outcome)"])
+        }
+    }
+
+    func writeMetrics(summary: RunSummary, started: Date, state: StateStore?) {
+        guard let file = options.metricsFile else { return }
+        let lastSuccess = (try? state?.lastSuccess()) ?? nil
+        do {
+            try MetricsFile.write(MetricsFile.render(summary: summary, durationSeconds: Date().timeIntervalSince(started),
+                                                     lastSuccess: lastSuccess), to: file)
+        } catch {
+            logger.warning("cannot write the metrics file", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func json(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func jsonArray(_ items: [String]) -> String { json(items) }
 
     /// Run ids are the UTC start time; a second run in the same second gets a suffix.
     static func runId(_ date: Date, reportsDirectory: String) -> String {
@@ -157,24 +398,31 @@ public struct Pipeline {
         return id
     }
 
-    static func describe(_ findings: [Finding], records: [Extract: Int], path: String, writeMs: Int,
-                         timings: [(phase: String, ms: Int)], exit: ExitStatus, failOn: Severity) -> String {
+    static func describe(_ s: RunSummary, lifecycle: Lifecycle, path: String) -> String {
         var lines: [String] = []
-        lines.append("records read: " + Extract.allCases.map { "\($0.rawValue) \(records[$0] ?? 0)" }.joined(separator: ", "))
-        var counts: [String: Int] = [:]
-        for f in findings { counts["\(f.type.rawValue) (\(f.entity.rawValue))", default: 0] += 1 }
-        if counts.isEmpty {
+        lines.append("records read: " + Extract.allCases.map { "\($0.rawValue) \(s.recordsRead[$0] ?? 0)" }.joined(separator: ", "))
+        if lifecycle.current.isEmpty && lifecycle.resolved.isEmpty {
             lines.append("findings: none")
         } else {
-            lines.append("findings: \(findings.count)")
-            for (k, v) in counts.sorted(by: { $0.key < $1.key }) {
-                lines.append("  " + k.padding(toLength: 28, withPad: " ", startingAt: 0) + String(v))
+            let resolved = lifecycle.resolved.count
+            lines.append("findings: \(lifecycle.current.count) (open or waived), \(resolved) resolved since the last run")
+            lines.append("  " + "type (entity)".padding(toLength: 28, withPad: " ", startingAt: 0) + "   total     new  persisting  waived  resolved")
+            func col(_ n: Int, _ w: Int) -> String { let t = String(n); return String(repeating: " ", count: max(0, w - t.count)) + t }
+            for (k, c) in s.lifecycle.sorted(by: { $0.key < $1.key }) {
+                let label = k.replacingOccurrences(of: "/", with: " (") + ")"
+                let total = (c["new"] ?? 0) + (c["persisting"] ?? 0) + (c["waived"] ?? 0)
+                lines.append("  " + label.padding(toLength: 28, withPad: " ", startingAt: 0) + col(total, 8) + col(c["new"] ?? 0, 8)
+                             + col(c["persisting"] ?? 0, 12) + col(c["waived"] ?? 0, 8) + col(c["resolved"] ?? 0, 10))
             }
         }
-        lines.append("timings: " + (timings + [("write", writeMs)]).map { "\($0.0) \($0.1) ms" }.joined(separator: ", "))
+        lines.append("timings: " + s.timingsMs.map { "\($0.phase) \($0.ms) ms" }.joined(separator: ", "))
         lines.append("reports: \(path)/")
-        lines.append(exit == .clean ? "outcome: clean (no findings at or above \(failOn.rawValue))"
-                                    : "outcome: findings at or above \(failOn.rawValue) (exit 1)")
+        if s.breaches.isEmpty {
+            lines.append("outcome: clean (no threshold breached)")
+        } else {
+            lines.append("outcome: breached (exit 1)")
+            for b in s.breaches { lines.append("  - \(b)") }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -1,20 +1,41 @@
 public import Foundation
 public import ReconCore
 
-/// Facts about a run that go into summary.json and the stdout summary.
+/// Facts about a run that go into summary.json, the HTML report and the stdout summary.
 public struct RunSummary: Sendable {
     public var runId: String
     public var startedAt: Date
     public var finishedAt: Date
+    /// clean, breached or error.
+    public var outcome: String
+    public var exitCode: Int32
+    public var error: String?
     public var recordsRead: [Extract: Int]
     public var timingsMs: [(phase: String, ms: Int)]
-    public var failOn: Severity
-    public var exitCode: Int32
+    public var failOn: Severity?
+    /// Descriptions of the thresholds this run breached, with the measured value.
+    public var breaches: [String]
+    /// "type/entity" → status → count (new, persisting, waived, resolved, open).
+    public var lifecycle: [String: [String: Int]]
 
-    public init(runId: String, startedAt: Date, finishedAt: Date, recordsRead: [Extract: Int],
-                timingsMs: [(phase: String, ms: Int)], failOn: Severity, exitCode: Int32) {
-        self.runId = runId; self.startedAt = startedAt; self.finishedAt = finishedAt
-        self.recordsRead = recordsRead; self.timingsMs = timingsMs; self.failOn = failOn; self.exitCode = exitCode
+    public init(runId: String, startedAt: Date, finishedAt: Date = Date(), outcome: String, exitCode: Int32,
+                error: String? = nil, recordsRead: [Extract: Int] = [:], timingsMs: [(phase: String, ms: Int)] = [],
+                failOn: Severity? = nil, breaches: [String] = [], lifecycle: [String: [String: Int]] = [:]) {
+        self.runId = runId; self.startedAt = startedAt; self.finishedAt = finishedAt; self.outcome = outcome
+        self.exitCode = exitCode; self.error = error; self.recordsRead = recordsRead; self.timingsMs = timingsMs
+        self.failOn = failOn; self.breaches = breaches; self.lifecycle = lifecycle
+    }
+}
+
+/// One past run for the HTML chart.
+public struct HistoryPoint: Sendable {
+    public var runId: String
+    public var startedAt: String
+    public var outcome: String
+    /// "type/entity" → open findings.
+    public var open: [String: Int]
+    public init(runId: String, startedAt: String, outcome: String, open: [String: Int]) {
+        self.runId = runId; self.startedAt = startedAt; self.outcome = outcome; self.open = open
     }
 }
 
@@ -27,38 +48,68 @@ public enum ReportError: Error, CustomStringConvertible {
     }
 }
 
-/// Writes a run's report folder: findings.csv, one CSV per finding type, summary.json.
-/// Everything is written into a hidden temporary folder beside the final one and renamed into
-/// place at the end, so a report folder is whole or absent.
+/// Writes a run's report folder: findings.csv, one CSV per finding type, resolved.csv,
+/// summary.json and index.html. Everything is written into a hidden temporary folder beside the
+/// final one (`.tmp-<run-id>-<pid>`) and renamed into place at the end, so a report folder is
+/// whole or absent, even when the process is killed; leftovers of killed runs are removed by the
+/// next run.
 public struct ReportWriter {
     public let reportsDirectory: String
     public init(reportsDirectory: String) { self.reportsDirectory = reportsDirectory }
 
+    /// Removes temporary folders left by runs that were killed (their process is gone).
+    public func removeLeftovers() {
+        let fm = FileManager.default
+        guard let entries = try? fm.contentsOfDirectory(atPath: reportsDirectory) else { return }
+        for e in entries where e.hasPrefix(".tmp-") {
+            if let pid = e.split(separator: "-").last.flatMap({ Int32($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
+                continue
+            }
+            try? fm.removeItem(atPath: reportsDirectory + "/" + e)
+        }
+    }
+
     /// - Returns: the path of the published folder.
     /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
-    public func publish(findings: [Finding], mirror: Mirror, summary: RunSummary) throws -> String {
+    public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint]) throws -> String {
+        try publishFolder(summary.runId) { temp in
+            let clock = ContinuousClock()
+            let started = clock.now
+            try write(temp + "/findings.csv", findingsCSV(lifecycle.current))
+            let lookup = RecordLookup(mirror, only: lifecycle.current.map(\.finding))
+            for type in FindingType.allCases {
+                try write(temp + "/" + type.reportFileName,
+                          typeCSV(type, lifecycle.current.map(\.finding).filter { $0.type == type }, lookup))
+            }
+            try write(temp + "/resolved.csv", resolvedCSV(lifecycle))
+            var summary = summary
+            let elapsed = clock.now - started
+            summary.timingsMs.append(("write", Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+            summary.finishedAt = Date()
+            try write(temp + "/summary.json", Array(summaryJSON(summary, findingsByType: countByType(lifecycle)).utf8))
+            try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history).utf8))
+        }
+    }
+
+    /// A failed run's folder: summary.json with the error, and index.html saying so.
+    public func publishFailure(summary: RunSummary, history: [HistoryPoint]) throws -> String {
+        try publishFolder(summary.runId) { temp in
+            try write(temp + "/summary.json", Array(summaryJSON(summary, findingsByType: [:]).utf8))
+            try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: nil, history: history).utf8))
+        }
+    }
+
+    private func publishFolder(_ runId: String, _ body: (String) throws -> Void) throws -> String {
         let fm = FileManager.default
-        let finalPath = reportsDirectory + "/" + summary.runId
-        let tempPath = reportsDirectory + "/.tmp-" + summary.runId + "-\(ProcessInfo.processInfo.processIdentifier)"
+        let finalPath = reportsDirectory + "/" + runId
+        let tempPath = reportsDirectory + "/.tmp-" + runId + "-\(ProcessInfo.processInfo.processIdentifier)"
         do {
             try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
         } catch {
             throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
         }
-        let clock = ContinuousClock()
-        let started = clock.now
         do {
-            try write(tempPath + "/findings.csv", findingsCSV(findings))
-            let lookup = RecordLookup(mirror, only: findings)
-            for type in FindingType.allCases {
-                try write(tempPath + "/" + type.reportFileName,
-                          typeCSV(type, findings.filter { $0.type == type }, lookup))
-            }
-            var summary = summary
-            let elapsed = clock.now - started
-            summary.timingsMs.append(("write", Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
-            summary.finishedAt = Date()
-            try write(tempPath + "/summary.json", Array(summaryJSON(findings, summary).utf8))
+            try body(tempPath)
             guard rename(tempPath, finalPath) == 0 else {
                 throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
             }
@@ -69,7 +120,13 @@ public struct ReportWriter {
         return finalPath
     }
 
-    private func write(_ path: String, _ bytes: [UInt8]) throws {
+    func countByType(_ lifecycle: Lifecycle) -> [String: [String: Int]] {
+        var counts: [String: [String: Int]] = [:]
+        for t in lifecycle.current { counts[t.finding.type.rawValue, default: [:]][t.finding.entity.rawValue, default: 0] += 1 }
+        return counts
+    }
+
+    func write(_ path: String, _ bytes: [UInt8]) throws {
         guard let f = fopen(path, "wb") else { throw ReportError.io(path: path, reason: String(cString: strerror(errno))) }
         defer { fclose(f) }
         let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
@@ -79,17 +136,30 @@ public struct ReportWriter {
     }
 
     public static let findingsHeader = ["finding_id", "type", "entity", "severity", "system", "record_id",
-                                        "matched_on", "field", "value", "detail"]
+                                        "matched_on", "field", "value", "detail", "status", "first_seen", "nights_open"]
 
     /// One row per record taking part in a finding.
-    public func findingsCSV(_ findings: [Finding]) -> [UInt8] {
+    public func findingsCSV(_ findings: [TrackedFinding]) -> [UInt8] {
         var csv = CSVWriter()
         csv.row(Self.findingsHeader)
-        for f in findings {
+        for t in findings {
+            let f = t.finding
             for m in f.members {
                 csv.row([f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue, m.system.rawValue,
-                         m.recordId, f.matchedOn, f.field, m.value, f.detail])
+                         m.recordId, f.matchedOn, f.field, m.value, f.detail, t.status.rawValue, t.firstSeenAt,
+                         String(t.nightsOpen)])
             }
+        }
+        return csv.bytes
+    }
+
+    /// Findings open in the previous run and gone now.
+    public func resolvedCSV(_ lifecycle: Lifecycle) -> [UInt8] {
+        var csv = CSVWriter()
+        csv.row(["finding_id", "type", "entity", "records", "first_seen", "first_seen_run", "nights_open"])
+        for r in lifecycle.resolved {
+            csv.row([r.id, r.history.type.rawValue, r.history.entity.rawValue, r.history.records, r.history.firstSeenAt,
+                     r.history.firstSeenRun, String(r.history.nightsOpen)])
         }
         return csv.bytes
     }
@@ -141,35 +211,40 @@ public struct ReportWriter {
         return csv.bytes
     }
 
-    /// Counts per type and entity, records read per query, timings.
-    public func summaryJSON(_ findings: [Finding], _ s: RunSummary) -> String {
-        var counts: [String: [String: Int]] = [:]
-        for t in FindingType.allCases { counts[t.rawValue] = [:] }
-        for f in findings { counts[f.type.rawValue]![f.entity.rawValue, default: 0] += 1 }
+    /// Outcome, counts per type and entity, lifecycle counts, records read per query, timings.
+    public func summaryJSON(_ s: RunSummary, findingsByType counts: [String: [String: Int]]) -> String {
         let iso = ISO8601DateFormatter()
         var json = "{\n"
         json += "  \"run_id\": \(quote(s.runId)),\n"
         json += "  \"started_at\": \(quote(iso.string(from: s.startedAt))),\n"
         json += "  \"finished_at\": \(quote(iso.string(from: s.finishedAt))),\n"
+        json += "  \"outcome\": \(quote(s.outcome)),\n"
         json += "  \"exit_code\": \(s.exitCode),\n"
-        json += "  \"fail_on\": \(quote(s.failOn.rawValue)),\n"
-        json += "  \"findings_total\": \(findings.count),\n"
+        json += "  \"error\": \(s.error.map(quote) ?? "null"),\n"
+        json += "  \"fail_on\": \(s.failOn.map { quote($0.rawValue) } ?? "null"),\n"
+        json += "  \"breaches\": [" + s.breaches.map(quote).joined(separator: ", ") + "],\n"
+        json += "  \"findings_total\": \(counts.values.reduce(0) { $0 + $1.values.reduce(0, +) }),\n"
         json += "  \"findings\": {\n"
         json += FindingType.allCases.map { t in
-            let byEntity = counts[t.rawValue]!.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }
+            let byEntity = (counts[t.rawValue] ?? [:]).sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }
             return "    \(quote(t.rawValue)): {" + byEntity.joined(separator: ", ") + "}"
         }.joined(separator: ",\n")
         json += "\n  },\n"
+        json += "  \"lifecycle\": {\n"
+        json += s.lifecycle.sorted { $0.key < $1.key }.map { k, v in
+            "    \(quote(k)): {" + v.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
+        }.joined(separator: ",\n")
+        json += (s.lifecycle.isEmpty ? "" : "\n") + "  },\n"
         json += "  \"records_read\": {\n"
         json += Extract.allCases.map { "    \(quote($0.rawValue)): \(s.recordsRead[$0] ?? 0)" }.joined(separator: ",\n")
         json += "\n  },\n"
         json += "  \"timings_ms\": {\n"
         json += s.timingsMs.map { "    \(quote($0.phase)): \($0.ms)" }.joined(separator: ",\n")
-        json += "\n  }\n}\n"
+        json += (s.timingsMs.isEmpty ? "" : "\n") + "  }\n}\n"
         return json
     }
 
-    private func quote(_ s: String) -> String {
+    func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -1,14 +1,19 @@
 import ArgumentParser
 import Foundation
+import Logging
+import ReconCore
 import ReconPipeline
 
-/// Options shared by the commands that read recon.yml and the mirror.
+/// Options shared by the commands that read recon.yml and the databases.
 struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Path of the config file.")
     var config: String = "recon.yml"
 
-    @Option(name: .long, help: "libpq connection string or URL (default: database: in recon.yml, then DATABASE_URL, then PG* variables). Keep passwords in ~/.pgpass or PGPASSWORD, not here.")
+    @Option(name: .long, help: "Mirror: libpq connection string or URL (default: database: in recon.yml, then DATABASE_URL, then PG* variables). Keep passwords in ~/.pgpass or PGPASSWORD, not here.")
     var database: String?
+
+    @Option(name: .long, help: "State database (default: state_database: in recon.yml, then RECON_STATE_DATABASE_URL, then the mirror's).")
+    var stateDatabase: String?
 
     @Option(name: .long, help: "Folder of the four query files (default: queries: in recon.yml).")
     var queries: String?
@@ -16,20 +21,40 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Folder the report folders are written into (default: reports: in recon.yml).")
     var reports: String?
 
-    @Flag(name: .shortAndLong, help: "Only print errors.")
+    @Option(name: .long, help: "Log format: text or json (JSON lines).")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Flag(name: .shortAndLong, help: "Only log warnings and errors; print no summary.")
     var quiet = false
+
+    func validate() throws {
+        guard ReconLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
 
     var runOptions: RunOptions {
         var o = RunOptions()
         o.configPath = config
         o.database = database
+        o.stateDatabase = stateDatabase
         o.queriesDirectory = queries
         o.reportsDirectory = reports
         return o
     }
 
-    func log(_ line: String) {
-        if !quiet { FileHandle.standardError.write(Data(("recon: " + line + "\n").utf8)) }
+    func logger() -> Logger {
+        let format = ReconLogHandler.Format(rawValue: logFormat) ?? .text
+        let level = quiet ? Logger.Level.warning : (Logger.Level(rawValue: logLevel) ?? .info)
+        return Logger(label: "recon") { label in ReconLogHandler(label: label, format: format, level: level) }
+    }
+
+    func pipeline(_ extra: (inout RunOptions) -> Void = { _ in }) -> Pipeline {
+        var o = runOptions
+        extra(&o)
+        return Pipeline(options: o, logger: logger())
     }
 }
 
@@ -37,28 +62,82 @@ struct Recon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
         abstract: "Reconcile a CRM and an ERP from a PostgreSQL mirror.",
-        discussion: "Exit codes: 0 clean, 1 findings at or above fail_on, 2 error.",
-        subcommands: [Run.self, Check.self],
+        discussion: "Exit codes: 0 clean, 1 threshold breached, 2 error, 3 another run in progress.",
+        subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self],
         defaultSubcommand: Run.self)
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read the mirror, match, and write a report folder.")
+    static let configuration = CommandConfiguration(abstract: "Read the mirror, match, track findings across runs, write a report folder.")
     @OptionGroup var common: CommonOptions
 
+    @Option(name: .long, help: "Write Prometheus text metrics here (for node_exporter's textfile collector), atomically.")
+    var metricsFile: String?
+
     func run() throws {
-        let result = try Pipeline(options: common.runOptions, log: common.log).run()
-        if !common.quiet { print(result.summaryText) }
+        let result = common.pipeline { o in
+            o.metricsFile = metricsFile
+            o.progress = !common.quiet && common.logFormat == "text"
+        }.run()
+        switch result.exit {
+        case .clean, .breached:
+            if !common.quiet { print(result.summaryText) }
+        case .error, .alreadyRunning:
+            FileHandle.standardError.write(Data((result.summaryText + "\n").utf8))
+        }
         if result.exit != .clean { throw ExitCode(result.exit.rawValue) }
     }
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate recon.yml and the query files against the mirror without reading rows.")
+    static let configuration = CommandConfiguration(abstract: "Validate recon.yml, the query files and the state schema without reading rows.")
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        for line in try Pipeline(options: common.runOptions, log: common.log).check() { print(line) }
+        for line in try common.pipeline().check() { print(line) }
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the recon schema in the state database.")
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        for line in try common.pipeline().migrate() { print(line) }
+    }
+}
+
+struct Waive: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Accept a finding for now: it stays in the reports as waived and breaches nothing.")
+    @Argument(help: "The finding id, e.g. DUP-C-1f3a9c0b7d2e4a68.")
+    var findingId: String
+    @Option(name: .long, help: "Why it is waived (recorded with who and when).")
+    var reason: String
+    @Option(name: .long, help: "Last day the waiver holds (YYYY-MM-DD); afterwards the finding is persisting again.")
+    var until: String?
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        print(try common.pipeline().waive(findingId: findingId, reason: reason, until: until))
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Why did recon say this? A record's keys, identity and findings.")
+    @Argument(help: "crm or erp.") var system: String
+    @Argument(help: "customer or order.") var entity: String
+    @Argument(help: "The record's id in its system.") var id: String
+    @Flag(name: .long, help: "Show emails and phones unmasked.") var showValues = false
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard System(rawValue: system) != nil else { throw ValidationError("system must be crm or erp") }
+        guard Entity(rawValue: entity) != nil else { throw ValidationError("entity must be customer or order") }
+    }
+
+    func run() throws {
+        print(try common.pipeline().explain(system: System(rawValue: system)!, entity: Entity(rawValue: entity)!,
+                                            id: id, showValues: showValues))
     }
 }
 

@@ -57,7 +57,17 @@ struct FailureAndMappingTests {
 
         /// Report folders, including hidden temporary ones.
         func reportEntries() -> [String] {
-            (try? FileManager.default.contentsOfDirectory(atPath: reports)) ?? []
+            ((try? FileManager.default.contentsOfDirectory(atPath: reports)) ?? []).sorted()
+        }
+
+        /// The files of report folder `entry`.
+        func files(_ entry: String) -> Set<String> {
+            Set((try? FileManager.default.contentsOfDirectory(atPath: reports + "/" + entry)) ?? [])
+        }
+
+        func summary(_ entry: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: reports + "/" + entry + "/summary.json"))
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         }
     }
 
@@ -70,6 +80,8 @@ struct FailureAndMappingTests {
         let f = Fixture(db: db, url: url, dir: dir)
         for (name, sql) in Self.otherQueries { try f.write("queries/" + name, sql) }
         try f.write("recon.yml", Self.otherConfig)
+        let migrated = try f.recon([], "migrate")
+        try #require(migrated.status == 0, "\(migrated.stderr)")
         return f
     }
 
@@ -94,7 +106,10 @@ struct FailureAndMappingTests {
         try psql(f.url, command: "UPDATE sales.party SET counterpart = 102 WHERE pk = 2; UPDATE sales.purchase SET state = 'ok' WHERE pk = 70")
         let clean = try f.recon()
         #expect(clean.status == 0, "\(clean.stderr)")
-        #expect(clean.stdout.contains("findings: none"))
+        #expect(clean.stdout.contains("findings: 0 (open or waived), 2 resolved since the last run"), "\(clean.stdout)")
+        let last = try #require(f.reportEntries().last)
+        let resolved = parseCSV(try String(contentsOfFile: f.reports + "/" + last + "/resolved.csv", encoding: .utf8))
+        #expect(resolved.count == 3)
     }
 
     /// Each case: what to break, the exit code, and what stderr must name.
@@ -121,7 +136,15 @@ struct FailureAndMappingTests {
         let r = try f.recon()
         #expect(r.status == 2, "\(name): exit \(r.status), stderr \(r.stderr)")
         #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
-        #expect(f.reportEntries().isEmpty, "\(name): report entries \(f.reportEntries())")
+        // A failed run leaves only its summary (with the error) and the HTML page saying so.
+        let entries = f.reportEntries()
+        #expect(entries.count == 1, "\(name): report entries \(entries)")
+        if let entry = entries.first {
+            #expect(f.files(entry) == ["summary.json", "index.html"], "\(name): \(f.files(entry))")
+            let summary = try f.summary(entry)
+            #expect(summary["outcome"] as? String == "error")
+            #expect((summary["error"] as? String)?.contains(message) == true)
+        }
         #expect(!r.stderr.contains("@shop.example") && !r.stderr.contains("ana"), "\(name) leaks data: \(r.stderr)")
     }
 
@@ -131,7 +154,7 @@ struct FailureAndMappingTests {
         let r = try f.recon(["--database", "host=/nonexistent port=1 dbname=x connect_timeout=2"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("cannot connect"))
-        #expect(f.reportEntries().isEmpty)
+        #expect(f.reportEntries().count == 1)
     }
 
     @Test func connectionComesFromPGVariablesWhenNothingElseIsSet() throws {

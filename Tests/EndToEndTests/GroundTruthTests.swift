@@ -18,6 +18,8 @@ struct GroundTruthTests {
         let reports = tmp + "/reports"
         let root = repositoryRoot()
         let bin = try Binaries.directory()
+        let migrated = try Binaries.run(bin + "/recon", ["migrate", "--config", root + "/recon.yml"], environment: ["DATABASE_URL": url])
+        #expect(migrated.status == 0, "\(migrated.stderr)")
         let result = try Binaries.run(bin + "/recon", ["run", "--config", root + "/recon.yml", "--queries", root + "/queries", "--reports", reports],
                                       environment: ["DATABASE_URL": url])
         #expect(result.status == 1, "stderr: \(result.stderr)")
@@ -39,7 +41,7 @@ struct GroundTruthTests {
         }
         // Per-type files and the summary exist; no personal data on stderr.
         for file in ["duplicates.csv", "orphans.csv", "missing_orders.csv", "status_mismatches.csv", "field_mismatches.csv",
-                     "unlinked.csv", "conflicts.csv", "invalid.csv", "summary.json"] {
+                     "unlinked.csv", "conflicts.csv", "invalid.csv", "resolved.csv", "summary.json", "index.html"] {
             #expect(FileManager.default.fileExists(atPath: folder + "/" + file), "\(file) missing")
         }
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/summary.json"))) as? [String: Any]
@@ -59,6 +61,7 @@ struct GroundTruthTests {
         let root = repositoryRoot()
         let bin = try Binaries.directory()
         let args = ["run", "--config", root + "/recon.yml", "--queries", root + "/queries", "--reports", tmp + "/reports"]
+        _ = try Binaries.run(bin + "/recon", ["migrate", "--config", root + "/recon.yml"], environment: ["DATABASE_URL": url])
         let first = try Binaries.run(bin + "/recon", args, environment: ["DATABASE_URL": url])
         try psql(url, command: "CLUSTER erp.customers USING customers_pkey; UPDATE crm.contacts SET modified_at = modified_at")
         let second = try Binaries.run(bin + "/recon", args, environment: ["DATABASE_URL": url])
@@ -84,7 +87,8 @@ struct GroundTruthTests {
     /// Findings as "type|entity|field|sorted records", one entry per finding id.
     func findings(in folder: String) throws -> [String] {
         let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8))
-        #expect(rows.first == ["finding_id", "type", "entity", "severity", "system", "record_id", "matched_on", "field", "value", "detail"])
+        #expect(rows.first == ["finding_id", "type", "entity", "severity", "system", "record_id", "matched_on", "field", "value",
+                               "detail", "status", "first_seen", "nights_open"])
         var byId: [String: (key: String, records: [String])] = [:]
         for r in rows.dropFirst() {
             let key = "\(r[1])|\(r[2])|\(r[7])"

@@ -41,7 +41,11 @@ struct CSVGoldenTests {
     }
 
     @Test func findingsCSV() throws {
-        try golden("findings.csv", ReportWriter(reportsDirectory: "/unused").findingsCSV(Self.tricky))
+        let tracked = Self.tricky.enumerated().map { i, f in
+            TrackedFinding(finding: f, status: i == 0 ? .persisting : .new, firstSeenRun: "20261101T000000Z",
+                           firstSeenAt: "2026-11-01T00:00:00Z", nightsOpen: i == 0 ? 3 : 1)
+        }
+        try golden("findings.csv", ReportWriter(reportsDirectory: "/unused").findingsCSV(tracked))
     }
 
     @Test(arguments: [

@@ -1,0 +1,88 @@
+public import Foundation
+public import Logging
+
+/// swift-log handler for recon: one line per event on stderr, human-readable or JSON lines.
+/// Callers log counts, names and durations only; never record values (see README, "Logs").
+public struct ReconLogHandler: LogHandler {
+    public enum Format: String, Sendable { case text, json }
+
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let label: String
+    let format: Format
+
+    public init(label: String, format: Format, level: Logger.Level) {
+        self.label = label
+        self.format = format
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let extra = event.metadata { all.merge(extra) { $1 } }
+        let time = ISO8601DateFormatter().string(from: Date())
+        var line: String
+        switch format {
+        case .text:
+            line = "\(time) \(event.level.rawValue) \(label): \(event.message)"
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+        case .json:
+            var fields: [(String, String)] = [("ts", time), ("level", event.level.rawValue), ("logger", label), ("message", "\(event.message)")]
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) { fields.append((k, "\(v)")) }
+            line = "{" + fields.map { "\(jsonQuote($0.0)):\(jsonQuote($0.1))" }.joined(separator: ",") + "}"
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+func jsonQuote(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+/// Rows read and rate, redrawn on one terminal line while a long phase runs. Silent when stderr
+/// is not a terminal (cron, systemd, pipes).
+public final class Progress {
+    let enabled: Bool
+    private var lastDraw = Date.distantPast
+
+    public init(enabled: Bool) {
+        self.enabled = enabled && isatty(2) == 1
+    }
+
+    public func update(_ phase: String, rows: Int, started: Date) {
+        guard enabled else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.25 else { return }
+        lastDraw = now
+        let seconds = max(0.001, now.timeIntervalSince(started))
+        let text = "\r\u{1B}[K\(phase): \(rows.formatted()) rows (\(Int(Double(rows) / seconds).formatted()) rows/s)"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    public func note(_ phase: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(phase)…".utf8))
+    }
+
+    public func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

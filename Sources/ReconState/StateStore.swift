@@ -1,0 +1,251 @@
+import Foundation
+public import Postgres
+public import ReconCore
+
+/// A problem with the state database: named, never carrying record values.
+public struct StateError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// recon's own state in the `recon` schema of the state database: schema version, the run lock,
+/// run history, the finding lifecycle and waivers. One dedicated session per run; the run lock is
+/// a session-level advisory lock on it, so a killed run never leaves it held.
+public final class StateStore {
+    public let connection: Connection
+    /// The advisory lock key that serialises runs ("recon" in ASCII).
+    public static let runLockKey: Int64 = 0x72_65_63_6F_6E
+
+    /// - Throws: `StateError` when the state database cannot be reached.
+    public init(conninfo: String) throws {
+        do {
+            connection = try Connection(conninfo: conninfo, applicationName: "recon-state")
+            try connection.execute("SET TimeZone = 'UTC'")
+        } catch let error as PostgresError {
+            throw StateError("state database: \(error)")
+        }
+    }
+
+    func q(_ sql: String, _ params: [String?] = []) throws -> [[String?]] {
+        do { return try connection.query(sql, params) } catch let error as PostgresError {
+            throw StateError("state database: \(error)")
+        }
+    }
+
+    /// The applied schema version, or nil when the `recon` schema has not been created.
+    public func schemaVersion() throws -> Int? {
+        let exists = try q("SELECT to_regclass('recon.schema_version') IS NOT NULL")
+        guard exists.first?.first == "t" else { return nil }
+        return try q("SELECT coalesce(max(version), 0) FROM recon.schema_version").first?.first.flatMap { $0 }.flatMap { Int($0) }
+    }
+
+    /// - Throws: `StateError` when the schema is missing, older or newer than this recon.
+    public func checkVersion() throws {
+        let latest = Migrations.latest
+        switch try schemaVersion() {
+        case nil:
+            throw StateError("state database has no recon schema: run `recon migrate` (needs a role that may create the schema recon)")
+        case let v? where v < latest:
+            throw StateError("state schema is at version \(v), this recon needs \(latest): run `recon migrate`")
+        case let v? where v > latest:
+            throw StateError("state schema is at version \(v), newer than this recon knows (\(latest)): upgrade recon")
+        default:
+            return
+        }
+    }
+
+    /// Applies the migrations not applied yet, each in its own transaction, serialised by a
+    /// transaction-level advisory lock. - Returns: the versions applied.
+    public func migrate() throws -> [Migrations.Migration] {
+        var applied: [Migrations.Migration] = []
+        let current = try schemaVersion() ?? 0
+        if current > Migrations.latest {
+            throw StateError("state schema is at version \(current), newer than this recon knows (\(Migrations.latest)): upgrade recon")
+        }
+        for m in Migrations.all where m.version > current {
+            do {
+                try connection.execute("BEGIN")
+                _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [String(Self.runLockKey + 1)])
+                // Another migrate may have applied it while we waited.
+                if (try schemaVersion() ?? 0) >= m.version { try connection.execute("ROLLBACK"); continue }
+                try connection.execute(m.sql)
+                _ = try connection.query("INSERT INTO recon.schema_version (version, description) VALUES ($1, $2)",
+                                         [String(m.version), m.description])
+                try connection.execute("COMMIT")
+                applied.append(m)
+            } catch let error as PostgresError {
+                try? connection.execute("ROLLBACK")
+                throw StateError("state database: migration \(m.version) failed: \(error)")
+            }
+        }
+        return applied
+    }
+
+    /// Takes the run lock without waiting. - Returns: false when another run holds it.
+    public func tryRunLock() throws -> Bool {
+        try q("SELECT pg_try_advisory_lock($1)", [String(Self.runLockKey)]).first?.first == "t"
+    }
+
+    public func currentUser() throws -> String {
+        try q("SELECT current_user").first?.first.flatMap { $0 } ?? "unknown"
+    }
+
+    public func beginRun(runId: String, startedAt: String, host: String, pid: Int32) throws {
+        _ = try q("INSERT INTO recon.runs (run_id, started_at, outcome, host, pid) VALUES ($1, $2, 'running', $3, $4)",
+                  [runId, startedAt, host, String(pid)])
+    }
+
+    /// Findings open after the last completed run, with their history.
+    public func openFindings() throws -> [String: OpenFinding] {
+        var out: [String: OpenFinding] = [:]
+        do {
+            try connection.copyOut(select: """
+                SELECT finding_id, first_seen_run, to_char(first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), nights_open, type, entity, records
+                FROM recon.findings WHERE open
+                """) { row in
+                guard let id = row[0], let t = row[4].flatMap(FindingType.init(rawValue:)),
+                      let e = row[5].flatMap(Entity.init(rawValue:)) else { return }
+                out[id] = OpenFinding(firstSeenRun: row[1] ?? "", firstSeenAt: row[2] ?? "", nightsOpen: Int(row[3] ?? "0") ?? 0,
+                                      type: t, entity: e, records: row[6] ?? "")
+            }
+        } catch let error as PostgresError {
+            throw StateError("state database: \(error)")
+        }
+        return out
+    }
+
+    /// Finding ids whose newest waiver has not expired (`until` is today or later, or none).
+    public func activeWaivers() throws -> Set<String> {
+        let rows = try q("""
+            SELECT finding_id FROM (
+              SELECT DISTINCT ON (finding_id) finding_id, until FROM recon.waivers ORDER BY finding_id, waived_at DESC, waiver_id DESC
+            ) w WHERE until IS NULL OR until >= current_date
+            """)
+        return Set(rows.compactMap { $0.first.flatMap { $0 } })
+    }
+
+    /// Records a waiver. - Throws: when the finding id has never been seen.
+    public func waive(findingId: String, reason: String, until: String?) throws -> String {
+        guard try q("SELECT 1 FROM recon.findings WHERE finding_id = $1", [findingId]).count == 1 else {
+            throw StateError("unknown finding id \(findingId): it has not been seen by any recorded run")
+        }
+        let rows = try q("INSERT INTO recon.waivers (finding_id, reason, until) VALUES ($1, $2, $3::date) RETURNING waived_by",
+                         [findingId, reason, until])
+        return rows.first?.first.flatMap { $0 } ?? ""
+    }
+
+    public struct RunRecord: Sendable {
+        public var outcome: String
+        public var exitCode: Int32
+        public var findingsTotal: Int
+        public var counts: String          // JSON
+        public var recordsRead: String     // JSON
+        public var timings: String         // JSON
+        public var breaches: String        // JSON
+        public var snapshot: String?
+        public var error: String?
+        public init(outcome: String, exitCode: Int32, findingsTotal: Int, counts: String, recordsRead: String,
+                    timings: String, breaches: String, snapshot: String?, error: String?) {
+            self.outcome = outcome; self.exitCode = exitCode; self.findingsTotal = findingsTotal; self.counts = counts
+            self.recordsRead = recordsRead; self.timings = timings; self.breaches = breaches; self.snapshot = snapshot; self.error = error
+        }
+    }
+
+    /// Stores a completed run and its findings' lifecycle in one transaction.
+    public func completeRun(runId: String, lifecycle: Lifecycle, record: RunRecord) throws {
+        do {
+            try connection.execute("BEGIN")
+            try connection.execute("""
+                CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
+                    detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int) ON COMMIT DROP
+                """)
+            let rows: [[String?]] = lifecycle.current.map { t in
+                [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
+                 t.finding.members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " "),
+                 t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt, String(t.nightsOpen)]
+            }
+            try connection.copyIn("COPY cur FROM STDIN", rows: rows)
+            _ = try connection.query("""
+                INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
+                    first_seen_at, last_seen_run, last_seen_at, nights_open, open)
+                SELECT finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at, $1, now(), nights_open, true
+                FROM cur
+                ON CONFLICT (finding_id) DO UPDATE SET
+                    severity = EXCLUDED.severity, records = EXCLUDED.records, detail = EXCLUDED.detail,
+                    first_seen_run = EXCLUDED.first_seen_run, first_seen_at = EXCLUDED.first_seen_at,
+                    last_seen_run = EXCLUDED.last_seen_run, last_seen_at = EXCLUDED.last_seen_at,
+                    nights_open = EXCLUDED.nights_open, open = true, resolved_run = NULL, resolved_at = NULL
+                """, [runId])
+            _ = try connection.query("""
+                UPDATE recon.findings SET open = false, resolved_run = $1, resolved_at = now()
+                WHERE open AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.finding_id = findings.finding_id)
+                """, [runId])
+            _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur", [runId])
+            let resolvedRows: [[String?]] = lifecycle.resolved.map { [runId, $0.id, "resolved"] }
+            try connection.copyIn("COPY recon.run_findings FROM STDIN", rows: resolvedRows)
+            _ = try connection.query("""
+                UPDATE recon.runs SET finished_at = now(), outcome = $2, exit_code = $3, findings_total = $4,
+                    counts = $5::jsonb, records_read = $6::jsonb, timings_ms = $7::jsonb, breaches = $8::jsonb, snapshot = $9
+                WHERE run_id = $1
+                """, [runId, record.outcome, String(record.exitCode), String(record.findingsTotal), record.counts,
+                      record.recordsRead, record.timings, record.breaches, record.snapshot])
+            try connection.execute("COMMIT")
+        } catch let error as PostgresError {
+            try? connection.execute("ROLLBACK")
+            throw StateError("state database: cannot record the run: \(error)")
+        }
+    }
+
+    /// Marks runs left "running" by a killed process as failed (call while holding the run lock).
+    public func closeInterruptedRuns() {
+        _ = try? q("UPDATE recon.runs SET finished_at = now(), outcome = 'error', exit_code = 2, error = 'interrupted: the process ended before the run finished' WHERE outcome = 'running'")
+    }
+
+    /// Marks a run failed (best effort: the state database may be the thing that failed).
+    public func failRun(runId: String, error: String, exitCode: Int32) {
+        _ = try? q("UPDATE recon.runs SET finished_at = now(), outcome = 'error', exit_code = $2, error = $3 WHERE run_id = $1",
+                   [runId, String(exitCode), error])
+    }
+
+    public struct HistoryPoint: Sendable {
+        public var runId: String
+        public var startedAt: String
+        public var outcome: String
+        /// "type/entity" → open count.
+        public var open: [String: Int]
+    }
+
+    /// The last `limit` runs, oldest first.
+    public func history(limit: Int = 30) throws -> [HistoryPoint] {
+        let rows = try q("""
+            SELECT run_id, to_char(started_at, 'YYYY-MM-DD HH24:MI'), outcome, coalesce(counts::text, '{}')
+            FROM (SELECT * FROM recon.runs WHERE outcome <> 'running' ORDER BY started_at DESC LIMIT $1) r ORDER BY started_at
+            """, [String(limit)])
+        return rows.map { r in
+            var open: [String: Int] = [:]
+            if let data = r[3]?.data(using: .utf8),
+               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Int]] {
+                for (k, v) in obj { open[k] = v["open"] ?? 0 }
+            }
+            return HistoryPoint(runId: r[0] ?? "", startedAt: r[1] ?? "", outcome: r[2] ?? "", open: open)
+        }
+    }
+
+    /// When the last run that completed (clean or breached) finished, as Unix seconds.
+    public func lastSuccess() throws -> Double? {
+        try q("SELECT extract(epoch FROM max(finished_at))::float8 FROM recon.runs WHERE outcome IN ('clean', 'breached')")
+            .first?.first.flatMap { $0 }.flatMap { Double($0) }
+    }
+
+    /// Ids of findings and their statuses in the most recent completed run (for `recon explain`).
+    public func latestStatuses() throws -> [String: (status: String, firstSeenAt: String, nightsOpen: Int)] {
+        var out: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
+        let rows = try q("""
+            SELECT rf.finding_id, rf.status, to_char(f.first_seen_at, 'YYYY-MM-DD'), f.nights_open
+            FROM recon.run_findings rf JOIN recon.findings f USING (finding_id)
+            WHERE rf.run_id = (SELECT run_id FROM recon.runs WHERE outcome IN ('clean', 'breached') ORDER BY started_at DESC LIMIT 1)
+            """)
+        for r in rows { if let id = r[0] { out[id] = (r[1] ?? "", r[2] ?? "", Int(r[3] ?? "0") ?? 0) } }
+        return out
+    }
+}
