@@ -2,12 +2,16 @@
 SHELL := /bin/bash
 CUSTOMERS ?= 500
 
-.PHONY: all bootstrap build release demo test bench clean
+.PHONY: all bootstrap bootstrap-test build release demo test bench clean
 
 all: build
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# Tests also need a headless browser (the HTML report is rendered in chromium).
+bootstrap-test:
+	@RECON_BOOTSTRAP_TEST=1 scripts/bootstrap.sh
 
 build: bootstrap
 	swift build
@@ -20,7 +24,7 @@ demo: build
 	@CUSTOMERS=$(CUSTOMERS) scripts/demo.sh
 
 ## The test suite against a throwaway PostgreSQL cluster (started and stopped here).
-test: build
+test: bootstrap-test build
 	@scripts/test.sh
 
 ## Benchmark: recon end to end against psql COPY of the same queries (BENCH_CUSTOMERS=1000000).

@@ -21,4 +21,5 @@ if [ ! -f "$marker" ]; then
   echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
   touch "$marker"
 fi
+"$bin/recon" migrate --database "$db" >/dev/null
 python3 bench/bench.py --recon "$bin/recon" --database "$db" --customers "$customers" --runs "$runs"

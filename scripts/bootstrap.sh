@@ -3,7 +3,10 @@
 # client), libpq-dev, libphonenumber-dev, pkg-config. Debian packages; needs root to install.
 set -euo pipefail
 need=()
-for pkg in postgresql libpq-dev libphonenumber-dev pkg-config; do
+packages=(postgresql libpq-dev libphonenumber-dev pkg-config)
+# The HTML report test renders the page in a real headless browser.
+[ "${RECON_BOOTSTRAP_TEST:-0}" = 1 ] && packages+=(chromium fonts-dejavu-core)
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -114,20 +114,27 @@ enum HTMLReport {
         var series: [(type: FindingType, values: [Int])] = []
         for t in FindingType.allCases {
             let values = history.map { p in p.open.filter { $0.key.hasPrefix(t.rawValue + "/") }.values.reduce(0, +) }
-            series.append((t, values))
+            if values.contains(where: { $0 > 0 }) { series.append((t, values)) }
         }
+        if series.isEmpty { return "<span class=\"muted\">No open findings in the last \(history.count) runs.</span>" }
         let maxValue = max(1, series.flatMap(\.values).max() ?? 1)
         func x(_ i: Int) -> Double { history.count == 1 ? left + plotW / 2 : left + plotW * Double(i) / Double(history.count - 1) }
         func y(_ v: Int) -> Double { top + plotH - plotH * Double(v) / Double(maxValue) }
-        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"open findings per type over the last runs\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\" font-family=\"system-ui,sans-serif\">"
+        var svg = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"open findings per type over the last runs\" font-size=\"12\" font-family=\"system-ui,sans-serif\">"
+        var ticks: [Int] = []
         for k in 0...4 {
             let v = Int((Double(maxValue) * Double(k) / 4).rounded())
+            if ticks.contains(v) { continue }
+            ticks.append(v)
             svg += "<line x1=\"\(left)\" x2=\"\(left + plotW)\" y1=\"\(y(v))\" y2=\"\(y(v))\" stroke=\"#e5e7eb\"/>"
             svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\" fill=\"#5b6470\">\(v)</text>"
         }
         let labelEvery = max(1, history.count / 6)
+        let sameDays = Set(history.map { $0.startedAt.prefix(10) }).count < history.count
         for (i, p) in history.enumerated() where i % labelEvery == 0 || i == history.count - 1 {
-            svg += "<text x=\"\(x(i))\" y=\"\(height - 12)\" text-anchor=\"middle\" fill=\"#5b6470\">\(escape(String(p.startedAt.prefix(10))))</text>"
+            // Dates, or dates and times when several runs share a day.
+            let label = sameDays ? String(p.startedAt.suffix(11)) : String(p.startedAt.prefix(10))
+            svg += "<text x=\"\(x(i))\" y=\"\(height - 12)\" text-anchor=\"middle\" fill=\"#5b6470\">\(escape(label))</text>"
         }
         for (n, s) in series.enumerated() {
             let color = palette[n % palette.count]

@@ -1,0 +1,264 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// Nightly operations against the real PostgreSQL: lifecycle over three runs, waivers,
+/// thresholds and exit codes, alerts, the run lock, kill -9, metrics, the HTML report and
+/// explain, and a canary that no personal data reaches stderr.
+@Suite(.serialized)
+struct NightlyTests {
+    static let thresholdsConfig = OtherMirror.otherConfig + """
+
+    fail_on: none
+    thresholds:
+      - {type: status_mismatch, new: 0}
+      - {open_nights: 2}
+    """
+
+    /// finding type → (status, first_seen, nights_open) from a run's findings.csv.
+    func lifecycle(_ f: Fixture, _ entry: String) throws -> [String: (status: String, firstSeen: String, nights: String)] {
+        let rows = parseCSV(try String(contentsOfFile: f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).dropFirst()
+        var out: [String: (String, String, String)] = [:]
+        for r in rows { out["\(r[1])/\(r[2])"] = (r[10], r[11], r[12]) }
+        return out
+    }
+
+    func findingId(_ f: Fixture, _ entry: String, type: String) throws -> String {
+        let rows = parseCSV(try String(contentsOfFile: f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).dropFirst()
+        return try #require(rows.first { $0[1] == type }?[0])
+    }
+
+    @Test func lifecycleAcrossThreeRunsWithWaivers() throws {
+        let f = try fixture(config: Self.thresholdsConfig)
+        defer { f.cleanup() }
+
+        // Night 1: everything is new; a new status mismatch breaches.
+        let r1 = try f.recon(["--metrics-file", f.dir + "/recon.prom"])
+        #expect(r1.status == 1, "\(r1.stderr)")
+        let run1 = try #require(f.reportEntries().last)
+        let l1 = try lifecycle(f, run1)
+        #expect(l1["unlinked/customer"]?.status == "new" && l1["status_mismatch/order"]?.status == "new")
+        #expect(l1["status_mismatch/order"]?.nights == "1")
+        let mismatch = try findingId(f, run1, type: "status_mismatch")
+        try expectPrometheus(String(contentsOfFile: f.dir + "/recon.prom", encoding: .utf8))
+
+        // The mirror changes: the unlinked pair gets its link, a new orphan appears; the
+        // mismatch is waived by a person.
+        try psql(f.url, command: "UPDATE sales.party SET counterpart = 102 WHERE pk = 2; INSERT INTO sales.party VALUES ('erp', 103, NULL, 'cy@shop.example', NULL, 'DE', 'gold')")
+        let waive = try Binaries.run(try Binaries.directory() + "/recon",
+                                     ["waive", mismatch, "--reason", "ERP cancellation confirmed by finance", "--until", "2099-12-31",
+                                      "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        #expect(waive.status == 0, "\(waive.stderr)")
+        #expect(waive.stdout.contains("waived \(mismatch) by postgres until 2099-12-31"))
+
+        // Night 2: unlinked resolved, orphan new, mismatch waived (2 nights); nothing breaches.
+        let r2 = try f.recon()
+        #expect(r2.status == 0, "\(r2.stdout) \(r2.stderr)")
+        let run2 = try #require(f.reportEntries().last)
+        let l2 = try lifecycle(f, run2)
+        #expect(l2["status_mismatch/order"]?.status == "waived")
+        #expect(l2["status_mismatch/order"]?.nights == "2")
+        #expect(l2["status_mismatch/order"]?.firstSeen == l1["status_mismatch/order"]?.firstSeen)
+        #expect(l2["orphan/customer"]?.status == "new")
+        #expect(l2["unlinked/customer"] == nil)
+        let resolved = parseCSV(try String(contentsOfFile: f.reports + "/" + run2 + "/resolved.csv", encoding: .utf8))
+        #expect(resolved.count == 2 && resolved[1][1] == "unlinked")
+
+        // A newer waiver that has already expired puts the mismatch back to persisting.
+        let expire = try Binaries.run(try Binaries.directory() + "/recon",
+                                      ["waive", mismatch, "--reason", "only until yesterday", "--until", "2000-01-01",
+                                       "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        #expect(expire.status == 0)
+
+        // Night 3: the mismatch is persisting, open 3 nights > 2: breached.
+        let r3 = try f.recon(["--metrics-file", f.dir + "/recon.prom"])
+        #expect(r3.status == 1, "\(r3.stdout) \(r3.stderr)")
+        #expect(r3.stdout.contains("findings open longer than 2 nights (measured 3)"))
+        let run3 = try #require(f.reportEntries().last)
+        let l3 = try lifecycle(f, run3)
+        #expect(l3["status_mismatch/order"]?.status == "persisting")
+        #expect(l3["status_mismatch/order"]?.nights == "3")
+        #expect(l3["orphan/customer"]?.status == "persisting" && l3["orphan/customer"]?.nights == "2")
+        let summary = try f.summary(run3)
+        let counts = try #require(summary["lifecycle"] as? [String: [String: Int]])
+        #expect(counts["status_mismatch/order"]?["persisting"] == 1)
+        #expect(summary["outcome"] as? String == "breached")
+        let prom = try String(contentsOfFile: f.dir + "/recon.prom", encoding: .utf8)
+        try expectPrometheus(prom)
+        #expect(prom.contains("recon_findings{type=\"status_mismatch\",entity=\"order\",status=\"persisting\"} 1"))
+        #expect(prom.contains("recon_run_exit_code 1"))
+
+        // Unknown ids cannot be waived.
+        let unknown = try Binaries.run(try Binaries.directory() + "/recon", ["waive", "DUP-C-0000000000000000", "--reason", "x",
+                                                                             "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        #expect(unknown.status == 2 && unknown.stderr.contains("unknown finding id"))
+    }
+
+    @Test func alertCommandGetsTheSummaryAndItsFailureChangesNothing() throws {
+        let f = try fixture(config: Self.thresholdsConfig + "\nalert_command: cat > \"$ALERT_DIR/alert.json\"\n")
+        defer { f.cleanup() }
+        let r = try Binaries.run(try Binaries.directory() + "/recon",
+                                 ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports],
+                                 environment: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
+        #expect(r.status == 1)
+        let alert = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.dir + "/alert.json"))) as? [String: Any]
+        #expect(alert?["outcome"] as? String == "breached")
+        #expect((alert?["breaches"] as? [String])?.first?.contains("new status_mismatch") == true)
+
+        // A clean run sends nothing; a failed run does.
+        try FileManager.default.removeItem(atPath: f.dir + "/alert.json")
+        try f.write("queries/erp_orders.sql", "SELECT nonsense FROM sales.purchase")
+        let failed = try Binaries.run(try Binaries.directory() + "/recon",
+                                      ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports],
+                                      environment: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
+        #expect(failed.status == 2)
+        let errorAlert = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.dir + "/alert.json"))) as? [String: Any]
+        #expect(errorAlert?["outcome"] as? String == "error")
+
+        // An alert command that fails is logged; the run's own exit code stands.
+        try f.write("queries/erp_orders.sql", OtherMirror.otherQueries["erp_orders.sql"]!)
+        try f.write("recon.yml", Self.thresholdsConfig + "\nalert_command: exit 7\n")
+        try psql(f.url, command: "INSERT INTO sales.purchase VALUES ('crm', 8, 80, 1, 'booked', 5, 'EUR', now()), ('erp', 80, NULL, 101, 'void', 5, 'EUR', now())")
+        let failing = try f.recon()
+        #expect(failing.status == 1)
+        #expect(failing.stderr.contains("alert command failed"))
+    }
+
+    @Test func overlappingRunIsRefusedAndKillNineLeavesNoLockAndNoHalfReport() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        // Another run holds the lock.
+        let holder = try Connection(conninfo: f.url)
+        _ = try holder.query("SELECT pg_advisory_lock($1)", [String(0x72_65_63_6F_6E)])
+        let refused = try f.recon()
+        #expect(refused.status == 3, "\(refused.stderr)")
+        #expect(refused.stderr.contains("another recon run is in progress"))
+        #expect(f.reportEntries().isEmpty)
+        _ = try holder.query("SELECT pg_advisory_unlock($1)", [String(0x72_65_63_6F_6E)])
+
+        // kill -9 in the middle of the extract; a leftover of an earlier killed run is planted too.
+        try FileManager.default.createDirectory(atPath: f.reports + "/.tmp-20000101T000000Z-2147483646", withIntermediateDirectories: true)
+        try f.write("queries/erp_orders.sql", "SELECT pk AS id, state AS status, pg_sleep(4)::text AS nap FROM sales.purchase WHERE src = 'erp'")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
+        p.arguments = ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports, "-q"]
+        p.environment = ["DATABASE_URL": f.url, "PATH": "/usr/bin:/bin"]
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        #expect(f.reportEntries().filter { !$0.hasPrefix(".") }.isEmpty)
+
+        // The lock went with the killed process; the next run succeeds and tidies up.
+        try f.write("queries/erp_orders.sql", OtherMirror.otherQueries["erp_orders.sql"]!)
+        let next = try f.recon()
+        #expect(next.status == 1, "\(next.stderr)")
+        #expect(f.reportEntries().filter { $0.hasPrefix(".") }.isEmpty, "\(f.reportEntries())")
+        let interrupted = try Connection(conninfo: f.url).query("SELECT count(*) FROM recon.runs WHERE outcome = 'error' AND error LIKE 'interrupted%'")
+        #expect(interrupted == [["1"]])
+    }
+
+    @Test func noPersonalDataReachesStderrOrLogs() throws {
+        let canaries = ["canary.zq", "CANARY.ZQ", "pii.example", "987654", "Zqcanary"]
+        let extra = """
+        INSERT INTO sales.party VALUES
+          ('crm', 3, NULL, 'canary.zq@pii.example', '+44 7400 987654', 'GB', 'Zqcanary'),
+          ('erp', 104, NULL, 'CANARY.ZQ@pii.example', '07400 987654', 'GB', 'Zqcanary-other'),
+          ('crm', 4, NULL, 'bad@@canary.zq.pii.example', '987654', 'GB', 'gold');
+        """
+        let f = try fixture(extraSQL: extra)
+        defer { f.cleanup() }
+        var stderr = ""
+        for format in ["text", "json"] {
+            let r = try f.recon(["--log-format", format, "--log-level", "trace"])
+            #expect(r.status == 1)
+            stderr += r.stderr + r.stdout
+        }
+        // A failing run whose server error would quote a canary value.
+        try f.write("queries/erp_customers.sql", "SELECT pk AS id, (mail || 'x')::int AS n FROM sales.party WHERE src = 'erp'")
+        let failed = try f.recon(["--log-format", "json"])
+        #expect(failed.status == 2)
+        stderr += failed.stderr + failed.stdout
+        try f.write("queries/erp_customers.sql", OtherMirror.otherQueries["erp_customers.sql"]!)
+        let explain = try Binaries.run(try Binaries.directory() + "/recon", ["explain", "crm", "customer", "3", "--config", f.dir + "/recon.yml",
+                                                                             "--queries", f.dir + "/queries"], environment: ["DATABASE_URL": f.url])
+        #expect(explain.status == 0, "\(explain.stderr)")
+        #expect(explain.stdout.contains("c***@p***.example"))
+        stderr += explain.stderr + explain.stdout
+        for c in canaries { #expect(!stderr.contains(c), "\(c) leaked: \(stderr)") }
+        // The reports, for people who may see them, do carry the values.
+        let entry = try #require(f.reportEntries().first { !$0.hasPrefix(".") })
+        #expect(try String(contentsOfFile: f.reports + "/" + entry + "/findings.csv", encoding: .utf8).contains("canary.zq@pii.example"))
+    }
+
+    @Test func explainShowsKeysIdentityAndFindings() throws {
+        let f = try fixture(extraSQL: "INSERT INTO sales.party VALUES ('crm', 5, NULL, 'Ana@Shop.example', NULL, 'DE', 'gold');")
+        defer { f.cleanup() }
+        #expect(try f.recon().status == 1)
+        let r = try Binaries.run(try Binaries.directory() + "/recon", ["explain", "crm", "customer", "5", "--show-values",
+                                                                       "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries"],
+                                 environment: ["DATABASE_URL": f.url])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("email       ana@shop.example  [valid]"), "\(r.stdout)")
+        #expect(r.stdout.contains("identity (3 records):"))
+        #expect(r.stdout.contains("crm 1: joined by email with crm 5") || r.stdout.contains("joined by email"))
+        #expect(r.stdout.contains("duplicate [new, first seen"), "\(r.stdout)")
+        let missing = try Binaries.run(try Binaries.directory() + "/recon", ["explain", "erp", "order", "999", "--config", f.dir + "/recon.yml",
+                                                                             "--queries", f.dir + "/queries"], environment: ["DATABASE_URL": f.url])
+        #expect(missing.status == 2 && missing.stderr.contains("is not in erp_orders.sql's output"))
+    }
+
+    @Test func htmlReportRendersInHeadlessChromium() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        for _ in 0..<3 { _ = try f.recon() }
+        let entry = try #require(f.reportEntries().last)
+        let page = f.reports + "/" + entry + "/index.html"
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        #expect(html.contains("<svg") && html.contains("Oldest open findings"))
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let browser = try #require(chromium, "chromium is not installed: `make test` installs it (RECON_BOOTSTRAP_TEST=1 scripts/bootstrap.sh)")
+        let shot = f.dir + "/report.png"
+        let args = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1400",
+                    "--user-data-dir=" + f.dir + "/chromium"]
+        let r = try Binaries.run(browser, args + ["--screenshot=" + shot, "file://" + page])
+        #expect(r.status == 0, "\(r.stderr)")
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "screenshot of \(png.count) bytes")
+        let dom = try Binaries.run(browser, args + ["--dump-dom", "file://" + page])
+        #expect(dom.stdout.contains("Open findings per type") && dom.stdout.contains("status_mismatch"))
+        if let keep = ProcessInfo.processInfo.environment["RECON_KEEP_SCREENSHOT"] { try png.write(to: URL(fileURLWithPath: keep)) }
+    }
+
+    /// Every line is a HELP or TYPE comment or `name{label="value",…} number`.
+    func expectPrometheus(_ text: String) throws {
+        var types: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# HELP ") { continue }
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                #expect(parts.count == 4 && ["gauge", "counter"].contains(String(parts[3])), "\(line)")
+                types[String(parts[2])] = String(parts[3])
+                continue
+            }
+            let nameEnd = line.firstIndex { $0 == "{" || $0 == " " } ?? line.endIndex
+            let name = String(line[..<nameEnd])
+            #expect(types[name] != nil, "sample before its TYPE: \(line)")
+            #expect(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" } && !name.isEmpty, "\(line)")
+            var rest = line[nameEnd...]
+            if rest.first == "{" {
+                guard let close = rest.firstIndex(of: "}") else { Issue.record("unclosed labels: \(line)"); continue }
+                for pair in rest[rest.index(after: rest.startIndex)..<close].split(separator: ",") {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    #expect(kv.count == 2 && kv[1].hasPrefix("\"") && kv[1].hasSuffix("\""), "\(line)")
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            #expect(Double(rest.trimmingCharacters(in: .whitespaces)) != nil, "value: \(line)")
+        }
+        #expect(types["recon_run_duration_seconds"] != nil && types["recon_last_success_timestamp_seconds"] != nil)
+    }
+}
