@@ -230,7 +230,7 @@ public struct Pipeline {
     /// failure or a breach, an alert.
     public func run() -> Result {
         let started = Date()
-        let runId = Self.runId(started, reportsDirectory: options.reportsDirectory ?? "reports")
+        var runId = Self.runId(started, reportsDirectory: options.reportsDirectory ?? "reports")
         var config = ReconConfig()
         var state: StateStore?
         var recordsRead: [Extract: Int] = [:]
@@ -251,6 +251,8 @@ public struct Pipeline {
             state = store
             // We hold the lock: a run still marked running was killed.
             store.closeInterruptedRuns()
+            // A killed run may have taken this id in the state without publishing its folder.
+            runId = Self.runId(started, reportsDirectory: config.reportsDirectory, taken: { (try? store.runExists($0)) ?? false })
             try store.beginRun(runId: runId, startedAt: ISO8601DateFormatter().string(from: started),
                                host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
 
@@ -290,6 +292,8 @@ public struct Pipeline {
                 throw ReconError(error.description)
             }
             progress.clear()
+            logger.info("reports written", metadata: ["path": "\(path)", "findings": "\(lifecycle.current.count)",
+                                                      "resolved": "\(lifecycle.resolved.count)"])
             summary.finishedAt = Date()
             logger.info("run finished", metadata: ["run_id": "\(runId)", "outcome": "\(summary.outcome)",
                                                    "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
@@ -383,7 +387,7 @@ public struct Pipeline {
     static func jsonArray(_ items: [String]) -> String { json(items) }
 
     /// Run ids are the UTC start time; a second run in the same second gets a suffix.
-    static func runId(_ date: Date, reportsDirectory: String) -> String {
+    static func runId(_ date: Date, reportsDirectory: String, taken: (String) -> Bool = { _ in false }) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
@@ -391,7 +395,7 @@ public struct Pipeline {
         let base = f.string(from: date)
         var id = base
         var n = 1
-        while FileManager.default.fileExists(atPath: reportsDirectory + "/" + id) {
+        while FileManager.default.fileExists(atPath: reportsDirectory + "/" + id) || taken(id) {
             n += 1
             id = "\(base)-\(n)"
         }

@@ -110,6 +110,11 @@ public struct ReportWriter {
         }
         do {
             try body(tempPath)
+            // Fault injection for the kill -9 test: pause with a whole report in the temporary
+            // folder, just before it is published.
+            if let pause = ProcessInfo.processInfo.environment["RECON_TEST_PAUSE_BEFORE_PUBLISH"].flatMap(Double.init) {
+                Thread.sleep(forTimeInterval: pause)
+            }
             guard rename(tempPath, finalPath) == 0 else {
                 throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
             }

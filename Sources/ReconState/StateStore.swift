@@ -90,6 +90,10 @@ public final class StateStore {
         try q("SELECT current_user").first?.first.flatMap { $0 } ?? "unknown"
     }
 
+    public func runExists(_ runId: String) throws -> Bool {
+        try q("SELECT 1 FROM recon.runs WHERE run_id = $1", [runId]).count == 1
+    }
+
     public func beginRun(runId: String, startedAt: String, host: String, pid: Int32) throws {
         _ = try q("INSERT INTO recon.runs (run_id, started_at, outcome, host, pid) VALUES ($1, $2, 'running', $3, $4)",
                   [runId, startedAt, host, String(pid)])

@@ -151,11 +151,28 @@ struct NightlyTests {
         #expect(p.terminationReason == .uncaughtSignal)
         #expect(f.reportEntries().filter { !$0.hasPrefix(".") }.isEmpty)
 
-        // The lock went with the killed process; the next run succeeds and tidies up.
+        // kill -9 while the report is being published: a whole report sits in the temporary
+        // folder, none under its final name.
         try f.write("queries/erp_orders.sql", OtherMirror.otherQueries["erp_orders.sql"]!)
+        let q = Process()
+        q.executableURL = p.executableURL
+        q.arguments = p.arguments
+        q.environment = ["DATABASE_URL": f.url, "PATH": "/usr/bin:/bin", "RECON_TEST_PAUSE_BEFORE_PUBLISH": "5"]
+        try q.run()
+        var waited = 0.0
+        while waited < 20, !f.reportEntries().contains(where: { $0.hasPrefix(".tmp-") && f.files($0).contains("index.html") }) {
+            Thread.sleep(forTimeInterval: 0.1); waited += 0.1
+        }
+        kill(q.processIdentifier, SIGKILL)
+        q.waitUntilExit()
+        #expect(f.reportEntries().contains { $0.hasPrefix(".tmp-") }, "the kill came too late: \(f.reportEntries())")
+        #expect(f.reportEntries().filter { !$0.hasPrefix(".") }.isEmpty, "\(f.reportEntries())")
+
+        // The lock went with the killed processes; the next run succeeds and tidies up.
         let next = try f.recon()
         #expect(next.status == 1, "\(next.stderr)")
         #expect(f.reportEntries().filter { $0.hasPrefix(".") }.isEmpty, "\(f.reportEntries())")
+        #expect(f.reportEntries().count == 1)
         let interrupted = try Connection(conninfo: f.url).query("SELECT count(*) FROM recon.runs WHERE outcome = 'error' AND error LIKE 'interrupted%'")
         #expect(interrupted == [["1"]])
     }
