@@ -51,6 +51,24 @@ struct CustomerMatcher {
                                 identity: identity))
     }
 
+    /// A valid key's interned number and text; (-1, "") for an empty or invalid value, which is
+    /// reported as an `invalid` finding.
+    private mutating func intern(_ value: Normalised, in table: inout [String: Int32], field: String, raw: String?,
+                                 _ system: System, _ id: String) -> (Int32, String) {
+        switch value {
+        case .valid(let key):
+            let next = Int32(table.count)
+            let n = table[key, default: next]
+            if n == next { table[key] = next }
+            return (n, key)
+        case .invalid(let reason):
+            invalid(system, id, field: field, value: raw ?? "", detail: reason)
+            return (-1, "")
+        case .empty:
+            return (-1, "")
+        }
+    }
+
     /// Normalises every record and reports values that fail validation.
     mutating func buildIndex() -> CustomerIndex {
         var idx = CustomerIndex()
@@ -83,37 +101,16 @@ struct CustomerMatcher {
                 idx.system.append(system)
                 idx.record.append(i)
                 idx.ids.append(id)
-                switch EmailNormaliser.normalise(r.email) {
-                case .valid(let e):
-                    let next = Int32(emailIds.count)
-                    let eid = emailIds[e] ?? next
-                    if eid == next { emailIds[e] = next }
-                    idx.email.append(eid)
-                    idx.emailText.append(e)
-                case .invalid(let reason):
-                    invalid(system, id, field: "email", value: r.email ?? "", detail: reason)
-                    idx.email.append(-1); idx.emailText.append("")
-                case .empty:
-                    idx.email.append(-1); idx.emailText.append("")
-                }
+                let (eid, etext) = intern(EmailNormaliser.normalise(r.email), in: &emailIds, field: "email", raw: r.email, system, id)
+                idx.email.append(eid); idx.emailText.append(etext)
                 if let country = r.country?.trimmingWhitespace(), !country.isEmpty,
                    !PhoneNormaliser.isSupportedRegion(country.uppercased()) {
                     invalid(system, id, field: "country", value: country,
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                switch phones.normalise(r.phone, region: phones.region(for: r.country)) {
-                case .valid(let p):
-                    let next = Int32(phoneIds.count)
-                    let pid = phoneIds[p] ?? next
-                    if pid == next { phoneIds[p] = next }
-                    idx.phone.append(pid)
-                    idx.phoneText.append(p)
-                case .invalid(let reason):
-                    invalid(system, id, field: "phone", value: r.phone ?? "", detail: reason)
-                    idx.phone.append(-1); idx.phoneText.append("")
-                case .empty:
-                    idx.phone.append(-1); idx.phoneText.append("")
-                }
+                let (pid, ptext) = intern(phones.normalise(r.phone, region: phones.region(for: r.country)), in: &phoneIds,
+                                          field: "phone", raw: r.phone, system, id)
+                idx.phone.append(pid); idx.phoneText.append(ptext)
             }
             for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
                 invalid(system, id, field: "id", value: id,

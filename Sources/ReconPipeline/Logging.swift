@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import ReconCore
 
 /// swift-log handler for recon: one line per event on stderr, human-readable or JSON lines.
 /// Callers log counts, names and durations only; never record values (see README, "Logs").
@@ -40,21 +41,7 @@ public struct ReconLogHandler: LogHandler {
     }
 }
 
-func jsonQuote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
+func jsonQuote(_ s: String) -> String { JSONText.quote(s) }
 
 /// Rows read and rate, redrawn on one terminal line while a long phase runs. Silent when stderr
 /// is not a terminal (cron, systemd, pipes).

@@ -1,0 +1,48 @@
+import ReconCore
+import Testing
+
+struct LifecycleTests {
+    static func finding(_ id: String, _ type: FindingType = .orphan) -> Finding {
+        Finding(type: type, entity: .customer, severity: .warning, members: [FindingMember(system: .crm, recordId: id)])
+    }
+
+    @Test func newPersistingWaivedResolved() {
+        let a = Self.finding("a"), b = Self.finding("b"), c = Self.finding("c")
+        let gone = Finding(type: .duplicate, entity: .order, severity: .warning, members: [FindingMember(system: .erp, recordId: "z")])
+        let open: [String: OpenFinding] = [
+            b.id: OpenFinding(firstSeenRun: "r1", firstSeenAt: "2026-11-01T00:00:00Z", nightsOpen: 4, type: .orphan, entity: .customer, records: "crm:b"),
+            c.id: OpenFinding(firstSeenRun: "r1", firstSeenAt: "2026-11-02T00:00:00Z", nightsOpen: 2, type: .orphan, entity: .customer, records: "crm:c"),
+            gone.id: OpenFinding(firstSeenRun: "r0", firstSeenAt: "2026-10-01T00:00:00Z", nightsOpen: 9, type: .duplicate, entity: .order, records: "erp:z"),
+        ]
+        let l = Lifecycle.compute(findings: [a, b, c], open: open, waived: [c.id], runId: "r9", now: "2026-11-29T00:00:00Z")
+        let byId = Dictionary(uniqueKeysWithValues: l.current.map { ($0.finding.id, $0) })
+        #expect(byId[a.id]?.status == .new && byId[a.id]?.nightsOpen == 1 && byId[a.id]?.firstSeenRun == "r9")
+        #expect(byId[b.id]?.status == .persisting && byId[b.id]?.nightsOpen == 5 && byId[b.id]?.firstSeenAt == "2026-11-01T00:00:00Z")
+        #expect(byId[c.id]?.status == .waived && byId[c.id]?.nightsOpen == 3)
+        #expect(l.resolved.map(\.id) == [gone.id])
+        let counts = l.counts()
+        #expect(counts["orphan/customer"] == ["new": 1, "persisting": 1, "waived": 1, "open": 2])
+        #expect(counts["duplicate/order"] == ["resolved": 1])
+    }
+
+    @Test(arguments: [
+        (Threshold(type: .orphan, measure: .new, limit: 0), 1, true),
+        (Threshold(type: .orphan, measure: .new, limit: 1), 1, false),
+        (Threshold(type: .orphan, entity: .order, measure: .open, limit: 0), 0, false),
+        (Threshold(measure: .open, limit: 1), 2, true),                 // waived findings never count
+        (Threshold(measure: .openNights, limit: 4), 5, true),
+        (Threshold(type: .conflict, measure: .openNights, limit: 0), 0, false),
+    ])
+    func thresholds(rule: Threshold, value: Int, breached: Bool) {
+        let a = Self.finding("a"), b = Self.finding("b"), c = Self.finding("c")
+        let open = [b.id: OpenFinding(firstSeenRun: "r1", firstSeenAt: "x", nightsOpen: 4, type: .orphan, entity: .customer, records: "")]
+        let l = Lifecycle.compute(findings: [a, b, c], open: open, waived: [c.id], runId: "r2", now: "y")
+        let result = rule.evaluate(l.current)
+        #expect(result.value == value && result.breached == breached, "\(rule.description)")
+    }
+
+    @Test(arguments: [("plain", "\"plain\""), ("q\"b\\", "\"q\\\"b\\\\\""), ("l1\nl2\t", "\"l1\\nl2\\t\""), ("\u{1}", "\"\\u0001\""), ("ü😀", "\"ü😀\"")])
+    func jsonQuoting(text: String, quoted: String) {
+        #expect(JSONText.quote(text) == quoted)
+    }
+}
