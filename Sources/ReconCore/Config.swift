@@ -33,6 +33,15 @@ public struct ReconConfig: Sendable {
     /// A shell command run when a run fails or breaches a threshold, with summary.json on stdin.
     public var alertCommand: String?
     public var alertTimeoutSeconds: Int = 60
+    /// Which system is the source of truth per field, and where one-sided records belong.
+    /// nil: no correction batches are planned.
+    public var ownership: Ownership?
+    /// How the surviving record of a duplicate group is chosen, rule by rule.
+    public var survivorship: [SurvivorshipRule] = [.linked, .mostRecent, .mostComplete]
+    /// A batch older than this cannot be approved or applied.
+    public var batchExpirySeconds: Int = 72 * 3600
+    /// Lets the role that generated a batch approve it (a single-person team).
+    public var allowSelfApproval = false
     public var severities: [FindingType: Severity] = FindingType.defaultSeverities
     public var statuses = StatusConfig()
 
@@ -120,6 +129,22 @@ extension ReconConfig {
             case "state_database": config.stateDatabase = try r.optionalString(value, key)
             case "alert_command": config.alertCommand = try r.optionalString(value, key)
             case "alert_timeout": config.alertTimeoutSeconds = try r.duration(value, key)
+            case "ownership":
+                config.ownership = try parseOwnership(value, r)
+            case "survivorship":
+                config.survivorship = try r.sequence(value, key).map { try r.enumValue($0, "survivorship", SurvivorshipRule.self) }
+                if config.survivorship.isEmpty { throw r.error(value, "survivorship needs at least one rule") }
+            case "batches":
+                for (k, v) in try r.mapping(value, key) {
+                    switch try r.string(k, "a key") {
+                    case "expire_after": config.batchExpirySeconds = try r.duration(v, "batches.expire_after")
+                    case "allow_self_approval":
+                        let b = try r.string(v, "batches.allow_self_approval")
+                        guard b == "true" || b == "false" else { throw r.error(v, "batches.allow_self_approval must be true or false") }
+                        config.allowSelfApproval = b == "true"
+                    default: throw r.error(k, "unknown key \"batches.\(try r.string(k, "a key"))\" (known: expire_after, allow_self_approval)")
+                    }
+                }
             case "thresholds":
                 config.thresholds = try r.sequence(value, key).map { try parseThreshold($0, r) }
             case "severities":
@@ -130,7 +155,7 @@ extension ReconConfig {
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses, thresholds, alert_command, alert_timeout)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
             }
         }
         return config
@@ -147,6 +172,29 @@ extension ReconConfig {
             }
         }
         return nil
+    }
+
+    private static func parseOwnership(_ node: Node, _ r: Reader) throws -> Ownership {
+        var o = Ownership()
+        for (keyNode, value) in try r.mapping(node, "ownership") {
+            let key = try r.string(keyNode, "a key")
+            switch key {
+            case "fields":
+                for (f, v) in try r.mapping(value, "ownership.fields") {
+                    let field = try r.string(f, "a field")
+                    o.fields[field] = try r.enumValue(v, "ownership.fields.\(field)", System.self)
+                }
+            case "create_customers_in":
+                let v = try r.string(value, key)
+                o.createCustomersIn = v == "none" ? nil : try r.enumValue(value, "ownership.create_customers_in (or none)", System.self)
+            case "create_orders_in":
+                let v = try r.string(value, key)
+                o.createOrdersIn = v == "none" ? nil : try r.enumValue(value, "ownership.create_orders_in (or none)", System.self)
+            default:
+                throw r.error(keyNode, "unknown key \"ownership.\(key)\" (known: fields, create_customers_in, create_orders_in)")
+            }
+        }
+        return o
     }
 
     private static func parseThreshold(_ node: Node, _ r: Reader) throws -> Threshold {

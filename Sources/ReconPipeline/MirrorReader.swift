@@ -114,6 +114,44 @@ public struct MirrorReader {
         return mirror
     }
 
+    /// Re-reads only the records whose `column` (id or external_id) is one of `values`, through
+    /// the same query file (wrapped as a subquery, values as a bind parameter).
+    public func readSome(_ extract: Extract, column: String, values: [String]) throws -> Mirror {
+        var mirror = Mirror()
+        guard !values.isEmpty else { return mirror }
+        let mapping = try describe(extract)
+        guard let position = mapping.position(column) else { return mirror }
+        let literal = "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE btrim(recon_q.\(column)::text) = ANY($1::text[])"
+        let rows: [[String?]]
+        do { rows = try connection.query(sql, [literal]) } catch let error as PostgresError {
+            throw ReconError("\(queries.path(extract)): \(error)")
+        }
+        _ = position
+        let m = mapping
+        func col(_ row: [String?], _ name: String) -> String? { m.position(name).flatMap { row[$0] } }
+        switch extract.entity {
+        case .customer:
+            var t = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name))
+            for (i, row) in rows.enumerated() {
+                t.records.append(CustomerRecord(id: col(row, "id") ?? "", externalId: col(row, "external_id"), email: col(row, "email"),
+                                                phone: col(row, "phone"), name: col(row, "name"), country: col(row, "country"),
+                                                updatedAt: col(row, "updated_at"), attributes: m.attributes.map { row[$0.index] }, row: i + 1))
+            }
+            if extract == .crmCustomers { mirror.crmCustomers = t } else { mirror.erpCustomers = t }
+        case .order:
+            var t = Table<OrderRecord>(attributeNames: m.attributes.map(\.name))
+            for (i, row) in rows.enumerated() {
+                t.records.append(OrderRecord(id: col(row, "id") ?? "", status: col(row, "status"), externalId: col(row, "external_id"),
+                                             customerId: col(row, "customer_id"), amount: col(row, "amount"), currency: col(row, "currency"),
+                                             createdAt: col(row, "created_at"), updatedAt: col(row, "updated_at"),
+                                             attributes: m.attributes.map { row[$0.index] }, row: i + 1))
+            }
+            if extract == .crmOrders { mirror.crmOrders = t } else { mirror.erpOrders = t }
+        }
+        return mirror
+    }
+
     private func readCustomers(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<CustomerRecord> {
         let id = m.position("id")!
         let ext = m.position("external_id"), email = m.position("email"), phone = m.position("phone")

@@ -283,13 +283,31 @@ public struct Pipeline {
                 timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
                 breaches: Self.jsonArray(breaches), snapshot: snapshot, error: nil))
             let history = (try? store.history(limit: 30)) ?? []
+            // The correction batch for tonight's open (not waived) findings.
+            var plan: Plan?
+            if let ownership = config.ownership {
+                plan = PlanBuilder(mirror: mirror, config: config, ownership: ownership)
+                    .build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                           runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+            }
             progress.note("writing reports")
-            let path: String
+            var path: String
             do {
                 path = try writer.publish(lifecycle: lifecycle, mirror: mirror, summary: summary,
-                                          history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) })
+                                          history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
+                                          plan: plan)
             } catch let error as ReportError {
                 throw ReconError(error.description)
+            }
+            if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+            var batchLine: String?
+            if let plan {
+                let sha = Plan.sha256(Array(plan.canonicalJSON().utf8))
+                do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
+                    throw ReconError(e.description)
+                }
+                batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"
+                logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
             }
             progress.clear()
             logger.info("reports written", metadata: ["path": "\(path)", "findings": "\(lifecycle.current.count)",
@@ -299,7 +317,9 @@ public struct Pipeline {
                                                    "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
             if exit == .breached { alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: summary.outcome) }
             writeMetrics(summary: summary, started: started, state: store)
-            return Result(exit: exit, reportPath: path, summaryText: Self.describe(summary, lifecycle: lifecycle, path: path))
+            var text = Self.describe(summary, lifecycle: lifecycle, path: path)
+            if let batchLine { text += "\n" + batchLine }
+            return Result(exit: exit, reportPath: path, summaryText: text)
         } catch {
             progress.clear()
             let message = (error as? ReconError)?.description ?? "\(error)"

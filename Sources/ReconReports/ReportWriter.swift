@@ -71,8 +71,13 @@ public struct ReportWriter {
 
     /// - Returns: the path of the published folder.
     /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
-    public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint]) throws -> String {
+    public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint],
+                        plan: Plan? = nil) throws -> String {
         try publishFolder(summary.runId) { temp in
+            if let plan {
+                try write(temp + "/plan.json", Array(plan.canonicalJSON().utf8))
+                try write(temp + "/plan.csv", Self.planCSV(plan))
+            }
             let clock = ContinuousClock()
             let started = clock.now
             try write(temp + "/findings.csv", findingsCSV(lifecycle.current))
@@ -156,6 +161,38 @@ public struct ReportWriter {
             }
         }
         return csv.bytes
+    }
+
+    /// A batch for people: one row per action, then the findings left to a human.
+    public static func planCSV(_ plan: Plan) -> [UInt8] {
+        var csv = CSVWriter()
+        csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
+        for a in plan.actions {
+            csv.row([a.actionId, a.operation.rawValue, a.system.rawValue, a.entity.rawValue, a.recordId, a.field,
+                     a.oldValue ?? "", a.newValue ?? "", a.findingIds.joined(separator: " "), a.reason])
+        }
+        for h in plan.needsHuman {
+            csv.row(["", "needs_human", "", h.entity.rawValue, h.records.joined(separator: " "), h.type.rawValue, "", "", h.findingId, h.reason])
+        }
+        return csv.bytes
+    }
+
+    /// Writes files into an existing folder through a hidden temporary folder renamed into
+    /// `name` (for the import files and rollback batch that `batch apply` adds to a run's folder).
+    public func publishInto(_ folder: String, name: String, files: [(String, [UInt8])]) throws -> String {
+        let fm = FileManager.default
+        let temp = folder + "/.tmp-" + name + "-\(ProcessInfo.processInfo.processIdentifier)"
+        let final = folder + "/" + name
+        try? fm.removeItem(atPath: temp)
+        do {
+            try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
+            for (file, bytes) in files { try write(temp + "/" + file, bytes) }
+            guard rename(temp, final) == 0 else { throw ReportError.io(path: final, reason: String(cString: strerror(errno))) }
+        } catch {
+            try? fm.removeItem(atPath: temp)
+            throw error
+        }
+        return final
     }
 
     /// Findings open in the previous run and gone now.

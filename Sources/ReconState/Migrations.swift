@@ -71,6 +71,63 @@ public enum Migrations {
         );
         CREATE INDEX waivers_finding ON recon.waivers (finding_id, waived_at DESC);
         """),
+        Migration(version: 2, description: "correction batches, their append-only audit, the corrections outbox", sql: """
+        CREATE TABLE recon.batches (
+            batch_id         text PRIMARY KEY,
+            run_id           text NOT NULL,
+            rollback_of      text REFERENCES recon.batches (batch_id),
+            created_at       timestamptz NOT NULL DEFAULT now(),
+            created_by       text NOT NULL DEFAULT current_user,
+            plan_path        text NOT NULL,
+            plan_sha256      text NOT NULL,
+            actions          int NOT NULL,
+            needs_human      int NOT NULL,
+            status           text NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'applied')),
+            approved_by      text,
+            approved_at      timestamptz,
+            approved_sha256  text,
+            excluded         text[] NOT NULL DEFAULT '{}',
+            rejected_by      text,
+            rejected_at      timestamptz,
+            reject_reason    text,
+            applied_by       text,
+            applied_at       timestamptz
+        );
+        -- Every state change of a batch, appended; never updated or deleted (enforced below).
+        CREATE TABLE recon.batch_events (
+            event_id     bigserial PRIMARY KEY,
+            batch_id     text NOT NULL REFERENCES recon.batches (batch_id),
+            event        text NOT NULL,
+            actor        text NOT NULL DEFAULT current_user,
+            at           timestamptz NOT NULL DEFAULT now(),
+            plan_sha256  text,
+            detail       text
+        );
+        CREATE FUNCTION recon.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% on %.% is not allowed: the audit is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END $$;
+        CREATE TRIGGER batch_events_append_only BEFORE UPDATE OR DELETE ON recon.batch_events
+            FOR EACH ROW EXECUTE FUNCTION recon.append_only();
+        CREATE TRIGGER batch_events_no_truncate BEFORE TRUNCATE ON recon.batch_events
+            FOR EACH STATEMENT EXECUTE FUNCTION recon.append_only();
+        -- The outbox: one row per action ever applied, keyed by its stable id.
+        CREATE TABLE recon.corrections (
+            action_id   text PRIMARY KEY,
+            batch_id    text NOT NULL REFERENCES recon.batches (batch_id),
+            operation   text NOT NULL,
+            system      text NOT NULL,
+            entity      text NOT NULL,
+            record_id   text NOT NULL,
+            field       text NOT NULL,
+            old_value   text,
+            new_value   text,
+            payload     jsonb NOT NULL DEFAULT '{}',
+            applied_at  timestamptz NOT NULL DEFAULT now(),
+            applied_by  text NOT NULL DEFAULT current_user
+        );
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -63,7 +63,7 @@ struct Recon: ParsableCommand {
         commandName: "recon",
         abstract: "Reconcile a CRM and an ERP from a PostgreSQL mirror.",
         discussion: "Exit codes: 0 clean, 1 threshold breached, 2 error, 3 another run in progress.",
-        subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self],
+        subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self, Batch.self],
         defaultSubcommand: Run.self)
 }
 
@@ -138,6 +138,48 @@ struct Explain: ParsableCommand {
     func run() throws {
         print(try common.pipeline().explain(system: System(rawValue: system)!, entity: Entity(rawValue: entity)!,
                                             id: id, showValues: showValues))
+    }
+}
+
+struct Batch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Review, approve, reject and apply correction batches.",
+        subcommands: [List.self, Show.self, Approve.self, Reject.self, Apply.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The batches and their status.")
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().listBatches()) }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What a batch would change: record, field, old → new, why.")
+        @Argument var batch: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().showBatch(batch)) }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a pending batch (not by the role that generated it).")
+        @Argument var batch: String
+        @Option(name: .long, parsing: .upToNextOption, help: "Action ids to leave out.") var exclude: [String] = []
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().approveBatch(batch, exclude: exclude)) }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a batch; it can never be applied.")
+        @Argument var batch: String
+        @Option(name: .long, help: "Why.") var reason: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().rejectBatch(batch, reason: reason)) }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply an approved batch once: stale actions are skipped, the rest go to the outbox and the import files.")
+        @Argument var batch: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().applyBatch(batch).text) }
     }
 }
 

@@ -1,0 +1,158 @@
+import Crypto
+
+/// Which system is the source of truth per field, and where records that exist on one side only
+/// belong (recon.yml `ownership:`).
+public struct Ownership: Sendable {
+    /// Field → owning system: email, phone, name, country, amount, currency, status, or an attribute name.
+    public var fields: [String: System] = [:]
+    /// Customers found only in the other system are created here (nil: a human decides).
+    public var createCustomersIn: System?
+    /// Orders the CRM requires (missing_order) are created here (nil: a human decides).
+    public var createOrdersIn: System?
+    public init() {}
+}
+
+public enum SurvivorshipRule: String, Sendable, CaseIterable {
+    /// The record with an external-id link to the other system survives.
+    case linked
+    /// Then the most recently updated (updated_at).
+    case mostRecent = "most_recent"
+    /// Then the one with the most non-empty fields.
+    case mostComplete = "most_complete"
+}
+
+public enum Operation: String, Sendable, CaseIterable {
+    case merge, link, create
+    case updateStatus = "update_status"
+    case updateField = "update_field"
+    // Inverses, used by rollback batches.
+    case unmerge, delete
+}
+
+/// One change a batch proposes to one record of one system.
+public struct PlanAction: Sendable, Equatable {
+    public var actionId: String
+    public var operation: Operation
+    public var system: System
+    public var entity: Entity
+    public var recordId: String
+    public var field: String
+    /// What the plan saw (the precondition): the field's value, or for merge/create the record's fingerprint.
+    public var oldValue: String?
+    public var newValue: String?
+    public var findingIds: [String]
+    /// Extra data: surviving values of a merge, the new record of a create.
+    public var payload: [String: String]
+    public var reason: String
+
+    public init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
+                oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String) {
+        self.operation = operation; self.system = system; self.entity = entity; self.recordId = recordId
+        self.field = field; self.oldValue = oldValue; self.newValue = newValue; self.findingIds = findingIds.sorted()
+        self.payload = payload; self.reason = reason
+        actionId = PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue)
+    }
+
+    /// `ACT-` + 16 hex digits of SHA-256 over target system, record, operation, field and new value.
+    public static func makeId(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> String {
+        let text = [system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"].joined(separator: "\u{1F}")
+        return "ACT-" + hex(SHA256.hash(data: Array(text.utf8)).prefix(8))
+    }
+}
+
+/// A finding no action resolves: a person decides.
+public struct HumanItem: Sendable, Equatable {
+    public var findingId: String
+    public var type: FindingType
+    public var entity: Entity
+    public var records: [String]
+    public var reason: String
+    public init(findingId: String, type: FindingType, entity: Entity, records: [String], reason: String) {
+        self.findingId = findingId; self.type = type; self.entity = entity; self.records = records; self.reason = reason
+    }
+}
+
+/// A correction batch: the actions for one run's findings, in a canonical JSON form whose
+/// SHA-256 is what an approver approves.
+public struct Plan: Sendable {
+    public var batchId: String
+    public var runId: String
+    public var createdAt: String
+    public var rollbackOf: String?
+    public var actions: [PlanAction]
+    public var needsHuman: [HumanItem]
+
+    public init(batchId: String, runId: String, createdAt: String, rollbackOf: String? = nil, actions: [PlanAction], needsHuman: [HumanItem]) {
+        self.batchId = batchId; self.runId = runId; self.createdAt = createdAt; self.rollbackOf = rollbackOf
+        self.actions = actions.sorted { $0.actionId < $1.actionId }
+        self.needsHuman = needsHuman.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
+    }
+
+    /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
+    public func canonicalJSON() -> String {
+        func q(_ s: String?) -> String { s.map(JSONText.quote) ?? "null" }
+        func object(_ pairs: [(String, String)]) -> String {
+            "{" + pairs.sorted { $0.0 < $1.0 }.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        }
+        let actionLines = actions.map { a in
+            object([("action_id", q(a.actionId)), ("operation", q(a.operation.rawValue)), ("system", q(a.system.rawValue)),
+                    ("entity", q(a.entity.rawValue)), ("record_id", q(a.recordId)), ("field", q(a.field)),
+                    ("old_value", q(a.oldValue)), ("new_value", q(a.newValue)),
+                    ("finding_ids", "[" + a.findingIds.map(JSONText.quote).joined(separator: ",") + "]"),
+                    ("payload", object(a.payload.map { ($0.key, q($0.value)) })), ("reason", q(a.reason))])
+        }
+        let humanLines = needsHuman.map { h in
+            object([("finding_id", q(h.findingId)), ("type", q(h.type.rawValue)), ("entity", q(h.entity.rawValue)),
+                    ("records", "[" + h.records.map(JSONText.quote).joined(separator: ",") + "]"), ("reason", q(h.reason))])
+        }
+        return "{\"actions\":[\n" + actionLines.joined(separator: ",\n") + (actionLines.isEmpty ? "" : "\n")
+            + "],\"batch_id\":\(q(batchId)),\"created_at\":\(q(createdAt)),\"needs_human\":[\n"
+            + humanLines.joined(separator: ",\n") + (humanLines.isEmpty ? "" : "\n")
+            + "],\"rollback_of\":\(q(rollbackOf)),\"run_id\":\(q(runId)),\"version\":1}\n"
+    }
+
+    public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
+
+    /// The inverse batch: each action undone, its precondition being the value it wrote.
+    public func rollback(batchId: String, createdAt: String) -> Plan {
+        let inverse: [PlanAction] = actions.map { a in
+            switch a.operation {
+            case .updateField, .updateStatus, .link:
+                return PlanAction(operation: a.operation, system: a.system, entity: a.entity, recordId: a.recordId, field: a.field,
+                                  oldValue: a.newValue, newValue: a.oldValue, findingIds: a.findingIds, payload: a.payload,
+                                  reason: "roll back \(a.actionId)")
+            case .create:
+                return PlanAction(operation: .delete, system: a.system, entity: a.entity, recordId: a.recordId, field: "",
+                                  oldValue: nil, newValue: nil, findingIds: a.findingIds, payload: a.payload, reason: "roll back \(a.actionId)")
+            case .merge:
+                return PlanAction(operation: .unmerge, system: a.system, entity: a.entity, recordId: a.recordId, field: "",
+                                  oldValue: a.newValue, newValue: a.oldValue, findingIds: a.findingIds, payload: a.payload,
+                                  reason: "roll back \(a.actionId)")
+            case .unmerge, .delete:
+                return a
+            }
+        }
+        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, rollbackOf: self.batchId, actions: inverse, needsHuman: [])
+    }
+}
+
+func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    let digits = Array("0123456789abcdef")
+    var s = ""
+    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xF)]) }
+    return s
+}
+
+/// A record's fingerprint: what a merge or create saw of it (id, canonical fields, attributes).
+public enum Fingerprint {
+    public static func customer(_ r: CustomerRecord) -> String {
+        make([r.id, r.externalId, r.email, r.phone, r.name, r.country, r.updatedAt] + r.attributes)
+    }
+    public static func order(_ r: OrderRecord) -> String {
+        make([r.id, r.status, r.externalId, r.customerId, r.amount, r.currency, r.createdAt, r.updatedAt] + r.attributes)
+    }
+    static func make(_ values: [String?]) -> String {
+        let text = values.map { $0 ?? "\u{0}" }.joined(separator: "\u{1F}")
+        return "fp:" + hex(SHA256.hash(data: Array(text.utf8)).prefix(8))
+    }
+}

@@ -1,0 +1,235 @@
+/// Turns a run's findings into a correction batch, following `ownership:` and `survivorship:`.
+/// Conflicts, invalid values, duplicate orders and anything the ownership config does not
+/// decide get no action: they are listed for a human.
+public struct PlanBuilder {
+    let mirror: Mirror
+    let config: ReconConfig
+    let ownership: Ownership
+    private var customers: [System: [String: Int]] = [:]
+    private var orders: [System: [String: Int]] = [:]
+    /// Customer ids of each system that take part in an external-id link that resolves.
+    private var linkedCustomers: [System: Set<String>] = [.crm: [], .erp: []]
+
+    public init(mirror: Mirror, config: ReconConfig, ownership: Ownership) {
+        self.mirror = mirror
+        self.config = config
+        self.ownership = ownership
+        for s in System.allCases {
+            var c: [String: Int] = [:]
+            for (i, r) in mirror.customers(s).records.enumerated() { if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = i } }
+            customers[s] = c
+            var o: [String: Int] = [:]
+            for (i, r) in mirror.orders(s).records.enumerated() { if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = i } }
+            orders[s] = o
+        }
+        for s in System.allCases {
+            for r in mirror.customers(s).records {
+                guard let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId), customers[s.other]?[ext] != nil else { continue }
+                linkedCustomers[s]!.insert(id)
+                linkedCustomers[s.other]!.insert(ext)
+            }
+        }
+    }
+
+    func customer(_ s: System, _ id: String) -> CustomerRecord? { customers[s]?[id].map { mirror.customers(s).records[$0] } }
+    func order(_ s: System, _ id: String) -> OrderRecord? { orders[s]?[id].map { mirror.orders(s).records[$0] } }
+
+    func owner(_ field: String) -> System? {
+        if field == "status" { return ownership.fields["status"] ?? config.statuses.owner }
+        return ownership.fields[field]
+    }
+
+    public func build(findings: [Finding], batchId: String, runId: String, createdAt: String) -> Plan {
+        var actions: [PlanAction] = []
+        var human: [HumanItem] = []
+        func toHuman(_ f: Finding, _ reason: String) {
+            human.append(HumanItem(findingId: f.id, type: f.type, entity: f.entity,
+                                   records: f.members.map { "\($0.system.rawValue):\($0.recordId)" }, reason: reason))
+        }
+        for f in findings {
+            switch (f.type, f.entity) {
+            case (.duplicate, .customer):
+                if let merges = merge(f) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
+            case (.unlinked, _):
+                let crm = f.members.filter { $0.system == .crm }, erp = f.members.filter { $0.system == .erp }
+                guard crm.count == 1, erp.count == 1 else { toHuman(f, "more than one record on a side: link by hand"); continue }
+                actions += link(f, crm[0].recordId, erp[0].recordId)
+            case (.orphan, .customer):
+                let system = f.members[0].system
+                guard ownership.createCustomersIn == system.other else {
+                    toHuman(f, "ownership.create_customers_in does not create \(system.label)-only customers in \(system.other.label)")
+                    continue
+                }
+                guard f.members.count == 1, let r = customer(system, f.members[0].recordId) else {
+                    toHuman(f, "several records for one customer: merge them first"); continue
+                }
+                var payload: [String: String] = ["external_id": f.members[0].recordId]
+                for (k, v) in [("email", r.email), ("phone", r.phone), ("name", r.name), ("country", r.country)] {
+                    if let v, !v.trimmingWhitespace().isEmpty { payload[k] = v }
+                }
+                for (i, name) in mirror.customers(system).attributeNames.enumerated() {
+                    if let v = ValueNormaliser.attribute(r.attributes[i]) { payload[name] = v }
+                }
+                actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
+                                          field: "", oldValue: Fingerprint.customer(r), newValue: nil, findingIds: [f.id], payload: payload,
+                                          reason: "create the \(system.label) customer in \(system.other.label)"))
+            case (.missingOrder, .order):
+                guard ownership.createOrdersIn == .erp else {
+                    toHuman(f, "ownership.create_orders_in does not create missing ERP orders"); continue
+                }
+                if let a = createOrder(f) { actions.append(a) } else {
+                    toHuman(f, "the order's customer has no ERP counterpart: create or link the customer first")
+                }
+            case (.statusMismatch, .order):
+                if let a = updateStatus(f) { actions.append(a) } else {
+                    toHuman(f, "the owner's status has no single raw status in the other system's status map")
+                }
+            case (.fieldMismatch, _):
+                if let a = updateField(f) { actions.append(a) } else {
+                    toHuman(f, "ownership.fields names no owner for \(f.field)")
+                }
+            case (.conflict, _):
+                toHuman(f, "keys disagree about the counterpart")
+            case (.invalid, _):
+                toHuman(f, "invalid value: fix it at the source")
+            case (.duplicate, .order):
+                toHuman(f, "an order entered twice: cancel the copy in its system")
+            default:
+                toHuman(f, "no automatic correction for \(f.type.rawValue) \(f.entity.rawValue)")
+            }
+        }
+        // Two actions that would write different values into one field: neither, a human decides.
+        var byTarget: [String: [PlanAction]] = [:]
+        for a in actions { byTarget["\(a.system.rawValue)|\(a.entity.rawValue)|\(a.recordId)|\(a.operation.rawValue)|\(a.field)", default: []].append(a) }
+        var kept: [PlanAction] = []
+        for (_, group) in byTarget {
+            if Set(group.map { $0.newValue ?? "\u{0}" }).count > 1 {
+                for a in group {
+                    human.append(HumanItem(findingId: a.findingIds.first ?? "", type: .fieldMismatch, entity: a.entity,
+                                           records: ["\(a.system.rawValue):\(a.recordId)"],
+                                           reason: "several findings would write different values into \(a.field)"))
+                }
+            } else {
+                var merged = group[0]
+                merged.findingIds = Array(Set(group.flatMap(\.findingIds))).sorted()
+                kept.append(merged)
+            }
+        }
+        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: kept, needsHuman: human)
+    }
+
+    /// One merge action per non-surviving record.
+    func merge(_ f: Finding) -> [PlanAction]? {
+        let system = f.members[0].system
+        let records = f.members.compactMap { m in customer(system, m.recordId).map { (id: m.recordId, record: $0) } }
+        guard records.count == f.members.count, records.count >= 2 else { return nil }
+        func completeness(_ r: CustomerRecord) -> Int {
+            [r.externalId, r.email, r.phone, r.name, r.country].filter { !($0?.trimmingWhitespace().isEmpty ?? true) }.count
+                + r.attributes.filter { ValueNormaliser.attribute($0) != nil }.count
+        }
+        let ranked = records.sorted { a, b in
+            for rule in config.survivorship {
+                switch rule {
+                case .linked:
+                    let la = linkedCustomers[system]!.contains(a.id), lb = linkedCustomers[system]!.contains(b.id)
+                    if la != lb { return la }
+                case .mostRecent:
+                    let ta = ValueNormaliser.epochSeconds(a.record.updatedAt) ?? .min, tb = ValueNormaliser.epochSeconds(b.record.updatedAt) ?? .min
+                    if ta != tb { return ta > tb }
+                case .mostComplete:
+                    let ca = completeness(a.record), cb = completeness(b.record)
+                    if ca != cb { return ca > cb }
+                }
+            }
+            return a.id < b.id
+        }
+        let survivor = ranked[0]
+        // Surviving values: the survivor's, else the first non-empty value in rank order.
+        var values: [String: String] = ["survivor": survivor.id]
+        let fields: [(String, (CustomerRecord) -> String?)] = [("email", \.email), ("phone", \.phone), ("name", \.name), ("country", \.country)]
+        for (name, get) in fields {
+            if let v = ranked.lazy.compactMap({ get($0.record) }).first(where: { !$0.trimmingWhitespace().isEmpty }) { values[name] = v }
+        }
+        for (i, name) in mirror.customers(system).attributeNames.enumerated() {
+            if let v = ranked.lazy.compactMap({ ValueNormaliser.attribute($0.record.attributes[i]) }).first { values[name] = v }
+        }
+        return ranked.dropFirst().map { loser in
+            PlanAction(operation: .merge, system: system, entity: .customer, recordId: loser.id, field: "",
+                       oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, findingIds: [f.id], payload: values,
+                       reason: "merge into \(survivor.id) (survivorship: \(config.survivorship.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    func link(_ f: Finding, _ crmId: String, _ erpId: String) -> [PlanAction] {
+        var out: [PlanAction] = []
+        let pairs: [(System, String, String)] = [(.crm, crmId, erpId), (.erp, erpId, crmId)]
+        for (system, id, counterpart) in pairs {
+            let current = f.entity == .customer ? customer(system, id)?.externalId : order(system, id)?.externalId
+            guard ValueNormaliser.id(current) != counterpart else { continue }
+            out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
+                                  oldValue: current, newValue: counterpart, findingIds: [f.id],
+                                  reason: "matched on \(f.matchedOn); set the missing link"))
+        }
+        return out
+    }
+
+    func updateStatus(_ f: Finding) -> PlanAction? {
+        guard let owner = owner("status"), let ownerMember = f.members.first(where: { $0.system == owner }),
+              let target = f.members.first(where: { $0.system == owner.other }),
+              let canonical = config.statuses.map(owner)[ownerMember.value.trimmingWhitespace()] else { return nil }
+        let raws = config.statuses.map(owner.other).filter { $0.value == canonical }.map(\.key)
+        guard raws.count == 1 else { return nil }
+        return PlanAction(operation: .updateStatus, system: owner.other, entity: .order, recordId: target.recordId, field: "status",
+                          oldValue: target.value, newValue: raws[0], findingIds: [f.id],
+                          reason: "\(owner.label) owns order status: \(canonical.rawValue)")
+    }
+
+    func updateField(_ f: Finding) -> PlanAction? {
+        guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
+              let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
+        // The raw values as the systems hold them (the finding may carry trimmed attribute values).
+        func raw(_ s: System, _ id: String) -> String? {
+            switch (f.entity, f.field) {
+            case (.customer, "email"): return customer(s, id)?.email
+            case (.customer, "phone"): return customer(s, id)?.phone
+            case (.order, "amount"): return order(s, id)?.amount
+            case (.order, "currency"): return order(s, id)?.currency
+            case (.customer, let name):
+                guard let i = mirror.customers(s).attributeNames.firstIndex(of: name) else { return nil }
+                return customer(s, id)?.attributes[i]
+            case (.order, let name):
+                guard let i = mirror.orders(s).attributeNames.firstIndex(of: name) else { return nil }
+                return order(s, id)?.attributes[i]
+            }
+        }
+        return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
+                          oldValue: raw(owner.other, target.recordId) ?? target.value, newValue: raw(owner, source.recordId) ?? source.value,
+                          findingIds: [f.id], reason: "\(owner.label) owns \(f.field)")
+    }
+
+    func createOrder(_ f: Finding) -> PlanAction? {
+        guard let m = f.members.first, let o = order(.crm, m.recordId), let crmCustomer = ValueNormaliser.id(o.customerId),
+              let c = customer(.crm, crmCustomer) else { return nil }
+        // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
+        var erpCustomer: String?
+        if let ext = ValueNormaliser.id(c.externalId), customers[.erp]?[ext] != nil { erpCustomer = ext }
+        if erpCustomer == nil {
+            erpCustomer = mirror.erpCustomers.records.first { ValueNormaliser.id($0.externalId) == crmCustomer }.flatMap { ValueNormaliser.id($0.id) }
+        }
+        guard let erpCustomer else { return nil }
+        var payload: [String: String] = ["external_id": m.recordId, "customer_id": erpCustomer]
+        if let a = o.amount { payload["amount"] = a }
+        if let cur = o.currency { payload["currency"] = cur }
+        if let t = o.createdAt { payload["created_at"] = t }
+        if let canonical = config.statuses.crm[o.status?.trimmingWhitespace() ?? ""] {
+            let raws = config.statuses.erp.filter { config.statuses.isCompatible($0.value, canonical) }.map(\.key).sorted()
+            if raws.count == 1 { payload["status"] = raws[0] }
+        }
+        for (i, name) in mirror.crmOrders.attributeNames.enumerated() {
+            if let v = ValueNormaliser.attribute(o.attributes[i]) { payload[name] = v }
+        }
+        return PlanAction(operation: .create, system: .erp, entity: .order, recordId: m.recordId, field: "",
+                          oldValue: Fingerprint.order(o), newValue: nil, findingIds: [f.id], payload: payload,
+                          reason: "the CRM order requires an ERP order")
+    }
+}
