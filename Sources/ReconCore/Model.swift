@@ -83,9 +83,17 @@ public struct OrderRecord: Sendable {
 public struct Table<Record: Sendable>: Sendable {
     public var attributeNames: [String]
     public var records: [Record]
-    public init(attributeNames: [String] = [], records: [Record] = []) {
+    /// The canonical columns the query returns (nil: all of them, for tables built in memory).
+    public var canonicalColumns: Set<String>?
+    public init(attributeNames: [String] = [], records: [Record] = [], canonicalColumns: Set<String>? = nil) {
         self.attributeNames = attributeNames
         self.records = records
+        self.canonicalColumns = canonicalColumns
+    }
+
+    /// Whether the query returns `column` (a canonical column or an attribute).
+    public func has(_ column: String) -> Bool {
+        attributeNames.contains(column) || (canonicalColumns?.contains(column) ?? true)
     }
 }
 

@@ -53,7 +53,8 @@ public struct PlanBuilder {
             case (.unlinked, _):
                 let crm = f.members.filter { $0.system == .crm }, erp = f.members.filter { $0.system == .erp }
                 guard crm.count == 1, erp.count == 1 else { toHuman(f, "more than one record on a side: link by hand"); continue }
-                actions += link(f, crm[0].recordId, erp[0].recordId)
+                let links = link(f, crm[0].recordId, erp[0].recordId)
+                if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
             case (.orphan, .customer):
                 let system = f.members[0].system
                 guard ownership.createCustomersIn == system.other else {
@@ -86,7 +87,7 @@ public struct PlanBuilder {
                 }
             case (.fieldMismatch, _):
                 if let a = updateField(f) { actions.append(a) } else {
-                    toHuman(f, "ownership.fields names no owner for \(f.field)")
+                    toHuman(f, "ownership.fields names no owner for \(f.field), or the target's query does not return it")
                 }
             case (.conflict, _):
                 toHuman(f, "keys disagree about the counterpart")
@@ -164,6 +165,8 @@ public struct PlanBuilder {
         var out: [PlanAction] = []
         let pairs: [(System, String, String)] = [(.crm, crmId, erpId), (.erp, erpId, crmId)]
         for (system, id, counterpart) in pairs {
+            let table = f.entity == .customer ? mirror.customers(system).has("external_id") : mirror.orders(system).has("external_id")
+            guard table else { continue }   // this system's query does not map external_id: nothing to set there
             let current = f.entity == .customer ? customer(system, id)?.externalId : order(system, id)?.externalId
             guard ValueNormaliser.id(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
@@ -187,6 +190,8 @@ public struct PlanBuilder {
     func updateField(_ f: Finding) -> PlanAction? {
         guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
+        let mapped = f.entity == .customer ? mirror.customers(owner.other).has(f.field) : mirror.orders(owner.other).has(f.field)
+        guard mapped else { return nil }
         // The raw values as the systems hold them (the finding may carry trimmed attribute values).
         func raw(_ s: System, _ id: String) -> String? {
             switch (f.entity, f.field) {

@@ -157,7 +157,7 @@ public struct MirrorReader {
         let ext = m.position("external_id"), email = m.position("email"), phone = m.position("phone")
         let name = m.position("name"), country = m.position("country"), updated = m.position("updated_at")
         let attrs = m.attributes.map(\.index)
-        var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name))
+        var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
         let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
             if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
@@ -175,7 +175,7 @@ public struct MirrorReader {
         let ext = m.position("external_id"), customer = m.position("customer_id"), amount = m.position("amount")
         let currency = m.position("currency"), created = m.position("created_at"), updated = m.position("updated_at")
         let attrs = m.attributes.map(\.index)
-        var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name))
+        var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
         let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
             if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
