@@ -1,5 +1,6 @@
 import Foundation
 import MirrorGen
+import Postgres
 import TestSupport
 import Testing
 
@@ -48,6 +49,72 @@ struct GroundTruthTests {
         #expect((summary?["findings_total"] as? Int) == found.count)
         #expect(!result.stderr.contains("@"))
         #expect(!result.stdout.contains("@"))
+        try checkPlan(folder, url: url)
+    }
+
+    /// Every finding that has an owner gets exactly the right action; the rest (conflicts,
+    /// invalid values, duplicate and orphan orders, ERP-only customers, chargebacks) none.
+    func checkPlan(_ folder: String, url: String) throws {
+        let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)).dropFirst()
+        var findings: [String: (type: String, entity: String, field: String, members: [(system: String, id: String, value: String)])] = [:]
+        for r in rows {
+            findings[r[0], default: (r[1], r[2], r[7], [])].members.append((r[4], r[5], r[8]))
+        }
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/plan.json"))) as? [String: Any])
+        let actions = try #require(root["actions"] as? [[String: Any]])
+        let human = try #require(root["needs_human"] as? [[String: Any]])
+        var byFinding: [String: [[String: Any]]] = [:]
+        for a in actions { for id in a["finding_ids"] as! [String] { byFinding[id, default: []].append(a) } }
+        let humanIds = Set(human.map { $0["finding_id"] as! String })
+        func ops(_ id: String) -> [String] {
+            (byFinding[id] ?? []).map { "\($0["operation"]!) \($0["system"]!):\($0["record_id"]!) \($0["field"]!)" }.sorted()
+        }
+        #expect(!findings.isEmpty)
+        for (id, f) in findings {
+            let m = f.members
+            let expected: [String]?     // nil: a human decides
+            switch (f.type, f.entity) {
+            case ("duplicate", "customer"):
+                let records = Set(m.map { "\($0.system):\($0.id)" })
+                let merges = byFinding[id] ?? []
+                #expect(merges.count == m.count - 1 && merges.allSatisfy { $0["operation"] as? String == "merge" }, "\(id): \(ops(id))")
+                let survivor = merges.first?["new_value"] as? String ?? ""
+                #expect(records.contains("\(m[0].system):\(survivor)"), "\(id): survivor \(survivor)")
+                #expect(Set(merges.map { "\($0["system"]!):\($0["record_id"]!)" }) == records.subtracting(["\(m[0].system):\(survivor)"]))
+                continue
+            case ("unlinked", _):
+                expected = m.map { "link \($0.system):\($0.id) external_id" }.sorted()
+            case ("orphan", "customer"):
+                expected = m[0].system == "crm" ? ["create erp:\(m[0].id) "] : nil
+            case ("missing_order", "order"):
+                expected = ["create erp:\(m[0].id) "]
+            case ("status_mismatch", "order"):
+                let erp = m.first { $0.system == "erp" }!.value, crm = m.first { $0.system == "crm" }!
+                expected = erp == "CANCELLED" ? ["update_status crm:\(crm.id) status"] : nil   // no CRM stage for a chargeback
+            case ("field_mismatch", "customer"):
+                let erp = m.first { $0.system == "erp" }!
+                expected = ["update_field erp:\(erp.id) \(f.field)"]
+            case ("field_mismatch", "order"):
+                let crm = m.first { $0.system == "crm" }!
+                expected = ["update_field crm:\(crm.id) \(f.field)"]
+            default:
+                expected = nil      // conflict, invalid, duplicate order, orphan order
+            }
+            if let expected {
+                #expect(ops(id) == expected, "\(f.type) \(f.entity) \(id): \(ops(id))")
+                #expect(!humanIds.contains(id), "\(id) has an action and is also left to a human")
+            } else {
+                #expect(ops(id).isEmpty, "\(f.type) \(f.entity) \(id) should get no action: \(ops(id))")
+                #expect(humanIds.contains(id), "\(f.type) \(f.entity) \(id) is not listed for a human")
+            }
+        }
+        // The batch is registered as pending with the plan file's SHA-256.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/plan.json"))
+        let shasum = try Binaries.run("/usr/bin/sha256sum", [folder + "/plan.json"])
+        let recorded = try Connection(conninfo: url).query("SELECT plan_sha256, status, actions FROM recon.batches")
+        #expect(recorded.count == 1 && recorded[0][1] == "pending" && recorded[0][2] == String(actions.count))
+        #expect(shasum.stdout.hasPrefix(recorded.first?[0] ?? "-"), "\(shasum.stdout) vs \(recorded)")
+        #expect(!bytes.isEmpty)
     }
 
     @Test func findingIdsAreStableAcrossRuns() throws {
