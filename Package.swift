@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ReconCore", "MirrorGen", "TestSupport"],
+            dependencies: ["ReconCore", "MirrorGen", "TestSupport", "Postgres"],
             swiftSettings: strict
         ),
     ],

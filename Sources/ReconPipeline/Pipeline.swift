@@ -290,12 +290,20 @@ public struct Pipeline {
                     .build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
                            runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
             }
+            // Batches awaiting a decision (approved but not applied too), this run's included.
+            var pending: [PendingBatch]?
+            if config.ownership != nil {
+                let open = ((try? store.batches()) ?? []).filter { $0.status == "pending" || $0.status == "approved" }
+                pending = (plan.map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
+                                                     actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
+                    + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
+            }
             progress.note("writing reports")
             var path: String
             do {
                 path = try writer.publish(lifecycle: lifecycle, mirror: mirror, summary: summary,
                                           history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                          plan: plan)
+                                          plan: plan, pending: pending)
             } catch let error as ReportError {
                 throw ReconError(error.description)
             }

@@ -22,7 +22,7 @@ enum HTMLReport {
         return out
     }
 
-    static func render(summary s: RunSummary, lifecycle: Lifecycle?, history: [HistoryPoint]) -> String {
+    static func render(summary s: RunSummary, lifecycle: Lifecycle?, history: [HistoryPoint], pending: [PendingBatch]? = nil) -> String {
         let iso = ISO8601DateFormatter()
         var h = """
         <!DOCTYPE html>
@@ -92,10 +92,23 @@ enum HTMLReport {
             }
             h += "</table>\n"
         }
-        h += "<h2>Pending correction batches</h2><div class=\"card muted\">None: correction batches are not set up in this version of recon.</div>\n"
+        h += "<h2>Pending correction batches</h2>"
+        if let pending, !pending.isEmpty {
+            h += "<table><tr><th>batch</th><th>status</th><th>generated</th><th>actions</th><th>for a human</th></tr>\n"
+            for b in pending {
+                h += "<tr><td><code>\(escape(b.batchId))</code></td><td>\(escape(b.status))</td><td>\(escape(b.createdAt))</td>"
+                h += "<td class=\"n\">\(b.actions)</td><td class=\"n\">\(b.needsHuman)</td></tr>\n"
+            }
+            h += "</table><div class=\"muted\">Review with <code>recon batch show &lt;batch&gt;</code>; plan.csv lists this run's actions.</div>\n"
+        } else if pending == nil {
+            h += "<div class=\"card muted\">None: recon.yml has no ownership section, so no batches are planned.</div>\n"
+        } else {
+            h += "<div class=\"card muted\">None.</div>\n"
+        }
         if lifecycle != nil {
             h += "<h2>Files</h2><div class=\"card\"><ul class=\"files\">"
-            for f in ["findings.csv"] + FindingType.allCases.map(\.reportFileName) + ["resolved.csv", "summary.json"] {
+            let planFiles = pending == nil ? [] : ["plan.csv", "plan.json"]
+            for f in ["findings.csv"] + FindingType.allCases.map(\.reportFileName) + ["resolved.csv", "summary.json"] + planFiles {
                 h += "<li><a href=\"\(escape(f))\">\(escape(f))</a></li>"
             }
             h += "</ul></div>\n"

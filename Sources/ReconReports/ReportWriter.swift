@@ -27,6 +27,18 @@ public struct RunSummary: Sendable {
     }
 }
 
+/// A correction batch waiting for approval, for the HTML report.
+public struct PendingBatch: Sendable {
+    public var batchId: String
+    public var createdAt: String
+    public var status: String
+    public var actions: Int
+    public var needsHuman: Int
+    public init(batchId: String, createdAt: String, status: String, actions: Int, needsHuman: Int) {
+        self.batchId = batchId; self.createdAt = createdAt; self.status = status; self.actions = actions; self.needsHuman = needsHuman
+    }
+}
+
 /// One past run for the HTML chart.
 public struct HistoryPoint: Sendable {
     public var runId: String
@@ -72,7 +84,7 @@ public struct ReportWriter {
     /// - Returns: the path of the published folder.
     /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
     public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint],
-                        plan: Plan? = nil) throws -> String {
+                        plan: Plan? = nil, pending: [PendingBatch]? = nil) throws -> String {
         try publishFolder(summary.runId) { temp in
             if let plan {
                 try write(temp + "/plan.json", Array(plan.canonicalJSON().utf8))
@@ -92,7 +104,8 @@ public struct ReportWriter {
             summary.timingsMs.append(("write", Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
             summary.finishedAt = Date()
             try write(temp + "/summary.json", Array(summaryJSON(summary, findingsByType: countByType(lifecycle)).utf8))
-            try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history).utf8))
+            try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history,
+                                                                    pending: pending).utf8))
         }
     }
 

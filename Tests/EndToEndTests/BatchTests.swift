@@ -73,6 +73,8 @@ struct BatchTests {
             "update_status crm order 7 status booked → cancelled",
         ], "\(actions)")
 
+        let html = try String(contentsOfFile: (s.planPath as NSString).deletingLastPathComponent + "/index.html", encoding: .utf8)
+        #expect(html.contains("<code>\(s.batch)</code></td><td>pending</td>"))
         let show = try recon(s, ["batch", "show", s.batch])
         #expect(show.stdout.contains("update_field: erp customer 101 tier: 'silver' → 'gold'"), "\(show.stdout)")
         #expect(show.stdout.contains("(matches the recorded hash)"))
