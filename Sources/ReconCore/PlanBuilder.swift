@@ -9,6 +9,8 @@ public struct PlanBuilder {
     private var orders: [System: [String: Int]] = [:]
     /// Customer ids of each system that take part in an external-id link that resolves.
     private var linkedCustomers: [System: Set<String>] = [.crm: [], .erp: []]
+    /// ERP customer ids by the CRM customer id their external_id names.
+    private var erpCustomerByCrmId: [String: String] = [:]
 
     public init(mirror: Mirror, config: ReconConfig, ownership: Ownership) {
         self.mirror = mirror
@@ -27,6 +29,7 @@ public struct PlanBuilder {
                 guard let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId), customers[s.other]?[ext] != nil else { continue }
                 linkedCustomers[s]!.insert(id)
                 linkedCustomers[s.other]!.insert(ext)
+                if s == .erp, erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
             }
         }
     }
@@ -218,9 +221,7 @@ public struct PlanBuilder {
         // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
         var erpCustomer: String?
         if let ext = ValueNormaliser.id(c.externalId), customers[.erp]?[ext] != nil { erpCustomer = ext }
-        if erpCustomer == nil {
-            erpCustomer = mirror.erpCustomers.records.first { ValueNormaliser.id($0.externalId) == crmCustomer }.flatMap { ValueNormaliser.id($0.id) }
-        }
+        if erpCustomer == nil { erpCustomer = erpCustomerByCrmId[crmCustomer] }
         guard let erpCustomer else { return nil }
         var payload: [String: String] = ["external_id": m.recordId, "customer_id": erpCustomer]
         if let a = o.amount { payload["amount"] = a }

@@ -1,6 +1,6 @@
 import Foundation
 import Postgres
-public import ReconCore
+import ReconCore
 import ReconReports
 import ReconState
 
@@ -187,7 +187,7 @@ extension Pipeline {
                 throw ReconError("\(batch.planPath) differs from what was approved (sha256 \(sha), approved \(batch.approvedSHA256 ?? "-")): it cannot be applied")
             }
             let actions = plan.actions.filter { !batch.excluded.contains($0.actionId) }
-            let current = try reread(actions, config)
+            let current = Current(try reread(actions, config))
             var ok: [PlanAction] = []
             var stale: [(PlanAction, String)] = []
             for a in actions {
@@ -269,11 +269,34 @@ extension Pipeline {
         return mirror
     }
 
+    /// The re-read records by id and by external id, per system and entity.
+    struct Current {
+        let mirror: Mirror
+        var customers: [System: [String: CustomerRecord]] = [:]
+        var orders: [System: [String: OrderRecord]] = [:]
+        var customerExternal: [System: Set<String>] = [:]
+        var orderExternal: [System: Set<String>] = [:]
+
+        init(_ m: Mirror) {
+            mirror = m
+            for s in System.allCases {
+                var c: [String: CustomerRecord] = [:], o: [String: OrderRecord] = [:]
+                for r in m.customers(s).records { if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = r } }
+                for r in m.orders(s).records { if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = r } }
+                customers[s] = c
+                orders[s] = o
+                customerExternal[s] = Set(m.customers(s).records.compactMap { ValueNormaliser.id($0.externalId) })
+                orderExternal[s] = Set(m.orders(s).records.compactMap { ValueNormaliser.id($0.externalId) })
+            }
+        }
+    }
+
     /// Why an action's precondition no longer holds, or nil when it does.
-    func staleReason(_ a: PlanAction, _ m: Mirror) -> String? {
+    func staleReason(_ a: PlanAction, _ current: Current) -> String? {
+        let m = current.mirror
         func same(_ x: String?, _ y: String?) -> Bool { (x?.trimmingWhitespace() ?? "") == (y?.trimmingWhitespace() ?? "") }
-        func customer(_ s: System, _ id: String) -> CustomerRecord? { m.customers(s).records.first { ValueNormaliser.id($0.id) == id } }
-        func order(_ s: System, _ id: String) -> OrderRecord? { m.orders(s).records.first { ValueNormaliser.id($0.id) == id } }
+        func customer(_ s: System, _ id: String) -> CustomerRecord? { current.customers[s]?[id] }
+        func order(_ s: System, _ id: String) -> OrderRecord? { current.orders[s]?[id] }
         func value(_ s: System, _ id: String) -> (found: Bool, value: String?) {
             switch a.entity {
             case .customer:
@@ -302,8 +325,7 @@ extension Pipeline {
             a.entity == .customer ? customer(s, id).map(Fingerprint.customer) : order(s, id).map(Fingerprint.order)
         }
         func hasCounterpart(_ s: System, external id: String) -> Bool {
-            a.entity == .customer ? m.customers(s).records.contains { ValueNormaliser.id($0.externalId) == id }
-                                  : m.orders(s).records.contains { ValueNormaliser.id($0.externalId) == id }
+            a.entity == .customer ? current.customerExternal[s]?.contains(id) == true : current.orderExternal[s]?.contains(id) == true
         }
         switch a.operation {
         case .updateField, .updateStatus, .link:

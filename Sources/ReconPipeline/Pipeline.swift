@@ -274,22 +274,26 @@ public struct Pipeline {
                 "waived": "\(lifecycle.current.filter { $0.status == .waived }.count)",
                 "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
 
+            // The correction batch for tonight's open (not waived) findings.
+            var plan: Plan?
+            if let ownership = config.ownership {
+                let t = Date()
+                plan = PlanBuilder(mirror: mirror, config: config, ownership: ownership)
+                    .build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                           runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+                timings.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
+            }
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
                                      exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
                                      failOn: config.failOn, breaches: breaches, lifecycle: counts)
+            let stateStarted = Date()
             try store.completeRun(runId: runId, lifecycle: lifecycle, record: StateStore.RunRecord(
                 outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
                 counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
                 timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
                 breaches: Self.jsonArray(breaches), snapshot: snapshot, error: nil))
+            summary.timingsMs.append(("state", Int(Date().timeIntervalSince(stateStarted) * 1000)))
             let history = (try? store.history(limit: 30)) ?? []
-            // The correction batch for tonight's open (not waived) findings.
-            var plan: Plan?
-            if let ownership = config.ownership {
-                plan = PlanBuilder(mirror: mirror, config: config, ownership: ownership)
-                    .build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
-                           runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
-            }
             // Batches awaiting a decision (approved but not applied too), this run's included.
             var pending: [PendingBatch]?
             if config.ownership != nil {
