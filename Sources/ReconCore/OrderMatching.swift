@@ -84,10 +84,8 @@ struct OrderMatcher {
         }
 
         // Customer check.
-        let hasCustomerColumn: [System: Bool] = [
-            .crm: mirror.crmOrders.records.contains { $0.customerId != nil },
-            .erp: mirror.erpOrders.records.contains { $0.customerId != nil },
-        ]
+        // Only where the query maps customer_id; a NULL there is an order without a customer.
+        let hasCustomerColumn: [System: Bool] = [.crm: mirror.crmOrders.has("customer_id"), .erp: mirror.erpOrders.has("customer_id")]
         var customerMissing = [Bool](repeating: false, count: n)
         for o in 0..<n where hasCustomerColumn[orders[o].system] == true {
             let p = orders[o]

@@ -120,72 +120,73 @@ public struct MirrorReader {
         var mirror = Mirror()
         guard !values.isEmpty else { return mirror }
         let mapping = try describe(extract)
-        guard let position = mapping.position(column) else { return mirror }
+        guard mapping.position(column) != nil else { return mirror }
         let literal = "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
         let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE btrim(recon_q.\(column)::text) = ANY($1::text[])"
         let rows: [[String?]]
         do { rows = try connection.query(sql, [literal]) } catch let error as PostgresError {
             throw ReconError("\(queries.path(extract)): \(error)")
         }
-        _ = position
-        let m = mapping
-        func col(_ row: [String?], _ name: String) -> String? { m.position(name).flatMap { row[$0] } }
+        let build = RecordBuilder(mapping)
         switch extract.entity {
         case .customer:
-            var t = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name))
-            for (i, row) in rows.enumerated() {
-                t.records.append(CustomerRecord(id: col(row, "id") ?? "", externalId: col(row, "external_id"), email: col(row, "email"),
-                                                phone: col(row, "phone"), name: col(row, "name"), country: col(row, "country"),
-                                                updatedAt: col(row, "updated_at"), attributes: m.attributes.map { row[$0.index] }, row: i + 1))
-            }
+            let t = Table<CustomerRecord>(attributeNames: mapping.attributes.map(\.name),
+                                          records: rows.enumerated().map { build.customer($0.element, row: $0.offset + 1) })
             if extract == .crmCustomers { mirror.crmCustomers = t } else { mirror.erpCustomers = t }
         case .order:
-            var t = Table<OrderRecord>(attributeNames: m.attributes.map(\.name))
-            for (i, row) in rows.enumerated() {
-                t.records.append(OrderRecord(id: col(row, "id") ?? "", status: col(row, "status"), externalId: col(row, "external_id"),
-                                             customerId: col(row, "customer_id"), amount: col(row, "amount"), currency: col(row, "currency"),
-                                             createdAt: col(row, "created_at"), updatedAt: col(row, "updated_at"),
-                                             attributes: m.attributes.map { row[$0.index] }, row: i + 1))
-            }
+            let t = Table<OrderRecord>(attributeNames: mapping.attributes.map(\.name),
+                                       records: rows.enumerated().map { build.order($0.element, row: $0.offset + 1) })
             if extract == .crmOrders { mirror.crmOrders = t } else { mirror.erpOrders = t }
         }
         return mirror
     }
 
     private func readCustomers(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<CustomerRecord> {
-        let id = m.position("id")!
-        let ext = m.position("external_id"), email = m.position("email"), phone = m.position("phone")
-        let name = m.position("name"), country = m.position("country"), updated = m.position("updated_at")
-        let attrs = m.attributes.map(\.index)
+        let build = RecordBuilder(m)
         var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
         let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
             if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
-            table.records.append(CustomerRecord(
-                id: row[id] ?? "", externalId: ext.flatMap { row[$0] }, email: email.flatMap { row[$0] },
-                phone: phone.flatMap { row[$0] }, name: name.flatMap { row[$0] }, country: country.flatMap { row[$0] },
-                updatedAt: updated.flatMap { row[$0] }, attributes: attrs.map { row[$0] },
-                row: table.records.count + 1))
+            table.records.append(build.customer(row.fields, row: table.records.count + 1))
         }
         return table
     }
 
     private func readOrders(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<OrderRecord> {
-        let id = m.position("id")!, status = m.position("status")!
-        let ext = m.position("external_id"), customer = m.position("customer_id"), amount = m.position("amount")
-        let currency = m.position("currency"), created = m.position("created_at"), updated = m.position("updated_at")
-        let attrs = m.attributes.map(\.index)
+        let build = RecordBuilder(m)
         var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
         let started = Date()
         try connection.copyOut(select: queries.sql[extract]!) { row in
             if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
-            table.records.append(OrderRecord(
-                id: row[id] ?? "", status: row[status], externalId: ext.flatMap { row[$0] },
-                customerId: customer.flatMap { row[$0] }, amount: amount.flatMap { row[$0] },
-                currency: currency.flatMap { row[$0] }, createdAt: created.flatMap { row[$0] },
-                updatedAt: updated.flatMap { row[$0] }, attributes: attrs.map { row[$0] },
-                row: table.records.count + 1))
+            table.records.append(build.order(row.fields, row: table.records.count + 1))
         }
         return table
+    }
+}
+
+/// Turns one result row into a canonical record, by the positions the query contract found.
+struct RecordBuilder {
+    let id, status, ext, email, phone, name, country, customer, amount, currency, created, updated: Int?
+    let attributes: [Int]
+
+    init(_ m: QueryContract.Mapping) {
+        id = m.position("id"); status = m.position("status"); ext = m.position("external_id")
+        email = m.position("email"); phone = m.position("phone"); name = m.position("name"); country = m.position("country")
+        customer = m.position("customer_id"); amount = m.position("amount"); currency = m.position("currency")
+        created = m.position("created_at"); updated = m.position("updated_at")
+        attributes = m.attributes.map(\.index)
+    }
+
+    func customer(_ f: [String?], row: Int) -> CustomerRecord {
+        CustomerRecord(id: id.flatMap { f[$0] } ?? "", externalId: ext.flatMap { f[$0] }, email: email.flatMap { f[$0] },
+                       phone: phone.flatMap { f[$0] }, name: name.flatMap { f[$0] }, country: country.flatMap { f[$0] },
+                       updatedAt: updated.flatMap { f[$0] }, attributes: attributes.map { f[$0] }, row: row)
+    }
+
+    func order(_ f: [String?], row: Int) -> OrderRecord {
+        OrderRecord(id: id.flatMap { f[$0] } ?? "", status: status.flatMap { f[$0] }, externalId: ext.flatMap { f[$0] },
+                    customerId: customer.flatMap { f[$0] }, amount: amount.flatMap { f[$0] }, currency: currency.flatMap { f[$0] },
+                    createdAt: created.flatMap { f[$0] }, updatedAt: updated.flatMap { f[$0] }, attributes: attributes.map { f[$0] },
+                    row: row)
     }
 }
