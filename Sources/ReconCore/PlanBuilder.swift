@@ -5,31 +5,55 @@ public struct PlanBuilder {
     let mirror: Mirror
     let config: ReconConfig
     let ownership: Ownership
-    private var customers: [System: [String: Int]] = [:]
-    private var orders: [System: [String: Int]] = [:]
-    /// Customer ids of each system that take part in an external-id link that resolves.
+    let match: CustomerMatch
+    // Indexes of the records the findings name (a few among millions), built by `build`.
+    private var customers: [System: [String: Int]] = [.crm: [:], .erp: [:]]
+    private var orders: [System: [String: Int]] = [.crm: [:], .erp: [:]]
+    /// Of those customers, the ones in an external-id link that resolves (either direction).
     private var linkedCustomers: [System: Set<String>] = [.crm: [], .erp: []]
-    /// ERP customer ids by the CRM customer id their external_id names.
+    /// ERP customer ids by the CRM customer id their external_id names (for missing orders).
     private var erpCustomerByCrmId: [String: String] = [:]
 
-    public init(mirror: Mirror, config: ReconConfig, ownership: Ownership) {
+    /// - Parameter match: the customer matching of the same mirror (which ids exist).
+    public init(mirror: Mirror, config: ReconConfig, ownership: Ownership, match: CustomerMatch) {
         self.mirror = mirror
         self.config = config
         self.ownership = ownership
-        for s in System.allCases {
-            var c: [String: Int] = [:]
-            for (i, r) in mirror.customers(s).records.enumerated() { if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = i } }
-            customers[s] = c
-            var o: [String: Int] = [:]
-            for (i, r) in mirror.orders(s).records.enumerated() { if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = i } }
-            orders[s] = o
+        self.match = match
+    }
+
+    /// One pass over each table, indexing only what the findings need.
+    private mutating func index(_ findings: [Finding]) {
+        var wantCustomers: [System: Set<String>] = [.crm: [], .erp: []]
+        var wantOrders: [System: Set<String>] = [.crm: [], .erp: []]
+        for f in findings {
+            for m in f.members {
+                if f.entity == .customer { wantCustomers[m.system]!.insert(m.recordId) } else { wantOrders[m.system]!.insert(m.recordId) }
+            }
         }
+        for s in System.allCases where !wantOrders[s]!.isEmpty {
+            for (i, r) in mirror.orders(s).records.enumerated() {
+                if let id = ValueNormaliser.id(r.id), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
+            }
+        }
+        var customersOfMissingOrders: Set<String> = []
+        for f in findings where f.type == .missingOrder {
+            if let id = f.members.first?.recordId, let cid = ValueNormaliser.id(order(.crm, id)?.customerId) { customersOfMissingOrders.insert(cid) }
+        }
+        wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
         for s in System.allCases {
-            for r in mirror.customers(s).records {
-                guard let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId), customers[s.other]?[ext] != nil else { continue }
-                linkedCustomers[s]!.insert(id)
-                linkedCustomers[s.other]!.insert(ext)
-                if s == .erp, erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
+            for (i, r) in mirror.customers(s).records.enumerated() {
+                let ext = ValueNormaliser.id(r.externalId)
+                if let id = ValueNormaliser.id(r.id) {
+                    if wantCustomers[s]!.contains(id), customers[s]![id] == nil {
+                        customers[s]![id] = i
+                        if let ext, match.exists(s.other, ext) { linkedCustomers[s]!.insert(id) }
+                    }
+                    if let ext, match.exists(s.other, ext), wantCustomers[s.other]!.contains(ext) {
+                        linkedCustomers[s.other]!.insert(ext)
+                        if s == .erp, customersOfMissingOrders.contains(ext), erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
+                    }
+                }
             }
         }
     }
@@ -42,7 +66,8 @@ public struct PlanBuilder {
         return ownership.fields[field]
     }
 
-    public func build(findings: [Finding], batchId: String, runId: String, createdAt: String) -> Plan {
+    public mutating func build(findings: [Finding], batchId: String, runId: String, createdAt: String) -> Plan {
+        index(findings)
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
         func toHuman(_ f: Finding, _ reason: String) {
@@ -220,7 +245,7 @@ public struct PlanBuilder {
               let c = customer(.crm, crmCustomer) else { return nil }
         // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
         var erpCustomer: String?
-        if let ext = ValueNormaliser.id(c.externalId), customers[.erp]?[ext] != nil { erpCustomer = ext }
+        if let ext = ValueNormaliser.id(c.externalId), match.exists(.erp, ext) { erpCustomer = ext }
         if erpCustomer == nil { erpCustomer = erpCustomerByCrmId[crmCustomer] }
         guard let erpCustomer else { return nil }
         var payload: [String: String] = ["external_id": m.recordId, "customer_id": erpCustomer]

@@ -278,8 +278,8 @@ public struct Pipeline {
             var plan: Plan?
             if let ownership = config.ownership {
                 let t = Date()
-                plan = PlanBuilder(mirror: mirror, config: config, ownership: ownership)
-                    .build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers)
+                plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
                            runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
                 timings.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
             }
