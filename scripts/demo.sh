@@ -26,3 +26,7 @@ latest=$(sed -n 's/^reports: //p' .demo/last-run.txt)
 echo
 echo "demo: done (recon exit $status: 0 clean, 1 threshold breached, 2 error, 3 already running)."
 echo "demo: reports are in $latest: index.html (open it in a browser), findings.csv, one CSV per finding type, resolved.csv, summary.json"
+echo "demo: the cluster is stopped again. To look further (recon batch show, explain, waive):"
+echo "  scripts/pg.sh start .demo/pg"
+echo "  export DATABASE_URL='$db' RECON_STATE_DATABASE_URL='$state'"
+echo "  $bin/recon batch list"
