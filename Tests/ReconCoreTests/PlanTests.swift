@@ -1,0 +1,79 @@
+import ReconCore
+import Testing
+
+/// Plan generation on small hand-made mirrors: survivorship, ownership, what goes to a human.
+struct PlanTests {
+    static var config: ReconConfig {
+        var c = MatchingTests.config
+        c.statuses.crm["Won"] = .won
+        c.statuses.crm["Lost"] = .cancelled
+        c.statuses.crm["Dropped"] = .cancelled
+        var o = Ownership()
+        o.fields = ["phone": .crm, "amount": .erp]
+        o.createCustomersIn = .erp
+        c.ownership = o
+        return c
+    }
+
+    static func plan(_ m: Mirror, _ c: ReconConfig = config) -> Plan {
+        let outcome = Reconciler.reconcile(m, config: c)
+        var builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
+        return builder.build(findings: outcome.findings, batchId: "B-1", runId: "1", createdAt: "2026-11-29T00:00:00Z")
+    }
+
+    @Test func survivorshipPrefersTheLinkedThenTheMostRecentRecord() {
+        let m = MatchingTests.customers(
+            [CustomerRecord(id: "c1", email: "a@x.com", updatedAt: "2026-11-01 00:00:00+00"),
+             CustomerRecord(id: "c2", externalId: "e1", email: "A@x.com", updatedAt: "2026-01-01 00:00:00+00"),
+             CustomerRecord(id: "c3", email: "a@x.com", phone: "07400 111111", updatedAt: "2026-12-01 00:00:00+00")],
+            [CustomerRecord(id: "e1", email: "a@x.com")])
+        let merges = Self.plan(m).actions.filter { $0.operation == .merge }
+        #expect(Set(merges.map(\.recordId)) == ["c1", "c3"])
+        #expect(merges.allSatisfy { $0.newValue == "c2" })                // linked wins over more recent
+        #expect(merges.first?.payload["phone"] == "07400 111111")         // a value the survivor lacks survives
+        #expect(merges.first?.payload["email"] == "A@x.com")              // the survivor's own value first
+
+        var c = Self.config
+        c.survivorship = [.mostRecent]
+        let recent = Self.plan(m, c).actions.filter { $0.operation == .merge }
+        #expect(recent.allSatisfy { $0.newValue == "c3" })
+    }
+
+    @Test func ownershipDecidesAndTheRestIsForAHuman() {
+        var m = MatchingTests.customers(
+            [CustomerRecord(id: "c1", externalId: "e1", phone: "07400 111111"), CustomerRecord(id: "c9")],
+            [CustomerRecord(id: "e1", phone: "07400 222222"), CustomerRecord(id: "e9")])
+        m.crmOrders = Table(records: [
+            OrderRecord(id: "d1", status: "Won", externalId: "s1", customerId: "c1", amount: "10"),
+            OrderRecord(id: "d2", status: "Won", externalId: "s2", customerId: "c1", amount: "20"),
+        ])
+        m.erpOrders = Table(records: [
+            OrderRecord(id: "s1", status: "CANCELLED", customerId: "e1", amount: "11"),
+            OrderRecord(id: "s2", status: "CHARGEBACK", customerId: "e1", amount: "20"),
+        ])
+        let p = Self.plan(m)
+        let actions = Set(p.actions.map { "\($0.operation.rawValue) \($0.system.rawValue):\($0.recordId) \($0.field) \($0.oldValue ?? "-") → \($0.newValue ?? "-")" })
+        #expect(actions.contains("update_field erp:e1 phone 07400 222222 → 07400 111111"))
+        #expect(actions.contains("update_field crm:d1 amount 10 → 11"))
+        #expect(p.actions.contains { $0.operation == .create && $0.system == .erp && $0.recordId == "c9" })
+        // Two CRM stages mean cancelled: ambiguous, a human picks; a chargeback has no CRM stage.
+        let human = Set(p.needsHuman.map { "\($0.type.rawValue) \($0.records.joined(separator: " "))" })
+        #expect(human.contains("status_mismatch crm:d1 erp:s1"))
+        #expect(human.contains("status_mismatch crm:d2 erp:s2"))
+        #expect(human.contains("orphan erp:e9"))                          // create_customers_in: erp only
+        #expect(!p.actions.contains { $0.findingIds.contains { id in p.needsHuman.contains { $0.findingId == id } } })
+    }
+
+    @Test func canonicalJSONAndIdsAreStableAndTheRollbackInverts() {
+        let m = MatchingTests.customers([CustomerRecord(id: "c1", externalId: "e1", phone: "07400 111111")],
+                                        [CustomerRecord(id: "e1", phone: "07400 222222")])
+        let a = Self.plan(m), b = Self.plan(m)
+        #expect(a.canonicalJSON() == b.canonicalJSON())
+        #expect(a.actions.map(\.actionId) == [PlanAction.makeId(system: .erp, recordId: "e1", operation: .updateField, field: "phone", newValue: "07400 111111")])
+        let r = a.rollback(batchId: "R-B-1", createdAt: "x")
+        #expect(r.rollbackOf == "B-1")
+        #expect(r.actions.first?.oldValue == "07400 111111" && r.actions.first?.newValue == "07400 222222")
+        #expect(r.actions.first?.actionId != a.actions.first?.actionId)
+        #expect(Plan.sha256(Array(a.canonicalJSON().utf8)) == Plan.sha256(Array(b.canonicalJSON().utf8)))
+    }
+}
