@@ -255,6 +255,12 @@ struct CustomerMatcher {
             let group = order[start..<end]
             start = end
             let keys = MatchKey(rawValue: comps.keysOf(root: root))
+            // The common case, a CRM and an ERP record joined by their link, reports nothing:
+            // skip it without allocating (its pair is compared with the other link pairs).
+            if group.count == 2, keys.contains(.externalId), idx.system[Int(group.first!)] != idx.system[Int(group.last!)],
+               !inConflict[Int(group.first!)], !inConflict[Int(group.last!)] {
+                continue
+            }
             let crm = group.filter { idx.system[Int($0)] == .crm }
             let erp = group.filter { idx.system[Int($0)] == .erp }
             let conflicted = group.contains { inConflict[Int($0)] }

@@ -70,7 +70,8 @@ public enum EmailNormaliser {
 /// Results are cached per (raw text, region): the same switchboard number or the same
 /// formatting recurs often and libphonenumber's Parse is the expensive step.
 public final class PhoneNormaliser {
-    private var cache: [String: Normalised] = [:]
+    /// Region → trimmed text → result.
+    private var cache: [String: [String: Normalised]] = [:]
     public let defaultRegion: String
 
     public init(defaultRegion: String) {
@@ -88,10 +89,9 @@ public final class PhoneNormaliser {
         guard let raw else { return .empty }
         let trimmed = raw.trimmingWhitespace()
         if trimmed.isEmpty { return .empty }
-        let cacheKey = region + "\u{1F}" + trimmed
-        if let hit = cache[cacheKey] { return hit }
+        if let hit = cache[region]?[trimmed] { return hit }
         let result = PhoneNormaliser.parse(trimmed, region: region)
-        cache[cacheKey] = result
+        cache[region, default: [:]][trimmed] = result
         return result
     }
 

@@ -291,7 +291,7 @@ public struct Pipeline {
                 outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
                 counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
                 timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
-                breaches: Self.jsonArray(breaches), snapshot: snapshot, error: nil))
+                breaches: Self.json(breaches), snapshot: snapshot))
             summary.timingsMs.append(("state", Int(Date().timeIntervalSince(stateStarted) * 1000)))
             let history = (try? store.history(limit: 30)) ?? []
             // Batches awaiting a decision (approved but not applied too), this run's included.
@@ -416,7 +416,6 @@ public struct Pipeline {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func jsonArray(_ items: [String]) -> String { json(items) }
 
     /// Run ids are the UTC start time; a second run in the same second gets a suffix.
     static func runId(_ date: Date, reportsDirectory: String, taken: (String) -> Bool = { _ in false }) -> String {

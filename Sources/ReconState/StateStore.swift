@@ -147,11 +147,10 @@ public final class StateStore {
         public var timings: String         // JSON
         public var breaches: String        // JSON
         public var snapshot: String?
-        public var error: String?
         public init(outcome: String, exitCode: Int32, findingsTotal: Int, counts: String, recordsRead: String,
-                    timings: String, breaches: String, snapshot: String?, error: String?) {
+                    timings: String, breaches: String, snapshot: String?) {
             self.outcome = outcome; self.exitCode = exitCode; self.findingsTotal = findingsTotal; self.counts = counts
-            self.recordsRead = recordsRead; self.timings = timings; self.breaches = breaches; self.snapshot = snapshot; self.error = error
+            self.recordsRead = recordsRead; self.timings = timings; self.breaches = breaches; self.snapshot = snapshot
         }
     }
 

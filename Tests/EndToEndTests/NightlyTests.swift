@@ -24,6 +24,12 @@ struct NightlyTests {
         return out
     }
 
+    func waiveFinding(_ f: Fixture, _ id: String, reason: String, until: String?) throws -> ProcessResult {
+        try Binaries.run(try Binaries.directory() + "/recon",
+                         ["waive", id, "--reason", reason, "--config", f.dir + "/recon.yml"] + (until.map { ["--until", $0] } ?? []),
+                         environment: ["DATABASE_URL": f.url])
+    }
+
     func findingId(_ f: Fixture, _ entry: String, type: String) throws -> String {
         let rows = parseCSV(try String(contentsOfFile: f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).dropFirst()
         return try #require(rows.first { $0[1] == type }?[0])
@@ -46,9 +52,7 @@ struct NightlyTests {
         // The mirror changes: the unlinked pair gets its link, a new orphan appears; the
         // mismatch is waived by a person.
         try psql(f.url, command: "UPDATE sales.party SET counterpart = 102 WHERE pk = 2; INSERT INTO sales.party VALUES ('erp', 103, NULL, 'cy@shop.example', NULL, 'DE', 'gold')")
-        let waive = try Binaries.run(try Binaries.directory() + "/recon",
-                                     ["waive", mismatch, "--reason", "ERP cancellation confirmed by finance", "--until", "2099-12-31",
-                                      "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        let waive = try waiveFinding(f, mismatch, reason: "ERP cancellation confirmed by finance", until: "2099-12-31")
         #expect(waive.status == 0, "\(waive.stderr)")
         #expect(waive.stdout.contains("waived \(mismatch) by postgres until 2099-12-31"))
 
@@ -66,9 +70,7 @@ struct NightlyTests {
         #expect(resolved.count == 2 && resolved[1][1] == "unlinked")
 
         // A newer waiver that has already expired puts the mismatch back to persisting.
-        let expire = try Binaries.run(try Binaries.directory() + "/recon",
-                                      ["waive", mismatch, "--reason", "only until yesterday", "--until", "2000-01-01",
-                                       "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        let expire = try waiveFinding(f, mismatch, reason: "only until yesterday", until: "2000-01-01")
         #expect(expire.status == 0)
 
         // Night 3: the mismatch is persisting, open 3 nights > 2: breached.
@@ -90,8 +92,7 @@ struct NightlyTests {
         #expect(prom.contains("recon_run_exit_code 1"))
 
         // Unknown ids cannot be waived.
-        let unknown = try Binaries.run(try Binaries.directory() + "/recon", ["waive", "DUP-C-0000000000000000", "--reason", "x",
-                                                                             "--config", f.dir + "/recon.yml"], environment: ["DATABASE_URL": f.url])
+        let unknown = try waiveFinding(f, "DUP-C-0000000000000000", reason: "x", until: nil)
         #expect(unknown.status == 2 && unknown.stderr.contains("unknown finding id"))
     }
 
