@@ -2,11 +2,26 @@
 // No phone rules live here; libphonenumber decides what a number is.
 #include "phone_shim.h"
 
+#include <phonenumbers/phonemetadata.pb.h>
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <list>
 #include <string>
+
+// libphonenumber's compiled-in metadata (exported by the library; its header is not installed).
+namespace i18n {
+namespace phonenumbers {
+int metadata_size();
+const void *metadata_get();
+}  // namespace phonenumbers
+}  // namespace i18n
+
+using i18n::phonenumbers::PhoneMetadata;
+using i18n::phonenumbers::PhoneMetadataCollection;
+using i18n::phonenumbers::PhoneNumberDesc;
 
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
@@ -42,3 +57,72 @@ extern "C" int recon_phone_region_supported(const char *region) {
 extern "C" int recon_phone_country_code(const char *region) {
     return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(std::string(region));
 }
+
+namespace {
+
+void append_desc(std::string &out, int kind, const PhoneNumberDesc &d) {
+    out += "D\t" + std::to_string(kind) + "\t" + d.national_number_pattern() + "\t";
+    for (int i = 0; i < d.possible_length_size(); ++i) {
+        if (i) out += ",";
+        out += std::to_string(d.possible_length(i));
+    }
+    out += "\t";
+    for (int i = 0; i < d.possible_length_local_only_size(); ++i) {
+        if (i) out += ",";
+        out += std::to_string(d.possible_length_local_only(i));
+    }
+    out += "\t" + d.example_number() + "\n";
+}
+
+}  // namespace
+
+extern "C" char *recon_phone_metadata_text(size_t *len) {
+    PhoneMetadataCollection collection;
+    if (!collection.ParseFromArray(i18n::phonenumbers::metadata_get(),
+                                   i18n::phonenumbers::metadata_size())) {
+        return nullptr;
+    }
+    std::string out;
+    for (const PhoneMetadata &m : collection.metadata()) {
+        out += "R\t" + m.id() + "\t" + std::to_string(m.country_code()) + "\t" +
+               (m.has_leading_digits() ? "1" : "0") + "\t" + m.leading_digits() + "\t" +
+               m.international_prefix() + "\t" + m.national_prefix_for_parsing() + "\t" +
+               m.national_prefix_transform_rule() + "\t" +
+               (m.same_mobile_and_fixed_line_pattern() ? "1" : "0") + "\t" + m.national_prefix() + "\t" +
+               m.preferred_international_prefix() + "\n";
+        // Order: general, then the order GetNumberTypeHelper tries the types in.
+        append_desc(out, 0, m.general_desc());
+        append_desc(out, 1, m.premium_rate());
+        append_desc(out, 2, m.toll_free());
+        append_desc(out, 3, m.shared_cost());
+        append_desc(out, 4, m.voip());
+        append_desc(out, 5, m.personal_number());
+        append_desc(out, 6, m.pager());
+        append_desc(out, 7, m.uan());
+        append_desc(out, 8, m.voicemail());
+        append_desc(out, 9, m.fixed_line());
+        append_desc(out, 10, m.mobile());
+    }
+    // Calling code → regions, in the order libphonenumber tries them (main country first).
+    const PhoneNumberUtil *util = PhoneNumberUtil::GetInstance();
+    for (int cc = 1; cc < 1000; ++cc) {
+        std::list<std::string> regions;
+        util->GetRegionCodesForCountryCallingCode(cc, &regions);
+        if (regions.empty()) continue;
+        out += "C\t" + std::to_string(cc) + "\t";
+        bool first = true;
+        for (const std::string &r : regions) {
+            if (!first) out += ",";
+            out += r;
+            first = false;
+        }
+        out += "\n";
+    }
+    char *buffer = static_cast<char *>(std::malloc(out.size() + 1));
+    if (buffer == nullptr) return nullptr;
+    std::memcpy(buffer, out.c_str(), out.size() + 1);
+    *len = out.size();
+    return buffer;
+}
+
+extern "C" void recon_phone_free(char *p) { std::free(p); }

@@ -67,15 +67,23 @@ public enum EmailNormaliser {
 }
 
 /// Phone numbers to E.164 through Google's libphonenumber (no phone rules of our own).
-/// Results are cached per (raw text, region): the same switchboard number or the same
-/// formatting recurs often and libphonenumber's Parse is the expensive step.
+/// The common shapes go through `PhoneFastPath` (libphonenumber's own metadata applied without
+/// its regular-expression engine, exactly equal by construction and by differential test); the
+/// rest through libphonenumber's `Parse`, with results cached per (region, trimmed text): the same
+/// switchboard number or the same odd formatting recurs often and `Parse` is the expensive step.
 public final class PhoneNormaliser {
-    /// Region → trimmed text → result.
+    /// Region → trimmed text → result, for texts the fast path leaves to libphonenumber.
     private var cache: [String: [String: Normalised]] = [:]
+    private let fastPath: PhoneFastPath?
     public let defaultRegion: String
+    /// How many values each path answered (for the run's log and the benchmark).
+    public private(set) var fastCount = 0
+    public private(set) var slowCount = 0
 
-    public init(defaultRegion: String) {
+    /// - Parameter fast: false sends every number to libphonenumber (to check the fast path).
+    public init(defaultRegion: String, fast: Bool = true) {
         self.defaultRegion = defaultRegion
+        self.fastPath = fast ? PhoneFastPath() : nil
     }
 
     /// The region a record's phone is read in: its country when libphonenumber knows it, else the default.
@@ -89,10 +97,19 @@ public final class PhoneNormaliser {
         guard let raw else { return .empty }
         let trimmed = raw.trimmingWhitespace()
         if trimmed.isEmpty { return .empty }
+        if let fastPath, let result = fastPath.normalise(trimmed, region: region) {
+            fastCount += 1
+            return result
+        }
+        slowCount += 1
         if let hit = cache[region]?[trimmed] { return hit }
         let result = PhoneNormaliser.parse(trimmed, region: region)
         cache[region, default: [:]][trimmed] = result
         return result
+    }
+
+    static func notValidReason(_ region: String) -> String {
+        "phone is not a valid number (read with region \(region))"
     }
 
     /// One uncached call into libphonenumber.
@@ -108,7 +125,7 @@ public final class PhoneNormaliser {
         case RECON_PHONE_VALID:
             return .valid(out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         case RECON_PHONE_NOT_VALID:
-            return .invalid(reason: "phone is not a valid number (read with region \(region))")
+            return .invalid(reason: notValidReason(region))
         default:
             return .invalid(reason: "phone cannot be parsed as a number (read with region \(region))")
         }

@@ -27,6 +27,16 @@ int recon_phone_region_supported(const char *region);
 /// The country calling code libphonenumber assigns to `region`, or 0 when unknown.
 int recon_phone_country_code(const char *region);
 
+/// libphonenumber's compiled-in metadata as text, for recon's fast path (see PhoneMetadata.swift):
+/// `R` lines (id, calling code, has leading digits, leading digits, international prefix, national
+/// prefix for parsing, transform rule, same mobile/fixed pattern, national prefix, preferred
+/// international prefix), eleven `D` lines per region
+/// (kind, pattern, possible lengths, local-only lengths, example), and `C` lines (calling code →
+/// regions in libphonenumber's order), tab-separated. Free with `recon_phone_free`. NULL on failure.
+char *recon_phone_metadata_text(size_t *len);
+
+void recon_phone_free(char *p);
+
 #ifdef __cplusplus
 }
 #endif
