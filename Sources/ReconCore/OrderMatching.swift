@@ -271,17 +271,22 @@ public enum Reconciler {
         public var customers: CustomerMatch
         /// Time spent normalising emails and phones (part of matching), in milliseconds.
         public var normaliseMs: Int
+        /// Phones answered by the fast path and by libphonenumber's Parse.
+        public var phonesFast = 0
+        public var phonesSlow = 0
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
-    public static func reconcile(_ mirror: Mirror, config: ReconConfig) -> Outcome {
-        let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
+    /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
+    public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true) -> Outcome {
+        let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         var customerMatcher = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         let match = customerMatcher.run()
         var orderMatcher = OrderMatcher(mirror: mirror, config: config, customers: match)
         orderMatcher.run()
         var findings = customerMatcher.findings + orderMatcher.findings
         findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
-        return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs)
+        return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs,
+                       phonesFast: phones.fastCount, phonesSlow: phones.slowCount)
     }
 }

@@ -14,6 +14,9 @@ public struct RunOptions: Sendable {
     public var reportsDirectory: String?
     public var metricsFile: String?
     public var progress = false
+    /// False turns every speed-only path off (phone fast path, parallel extraction and
+    /// normalisation): the benchmark checks both give the same findings.
+    public var fastPaths = true
     public init() {}
 }
 
@@ -172,13 +175,14 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
-        let outcome = Reconciler.reconcile(mirror, config: config)
+        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths)
         progress?.clear()
         timings.append(("normalise", outcome.normaliseMs))
         lap("match")
         timings[timings.count - 1].ms -= outcome.normaliseMs
         logger.info("matched", metadata: ["findings": "\(outcome.findings.count)",
-                                          "normalise_ms": "\(outcome.normaliseMs)", "match_ms": "\(timings.last!.ms)"])
+                                          "normalise_ms": "\(outcome.normaliseMs)", "match_ms": "\(timings.last!.ms)",
+                                          "phones_fast_path": "\(outcome.phonesFast)", "phones_libphonenumber": "\(outcome.phonesSlow)"])
         return (mirror, outcome, snapshot, timings)
     }
 

@@ -74,9 +74,13 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Write Prometheus text metrics here (for node_exporter's textfile collector), atomically.")
     var metricsFile: String?
 
+    @Flag(name: .long, help: "Turn every speed-only path off (phone fast path, parallel extraction): slower, same findings. For checking recon itself.")
+    var noFastPaths = false
+
     func run() throws {
         let result = common.pipeline { o in
             o.metricsFile = metricsFile
+            o.fastPaths = !noFastPaths
             o.progress = !common.quiet && common.logFormat == "text"
         }.run()
         switch result.exit {

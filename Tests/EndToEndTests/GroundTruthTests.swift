@@ -141,6 +141,49 @@ struct GroundTruthTests {
     }
 
     /// Generates a mirror, loads it with psql, and returns the ground truth.
+    /// Every speed-only path off (`--no-fast-paths`: libphonenumber for every phone, one
+    /// connection, one thread) gives byte-for-byte the same findings.csv, apart from the three
+    /// lifecycle columns that depend on the runs before.
+    @Test func fastAndSlowPathsGiveTheSameFindings() throws {
+        let db = try TestDatabase.create("e2e_paths")
+        defer { TestDatabase.drop(db) }
+        let url = try TestDatabase.url(database: db)
+        let tmp = try makeTemporaryDirectory("recon-paths")
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        _ = try loadMirror(url: url, customers: 1_200, seed: 11, into: tmp)
+        // Phones libphonenumber must answer itself sit beside the fast path's shapes.
+        try psql(url, command: """
+            UPDATE crm.contacts SET phone_number = phone_number || ' ext. 7' WHERE contact_id LIKE '%3';
+            UPDATE erp.customers SET tel = 'tel:' || replace(tel, ' ', '-') WHERE tel LIKE '+%' AND cust_no LIKE '%5';
+            """)
+        let root = repositoryRoot()
+        let bin = try Binaries.directory()
+        let env = ["DATABASE_URL": url]
+        #expect(try Binaries.run(bin + "/recon", ["migrate", "--config", root + "/recon.yml"], environment: env).status == 0)
+        var files: [[String]] = []
+        for (name, extra) in [("fast", [String]()), ("slow", ["--no-fast-paths"])] {
+            let reports = tmp + "/" + name
+            let r = try Binaries.run(bin + "/recon", ["run", "--config", root + "/recon.yml", "--queries", root + "/queries",
+                                                       "--reports", reports, "--log-format", "json"] + extra, environment: env)
+            #expect(r.status == 1, "\(name): \(r.stderr)")
+            if name == "fast" {
+                #expect(!r.stderr.contains("\"phones_fast_path\":\"0\"") && !r.stderr.contains("\"phones_libphonenumber\":\"0\""),
+                        "the fast run should use both phone paths: \(r.stderr)")
+            } else {
+                #expect(r.stderr.contains("\"phones_fast_path\":\"0\""), "the slow run used the fast path: \(r.stderr)")
+            }
+            let folder = reports + "/" + (try FileManager.default.contentsOfDirectory(atPath: reports).first ?? "")
+            let text = try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)
+            files.append(text.components(separatedBy: "\r\n").map { line in
+                line.split(separator: ",", omittingEmptySubsequences: false).dropLast(3).joined(separator: ",")
+            })
+        }
+        #expect(files[0].count > 100)
+        #expect(files[0].count == files[1].count)
+        let differing = zip(files[0], files[1]).first { $0 != $1 }
+        #expect(differing == nil, "first difference: \(String(describing: differing))")
+    }
+
     func loadMirror(url: String, customers: Int, seed: UInt64, into tmp: String) throws -> [MirrorGenerator.Truth] {
         let sqlPath = tmp + "/mirror.sql"
         _ = FileManager.default.createFile(atPath: sqlPath, contents: nil)
