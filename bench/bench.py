@@ -1,45 +1,96 @@
 #!/usr/bin/env python3
-"""recon benchmark driver: the floor (psql COPY of the four queries to /dev/null) and recon end
-to end, each the median of N runs in the same invocation, with recon's peak RSS (wait4 rusage)
-and per-phase timings from its summary.json. Writes the figures to reports/bench/<time>.json."""
+"""recon benchmark driver. In one invocation, each the median of N runs:
+- the floor: psql running COPY (query) TO STDOUT for the four query files, output to /dev/null;
+- recon end to end (`recon run`), with peak RSS (wait4 rusage) and per-phase timings from summary.json;
+- peer "sql": the same reconciliation hand-written in SQL inside PostgreSQL (bench/peer_reconcile.sql
+  over temp tables filled by the query files, ANALYZE, hash joins), findings written to CSV;
+- peer "duckdb": the four extracts exported to CSV by COPY, then DuckDB runs the same SQL (export
+  time counted).
+Then, once: recon with every fast path off (--no-fast-paths), whose findings.csv must equal the fast
+run's (all but the three lifecycle columns), and the phone differential check over a large corpus.
+Writes everything to reports/bench/<time>.json and prints a table."""
 import argparse, json, os, shutil, statistics, subprocess, sys, time
 
 QUERIES = ["crm_customers", "erp_customers", "crm_orders", "erp_orders"]
+TABLES = {"crm_customers": "crm_c", "erp_customers": "erp_c", "crm_orders": "crm_o", "erp_orders": "erp_o"}
 
 
-def run(cmd, env=None, stdin=None):
-    """Runs cmd, returns (seconds, exit status, peak RSS in bytes)."""
+def run(cmd, env=None):
+    """Runs cmd, returns (seconds, exit status, stdout, stderr)."""
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate()
+    elapsed = time.perf_counter() - start
+    return elapsed, p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run_measured(cmd, env=None):
+    """Like run, with the child's peak RSS from wait4 (stdout to /dev/null)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr is small (quiet runs): read it after exit, so wait4 reports this child's rusage.
     _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - start
     err = p.stderr.read().decode(errors="replace")
     p.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    return elapsed, code, usage.ru_maxrss * 1024, err
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, p.returncode, usage.ru_maxrss * 1024, err
+
+
+def query_text(q):
+    return open(f"queries/{q}.sql").read().rstrip().rstrip(";")
+
+
+def one_line(sql):
+    """A query on one line for psql's \\copy (comments dropped; the queries have no quoted --)."""
+    return " ".join(" ".join(line.split("--", 1)[0] for line in sql.splitlines()).split())
+
+
+def findings_core(path):
+    """findings.csv without the lifecycle columns (status, first_seen, nights_open)."""
+    with open(path, newline="") as f:
+        return [line.rstrip("\r\n").rsplit(",", 3)[0] for line in f]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--recon", required=True)
+    ap.add_argument("--mirror-tool", required=True)
     ap.add_argument("--database", required=True)
     ap.add_argument("--customers", type=int, required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--python", default=sys.executable, help="a Python with duckdb installed")
+    ap.add_argument("--skip-slow", action="store_true", help="skip the fast-vs-slow findings check")
+    ap.add_argument("--phone-variants", type=int, default=40)
     a = ap.parse_args()
 
-    script = "".join(f"COPY (\n{open(f'queries/{q}.sql').read().rstrip().rstrip(';')}\n) TO STDOUT;\n" for q in QUERIES)
-    floor, recon, rss, phases = [], [], [], []
+    os.makedirs(".bench/peer-sql", exist_ok=True)
+    os.makedirs(".bench/peer-duckdb", exist_ok=True)
+    floor_sql = "".join(f"COPY (\n{query_text(q)}\n) TO STDOUT;\n" for q in QUERIES)
+    with open(".bench/floor.sql", "w") as f:
+        f.write(floor_sql)
+    peer_sql = "SET work_mem = '256MB';\n" + "".join(
+        f"CREATE TEMP TABLE {TABLES[q]} AS\n{query_text(q)}\n;\nANALYZE {TABLES[q]};\n" for q in QUERIES)
+    peer_sql += open("bench/peer_reconcile.sql").read()
+    peer_sql += f"\\copy (SELECT * FROM findings ORDER BY 1, 2, 3, 4, 5) TO '.bench/peer-sql/findings.csv' CSV HEADER\n"
+    with open(".bench/peer-sql.sql", "w") as f:
+        f.write(peer_sql)
+    export_sql = "".join(f"\\copy ({one_line(query_text(q))}) TO '.bench/peer-duckdb/{TABLES[q]}.csv' CSV HEADER\n" for q in QUERIES)
+    with open(".bench/peer-duckdb-export.sql", "w") as f:
+        f.write(export_sql)
+
+    env = dict(os.environ, DATABASE_URL=a.database)
+    psql = ["psql", "-qX", "-v", "ON_ERROR_STOP=1"]
+    floor, recon, rss, phases, sql_peer, duck_peer, duck_export, duck_rss, sql_rss = [], [], [], [], [], [], [], [], []
     out_dir = ".bench/reports"
     for i in range(a.runs):
-        with open(".bench/floor.sql", "w") as f:
-            f.write(script)
-        t, code, _, err = run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-f", ".bench/floor.sql", a.database])
+        t, code, _, err = run_measured(psql + ["-o", "/dev/null", "-f", ".bench/floor.sql", a.database])
         if code != 0:
             sys.exit(f"bench: floor failed: {err}")
         floor.append(t)
+
         shutil.rmtree(out_dir, ignore_errors=True)
-        env = dict(os.environ, DATABASE_URL=a.database)
-        t, code, peak, err = run([a.recon, "run", "-q", "--reports", out_dir], env=env)
+        t, code, peak, err = run_measured([a.recon, "run", "-q", "--reports", out_dir], env=env)
         if code not in (0, 1):  # 0 clean, 1 breached
             sys.exit(f"bench: recon failed with exit {code}: {err}")
         recon.append(t)
@@ -47,9 +98,27 @@ def main():
         run_dir = os.path.join(out_dir, sorted(os.listdir(out_dir))[-1])
         summary = json.load(open(os.path.join(run_dir, "summary.json")))
         phases.append(summary["timings_ms"])
-        print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {t:.2f} s, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
+
+        t, code, peak, err = run_measured(psql + ["-f", ".bench/peer-sql.sql", a.database])
+        if code != 0:
+            sys.exit(f"bench: SQL peer failed: {err}")
+        sql_peer.append(t)
+        sql_rss.append(peak)
+
+        t_export, code, _, err = run_measured(psql + ["-f", ".bench/peer-duckdb-export.sql", a.database])
+        if code != 0:
+            sys.exit(f"bench: COPY export for DuckDB failed: {err}")
+        t_duck, code, peak, err = run_measured([a.python, "bench/peer_duckdb.py", ".bench/peer-duckdb", ".bench/peer-duckdb/findings.csv"])
+        if code != 0:
+            sys.exit(f"bench: DuckDB peer failed: {err}")
+        duck_export.append(t_export)
+        duck_peer.append(t_export + t_duck)
+        duck_rss.append(peak)
+        print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {recon[-1]:.2f} s ({rss[-1] / 2**20:.0f} MiB), "
+              f"SQL peer {sql_peer[-1]:.2f} s, DuckDB peer {duck_peer[-1]:.2f} s (export {t_export:.2f} s)", file=sys.stderr)
 
     fm, rm = statistics.median(floor), statistics.median(recon)
+    sm, dm = statistics.median(sql_peer), statistics.median(duck_peer)
     phase_median = {k: statistics.median(p.get(k, 0) for p in phases) for k in phases[0]}
     result = {
         "customers_per_system": a.customers,
@@ -61,10 +130,43 @@ def main():
         "ratio_recon_to_floor": round(rm / fm, 2),
         "recon_peak_rss_mib_median": round(statistics.median(rss) / 2**20, 1),
         "recon_phase_ms_median": phase_median,
+        "peer_sql_seconds_median": round(sm, 3),
+        "peer_duckdb_seconds_median": round(dm, 3),
+        "peer_duckdb_export_seconds_median": round(statistics.median(duck_export), 3),
+        "peer_duckdb_peak_rss_mib_median": round(statistics.median(duck_rss) / 2**20, 1),
+        "ratio_recon_to_peer_sql": round(rm / sm, 3),
+        "ratio_recon_to_peer_duckdb": round(rm / dm, 3),
         "floor_seconds": [round(x, 3) for x in floor],
         "recon_seconds": [round(x, 3) for x in recon],
+        "recon_peak_rss_mib": [round(x / 2**20, 1) for x in rss],
+        "peer_sql_seconds": [round(x, 3) for x in sql_peer],
+        "peer_duckdb_seconds": [round(x, 3) for x in duck_peer],
         "findings_total": summary["findings_total"],
     }
+
+    fast_findings = os.path.join(run_dir, "findings.csv")
+    if not a.skip_slow:
+        slow_dir = ".bench/reports-slow"
+        shutil.rmtree(slow_dir, ignore_errors=True)
+        t, code, peak, err = run_measured([a.recon, "run", "-q", "--no-fast-paths", "--reports", slow_dir], env=env)
+        if code not in (0, 1):
+            sys.exit(f"bench: recon --no-fast-paths failed with exit {code}: {err}")
+        slow_findings = os.path.join(slow_dir, sorted(os.listdir(slow_dir))[-1], "findings.csv")
+        same = findings_core(fast_findings) == findings_core(slow_findings)
+        result["slow_paths_seconds"] = round(t, 3)
+        result["slow_paths_peak_rss_mib"] = round(peak / 2**20, 1)
+        result["findings_equal_fast_vs_slow"] = same
+        if not same:
+            print(f"bench: FINDINGS DIFFER between {fast_findings} and {slow_findings}", file=sys.stderr)
+
+    t, code, out, err = run([a.mirror_tool, "--phone-differential", str(a.phone_variants), "--seed", "20261129"])
+    phone = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    phone["seconds"] = round(t, 2)
+    phone["equal"] = code == 0
+    result["phone_differential"] = phone
+    if code != 0:
+        print(f"bench: PHONE FAST PATH DIFFERS from libphonenumber:\n{err}", file=sys.stderr)
+
     os.makedirs("reports/bench", exist_ok=True)
     path = time.strftime("reports/bench/%Y%m%dT%H%M%SZ.json", time.gmtime())
     with open(path, "w") as f:
@@ -72,10 +174,20 @@ def main():
     rows = sum(result["rows"].values())
     print(f"customers per system   {a.customers:,} ({rows:,} rows in the four extracts), {os.cpu_count()} cores, median of {a.runs}")
     print(f"floor (psql COPY)      {fm:8.2f} s")
-    print(f"recon end to end       {rm:8.2f} s   ratio {rm / fm:.2f}x the floor")
+    print(f"recon end to end       {rm:8.2f} s   {rm / fm:.2f}x the floor")
     print("  phases (ms)          " + ", ".join(f"{k} {v:.0f}" for k, v in phase_median.items()))
     print(f"recon peak RSS         {result['recon_peak_rss_mib_median']:8.1f} MiB")
+    print(f"peer: SQL in PostgreSQL{sm:8.2f} s   {sm / fm:.2f}x the floor; recon/peer {rm / sm:.2f}")
+    print(f"peer: COPY + DuckDB    {dm:8.2f} s   {dm / fm:.2f}x the floor; recon/peer {rm / dm:.2f} "
+          f"(export {result['peer_duckdb_export_seconds_median']:.2f} s, DuckDB peak RSS {result['peer_duckdb_peak_rss_mib_median']:.0f} MiB)")
+    if "findings_equal_fast_vs_slow" in result:
+        print(f"fast vs --no-fast-paths findings.csv: {'identical' if result['findings_equal_fast_vs_slow'] else 'DIFFERENT'} "
+              f"(slow run {result['slow_paths_seconds']:.1f} s)")
+    print(f"phone fast path vs libphonenumber: {phone.get('entries', 0):,} texts, {phone.get('fast_answered', 0):,} answered by the fast path, "
+          f"{phone.get('differences', '?')} differences ({phone.get('fast_ns_per_entry', 0)} vs {phone.get('libphonenumber_ns_per_entry', 0)} ns per text)")
     print(f"written to {path}")
+    if not phone["equal"] or result.get("findings_equal_fast_vs_slow") is False:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

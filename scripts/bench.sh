@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: a mirror of BENCH_CUSTOMERS customers per system (default 1,000,000; about 1.5
 # orders each) in a throwaway cluster, recon end to end (median of BENCH_RUNS, default 3) with
-# peak RSS, and the floor: psql COPY of the same four queries to /dev/null, in the same run.
+# peak RSS, the floor (psql COPY of the same four queries to /dev/null), the two peers (the same
+# reconciliation in SQL inside PostgreSQL; COPY export + DuckDB), the fast-vs-slow findings check
+# and the large phone differential check, all in the same run (bench/bench.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 customers=${BENCH_CUSTOMERS:-1000000}
@@ -22,4 +24,10 @@ if [ ! -f "$marker" ]; then
   touch "$marker"
 fi
 "$bin/recon" migrate --database "$db" >/dev/null
-python3 bench/bench.py --recon "$bin/recon" --database "$db" --customers "$customers" --runs "$runs"
+# The DuckDB peer needs the duckdb Python package: a venv under .bench (PyPI, test tooling only).
+if [ ! -x .bench/venv/bin/python ] || ! .bench/venv/bin/python -c "import duckdb" 2>/dev/null; then
+  python3 -m venv .bench/venv
+  .bench/venv/bin/pip install -q duckdb
+fi
+python3 bench/bench.py --recon "$bin/recon" --mirror-tool "$bin/recon-mirror" --database "$db" \
+  --customers "$customers" --runs "$runs" --python .bench/venv/bin/python ${BENCH_ARGS:-}
