@@ -133,13 +133,27 @@ public final class Connection {
     ///   `onRow` throws; the connection is drained either way.
     @discardableResult
     public func copyOut(select sql: String, onRow: (borrowing CopyRow) throws -> Void) throws -> Int {
+        var row = CopyRow()
+        return try copyOutLines(select: sql) { line in
+            try row.decode(line)
+            try onRow(row)
+        }
+    }
+
+    /// Streams `COPY (<select>) TO STDOUT` as raw text-format lines (split them with `CopyLine`);
+    /// each buffer is valid only during the call and freed right after (`PQfreemem`).
+    ///
+    /// - Returns: the number of rows streamed.
+    /// - Throws: as `copyOut`; after `onLine` throws, the rest of the rows are read and dropped so
+    ///   the connection stays usable.
+    @discardableResult
+    public func copyOutLines(select sql: String, onLine: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Int {
         let statement = "COPY (\n" + sql + "\n) TO STDOUT"
         do {
             guard let started = OwnedResult(PQexec(conn, statement)) else { throw lostOrError() }
             guard started.status == PGRES_COPY_OUT else { throw started.error(kind: errorKind()) }
         }
         var rows = 0
-        var row = CopyRow()
         var failure: (any Error)?
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
@@ -149,10 +163,9 @@ public final class Connection {
                 if failure == nil {
                     do {
                         try buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { bytes in
-                            try row.decode(UnsafeBufferPointer(start: bytes, count: Int(length)))
+                            try onLine(UnsafeBufferPointer(start: bytes, count: Int(length)))
                         }
                         rows += 1
-                        try onRow(row)
                     } catch {
                         // Keep reading so the connection stays in a known state.
                         failure = error

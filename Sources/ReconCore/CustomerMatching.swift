@@ -86,10 +86,14 @@ struct CustomerMatcher {
             var occurrences: [String: Int] = [:]
             var byId: [String: Int32] = [:]
             byId.reserveCapacity(table.records.count)
-            for (i, r) in table.records.enumerated() {
-                guard let id = ValueNormaliser.id(r.id) else {
-                    invalid(system, "", field: "id", value: r.id, detail: "empty id at row \(r.row) of \(file)",
-                            identity: ["\(system.rawValue):row:\(r.row)"])
+            let recs = table.records
+            typealias F = CustomerRecord.Field
+            for i in 0..<recs.count {
+                let rawId = recs.field(i, F.id) ?? ""
+                guard let id = ValueNormaliser.id(rawId) else {
+                    let row = recs.row(i)
+                    invalid(system, "", field: "id", value: rawId, detail: "empty id at row \(row) of \(file)",
+                            identity: ["\(system.rawValue):row:\(row)"])
                     continue
                 }
                 if byId[id] != nil {
@@ -101,15 +105,16 @@ struct CustomerMatcher {
                 idx.system.append(system)
                 idx.record.append(i)
                 idx.ids.append(id)
-                let (eid, etext) = intern(EmailNormaliser.normalise(r.email), in: &emailIds, field: "email", raw: r.email, system, id)
+                let email = recs.field(i, F.email), phone = recs.field(i, F.phone), rawCountry = recs.field(i, F.country)
+                let (eid, etext) = intern(EmailNormaliser.normalise(email), in: &emailIds, field: "email", raw: email, system, id)
                 idx.email.append(eid); idx.emailText.append(etext)
-                if let country = r.country?.trimmingWhitespace(), !country.isEmpty,
+                if let country = rawCountry?.trimmingWhitespace(), !country.isEmpty,
                    !PhoneNormaliser.isSupportedRegion(country.uppercased()) {
                     invalid(system, id, field: "country", value: country,
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                let (pid, ptext) = intern(phones.normalise(r.phone, region: phones.region(for: r.country)), in: &phoneIds,
-                                          field: "phone", raw: r.phone, system, id)
+                let (pid, ptext) = intern(phones.normalise(phone, region: phones.region(for: rawCountry)), in: &phoneIds,
+                                          field: "phone", raw: phone, system, id)
                 idx.phone.append(pid); idx.phoneText.append(ptext)
             }
             for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
@@ -148,8 +153,7 @@ struct CustomerMatcher {
         }
         for g in 0..<n {
             let system = idx.system[g]
-            let r = mirror.customers(system).records[idx.record[g]]
-            guard let ext = ValueNormaliser.id(r.externalId) else { continue }
+            guard let ext = ValueNormaliser.id(mirror.customers(system).records.field(idx.record[g], CustomerRecord.Field.externalId)) else { continue }
             if let other = idx.byId[system.other]?[ext] {
                 if system == .crm { addLink(Int32(g), other) } else { addLink(other, Int32(g)) }
             } else {
@@ -268,7 +272,7 @@ struct CustomerMatcher {
                 let value: String
                 if keys.contains(.email), !idx.emailText[Int(g)].isEmpty { value = idx.emailText[Int(g)] }
                 else if keys.contains(.phone), !idx.phoneText[Int(g)].isEmpty { value = idx.phoneText[Int(g)] }
-                else { value = mirror.customers(idx.system[Int(g)]).records[idx.record[Int(g)]].externalId ?? "" }
+                else { value = mirror.customers(idx.system[Int(g)]).records.field(idx.record[Int(g)], CustomerRecord.Field.externalId) ?? "" }
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)], value: value, role: role)
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] where records.count >= 2 {
@@ -288,7 +292,7 @@ struct CustomerMatcher {
                                         detail: detail,
                                         members: records.map {
                                             FindingMember(system: system, recordId: idx.ids[Int($0)],
-                                                          value: mirror.customers(system).records[idx.record[Int($0)]].externalId ?? "",
+                                                          value: mirror.customers(system).records.field(idx.record[Int($0)], CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan")
                                         }))
             } else if !keys.contains(.externalId) {
@@ -350,17 +354,22 @@ struct CustomerMatcher {
         }
         for (c, e, on) in pairs {
             let ci = Int(c), ei = Int(e)
-            let cr = mirror.crmCustomers.records[idx.record[ci]]
-            let er = mirror.erpCustomers.records[idx.record[ei]]
+            let cr = mirror.crmCustomers.records, er = mirror.erpCustomers.records
+            let crow = idx.record[ci], erow = idx.record[ei]
+            typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if idx.email[ci] >= 0, idx.email[ei] >= 0, idx.email[ci] != idx.email[ei], conflicted & MatchKey.email.rawValue == 0 {
-                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "email", cr.email ?? "", er.email ?? "")
+                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
             }
             if idx.phone[ci] >= 0, idx.phone[ei] >= 0, idx.phone[ci] != idx.phone[ei], conflicted & MatchKey.phone.rawValue == 0 {
-                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "phone", cr.phone ?? "", er.phone ?? "")
+                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
             }
             for a in shared {
-                let cv = ValueNormaliser.attribute(cr.attributes[a.c]), ev = ValueNormaliser.attribute(er.attributes[a.e])
+                // Attributes follow the fixed fields in the row store; compare bytes before making strings.
+                let ck = CustomerRecord.fixedFields + a.c, ek = CustomerRecord.fixedFields + a.e
+                if cr.store.withField(crow, ck, { c in er.store.withField(erow, ek, { e in
+                    c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
+                let cv = ValueNormaliser.attribute(cr.field(crow, ck)), ev = ValueNormaliser.attribute(er.field(erow, ek))
                 if let cv, let ev, cv != ev {
                     mismatch(idx.ids[ci], idx.ids[ei], on: on, field: a.name, cv, ev)
                 }

@@ -80,14 +80,21 @@ public struct OrderRecord: Sendable {
 }
 
 /// The rows of one extract plus the names of its attribute (non-canonical) columns.
-public struct Table<Record: Sendable>: Sendable {
+public struct Table<Record: StoredRecord>: Sendable {
     public var attributeNames: [String]
-    public var records: [Record]
+    public var records: Records<Record>
     /// The canonical columns the query returns (nil: all of them, for tables built in memory).
     public var canonicalColumns: Set<String>?
     public init(attributeNames: [String] = [], records: [Record] = [], canonicalColumns: Set<String>? = nil) {
         self.attributeNames = attributeNames
-        self.records = records
+        self.records = Records(records, attributeCount: attributeNames.count)
+        self.canonicalColumns = canonicalColumns
+    }
+
+    /// A table read straight into a row store (fixed fields, then the attributes in order).
+    public init(attributeNames: [String], store: RowStore, canonicalColumns: Set<String>?) {
+        self.attributeNames = attributeNames
+        self.records = Records(store: store)
         self.canonicalColumns = canonicalColumns
     }
 

@@ -35,29 +35,34 @@ struct OrderMatcher {
             let file = Extract.of(system, .order).fileName
             let statusMap = config.statuses.map(system)
             var occurrences: [String: Int] = [:]
-            for (i, r) in table.records.enumerated() {
-                guard let id = ValueNormaliser.id(r.id) else {
-                    invalid(system, "", field: "id", value: r.id, detail: "empty id at row \(r.row) of \(file)",
-                            identity: ["\(system.rawValue):row:\(r.row)"])
+            let recs = table.records
+            typealias F = OrderRecord.Field
+            for i in 0..<recs.count {
+                let rawId = recs.field(i, F.id) ?? ""
+                guard let id = ValueNormaliser.id(rawId) else {
+                    let row = recs.row(i)
+                    invalid(system, "", field: "id", value: rawId, detail: "empty id at row \(row) of \(file)",
+                            identity: ["\(system.rawValue):row:\(row)"])
                     continue
                 }
                 if byId[system]![id] != nil { occurrences[id, default: 1] += 1; continue }
                 var status: CanonicalStatus?
-                let raw = r.status?.trimmingWhitespace() ?? ""
+                let rawStatus = recs.field(i, F.status), rawAmount = recs.field(i, F.amount)
+                let raw = rawStatus?.trimmingWhitespace() ?? ""
                 if let mapped = statusMap[raw] {
                     status = mapped
                 } else {
-                    invalid(system, id, field: "status", value: r.status ?? "",
+                    invalid(system, id, field: "status", value: rawStatus ?? "",
                             detail: raw.isEmpty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
                 }
-                let amount = ValueNormaliser.amount(r.amount)
-                if r.amount != nil, amount == nil {
-                    invalid(system, id, field: "amount", value: r.amount ?? "", detail: "amount is not a decimal number")
+                let amount = ValueNormaliser.amount(rawAmount)
+                if rawAmount != nil, amount == nil {
+                    invalid(system, id, field: "amount", value: rawAmount ?? "", detail: "amount is not a decimal number")
                 }
                 byId[system]![id] = orders.count
-                orders.append(Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(r.customerId),
-                                       amount: amount, currency: ValueNormaliser.currency(r.currency),
-                                       created: ValueNormaliser.epochSeconds(r.createdAt), status: status))
+                orders.append(Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(recs.field(i, F.customerId)),
+                                       amount: amount, currency: ValueNormaliser.currency(recs.field(i, F.currency)),
+                                       created: ValueNormaliser.epochSeconds(recs.field(i, F.createdAt)), status: status))
             }
             for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
                 invalid(system, id, field: "id", value: id,
@@ -73,7 +78,7 @@ struct OrderMatcher {
         var seen: Set<Int64> = []
         for o in 0..<n {
             let p = orders[o]
-            guard let ext = ValueNormaliser.id(mirror.orders(p.system).records[p.record].externalId) else { continue }
+            guard let ext = ValueNormaliser.id(mirror.orders(p.system).records.field(p.record, OrderRecord.Field.externalId)) else { continue }
             guard let other = byId[p.system.other]![ext] else { dangling[o] = true; continue }
             let (c, e) = p.system == .crm ? (o, other) : (other, o)
             if seen.insert(Int64(c) << 32 | Int64(e)).inserted {
@@ -210,13 +215,13 @@ struct OrderMatcher {
                 findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                         detail: "no CRM counterpart" + (dangling[o] ? "; external_id points to a CRM order that does not exist" : ""),
                                         members: [FindingMember(system: .erp, recordId: p.id,
-                                                                value: mirror.erpOrders.records[p.record].externalId ?? "", role: "orphan")]))
+                                                                value: mirror.erpOrders.records.field(p.record, OrderRecord.Field.externalId) ?? "", role: "orphan")]))
             } else if let s = p.status, config.statuses.requireErpOrder.contains(s) {
                 findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder),
                                         detail: "CRM status \(s.rawValue) requires an ERP order; none is linked"
                                             + (dangling[o] ? " (external_id points to an ERP order that does not exist)" : ""),
                                         members: [FindingMember(system: .crm, recordId: p.id,
-                                                                value: mirror.crmOrders.records[p.record].status ?? "", role: "missing")]))
+                                                                value: mirror.crmOrders.records.field(p.record, OrderRecord.Field.status) ?? "", role: "missing")]))
             }
         }
 
@@ -227,7 +232,7 @@ struct OrderMatcher {
         }
         for (c, e) in linkPairs {
             let pc = orders[c], pe = orders[e]
-            let rc = mirror.crmOrders.records[pc.record], re = mirror.erpOrders.records[pe.record]
+            let rc = OrderView(mirror.crmOrders.records, pc.record), re = OrderView(mirror.erpOrders.records, pe.record)
             if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
                 findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
                                         matchedOn: "external_id", field: "status",
@@ -242,7 +247,7 @@ struct OrderMatcher {
                 mismatch(pc.id, pe.id, field: "currency", rc.currency ?? "", re.currency ?? "")
             }
             for s in shared {
-                let cv = ValueNormaliser.attribute(rc.attributes[s.c]), ev = ValueNormaliser.attribute(re.attributes[s.e])
+                let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
                 if let cv, let ev, cv != ev { mismatch(pc.id, pe.id, field: s.name, cv, ev) }
             }
         }
@@ -262,6 +267,17 @@ struct OrderMatcher {
                                 members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
                                           FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
     }
+}
+
+/// One stored order's fields, read only when asked for.
+struct OrderView {
+    let records: Records<OrderRecord>
+    let row: Int
+    init(_ records: Records<OrderRecord>, _ row: Int) { self.records = records; self.row = row }
+    var status: String? { records.field(row, OrderRecord.Field.status) }
+    var amount: String? { records.field(row, OrderRecord.Field.amount) }
+    var currency: String? { records.field(row, OrderRecord.Field.currency) }
+    func attribute(_ k: Int) -> String? { records.field(row, OrderRecord.fixedFields + k) }
 }
 
 /// The whole matching step: customers, then orders (which need customer identities).

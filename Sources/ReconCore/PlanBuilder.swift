@@ -32,8 +32,9 @@ public struct PlanBuilder {
             }
         }
         for s in System.allCases where !wantOrders[s]!.isEmpty {
-            for (i, r) in mirror.orders(s).records.enumerated() {
-                if let id = ValueNormaliser.id(r.id), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
+            let recs = mirror.orders(s).records
+            for i in 0..<recs.count {
+                if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
             }
         }
         var customersOfMissingOrders: Set<String> = []
@@ -42,9 +43,10 @@ public struct PlanBuilder {
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
         for s in System.allCases {
-            for (i, r) in mirror.customers(s).records.enumerated() {
-                let ext = ValueNormaliser.id(r.externalId)
-                if let id = ValueNormaliser.id(r.id) {
+            let recs = mirror.customers(s).records
+            for i in 0..<recs.count {
+                let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId))
+                if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)) {
                     if wantCustomers[s]!.contains(id), customers[s]![id] == nil {
                         customers[s]![id] = i
                         if let ext, match.exists(s.other, ext) { linkedCustomers[s]!.insert(id) }

@@ -255,13 +255,13 @@ extension Pipeline {
             let a = try reader.readSome(e, column: "id", values: Array(byId[e] ?? []).sorted())
             let b = try reader.readSome(e, column: "external_id", values: Array(byExternal[e] ?? []).sorted())
             switch e {
-            case .crmCustomers: mirror.crmCustomers = Table(attributeNames: a.crmCustomers.attributeNames + [], records: a.crmCustomers.records + b.crmCustomers.records)
+            case .crmCustomers: mirror.crmCustomers = Table(attributeNames: a.crmCustomers.attributeNames + [], records: Array(a.crmCustomers.records) + Array(b.crmCustomers.records))
                 if mirror.crmCustomers.attributeNames.isEmpty { mirror.crmCustomers.attributeNames = b.crmCustomers.attributeNames }
-            case .erpCustomers: mirror.erpCustomers = Table(attributeNames: a.erpCustomers.attributeNames, records: a.erpCustomers.records + b.erpCustomers.records)
+            case .erpCustomers: mirror.erpCustomers = Table(attributeNames: a.erpCustomers.attributeNames, records: Array(a.erpCustomers.records) + Array(b.erpCustomers.records))
                 if mirror.erpCustomers.attributeNames.isEmpty { mirror.erpCustomers.attributeNames = b.erpCustomers.attributeNames }
-            case .crmOrders: mirror.crmOrders = Table(attributeNames: a.crmOrders.attributeNames, records: a.crmOrders.records + b.crmOrders.records)
+            case .crmOrders: mirror.crmOrders = Table(attributeNames: a.crmOrders.attributeNames, records: Array(a.crmOrders.records) + Array(b.crmOrders.records))
                 if mirror.crmOrders.attributeNames.isEmpty { mirror.crmOrders.attributeNames = b.crmOrders.attributeNames }
-            case .erpOrders: mirror.erpOrders = Table(attributeNames: a.erpOrders.attributeNames, records: a.erpOrders.records + b.erpOrders.records)
+            case .erpOrders: mirror.erpOrders = Table(attributeNames: a.erpOrders.attributeNames, records: Array(a.erpOrders.records) + Array(b.erpOrders.records))
                 if mirror.erpOrders.attributeNames.isEmpty { mirror.erpOrders.attributeNames = b.erpOrders.attributeNames }
             }
         }

@@ -66,6 +66,22 @@ public struct MirrorReader {
         }
     }
 
+    /// Exports this transaction's snapshot (`pg_export_snapshot()`) and makes `other` read the
+    /// same one (`SET TRANSACTION SNAPSHOT`, as `pg_dump -j` does).
+    public func joinSnapshot(_ other: Connection) throws {
+        do {
+            guard let id = try connection.query("SELECT pg_export_snapshot()").first?.first.flatMap({ $0 }),
+                  !id.isEmpty, id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 70) || $0 == 45 }) else {
+                throw ReconError("the server returned no usable snapshot id")
+            }
+            try other.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 0")
+            try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try other.execute("SET TRANSACTION SNAPSHOT '\(id)'")
+        } catch let error as PostgresError {
+            throw ReconError("cannot share the snapshot with a second connection: \(error)")
+        }
+    }
+
     public func endSnapshot() throws {
         do { try connection.execute("COMMIT") } catch let error as PostgresError {
             throw ReconError("cannot end the snapshot transaction: \(error)")
@@ -86,32 +102,80 @@ public struct MirrorReader {
         }
     }
 
-    /// Reads all four extracts.
-    public func read(timing: (Extract, Int, Double) -> Void = { _, _, _ in }) throws -> Mirror {
+    /// Reads all four extracts on this connection, one after the other.
+    public func read() throws -> Mirror {
         var mirror = Mirror()
-        for extract in Extract.allCases {
-            let mapping = try describe(extract)
-            let started = Date()
-            let path = queries.path(extract)
+        for extract in Extract.allCases { try readExtract(extract, on: connection, progress: progress, into: &mirror) }
+        return mirror
+    }
+
+    /// Reads the four extracts on two connections at once, `second` having joined this one's
+    /// snapshot (`joinSnapshot`): customers of one system and orders of the other on each, so the
+    /// two halves are about the same size. Both cores decode rows while the server sends them.
+    public func read(parallelWith second: Connection) throws -> Mirror {
+        let jobs: [[Extract]] = [[.crmCustomers, .erpOrders], [.erpCustomers, .crmOrders]]
+        let box = ParallelBox(reader: self, connections: [connection, second])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            var part = Mirror()
             do {
-                switch extract.entity {
-                case .customer:
-                    let table = try readCustomers(extract, mapping)
-                    if extract == .crmCustomers { mirror.crmCustomers = table } else { mirror.erpCustomers = table }
-                case .order:
-                    let table = try readOrders(extract, mapping)
-                    if extract == .crmOrders { mirror.crmOrders = table } else { mirror.erpOrders = table }
+                for extract in jobs[k] {
+                    // Only the first thread draws progress (the terminal line is not shared).
+                    try box.reader.readExtract(extract, on: box.connections[k], progress: k == 0 ? box.reader.progress : nil, into: &part)
                 }
-            } catch let error as PostgresError {
-                throw ReconError("\(path): \(error)")
+                box.set(k, .success(part))
+            } catch {
+                box.set(k, .failure(error))
             }
-            let seconds = Date().timeIntervalSince(started)
-            progress?.clear()
-            timing(extract, mirror.count(extract), seconds)
-            logger.info("extracted", metadata: ["query": "\(extract.fileName)", "rows": "\(mirror.count(extract))",
-                                                "seconds": "\(String(format: "%.3f", seconds))"])
+        }
+        var mirror = Mirror()
+        for k in 0..<2 {
+            let part = try box.result(k).get()
+            for extract in jobs[k] {
+                switch extract {
+                case .crmCustomers: mirror.crmCustomers = part.crmCustomers
+                case .erpCustomers: mirror.erpCustomers = part.erpCustomers
+                case .crmOrders: mirror.crmOrders = part.crmOrders
+                case .erpOrders: mirror.erpOrders = part.erpOrders
+                }
+            }
         }
         return mirror
+    }
+
+    fileprivate func readExtract(_ extract: Extract, on connection: Connection, progress: Progress?, into mirror: inout Mirror) throws {
+        let path = queries.path(extract)
+        let started = Date()
+        do {
+            let columns = try connection.describe(queries.sql[extract]!)
+            let mapping: QueryContract.Mapping
+            do {
+                mapping = try QueryContract.validate(extract, described: columns.map { ($0.name, $0.typeOID) })
+            } catch let error as ContractError {
+                throw ReconError("\(path): \(error)")
+            }
+            var decoder = StoreDecoder(extract.entity, mapping)
+            var store = RowStore(width: decoder.sources.count)
+            store.reserve(rows: 1 << 12, bytesPerRow: 96)
+            try connection.copyOutLines(select: queries.sql[extract]!) { line in
+                if store.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: store.count, started: started) }
+                try decoder.append(line, to: &store, path: path)
+            }
+            store.shrink()
+            let names = mapping.attributes.map(\.name)
+            let canonical = Set(mapping.index.keys)
+            switch extract {
+            case .crmCustomers: mirror.crmCustomers = Table(attributeNames: names, store: store, canonicalColumns: canonical)
+            case .erpCustomers: mirror.erpCustomers = Table(attributeNames: names, store: store, canonicalColumns: canonical)
+            case .crmOrders: mirror.crmOrders = Table(attributeNames: names, store: store, canonicalColumns: canonical)
+            case .erpOrders: mirror.erpOrders = Table(attributeNames: names, store: store, canonicalColumns: canonical)
+            }
+        } catch let error as PostgresError {
+            throw ReconError("\(path): \(error)")
+        }
+        let seconds = Date().timeIntervalSince(started)
+        progress?.clear()
+        logger.info("extracted", metadata: ["query": "\(extract.fileName)", "rows": "\(mirror.count(extract))",
+                                            "seconds": "\(String(format: "%.3f", seconds))"])
     }
 
     /// Re-reads only the records whose `column` (id or external_id) is one of `values`, through
@@ -141,26 +205,66 @@ public struct MirrorReader {
         return mirror
     }
 
-    private func readCustomers(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<CustomerRecord> {
-        let build = RecordBuilder(m)
-        var table = Table<CustomerRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
-        let started = Date()
-        try connection.copyOut(select: queries.sql[extract]!) { row in
-            if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
-            table.records.append(build.customer(row.fields, row: table.records.count + 1))
-        }
-        return table
+}
+
+/// Results of the two extraction threads (each slot written by one thread, read after both end).
+/// Unchecked: each thread uses only its own connection and the reader's immutable settings.
+private final class ParallelBox: @unchecked Sendable {
+    let reader: MirrorReader
+    let connections: [Connection]
+    private var results: [Result<Mirror, any Error>?] = [nil, nil]
+    private let lock = NSLock()
+    init(reader: MirrorReader, connections: [Connection]) {
+        self.reader = reader
+        self.connections = connections
+    }
+    func set(_ k: Int, _ r: Result<Mirror, any Error>) { lock.lock(); results[k] = r; lock.unlock() }
+    func result(_ k: Int) -> Result<Mirror, any Error> {
+        lock.lock(); defer { lock.unlock() }
+        return results[k] ?? .failure(ReconError("extraction thread \(k) ended without a result"))
+    }
+}
+
+/// Decodes COPY text lines straight into a row store: each query column moved to its canonical
+/// slot (fixed fields, then attributes), NULL kept as NULL, escapes decoded; no Strings made.
+struct StoreDecoder {
+    /// Per store field: the query column it comes from, or -1 when the query lacks it (NULL).
+    let sources: [Int]
+    let columns: Int
+    private var spans: [CopyLine.Span] = []
+    private var scratch: [UInt8] = []
+    private var rows = 0
+
+    static let customerFields = ["id", "external_id", "email", "phone", "name", "country", "updated_at"]
+    static let orderFields = ["id", "status", "external_id", "customer_id", "amount", "currency", "created_at", "updated_at"]
+
+    init(_ entity: Entity, _ m: QueryContract.Mapping) {
+        let fixed = entity == .customer ? Self.customerFields : Self.orderFields
+        sources = fixed.map { m.position($0) ?? -1 } + m.attributes.map(\.index)
+        columns = m.index.count + m.attributes.count
+        spans.reserveCapacity(columns)
     }
 
-    private func readOrders(_ extract: Extract, _ m: QueryContract.Mapping) throws -> Table<OrderRecord> {
-        let build = RecordBuilder(m)
-        var table = Table<OrderRecord>(attributeNames: m.attributes.map(\.name), canonicalColumns: Set(m.index.keys))
-        let started = Date()
-        try connection.copyOut(select: queries.sql[extract]!) { row in
-            if table.records.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: table.records.count, started: started) }
-            table.records.append(build.order(row.fields, row: table.records.count + 1))
+    mutating func append(_ line: UnsafeBufferPointer<UInt8>, to store: inout RowStore, path: String) throws {
+        rows += 1
+        CopyLine.split(line, into: &spans)
+        guard spans.count == columns else {
+            throw ReconError("\(path): row \(rows) has \(spans.count) fields, the query describes \(columns)")
         }
-        return table
+        store.beginRow()
+        for src in sources {
+            if src < 0 { store.appendField(nil as UnsafeBufferPointer<UInt8>?); continue }
+            let s = spans[src]
+            if !s.escaped {
+                store.appendField(UnsafeBufferPointer(rebasing: line[s.start..<s.end]))
+            } else if CopyLine.isNull(line, s) {
+                store.appendField(nil as UnsafeBufferPointer<UInt8>?)
+            } else {
+                CopyLine.unescape(line, s, into: &scratch)
+                scratch.withUnsafeBufferPointer { store.appendField($0) }
+            }
+        }
+        store.endRow()
     }
 }
 

@@ -171,7 +171,16 @@ public struct Pipeline {
         lap("connect")
         let reader = MirrorReader(connection: connection, queries: queries, logger: logger, progress: progress)
         let snapshot = try reader.beginSnapshot()
-        let mirror = try reader.read()
+        let mirror: Mirror
+        if options.fastPaths {
+            // A second connection in the same snapshot: two extracts at a time, both cores decoding.
+            let second = try connect(config)
+            try reader.joinSnapshot(second)
+            mirror = try reader.read(parallelWith: second)
+            try MirrorReader(connection: second, queries: queries, logger: logger).endSnapshot()
+        } else {
+            mirror = try reader.read()
+        }
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")

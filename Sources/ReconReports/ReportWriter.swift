@@ -317,16 +317,18 @@ struct RecordLookup {
             var c: [String: Int] = [:]
             let wc = wanted[s]![.customer]!
             if !wc.isEmpty {
-                for (i, r) in mirror.customers(s).records.enumerated() {
-                    if let id = ValueNormaliser.id(r.id), wc.contains(id), c[id] == nil { c[id] = i }
+                let recs = mirror.customers(s).records
+                for i in 0..<recs.count {
+                    if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)), wc.contains(id), c[id] == nil { c[id] = i }
                 }
             }
             customers[s] = c
             var o: [String: Int] = [:]
             let wo = wanted[s]![.order]!
             if !wo.isEmpty {
-                for (i, r) in mirror.orders(s).records.enumerated() {
-                    if let id = ValueNormaliser.id(r.id), wo.contains(id), o[id] == nil { o[id] = i }
+                let recs = mirror.orders(s).records
+                for i in 0..<recs.count {
+                    if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wo.contains(id), o[id] == nil { o[id] = i }
                 }
             }
             orders[s] = o
