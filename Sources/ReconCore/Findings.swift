@@ -97,6 +97,8 @@ public struct Finding: Sendable {
 /// JSON string literals, for the few JSON documents recon writes by hand (summary, log lines).
 public enum JSONText {
     public static func quote(_ s: String) -> String {
+        // Most values need no escaping: one scan of the bytes, then a single concatenation.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) { return "\"" + s + "\"" }
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

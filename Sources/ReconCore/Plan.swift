@@ -90,25 +90,28 @@ public struct Plan: Sendable {
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
     public func canonicalJSON() -> String {
+        // Keys in sorted order, written directly (this runs over every action of a nightly plan).
         func q(_ s: String?) -> String { s.map(JSONText.quote) ?? "null" }
-        func object(_ pairs: [(String, String)]) -> String {
-            "{" + pairs.sorted { $0.0 < $1.0 }.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        func list(_ items: [String]) -> String { "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
+        var out = "{\"actions\":[\n"
+        for (i, a) in actions.enumerated() {
+            if i > 0 { out += ",\n" }
+            out += "{\"action_id\":" + q(a.actionId) + ",\"entity\":" + q(a.entity.rawValue) + ",\"field\":" + q(a.field)
+            out += ",\"finding_ids\":" + list(a.findingIds) + ",\"new_value\":" + q(a.newValue) + ",\"old_value\":" + q(a.oldValue)
+            out += ",\"operation\":" + q(a.operation.rawValue) + ",\"payload\":{"
+            out += a.payload.sorted { $0.key < $1.key }.map { JSONText.quote($0.key) + ":" + q($0.value) }.joined(separator: ",")
+            out += "},\"reason\":" + q(a.reason) + ",\"record_id\":" + q(a.recordId) + ",\"system\":" + q(a.system.rawValue) + "}"
         }
-        let actionLines = actions.map { a in
-            object([("action_id", q(a.actionId)), ("operation", q(a.operation.rawValue)), ("system", q(a.system.rawValue)),
-                    ("entity", q(a.entity.rawValue)), ("record_id", q(a.recordId)), ("field", q(a.field)),
-                    ("old_value", q(a.oldValue)), ("new_value", q(a.newValue)),
-                    ("finding_ids", "[" + a.findingIds.map(JSONText.quote).joined(separator: ",") + "]"),
-                    ("payload", object(a.payload.map { ($0.key, q($0.value)) })), ("reason", q(a.reason))])
+        if !actions.isEmpty { out += "\n" }
+        out += "],\"batch_id\":" + q(batchId) + ",\"created_at\":" + q(createdAt) + ",\"needs_human\":[\n"
+        for (i, h) in needsHuman.enumerated() {
+            if i > 0 { out += ",\n" }
+            out += "{\"entity\":" + q(h.entity.rawValue) + ",\"finding_id\":" + q(h.findingId) + ",\"reason\":" + q(h.reason)
+            out += ",\"records\":" + list(h.records) + ",\"type\":" + q(h.type.rawValue) + "}"
         }
-        let humanLines = needsHuman.map { h in
-            object([("finding_id", q(h.findingId)), ("type", q(h.type.rawValue)), ("entity", q(h.entity.rawValue)),
-                    ("records", "[" + h.records.map(JSONText.quote).joined(separator: ",") + "]"), ("reason", q(h.reason))])
-        }
-        return "{\"actions\":[\n" + actionLines.joined(separator: ",\n") + (actionLines.isEmpty ? "" : "\n")
-            + "],\"batch_id\":\(q(batchId)),\"created_at\":\(q(createdAt)),\"needs_human\":[\n"
-            + humanLines.joined(separator: ",\n") + (humanLines.isEmpty ? "" : "\n")
-            + "],\"rollback_of\":\(q(rollbackOf)),\"run_id\":\(q(runId)),\"version\":1}\n"
+        if !needsHuman.isEmpty { out += "\n" }
+        out += "],\"rollback_of\":" + q(rollbackOf) + ",\"run_id\":" + q(runId) + ",\"version\":1}\n"
+        return out
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }

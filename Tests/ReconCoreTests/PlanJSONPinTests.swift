@@ -1,0 +1,18 @@
+import ReconCore
+import Testing
+
+/// plan.json's exact bytes: its SHA-256 is what an approver signs, so the canonical form must not
+/// drift when the writer is changed for speed.
+struct PlanJSONPinTests {
+    @Test func canonicalJSONBytesArePinned() {
+        let action = PlanAction(operation: .merge, system: .crm, entity: .customer, recordId: "C1", field: "",
+                                oldValue: nil, newValue: "C\"2\\", findingIds: ["DUP-C-1", "DUP-C-2"],
+                                payload: ["b": "x\ny", "a": "1\u{1}"], reason: "merge\tduplicates")
+        let human = HumanItem(findingId: "CON-C-1", type: .conflict, entity: .customer, records: ["crm:C1", "erp:E1"], reason: "owner unknown")
+        let plan = Plan(batchId: "B-1", runId: "R-1", createdAt: "2026-11-29T00:00:00Z", actions: [action, action], needsHuman: [human])
+        let expected = "{\"actions\":[\n{\"action_id\":\"ACT-18a22b202785b4a4\",\"entity\":\"customer\",\"field\":\"\",\"finding_ids\":[\"DUP-C-1\",\"DUP-C-2\"],\"new_value\":\"C\\\"2\\\\\",\"old_value\":null,\"operation\":\"merge\",\"payload\":{\"a\":\"1\\u0001\",\"b\":\"x\\ny\"},\"reason\":\"merge\\tduplicates\",\"record_id\":\"C1\",\"system\":\"crm\"},\n{\"action_id\":\"ACT-18a22b202785b4a4\",\"entity\":\"customer\",\"field\":\"\",\"finding_ids\":[\"DUP-C-1\",\"DUP-C-2\"],\"new_value\":\"C\\\"2\\\\\",\"old_value\":null,\"operation\":\"merge\",\"payload\":{\"a\":\"1\\u0001\",\"b\":\"x\\ny\"},\"reason\":\"merge\\tduplicates\",\"record_id\":\"C1\",\"system\":\"crm\"}\n],\"batch_id\":\"B-1\",\"created_at\":\"2026-11-29T00:00:00Z\",\"needs_human\":[\n{\"entity\":\"customer\",\"finding_id\":\"CON-C-1\",\"reason\":\"owner unknown\",\"records\":[\"crm:C1\",\"erp:E1\"],\"type\":\"conflict\"}\n],\"rollback_of\":null,\"run_id\":\"R-1\",\"version\":1}\n"
+        #expect(plan.canonicalJSON() == expected)
+        let empty = Plan(batchId: "B-2", runId: "R-2", createdAt: "t", rollbackOf: "B-1", actions: [], needsHuman: [])
+        #expect(empty.canonicalJSON() == "{\"actions\":[\n],\"batch_id\":\"B-2\",\"created_at\":\"t\",\"needs_human\":[\n],\"rollback_of\":\"B-1\",\"run_id\":\"R-2\",\"version\":1}\n")
+    }
+}
