@@ -1,25 +1,49 @@
 /// Customers of both systems, normalised and indexed: global index `g` runs over the usable CRM
 /// records first, then the usable ERP records (usable: a non-empty id seen for the first time).
+/// Ids, emails and phones are interned on their bytes (`ByteInterner`).
 struct CustomerIndex {
     var system: [System] = []
     var record: [Int] = []            // index into the system's table
     var ids: [String] = []
     var email: [Int32] = []           // interned valid email, -1 for none
     var phone: [Int32] = []           // interned valid E.164 phone, -1 for none
-    var emailText: [String] = []
-    var phoneText: [String] = []
-    var byId: [System: [String: Int32]] = [.crm: [:], .erp: [:]]
+    var emails = ByteInterner()
+    var phones = ByteInterner()
+    /// Per system (CRM 0, ERP 1): trimmed id → code, and code → global index.
+    var idCodes = [ByteInterner(), ByteInterner()]
+    var globalOfCode: [[Int32]] = [[], []]
 
     var count: Int { ids.count }
+    func emailText(_ g: Int) -> String { email[g] >= 0 ? emails.string(email[g]) : "" }
+    func phoneText(_ g: Int) -> String { phone[g] >= 0 ? phones.string(phone[g]) : "" }
+
+    /// The global index of `system`'s customer with this trimmed id.
+    func global(_ system: System, _ id: UnsafeBufferPointer<UInt8>) -> Int32? {
+        let s = system == .crm ? 0 : 1
+        return idCodes[s].find(id).map { globalOfCode[s][Int($0)] }
+    }
+
+    func global(_ system: System, _ id: String) -> Int32? {
+        var id = id
+        return id.withUTF8 { global(system, $0) }
+    }
 }
 
 /// What customer matching hands on to order matching and the reports.
 public struct CustomerMatch: Sendable {
-    /// Identity (component root) of each usable customer, by system and trimmed id.
-    let identityById: [System: [String: Int32]]
+    /// Per system (CRM 0, ERP 1): trimmed id → code, and each code's identity (component root).
+    let idCodes: [ByteInterner]
+    let identityOfCode: [[Int32]]
     /// Trimmed ids that exist per system (for the order → customer check).
-    public func exists(_ system: System, _ id: String) -> Bool { identityById[system]?[id] != nil }
-    func identity(_ system: System, _ id: String) -> Int32? { identityById[system]?[id] }
+    public func exists(_ system: System, _ id: String) -> Bool { identity(system, id) != nil }
+    func identity(_ system: System, _ id: String) -> Int32? {
+        var id = id
+        return id.withUTF8 { identity(system, bytes: $0) }
+    }
+    func identity(_ system: System, bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
+        let s = system == .crm ? 0 : 1
+        return idCodes[s].find(bytes).map { identityOfCode[s][Int($0)] }
+    }
 }
 
 struct CustomerMatcher {
@@ -51,77 +75,74 @@ struct CustomerMatcher {
                                 identity: identity))
     }
 
-    /// A valid key's interned number and text; (-1, "") for an empty or invalid value, which is
-    /// reported as an `invalid` finding.
-    private mutating func intern(_ value: Normalised, in table: inout [String: Int32], field: String, raw: String?,
-                                 _ system: System, _ id: String) -> (Int32, String) {
-        switch value {
-        case .valid(let key):
-            let next = Int32(table.count)
-            let n = table[key, default: next]
-            if n == next { table[key] = next }
-            return (n, key)
-        case .invalid(let reason):
-            invalid(system, id, field: field, value: raw ?? "", detail: reason)
-            return (-1, "")
-        case .empty:
-            return (-1, "")
-        }
-    }
-
     /// Normalises every record and reports values that fail validation.
     mutating func buildIndex() -> CustomerIndex {
         var idx = CustomerIndex()
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
-        var emailIds: [String: Int32] = [:]
-        var phoneIds: [String: Int32] = [:]
-        emailIds.reserveCapacity(total)
-        phoneIds.reserveCapacity(total)
+        idx.emails = ByteInterner(capacity: total)
+        idx.phones = ByteInterner(capacity: total)
         idx.system.reserveCapacity(total); idx.record.reserveCapacity(total); idx.ids.reserveCapacity(total)
         idx.email.reserveCapacity(total); idx.phone.reserveCapacity(total)
-        idx.emailText.reserveCapacity(total); idx.phoneText.reserveCapacity(total)
+        var key: [UInt8] = []
+        typealias F = CustomerRecord.Field
         for system in System.allCases {
-            let table = mirror.customers(system)
+            let s = system == .crm ? 0 : 1
+            let recs = mirror.customers(system).records
+            let store = recs.store
             let file = Extract.of(system, .customer).fileName
-            var occurrences: [String: Int] = [:]
-            var byId: [String: Int32] = [:]
-            byId.reserveCapacity(table.records.count)
-            let recs = table.records
-            typealias F = CustomerRecord.Field
+            var codes = ByteInterner(capacity: recs.count)
+            var globals: [Int32] = []
+            globals.reserveCapacity(recs.count)
+            var occurrences: [Int32: Int] = [:]
             for i in 0..<recs.count {
-                let rawId = recs.field(i, F.id) ?? ""
-                guard let id = ValueNormaliser.id(rawId) else {
+                let interned: (code: Int32, inserted: Bool)? = store.withField(i, F.id) { p in
+                    guard let p else { return nil }
+                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : codes.intern(t) }
+                }
+                guard let (code, inserted) = interned else {
                     let row = recs.row(i)
-                    invalid(system, "", field: "id", value: rawId, detail: "empty id at row \(row) of \(file)",
+                    invalid(system, "", field: "id", value: recs.field(i, F.id) ?? "", detail: "empty id at row \(row) of \(file)",
                             identity: ["\(system.rawValue):row:\(row)"])
                     continue
                 }
-                if byId[id] != nil {
-                    occurrences[id, default: 1] += 1
+                if !inserted {
+                    occurrences[code, default: 1] += 1
                     continue
                 }
                 let g = Int32(idx.count)
-                byId[id] = g
+                globals.append(g)
+                let id = codes.string(code)
                 idx.system.append(system)
                 idx.record.append(i)
                 idx.ids.append(id)
-                let email = recs.field(i, F.email), phone = recs.field(i, F.phone), rawCountry = recs.field(i, F.country)
-                let (eid, etext) = intern(EmailNormaliser.normalise(email), in: &emailIds, field: "email", raw: email, system, id)
-                idx.email.append(eid); idx.emailText.append(etext)
-                if let country = rawCountry?.trimmingWhitespace(), !country.isEmpty,
-                   !PhoneNormaliser.isSupportedRegion(country.uppercased()) {
-                    invalid(system, id, field: "country", value: country,
+
+                switch store.withField(i, F.email, { EmailNormaliser.normalise(bytes: $0, key: &key) }) {
+                case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
+                case .empty: idx.email.append(-1)
+                case .invalid(let reason):
+                    invalid(system, id, field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
+                    idx.email.append(-1)
+                }
+
+                let (region, unknownCountry) = store.withField(i, F.country) { phones.region(forCountry: $0) }
+                if unknownCountry {
+                    invalid(system, id, field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                let (pid, ptext) = intern(phones.normalise(phone, region: phones.region(for: rawCountry)), in: &phoneIds,
-                                          field: "phone", raw: phone, system, id)
-                idx.phone.append(pid); idx.phoneText.append(ptext)
+                switch store.withField(i, F.phone, { phones.normalise(bytes: $0, region: region) }) {
+                case .valid(var e164): idx.phone.append(e164.withUTF8 { idx.phones.intern($0).code })
+                case .empty: idx.phone.append(-1)
+                case .invalid(let reason):
+                    invalid(system, id, field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
+                    idx.phone.append(-1)
+                }
             }
-            for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
+            for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
                 invalid(system, id, field: "id", value: id,
                         detail: "id occurs \(n) times in \(file); the first row is used for matching")
             }
-            idx.byId[system] = byId
+            idx.idCodes[s] = codes
+            idx.globalOfCode[s] = globals
         }
         return idx
     }
@@ -153,8 +174,13 @@ struct CustomerMatcher {
         }
         for g in 0..<n {
             let system = idx.system[g]
-            guard let ext = ValueNormaliser.id(mirror.customers(system).records.field(idx.record[g], CustomerRecord.Field.externalId)) else { continue }
-            if let other = idx.byId[system.other]?[ext] {
+            // -2: no external id; -1: one that names no record of the other system.
+            let other: Int32 = mirror.customers(system).records.store.withField(idx.record[g], CustomerRecord.Field.externalId) { p in
+                guard let p else { return -2 }
+                return ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+            }
+            if other == -2 { continue }
+            if other >= 0 {
                 if system == .crm { addLink(Int32(g), other) } else { addLink(other, Int32(g)) }
             } else {
                 dangling[g] = true
@@ -226,7 +252,7 @@ struct CustomerMatcher {
                             for (g, role) in involved where seen.insert(g).inserted {
                                 inConflict[Int(g)] = true
                                 memberList.append(FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)],
-                                                                value: key == .email ? idx.emailText[Int(g)] : idx.phoneText[Int(g)],
+                                                                value: key == .email ? idx.emailText(Int(g)) : idx.phoneText(Int(g)),
                                                                 role: role))
                             }
                             let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
@@ -270,8 +296,8 @@ struct CustomerMatcher {
             let conflicted = group.contains { inConflict[Int($0)] }
             func member(_ g: Int32, role: String) -> FindingMember {
                 let value: String
-                if keys.contains(.email), !idx.emailText[Int(g)].isEmpty { value = idx.emailText[Int(g)] }
-                else if keys.contains(.phone), !idx.phoneText[Int(g)].isEmpty { value = idx.phoneText[Int(g)] }
+                if keys.contains(.email), !idx.emailText(Int(g)).isEmpty { value = idx.emailText(Int(g)) }
+                else if keys.contains(.phone), !idx.phoneText(Int(g)).isEmpty { value = idx.phoneText(Int(g)) }
                 else { value = mirror.customers(idx.system[Int(g)]).records.field(idx.record[Int(g)], CustomerRecord.Field.externalId) ?? "" }
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)], value: value, role: role)
             }
@@ -307,9 +333,8 @@ struct CustomerMatcher {
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
         if trace { tracedIndex = idx; tracedRoots = roots }
-        var identity: [System: [String: Int32]] = [.crm: [:], .erp: [:]]
-        for g in 0..<n { identity[idx.system[g]]![idx.ids[g]] = roots[g] }
-        return CustomerMatch(identityById: identity)
+        let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
+        return CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity)
     }
 
     enum Decision { case merge, keepApart, conflict }

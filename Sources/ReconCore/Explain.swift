@@ -59,10 +59,11 @@ extension Reconciler {
         switch entity {
         case .customer:
             guard let idx = customers.tracedIndex,
-                  let g = idx.byId[system]?[id], let record = mirror.customers(system).records.first(where: { ValueNormaliser.id($0.id) == id }) else {
+                  let g = idx.global(system, id) else {
                 return nil
             }
             let gi = Int(g)
+            let record = mirror.customers(system).records[idx.record[gi]]
             var keys: [Explanation.Key] = []
             keys.append(.init(name: "external_id", value: record.externalId ?? "", state: record.externalId == nil ? "empty" : "as written"))
             switch EmailNormaliser.normalise(record.email) {

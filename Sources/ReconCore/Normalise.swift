@@ -21,42 +21,79 @@ public enum EmailNormaliser {
         guard let raw else { return .empty }
         let trimmed = raw.trimmingWhitespace()
         if trimmed.isEmpty { return .empty }
-        let lower = trimmed.lowercased()
-        let bytes = Array(lower.utf8)
+        var lower = trimmed.lowercased()
+        if let reason = lower.withUTF8({ problem($0) }) { return .invalid(reason: reason) }
+        return .valid(lower)
+    }
+
+    public enum ByteOutcome: Equatable { case empty, valid, invalid(reason: String) }
+
+    /// `normalise` on bytes: the key's bytes go to `key` (cleared first) when valid. ASCII text is
+    /// lowercased here; anything else goes through `String.lowercased()`, so results are equal.
+    public static func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, key: inout [UInt8]) -> ByteOutcome {
+        guard let raw else { return .empty }
+        key.removeAll(keepingCapacity: true)
+        return ByteText.trimmed(raw) { t -> ByteOutcome in
+            if t.isEmpty { return .empty }
+            var ascii = true
+            for b in t {
+                if b >= 0x80 { ascii = false; break }
+                key.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+            }
+            if !ascii {
+                key.removeAll(keepingCapacity: true)
+                key.append(contentsOf: String(decoding: t, as: UTF8.self).lowercased().utf8)
+            }
+            if let reason = key.withUnsafeBufferPointer({ problem($0) }) { return .invalid(reason: reason) }
+            return .valid
+        }
+    }
+
+    /// Why a trimmed, lowercased address is not one a mail system would accept, or nil.
+    static func problem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         guard let at = bytes.firstIndex(of: UInt8(ascii: "@")), bytes.lastIndex(of: UInt8(ascii: "@")) == at else {
-            return .invalid(reason: "email must contain exactly one @")
+            return "email must contain exactly one @"
         }
         let local = bytes[..<at]
         let domain = bytes[(at + 1)...]
-        if local.isEmpty || local.count > 64 { return .invalid(reason: "email local part is empty or longer than 64 characters") }
+        if local.isEmpty || local.count > 64 { return "email local part is empty or longer than 64 characters" }
         if local.first == UInt8(ascii: ".") || local.last == UInt8(ascii: ".") || hasDoubleDot(local) {
-            return .invalid(reason: "email local part has a misplaced dot")
+            return "email local part has a misplaced dot"
         }
         for b in local where b <= 0x20 || b == 0x7F || b == UInt8(ascii: ",") || b == UInt8(ascii: ";")
             || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "(") || b == UInt8(ascii: ")")
             || b == UInt8(ascii: "[") || b == UInt8(ascii: "]") || b == UInt8(ascii: "\\") || b == UInt8(ascii: "\"") || b == UInt8(ascii: ":") {
-            return .invalid(reason: "email local part contains a character mail systems reject")
+            return "email local part contains a character mail systems reject"
         }
-        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        if labels.count < 2 { return .invalid(reason: "email domain has no dot") }
-        for label in labels {
-            if label.isEmpty || label.count > 63 { return .invalid(reason: "email domain has an empty or overlong label") }
-            if label.first == UInt8(ascii: "-") || label.last == UInt8(ascii: "-") {
-                return .invalid(reason: "email domain label starts or ends with a hyphen")
+        if !domain.contains(UInt8(ascii: ".")) { return "email domain has no dot" }
+        var labelStart = domain.startIndex
+        var last: Slice<UnsafeBufferPointer<UInt8>> = domain[domain.startIndex..<domain.startIndex]
+        var i = domain.startIndex
+        while true {
+            if i == domain.endIndex || domain[i] == UInt8(ascii: ".") {
+                let label = domain[labelStart..<i]
+                if label.isEmpty || label.count > 63 { return "email domain has an empty or overlong label" }
+                if label.first == UInt8(ascii: "-") || label.last == UInt8(ascii: "-") {
+                    return "email domain label starts or ends with a hyphen"
+                }
+                for b in label {
+                    let ok = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                        || b == UInt8(ascii: "-") || b >= 0x80
+                    if !ok { return "email domain contains a character that is not a letter, digit or hyphen" }
+                }
+                last = label
+                if i == domain.endIndex { break }
+                labelStart = i + 1
             }
-            for b in label {
-                let ok = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
-                    || b == UInt8(ascii: "-") || b >= 0x80
-                if !ok { return .invalid(reason: "email domain contains a character that is not a letter, digit or hyphen") }
-            }
+            i += 1
         }
-        if let tld = labels.last, tld.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-            return .invalid(reason: "email domain ends in a number")
+        if last.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            return "email domain ends in a number"
         }
-        return .valid(lower)
+        return nil
     }
 
-    private static func hasDoubleDot(_ s: ArraySlice<UInt8>) -> Bool {
+    private static func hasDoubleDot(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
         var prev: UInt8 = 0
         for b in s {
             if b == UInt8(ascii: "."), prev == UInt8(ascii: ".") { return true }
@@ -106,6 +143,45 @@ public final class PhoneNormaliser {
         let result = PhoneNormaliser.parse(trimmed, region: region)
         cache[region, default: [:]][trimmed] = result
         return result
+    }
+
+    /// `normalise` on the field's bytes (nil for NULL).
+    public func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, region: String) -> Normalised {
+        guard let raw else { return .empty }
+        return ByteText.trimmed(raw) { t -> Normalised in
+            if t.isEmpty { return .empty }
+            if let fastPath, let result = fastPath.normalise(bytes: t, region: region) {
+                fastCount += 1
+                return result
+            }
+            slowCount += 1
+            let text = String(decoding: t, as: UTF8.self)
+            if let hit = cache[region]?[text] { return hit }
+            let result = PhoneNormaliser.parse(text, region: region)
+            cache[region, default: [:]][text] = result
+            return result
+        }
+    }
+
+    private var regionCache: [UInt16: (region: String, unknownCountry: Bool)] = [:]
+
+    /// `region(for:)` on the country field's bytes, and whether a non-empty country is not a code
+    /// libphonenumber knows (reported as invalid). Two-letter values are cached.
+    public func region(forCountry raw: UnsafeBufferPointer<UInt8>?) -> (region: String, unknownCountry: Bool) {
+        guard let raw else { return (defaultRegion, false) }
+        func compute() -> (region: String, unknownCountry: Bool) {
+            let country = String(decoding: raw, as: UTF8.self)
+            let trimmed = country.trimmingWhitespace()
+            return (region(for: country), !trimmed.isEmpty && !PhoneNormaliser.isSupportedRegion(trimmed.uppercased()))
+        }
+        if raw.count == 2, raw[0] < 0x80, raw[1] < 0x80, raw[0] > 0x20, raw[1] > 0x20 {
+            let key = UInt16(raw[0]) << 8 | UInt16(raw[1])
+            if let hit = regionCache[key] { return hit }
+            let r = compute()
+            regionCache[key] = r
+            return r
+        }
+        return compute()
     }
 
     static func notValidReason(_ region: String) -> String {

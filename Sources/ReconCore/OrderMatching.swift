@@ -25,27 +25,46 @@ struct OrderMatcher {
         var currency: String?
         var created: Int64?
         var status: CanonicalStatus?
+        /// Equal for orders naming the same trimmed customer id (nil: no customer id).
+        var customerKey: UInt64?
+        /// The customer's identity, -1 when the customer does not exist.
+        var identity: Int32 = -1
+        var amountCode: Int32 = -1
+        var currencyCode: Int32 = -1
     }
 
     mutating func run() {
         var orders: [Prepared] = []
-        var byId: [System: [String: Int]] = [.crm: [:], .erp: [:]]
+        orders.reserveCapacity(mirror.crmOrders.records.count + mirror.erpOrders.records.count)
+        // Per system (CRM 0, ERP 1): trimmed order id → code, and code → index in `orders`.
+        var idCodes = [ByteInterner(), ByteInterner()]
+        var orderOfCode: [[Int]] = [[], []]
+        var amountCodes = ByteInterner(), currencyCodes = ByteInterner()
+        var otherCustomers = ByteInterner()     // customer ids that name no customer
+        typealias F = OrderRecord.Field
         for system in System.allCases {
-            let table = mirror.orders(system)
+            let s = system == .crm ? 0 : 1
+            let recs = mirror.orders(system).records
+            let store = recs.store
             let file = Extract.of(system, .order).fileName
             let statusMap = config.statuses.map(system)
-            var occurrences: [String: Int] = [:]
-            let recs = table.records
-            typealias F = OrderRecord.Field
+            var codes = ByteInterner(capacity: recs.count)
+            var ordersOf: [Int] = []
+            ordersOf.reserveCapacity(recs.count)
+            var occurrences: [Int32: Int] = [:]
             for i in 0..<recs.count {
-                let rawId = recs.field(i, F.id) ?? ""
-                guard let id = ValueNormaliser.id(rawId) else {
+                let interned: (code: Int32, inserted: Bool)? = store.withField(i, F.id) { p in
+                    guard let p else { return nil }
+                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : codes.intern(t) }
+                }
+                guard let (code, inserted) = interned else {
                     let row = recs.row(i)
-                    invalid(system, "", field: "id", value: rawId, detail: "empty id at row \(row) of \(file)",
+                    invalid(system, "", field: "id", value: recs.field(i, F.id) ?? "", detail: "empty id at row \(row) of \(file)",
                             identity: ["\(system.rawValue):row:\(row)"])
                     continue
                 }
-                if byId[system]![id] != nil { occurrences[id, default: 1] += 1; continue }
+                if !inserted { occurrences[code, default: 1] += 1; continue }
+                let id = codes.string(code)
                 var status: CanonicalStatus?
                 let rawStatus = recs.field(i, F.status), rawAmount = recs.field(i, F.amount)
                 let raw = rawStatus?.trimmingWhitespace() ?? ""
@@ -59,15 +78,31 @@ struct OrderMatcher {
                 if rawAmount != nil, amount == nil {
                     invalid(system, id, field: "amount", value: rawAmount ?? "", detail: "amount is not a decimal number")
                 }
-                byId[system]![id] = orders.count
-                orders.append(Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(recs.field(i, F.customerId)),
-                                       amount: amount, currency: ValueNormaliser.currency(recs.field(i, F.currency)),
-                                       created: ValueNormaliser.epochSeconds(recs.field(i, F.createdAt)), status: status))
+                let currency = ValueNormaliser.currency(recs.field(i, F.currency))
+                var p = Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(recs.field(i, F.customerId)),
+                                 amount: amount, currency: currency,
+                                 created: ValueNormaliser.epochSeconds(recs.field(i, F.createdAt)), status: status)
+                if var cust = p.customerId {
+                    cust.withUTF8 { c in
+                        if let code = customers.idCodes[s].find(c) {
+                            p.customerKey = UInt64(code)
+                            p.identity = customers.identityOfCode[s][Int(code)]
+                        } else {
+                            p.customerKey = UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
+                        }
+                    }
+                }
+                if var a = amount { p.amountCode = a.withUTF8 { amountCodes.intern($0).code } }
+                p.currencyCode = currencyCodes.intern(currency ?? "").code
+                ordersOf.append(orders.count)
+                orders.append(p)
             }
-            for (id, n) in occurrences.sorted(by: { $0.key < $1.key }) {
+            for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
                 invalid(system, id, field: "id", value: id,
                         detail: "id occurs \(n) times in \(file); the first row is used for matching")
             }
+            idCodes[s] = codes
+            orderOfCode[s] = ordersOf
         }
         let n = orders.count
 
@@ -78,8 +113,16 @@ struct OrderMatcher {
         var seen: Set<Int64> = []
         for o in 0..<n {
             let p = orders[o]
-            guard let ext = ValueNormaliser.id(mirror.orders(p.system).records.field(p.record, OrderRecord.Field.externalId)) else { continue }
-            guard let other = byId[p.system.other]![ext] else { dangling[o] = true; continue }
+            let otherSide = p.system == .crm ? 1 : 0
+            // -2: no external id; -1: one that names no order of the other system.
+            let other: Int = mirror.orders(p.system).records.store.withField(p.record, F.externalId) { f in
+                guard let f else { return -2 }
+                return ByteText.trimmed(f) { t in
+                    t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { orderOfCode[otherSide][Int($0)] } ?? -1)
+                }
+            }
+            if other == -2 { continue }
+            if other == -1 { dangling[o] = true; continue }
             let (c, e) = p.system == .crm ? (o, other) : (other, o)
             if seen.insert(Int64(c) << 32 | Int64(e)).inserted {
                 linkPairs.append((c, e))
@@ -90,19 +133,17 @@ struct OrderMatcher {
 
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
-        let hasCustomerColumn: [System: Bool] = [.crm: mirror.crmOrders.has("customer_id"), .erp: mirror.erpOrders.has("customer_id")]
+        let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]
         var customerMissing = [Bool](repeating: false, count: n)
-        for o in 0..<n where hasCustomerColumn[orders[o].system] == true {
+        for o in 0..<n where hasCustomerColumn[orders[o].system == .crm ? 0 : 1] && orders[o].identity < 0 {
             let p = orders[o]
-            if p.customerId.map({ customers.exists(p.system, $0) }) != true {
-                customerMissing[o] = true
-                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
-                                        field: "customer_id",
-                                        detail: p.customerId == nil ? "order has no customer_id"
-                                            : "customer_id does not exist among \(p.system.label) customers",
-                                        members: [FindingMember(system: p.system, recordId: p.id, value: p.customerId ?? "", role: "orphan")],
-                                        identity: ["\(p.system.rawValue):\(p.id)", "customer_id"]))
-            }
+            customerMissing[o] = true
+            findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
+                                    field: "customer_id",
+                                    detail: p.customerId == nil ? "order has no customer_id"
+                                        : "customer_id does not exist among \(p.system.label) customers",
+                                    members: [FindingMember(system: p.system, recordId: p.id, value: p.customerId ?? "", role: "orphan")],
+                                    identity: ["\(p.system.rawValue):\(p.id)", "customer_id"]))
         }
 
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
@@ -116,27 +157,31 @@ struct OrderMatcher {
             for c in cs.dropFirst() { union(cs[0], c) }
             for c in cs { dupKeys[c] |= 1 }
         }
-        // Group by (system, customer, amount, currency): sort order indices by that key; only runs
-        // of two or more need the window check.
-        var keyed: [Int] = (0..<n).filter { orders[$0].customerId != nil && orders[$0].amount != nil && orders[$0].created != nil }
-        keyed.sort { a, b in
-            let x = orders[a], y = orders[b]
-            if x.system != y.system { return x.system < y.system }
-            if x.customerId! != y.customerId! { return x.customerId! < y.customerId! }
-            if x.amount! != y.amount! { return x.amount! < y.amount! }
-            return (x.currency ?? "") < (y.currency ?? "")
+        // Group by (system, customer, amount, currency): intern the three values to integers, sort
+        // the order indices by those (no string comparisons, no copies), and keep runs of two or
+        // more for the window check.
+        struct GroupKey: Comparable {
+            let high: UInt64, amount: UInt64, currency: UInt64, order: Int
+            static func < (x: GroupKey, y: GroupKey) -> Bool {
+                (x.high, x.amount, x.currency, x.order) < (y.high, y.amount, y.currency, y.order)
+            }
+            func sameGroup(_ y: GroupKey) -> Bool { high == y.high && amount == y.amount && currency == y.currency }
         }
+        var keyed: [GroupKey] = []
+        keyed.reserveCapacity(n)
+        for o in 0..<n {
+            let p = orders[o]
+            guard let cust = p.customerKey, p.amountCode >= 0, p.created != nil else { continue }
+            let high = (p.system == .crm ? 0 : UInt64(1) << 63) | cust
+            keyed.append(GroupKey(high: high, amount: UInt64(p.amountCode), currency: UInt64(p.currencyCode), order: o))
+        }
+        keyed.sort()
         var windowGroups: [[Int]] = []
         var at = 0
         while at < keyed.count {
             var end = at + 1
-            let x = orders[keyed[at]]
-            while end < keyed.count {
-                let y = orders[keyed[end]]
-                if y.system != x.system || y.customerId != x.customerId || y.amount != x.amount || y.currency != x.currency { break }
-                end += 1
-            }
-            if end - at >= 2 { windowGroups.append(Array(keyed[at..<end])) }
+            while end < keyed.count, keyed[end].sameGroup(keyed[at]) { end += 1 }
+            if end - at >= 2 { windowGroups.append(keyed[at..<end].map(\.order)) }
             at = end
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
@@ -181,10 +226,11 @@ struct OrderMatcher {
 
         // Orders of one customer identity that look alike but are not linked.
         var pairedUnlinked = [Bool](repeating: false, count: n)
-        var candidates: [String: [Int]] = [:]
-        func identityKey(_ p: Prepared) -> String? {
-            guard let cust = p.customerId, let ident = customers.identity(p.system, cust), let amount = p.amount else { return nil }
-            return "\(ident)\u{1F}\(amount)\u{1F}\(p.currency ?? "")"
+        struct IdentityKey: Hashable { let identity: Int32, amount: Int32, currency: Int32 }
+        var candidates: [IdentityKey: [Int]] = [:]
+        func identityKey(_ p: Prepared) -> IdentityKey? {
+            guard p.identity >= 0, p.amountCode >= 0 else { return nil }
+            return IdentityKey(identity: p.identity, amount: p.amountCode, currency: p.currencyCode)
         }
         for o in 0..<n where orders[o].system == .erp && counterparts[o].isEmpty && !explainedByDuplicate[o] && !customerMissing[o] {
             if let k = identityKey(orders[o]) { candidates[k, default: []].append(o) }

@@ -1,0 +1,151 @@
+/// Byte strings interned to dense codes (0, 1, 2, … in order of first appearance): each distinct
+/// value stored once in an arena, found again through an open-addressing table keyed by a 64-bit
+/// hash of its bytes. Matching a million customers means millions of id, email and phone lookups;
+/// doing them on bytes avoids making, hashing (with Unicode normalisation) and freeing a `String`
+/// for each.
+public struct ByteInterner: Sendable {
+    private var arena: [UInt8] = []
+    private var ends: [Int] = []
+    private var hashes: [UInt64] = []
+    private var slots: [Int32]
+    private var mask: Int
+
+    public init(capacity: Int = 16) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        ends.reserveCapacity(capacity)
+        hashes.reserveCapacity(capacity)
+    }
+
+    public var count: Int { ends.count }
+
+    /// The code of `bytes`, adding it when new.
+    @inline(__always)
+    public mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> (code: Int32, inserted: Bool) {
+        let h = Self.hash(bytes)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = slots[i]
+            if c < 0 { break }
+            if hashes[Int(c)] == h && equal(Int(c), bytes) { return (c, false) }
+            i = (i + 1) & mask
+        }
+        let code = Int32(ends.count)
+        arena.append(contentsOf: bytes)
+        ends.append(arena.count)
+        hashes.append(h)
+        slots[i] = code
+        if ends.count * 2 > slots.count { grow() }
+        return (code, true)
+    }
+
+    public mutating func intern(_ s: String) -> (code: Int32, inserted: Bool) {
+        var s = s
+        return s.withUTF8 { intern($0) }
+    }
+
+    /// The code of `bytes`, or nil.
+    @inline(__always)
+    public func find(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
+        let h = Self.hash(bytes)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = slots[i]
+            if c < 0 { return nil }
+            if hashes[Int(c)] == h && equal(Int(c), bytes) { return c }
+            i = (i + 1) & mask
+        }
+    }
+
+    public func find(_ s: String) -> Int32? {
+        var s = s
+        return s.withUTF8 { find($0) }
+    }
+
+    public func string(_ code: Int32) -> String {
+        let c = Int(code)
+        let start = c == 0 ? 0 : ends[c - 1]
+        return arena.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<ends[c]]), as: UTF8.self) }
+    }
+
+    @inline(__always)
+    private func equal(_ c: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = c == 0 ? 0 : ends[c - 1]
+        let length = ends[c] - start
+        guard length == bytes.count else { return false }
+        if length == 0 { return true }
+        return arena.withUnsafeBufferPointer { a in
+            memcmpEqual(a.baseAddress! + start, bytes.baseAddress!, length)
+        }
+    }
+
+    private mutating func grow() {
+        let size = slots.count * 2
+        var fresh = [Int32](repeating: -1, count: size)
+        let m = size - 1
+        for (code, h) in hashes.enumerated() {
+            var i = Int(truncatingIfNeeded: h) & m
+            while fresh[i] >= 0 { i = (i + 1) & m }
+            fresh[i] = Int32(code)
+        }
+        slots = fresh
+        mask = m
+    }
+
+    /// A fast 64-bit hash of a byte string (8 bytes at a time, multiply-xorshift mixing).
+    @inline(__always)
+    public static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ (UInt64(p.count) &* 0x9E37_79B9_7F4A_7C15)
+        let n = p.count
+        guard n > 0, let base = p.baseAddress else { return h }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= n {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
+            h ^= h >> 29
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(p[i]) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 31
+        h = h &* 0x94D0_49BB_1331_11EB
+        h ^= h >> 29
+        return h
+    }
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 8 <= n {
+        if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self) != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a[i] != b[i] { return false }
+        i += 1
+    }
+    return true
+}
+
+/// Byte-level versions of `trimmingWhitespace`: the common case (a visible ASCII character at
+/// both ends) needs no copy; anything else goes through the `String` rules so results are equal.
+enum ByteText {
+    @inline(__always)
+    static func trimmed<R>(_ p: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let f = p.first, let l = p.last, f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return body(p) }
+        if p.isEmpty { return body(p) }
+        var s = String(decoding: p, as: UTF8.self).trimmingWhitespace()
+        return s.withUTF8 { body($0) }
+    }
+}
