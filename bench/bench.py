@@ -153,6 +153,10 @@ def main():
             sys.exit(f"bench: recon --no-fast-paths failed with exit {code}: {err}")
         slow_findings = os.path.join(slow_dir, sorted(os.listdir(slow_dir))[-1], "findings.csv")
         same = findings_core(fast_findings) == findings_core(slow_findings)
+        same_plan = open(os.path.join(os.path.dirname(fast_findings), "plan.csv"), "rb").read() == \
+            open(os.path.join(os.path.dirname(slow_findings), "plan.csv"), "rb").read()
+        result["plan_equal_fast_vs_slow"] = same_plan
+        same = same and same_plan
         result["slow_paths_seconds"] = round(t, 3)
         result["slow_paths_peak_rss_mib"] = round(peak / 2**20, 1)
         result["findings_equal_fast_vs_slow"] = same
@@ -181,7 +185,7 @@ def main():
     print(f"peer: COPY + DuckDB    {dm:8.2f} s   {dm / fm:.2f}x the floor; recon/peer {rm / dm:.2f} "
           f"(export {result['peer_duckdb_export_seconds_median']:.2f} s, DuckDB peak RSS {result['peer_duckdb_peak_rss_mib_median']:.0f} MiB)")
     if "findings_equal_fast_vs_slow" in result:
-        print(f"fast vs --no-fast-paths findings.csv: {'identical' if result['findings_equal_fast_vs_slow'] else 'DIFFERENT'} "
+        print(f"fast vs --no-fast-paths findings.csv and plan.csv: {'identical' if result['findings_equal_fast_vs_slow'] else 'DIFFERENT'} "
               f"(slow run {result['slow_paths_seconds']:.1f} s)")
     print(f"phone fast path vs libphonenumber: {phone.get('entries', 0):,} texts, {phone.get('fast_answered', 0):,} answered by the fast path, "
           f"{phone.get('differences', '?')} differences ({phone.get('fast_ns_per_entry', 0)} vs {phone.get('libphonenumber_ns_per_entry', 0)} ns per text)")

@@ -5,8 +5,9 @@
 /// for each.
 public struct ByteInterner: Sendable {
     private var arena: [UInt8] = []
-    private var ends: [Int] = []
-    private var hashes: [UInt64] = []
+    private var ends: [UInt32] = []
+    /// The low 32 bits of each value's hash (the slot index comes from them too).
+    private var hashes: [UInt32] = []
     private var slots: [Int32]
     private var mask: Int
 
@@ -24,8 +25,8 @@ public struct ByteInterner: Sendable {
     /// The code of `bytes`, adding it when new.
     @inline(__always)
     public mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> (code: Int32, inserted: Bool) {
-        let h = Self.hash(bytes)
-        var i = Int(truncatingIfNeeded: h) & mask
+        let h = UInt32(truncatingIfNeeded: Self.hash(bytes))
+        var i = Int(h) & mask
         while true {
             let c = slots[i]
             if c < 0 { break }
@@ -34,7 +35,8 @@ public struct ByteInterner: Sendable {
         }
         let code = Int32(ends.count)
         arena.append(contentsOf: bytes)
-        ends.append(arena.count)
+        precondition(arena.count <= Int(UInt32.max), "recon: more than 4 GiB of distinct keys")
+        ends.append(UInt32(arena.count))
         hashes.append(h)
         slots[i] = code
         if ends.count * 2 > slots.count { grow() }
@@ -49,8 +51,8 @@ public struct ByteInterner: Sendable {
     /// The code of `bytes`, or nil.
     @inline(__always)
     public func find(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let h = Self.hash(bytes)
-        var i = Int(truncatingIfNeeded: h) & mask
+        let h = UInt32(truncatingIfNeeded: Self.hash(bytes))
+        var i = Int(h) & mask
         while true {
             let c = slots[i]
             if c < 0 { return nil }
@@ -66,14 +68,14 @@ public struct ByteInterner: Sendable {
 
     public func string(_ code: Int32) -> String {
         let c = Int(code)
-        let start = c == 0 ? 0 : ends[c - 1]
-        return arena.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<ends[c]]), as: UTF8.self) }
+        let start = c == 0 ? 0 : Int(ends[c - 1])
+        return arena.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<Int(ends[c])]), as: UTF8.self) }
     }
 
     @inline(__always)
     private func equal(_ c: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = c == 0 ? 0 : ends[c - 1]
-        let length = ends[c] - start
+        let start = c == 0 ? 0 : Int(ends[c - 1])
+        let length = Int(ends[c]) - start
         guard length == bytes.count else { return false }
         if length == 0 { return true }
         return arena.withUnsafeBufferPointer { a in
@@ -86,7 +88,7 @@ public struct ByteInterner: Sendable {
         var fresh = [Int32](repeating: -1, count: size)
         let m = size - 1
         for (code, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h) & m
+            var i = Int(h) & m
             while fresh[i] >= 0 { i = (i + 1) & m }
             fresh[i] = Int32(code)
         }

@@ -34,6 +34,8 @@ public struct CustomerMatch: Sendable {
     /// Per system (CRM 0, ERP 1): trimmed id → code, and each code's identity (component root).
     let idCodes: [ByteInterner]
     let identityOfCode: [[Int32]]
+    /// Each code's row in the system's table (the first row with that id).
+    let rowOfCode: [[Int]]
     /// Trimmed ids that exist per system (for the order → customer check).
     public func exists(_ system: System, _ id: String) -> Bool { identity(system, id) != nil }
     func identity(_ system: System, _ id: String) -> Int32? {
@@ -334,7 +336,8 @@ struct CustomerMatcher {
 
         if trace { tracedIndex = idx; tracedRoots = roots }
         let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
-        return CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity)
+        let rows = idx.globalOfCode.map { globals in globals.map { idx.record[Int($0)] } }
+        return CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
     }
 
     enum Decision { case merge, keepApart, conflict }

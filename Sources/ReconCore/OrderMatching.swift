@@ -6,6 +6,9 @@ struct OrderMatcher {
     let config: ReconConfig
     let customers: CustomerMatch
     var findings: [Finding] = []
+    /// Per system: trimmed order id → code, and each code's row (set by `run`).
+    var idCodes = [ByteInterner(), ByteInterner()]
+    var rowOfCode: [[Int]] = [[], []]
 
     init(mirror: Mirror, config: ReconConfig, customers: CustomerMatch) {
         self.mirror = mirror
@@ -37,7 +40,6 @@ struct OrderMatcher {
         var orders: [Prepared] = []
         orders.reserveCapacity(mirror.crmOrders.records.count + mirror.erpOrders.records.count)
         // Per system (CRM 0, ERP 1): trimmed order id → code, and code → index in `orders`.
-        var idCodes = [ByteInterner(), ByteInterner()]
         var orderOfCode: [[Int]] = [[], []]
         var amountCodes = ByteInterner(), currencyCodes = ByteInterner()
         var otherCustomers = ByteInterner()     // customer ids that name no customer
@@ -103,6 +105,7 @@ struct OrderMatcher {
             }
             idCodes[s] = codes
             orderOfCode[s] = ordersOf
+            rowOfCode[s] = ordersOf.map { orders[$0].record }
         }
         let n = orders.count
 
@@ -157,32 +160,39 @@ struct OrderMatcher {
             for c in cs.dropFirst() { union(cs[0], c) }
             for c in cs { dupKeys[c] |= 1 }
         }
-        // Group by (system, customer, amount, currency): intern the three values to integers, sort
-        // the order indices by those (no string comparisons, no copies), and keep runs of two or
-        // more for the window check.
-        struct GroupKey: Comparable {
-            let high: UInt64, amount: UInt64, currency: UInt64, order: Int
-            static func < (x: GroupKey, y: GroupKey) -> Bool {
-                (x.high, x.amount, x.currency, x.order) < (y.high, y.amount, y.currency, y.order)
-            }
-            func sameGroup(_ y: GroupKey) -> Bool { high == y.high && amount == y.amount && currency == y.currency }
+        // Group by (system, customer, amount, currency): a counting sort of the orders by their
+        // customer (dense integer keys), then each customer's few orders ordered by amount and
+        // currency; runs of two or more go to the window check.
+        let customerCount = [customers.identityOfCode[0].count, customers.identityOfCode[1].count]
+        let others = otherCustomers.count
+        let base = [0, customerCount[0] + others]
+        let buckets = customerCount[0] + customerCount[1] + 2 * others
+        func bucket(_ p: Prepared) -> Int? {
+            guard let key = p.customerKey, p.amountCode >= 0, p.created != nil else { return nil }
+            let s = p.system == .crm ? 0 : 1
+            return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
         }
-        var keyed: [GroupKey] = []
-        keyed.reserveCapacity(n)
+        var starts = [Int](repeating: 0, count: buckets + 1)
+        for o in 0..<n { if let b = bucket(orders[o]) { starts[b + 1] += 1 } }
+        for b in 0..<buckets { starts[b + 1] += starts[b] }
+        var fill = starts
+        var byCustomer = [Int](repeating: 0, count: starts[buckets])
         for o in 0..<n {
-            let p = orders[o]
-            guard let cust = p.customerKey, p.amountCode >= 0, p.created != nil else { continue }
-            let high = (p.system == .crm ? 0 : UInt64(1) << 63) | cust
-            keyed.append(GroupKey(high: high, amount: UInt64(p.amountCode), currency: UInt64(p.currencyCode), order: o))
+            if let b = bucket(orders[o]) { byCustomer[fill[b]] = o; fill[b] += 1 }
         }
-        keyed.sort()
         var windowGroups: [[Int]] = []
-        var at = 0
-        while at < keyed.count {
-            var end = at + 1
-            while end < keyed.count, keyed[end].sameGroup(keyed[at]) { end += 1 }
-            if end - at >= 2 { windowGroups.append(keyed[at..<end].map(\.order)) }
-            at = end
+        for b in 0..<buckets where starts[b + 1] - starts[b] >= 2 {
+            let members = byCustomer[starts[b]..<starts[b + 1]].sorted {
+                (orders[$0].amountCode, orders[$0].currencyCode, $0) < (orders[$1].amountCode, orders[$1].currencyCode, $1)
+            }
+            var at = 0
+            while at < members.count {
+                var end = at + 1
+                while end < members.count, orders[members[end]].amountCode == orders[members[at]].amountCode,
+                      orders[members[end]].currencyCode == orders[members[at]].currencyCode { end += 1 }
+                if end - at >= 2 { windowGroups.append(Array(members[at..<end])) }
+                at = end
+            }
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
         for group in windowGroups {
@@ -315,6 +325,26 @@ struct OrderMatcher {
     }
 }
 
+/// Where each trimmed customer and order id is in the mirror's tables (its first row), from the
+/// interners matching built: the plan and the reports find the records findings name without
+/// scanning millions of rows again.
+public struct RecordIndex: Sendable {
+    let customerIds: [ByteInterner]
+    let customerRows: [[Int]]
+    let orderIds: [ByteInterner]
+    let orderRows: [[Int]]
+
+    public func customerRow(_ system: System, _ id: String) -> Int? {
+        let s = system == .crm ? 0 : 1
+        return customerIds[s].find(id).map { customerRows[s][Int($0)] }
+    }
+
+    public func orderRow(_ system: System, _ id: String) -> Int? {
+        let s = system == .crm ? 0 : 1
+        return orderIds[s].find(id).map { orderRows[s][Int($0)] }
+    }
+}
+
 /// One stored order's fields, read only when asked for.
 struct OrderView {
     let records: Records<OrderRecord>
@@ -333,6 +363,8 @@ public enum Reconciler {
         public var customers: CustomerMatch
         /// Time spent normalising emails and phones (part of matching), in milliseconds.
         public var normaliseMs: Int
+        /// Where each customer and order id is in the mirror's tables.
+        public var index: RecordIndex
         /// Phones answered by the fast path and by libphonenumber's Parse.
         public var phonesFast = 0
         public var phonesSlow = 0
@@ -348,7 +380,9 @@ public enum Reconciler {
         orderMatcher.run()
         var findings = customerMatcher.findings + orderMatcher.findings
         findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
-        return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs,
+        let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
+                                orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
+        return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs, index: index,
                        phonesFast: phones.fastCount, phonesSlow: phones.slowCount)
     }
 }

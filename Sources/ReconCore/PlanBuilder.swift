@@ -6,6 +6,7 @@ public struct PlanBuilder {
     let config: ReconConfig
     let ownership: Ownership
     let match: CustomerMatch
+    let recordIndex: RecordIndex?
     // Indexes of the records the findings name (a few among millions), built by `build`.
     private var customers: [System: [String: Int]] = [.crm: [:], .erp: [:]]
     private var orders: [System: [String: Int]] = [.crm: [:], .erp: [:]]
@@ -15,7 +16,9 @@ public struct PlanBuilder {
     private var erpCustomerByCrmId: [String: String] = [:]
 
     /// - Parameter match: the customer matching of the same mirror (which ids exist).
-    public init(mirror: Mirror, config: ReconConfig, ownership: Ownership, match: CustomerMatch) {
+    /// - Parameter index: where the ids are (from the same matching); without it the tables are scanned.
+    public init(mirror: Mirror, config: ReconConfig, ownership: Ownership, match: CustomerMatch, index: RecordIndex? = nil) {
+        self.recordIndex = index
         self.mirror = mirror
         self.config = config
         self.ownership = ownership
@@ -32,6 +35,10 @@ public struct PlanBuilder {
             }
         }
         for s in System.allCases where !wantOrders[s]!.isEmpty {
+            if let recordIndex {
+                for id in wantOrders[s]! { if let row = recordIndex.orderRow(s, id) { orders[s]![id] = row } }
+                continue
+            }
             let recs = mirror.orders(s).records
             for i in 0..<recs.count {
                 if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
@@ -43,15 +50,37 @@ public struct PlanBuilder {
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
         for s in System.allCases {
+            if let recordIndex {
+                for id in wantCustomers[s]! { if let row = recordIndex.customerRow(s, id) { customers[s]![id] = row } }
+            }
+            // Links (external ids that resolve), in either direction: one pass over the external
+            // ids on bytes; strings are made only for the few records the findings name.
             let recs = mirror.customers(s).records
+            let store = recs.store
+            let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
             for i in 0..<recs.count {
+                if recordIndex != nil {
+                    let resolves: Bool = store.withField(i, CustomerRecord.Field.externalId) { p in
+                        guard let p else { return false }
+                        return ByteText.trimmed(p) { t in !t.isEmpty && match.identity(s.other, bytes: t) != nil }
+                    }
+                    // Only a record whose external id resolves can be linked or name a linked one.
+                    guard resolves, let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)),
+                          let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId)) else { continue }
+                    if want.contains(id), customers[s]![id] == i { linkedCustomers[s]!.insert(id) }
+                    if wantOther.contains(ext) {
+                        linkedCustomers[s.other]!.insert(ext)
+                        if s == .erp, customersOfMissingOrders.contains(ext), erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
+                    }
+                    continue
+                }
                 let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId))
                 if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)) {
-                    if wantCustomers[s]!.contains(id), customers[s]![id] == nil {
+                    if want.contains(id), customers[s]![id] == nil {
                         customers[s]![id] = i
                         if let ext, match.exists(s.other, ext) { linkedCustomers[s]!.insert(id) }
                     }
-                    if let ext, match.exists(s.other, ext), wantCustomers[s.other]!.contains(ext) {
+                    if let ext, match.exists(s.other, ext), wantOther.contains(ext) {
                         linkedCustomers[s.other]!.insert(ext)
                         if s == .erp, customersOfMissingOrders.contains(ext), erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
                     }

@@ -291,7 +291,8 @@ public struct Pipeline {
             var plan: Plan?
             if let ownership = config.ownership {
                 let t = Date()
-                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers)
+                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                          index: options.fastPaths ? outcome.index : nil)
                 plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
                            runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
                 timings.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
@@ -316,18 +317,21 @@ public struct Pipeline {
                     + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
             progress.note("writing reports")
+            // plan.json's bytes, written once and hashed for the batch register.
+            let planJSON = plan?.canonicalJSON()
             var path: String
             do {
                 path = try writer.publish(lifecycle: lifecycle, mirror: mirror, summary: summary,
                                           history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                          plan: plan, pending: pending)
+                                          plan: plan, planJSON: planJSON, pending: pending,
+                                          index: options.fastPaths ? outcome.index : nil)
             } catch let error as ReportError {
                 throw ReconError(error.description)
             }
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             var batchLine: String?
             if let plan {
-                let sha = Plan.sha256(Array(plan.canonicalJSON().utf8))
+                let sha = Plan.sha256(Array((planJSON ?? plan.canonicalJSON()).utf8))
                 do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
                     throw ReconError(e.description)
                 }

@@ -84,16 +84,17 @@ public struct ReportWriter {
     /// - Returns: the path of the published folder.
     /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
     public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint],
-                        plan: Plan? = nil, pending: [PendingBatch]? = nil) throws -> String {
+                        plan: Plan? = nil, planJSON: String? = nil, pending: [PendingBatch]? = nil,
+                        index: RecordIndex? = nil) throws -> String {
         try publishFolder(summary.runId) { temp in
             if let plan {
-                try write(temp + "/plan.json", Array(plan.canonicalJSON().utf8))
+                try write(temp + "/plan.json", Array((planJSON ?? plan.canonicalJSON()).utf8))
                 try write(temp + "/plan.csv", Self.planCSV(plan))
             }
             let clock = ContinuousClock()
             let started = clock.now
             try write(temp + "/findings.csv", findingsCSV(lifecycle.current))
-            let lookup = RecordLookup(mirror, only: lifecycle.current.map(\.finding))
+            let lookup = RecordLookup(mirror, only: lifecycle.current.map(\.finding), index: index)
             for type in FindingType.allCases {
                 try write(temp + "/" + type.reportFileName,
                           typeCSV(type, lifecycle.current.map(\.finding).filter { $0.type == type }, lookup))
@@ -309,10 +310,20 @@ struct RecordLookup {
     private var orders: [System: [String: Int]] = [:]
 
     /// Indexes only the records that take part in `findings` (a few, among millions).
-    init(_ mirror: Mirror, only findings: [Finding]) {
+    init(_ mirror: Mirror, only findings: [Finding], index: RecordIndex? = nil) {
         self.mirror = mirror
         var wanted: [System: [Entity: Set<String>]] = [.crm: [.customer: [], .order: []], .erp: [.customer: [], .order: []]]
         for f in findings { for m in f.members { wanted[m.system]![f.entity]!.insert(m.recordId) } }
+        if let index {
+            for s in System.allCases {
+                var c: [String: Int] = [:], o: [String: Int] = [:]
+                for id in wanted[s]![.customer]! { if let row = index.customerRow(s, id) { c[id] = row } }
+                for id in wanted[s]![.order]! { if let row = index.orderRow(s, id) { o[id] = row } }
+                customers[s] = c
+                orders[s] = o
+            }
+            return
+        }
         for s in System.allCases {
             var c: [String: Int] = [:]
             let wc = wanted[s]![.customer]!
