@@ -8,8 +8,20 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     case fieldMismatch = "field_mismatch"
     case unlinked, conflict, invalid
 
-    public static func < (a: FindingType, b: FindingType) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    public static func < (a: FindingType, b: FindingType) -> Bool { a.order < b.order }
+
+    /// Position in `allCases` (sorting compares millions of pairs: no array per comparison).
+    var order: Int {
+        switch self {
+        case .duplicate: return 0
+        case .orphan: return 1
+        case .missingOrder: return 2
+        case .statusMismatch: return 3
+        case .fieldMismatch: return 4
+        case .unlinked: return 5
+        case .conflict: return 6
+        case .invalid: return 7
+        }
     }
 
     var code: String {
@@ -61,24 +73,55 @@ public struct FindingMember: Sendable, Equatable {
 
 /// A problem recon found. Its id is derived from what it is about (type, entity, field and the
 /// records involved), never from run order, so the same problem has the same id every night.
+///
+/// A value type whose fields live in one shared, copy-on-write box: a nightly run passes hundreds
+/// of thousands of findings through sorting, lifecycle, plan and reports, and copying one is a
+/// single reference count instead of one per string.
 public struct Finding: Sendable {
-    public var type: FindingType
-    public var entity: Entity
-    public var severity: Severity
+    private final class Storage: @unchecked Sendable {
+        var type: FindingType
+        var entity: Entity
+        var severity: Severity
+        var matchedOn: String
+        var field: String
+        var detail: String
+        var members: [FindingMember]
+        var id: String
+        init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String, field: String, detail: String,
+             members: [FindingMember], id: String) {
+            self.type = type; self.entity = entity; self.severity = severity; self.matchedOn = matchedOn
+            self.field = field; self.detail = detail; self.members = members; self.id = id
+        }
+        func copy() -> Storage {
+            Storage(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field, detail: detail,
+                    members: members, id: id)
+        }
+    }
+
+    private var storage: Storage
+
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
+    public var type: FindingType { get { storage.type } set { unique().type = newValue } }
+    public var entity: Entity { get { storage.entity } set { unique().entity = newValue } }
+    public var severity: Severity { get { storage.severity } set { unique().severity = newValue } }
     /// The key(s) that matched the records: external_id, email, phone, window, …
-    public var matchedOn: String
+    public var matchedOn: String { get { storage.matchedOn } set { unique().matchedOn = newValue } }
     /// The field concerned (field_mismatch, invalid), else empty.
-    public var field: String
-    public var detail: String
-    public var members: [FindingMember]
-    public var id: String
+    public var field: String { get { storage.field } set { unique().field = newValue } }
+    public var detail: String { get { storage.detail } set { unique().detail = newValue } }
+    public var members: [FindingMember] { get { storage.members } set { unique().members = newValue } }
+    public var id: String { get { storage.id } set { unique().id = newValue } }
 
     public init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String = "",
                 field: String = "", detail: String = "", members: [FindingMember], identity: [String]? = nil) {
-        self.type = type; self.entity = entity; self.severity = severity; self.matchedOn = matchedOn
-        self.field = field; self.detail = detail; self.members = members
-        self.id = Finding.makeId(type: type, entity: entity, field: field,
-                                 parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
+        let id = Finding.makeId(type: type, entity: entity, field: field,
+                                parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
+        storage = Storage(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field,
+                          detail: detail, members: members, id: id)
     }
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.
@@ -86,11 +129,13 @@ public struct Finding: Sendable {
         var text = type.rawValue + "\u{1F}" + entity.rawValue + "\u{1F}" + field
         for p in parts.sorted() { text += "\u{1E}" + p }
         let digest = SHA256.hash(data: Array(text.utf8))
-        var hex = ""
+        let digits = Array("0123456789abcdef".utf8)
+        var out = Array((type.code + (entity == .customer ? "-C-" : "-O-")).utf8)
         for byte in digest.prefix(8) {
-            hex += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
         }
-        return "\(type.code)-\(entity == .customer ? "C" : "O")-\(hex)"
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
