@@ -61,6 +61,7 @@ struct CustomerMatcher {
     var refusals: [(Int32, Int32, MatchKey, String)] = []
     var tracedIndex: CustomerIndex?
     var tracedRoots: [Int32] = []
+    var steps = Stopwatch()
 
     init(mirror: Mirror, config: ReconConfig, phones: PhoneNormaliser) {
         self.mirror = mirror
@@ -154,12 +155,14 @@ struct CustomerMatcher {
     mutating func run() -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
+        steps = Stopwatch()
         let idx = buildIndex()
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         let n = idx.count
         var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
 
+        steps.lap("customers.normalise")
         // 1. External-id links, in either direction.
         var linkPairs: [(crm: Int32, erp: Int32)] = []
         var seenPairs: Set<Int64> = []
@@ -198,6 +201,7 @@ struct CustomerMatcher {
             return [f] + (moreLinks[g] ?? [])
         }
 
+        steps.lap("customers.links")
         // 2. and 3. Email, then phone.
         var conflicts: [String: Int] = [:]      // finding id → index in `findings`
         var inConflict = [Bool](repeating: false, count: n)
@@ -273,6 +277,7 @@ struct CustomerMatcher {
             }
         }
 
+        steps.lap("customers.keys")
         // Identities, as contiguous runs of records per root.
         var roots = [Int32](repeating: 0, count: n)
         for g in 0..<n { roots[g] = comps.find(Int32(g)) }
@@ -332,8 +337,10 @@ struct CustomerMatcher {
             }
         }
 
+        steps.lap("customers.identities")
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
+        steps.lap("customers.fields")
         if trace { tracedIndex = idx; tracedRoots = roots }
         let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
         let rows = idx.globalOfCode.map { globals in globals.map { idx.record[Int($0)] } }

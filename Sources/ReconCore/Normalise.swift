@@ -235,39 +235,64 @@ public enum ValueNormaliser {
     /// zeros, "-0" as "0" ("10.50" and "010.5" both become "10.5"). Nil for anything not a
     /// plain decimal number (the query contract makes that rare: amounts arrive as numeric).
     public static func amount(_ raw: String?) -> String? {
-        guard let raw else { return nil }
-        var bytes = Array(raw.utf8)[...]
-        while let f = bytes.first, f == 0x20 || f == 0x09 { bytes = bytes.dropFirst() }
-        while let l = bytes.last, l == 0x20 || l == 0x09 { bytes = bytes.dropLast() }
-        var negative = false
-        if let f = bytes.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") {
-            negative = f == UInt8(ascii: "-")
-            bytes = bytes.dropFirst()
-        }
-        var intPart = bytes[...]
-        var frac = bytes[bytes.endIndex...]
-        if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) {
-            intPart = bytes[..<dot]
-            frac = bytes[(dot + 1)...]
-        }
-        if intPart.isEmpty && frac.isEmpty { return nil }
-        for b in intPart where b < 0x30 || b > 0x39 { return nil }
-        for b in frac where b < 0x30 || b > 0x39 { return nil }
-        while let f = intPart.first, f == 0x30 { intPart = intPart.dropFirst() }
-        while let l = frac.last, l == 0x30 { frac = frac.dropLast() }
+        guard var raw else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(intPart.count + frac.count + 2)
-        let isZero = intPart.isEmpty && frac.isEmpty
-        if negative && !isZero { out.append(UInt8(ascii: "-")) }
-        if intPart.isEmpty { out.append(0x30) } else { out.append(contentsOf: intPart) }
-        if !frac.isEmpty { out.append(UInt8(ascii: ".")); out.append(contentsOf: frac) }
+        guard raw.withUTF8({ amount(bytes: $0, into: &out) }) else { return nil }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `amount` on bytes: the canonical form into `out` (cleared first); false when not a decimal.
+    public static func amount(bytes raw: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        var lo = 0, hi = raw.count
+        while lo < hi, raw[lo] == 0x20 || raw[lo] == 0x09 { lo += 1 }
+        while hi > lo, raw[hi - 1] == 0x20 || raw[hi - 1] == 0x09 { hi -= 1 }
+        var negative = false
+        if lo < hi, raw[lo] == UInt8(ascii: "-") || raw[lo] == UInt8(ascii: "+") {
+            negative = raw[lo] == UInt8(ascii: "-")
+            lo += 1
+        }
+        var intLo = lo, intHi = hi, fracLo = hi, fracHi = hi
+        var i = lo
+        while i < hi, raw[i] != UInt8(ascii: ".") { i += 1 }
+        if i < hi { intHi = i; fracLo = i + 1 }
+        if intLo == intHi && fracLo == fracHi { return false }
+        for k in intLo..<intHi where raw[k] < 0x30 || raw[k] > 0x39 { return false }
+        for k in fracLo..<fracHi where raw[k] < 0x30 || raw[k] > 0x39 { return false }
+        while intLo < intHi, raw[intLo] == 0x30 { intLo += 1 }
+        while fracHi > fracLo, raw[fracHi - 1] == 0x30 { fracHi -= 1 }
+        let isZero = intLo == intHi && fracLo == fracHi
+        if negative && !isZero { out.append(UInt8(ascii: "-")) }
+        if intLo == intHi { out.append(0x30) } else { out.append(contentsOf: UnsafeBufferPointer(rebasing: raw[intLo..<intHi])) }
+        if fracLo < fracHi {
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: raw[fracLo..<fracHi]))
+        }
+        return true
     }
 
     public static func currency(_ raw: String?) -> String? {
         guard let raw else { return nil }
         let t = raw.trimmingWhitespace().uppercased()
         return t.isEmpty ? nil : t
+    }
+
+    /// `currency` on bytes into `out` (cleared first); false for no value. ASCII is uppercased
+    /// here, anything else through `String.uppercased()`.
+    public static func currency(bytes raw: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        return ByteText.trimmed(raw) { t -> Bool in
+            if t.isEmpty { return false }
+            for b in t {
+                if b >= 0x80 {
+                    out.removeAll(keepingCapacity: true)
+                    out.append(contentsOf: String(decoding: t, as: UTF8.self).uppercased().utf8)
+                    return true
+                }
+                out.append(b >= 0x61 && b <= 0x7A ? b & ~0x20 : b)
+            }
+            return true
+        }
     }
 
     /// Attributes compare trimmed; NULL and empty are the same (no value).
@@ -280,8 +305,11 @@ public enum ValueNormaliser {
     /// Seconds since 1970 for PostgreSQL's ISO output (`2024-03-01 10:00:00+00`,
     /// `2024-03-01 10:00:00.123`, `2024-03-01`); recon's session uses TimeZone UTC.
     public static func epochSeconds(_ raw: String?) -> Int64? {
-        guard let raw else { return nil }
-        let b = Array(raw.utf8)
+        guard var raw else { return nil }
+        return raw.withUTF8 { epochSeconds(bytes: $0) }
+    }
+
+    public static func epochSeconds(bytes b: UnsafeBufferPointer<UInt8>) -> Int64? {
         func num(_ from: Int, _ len: Int) -> Int? {
             guard from + len <= b.count else { return nil }
             var v = 0

@@ -9,6 +9,7 @@ struct OrderMatcher {
     /// Per system: trimmed order id → code, and each code's row (set by `run`).
     var idCodes = [ByteInterner(), ByteInterner()]
     var rowOfCode: [[Int]] = [[], []]
+    var steps = Stopwatch()
 
     init(mirror: Mirror, config: ReconConfig, customers: CustomerMatch) {
         self.mirror = mirror
@@ -19,21 +20,32 @@ struct OrderMatcher {
     private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
 
     /// One usable order, normalised.
+    /// One usable order, normalised. Values are interned codes; their text comes from the
+    /// interners (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
     struct Prepared {
         var system: System
         var record: Int
         var id: String
-        var customerId: String?
-        var amount: String?
-        var currency: String?
         var created: Int64?
         var status: CanonicalStatus?
         /// Equal for orders naming the same trimmed customer id (nil: no customer id).
         var customerKey: UInt64?
         /// The customer's identity, -1 when the customer does not exist.
         var identity: Int32 = -1
+        /// Canonical amount, -1 for none.
         var amountCode: Int32 = -1
+        /// Uppercased currency, -1 for none.
         var currencyCode: Int32 = -1
+    }
+
+    private var amountCodes = ByteInterner()
+    private var currencyCodes = ByteInterner()
+
+    private func amountText(_ p: Prepared) -> String? { p.amountCode >= 0 ? amountCodes.string(p.amountCode) : nil }
+
+    /// The order's trimmed customer id as the query returned it.
+    private func customerIdText(_ p: Prepared) -> String? {
+        ValueNormaliser.id(mirror.orders(p.system).records.field(p.record, OrderRecord.Field.customerId))
     }
 
     mutating func run() {
@@ -41,8 +53,8 @@ struct OrderMatcher {
         orders.reserveCapacity(mirror.crmOrders.records.count + mirror.erpOrders.records.count)
         // Per system (CRM 0, ERP 1): trimmed order id → code, and code → index in `orders`.
         var orderOfCode: [[Int]] = [[], []]
-        var amountCodes = ByteInterner(), currencyCodes = ByteInterner()
         var otherCustomers = ByteInterner()     // customer ids that name no customer
+        var scratch: [UInt8] = []
         typealias F = OrderRecord.Field
         for system in System.allCases {
             let s = system == .crm ? 0 : 1
@@ -50,6 +62,10 @@ struct OrderMatcher {
             let store = recs.store
             let file = Extract.of(system, .order).fileName
             let statusMap = config.statuses.map(system)
+            // Raw statuses by their trimmed bytes (a handful of distinct values).
+            var statusCodes = ByteInterner()
+            var statusOfCode: [CanonicalStatus] = []
+            for (raw, canonical) in statusMap where statusCodes.intern(raw).inserted { statusOfCode.append(canonical) }
             var codes = ByteInterner(capacity: recs.count)
             var ordersOf: [Int] = []
             ordersOf.reserveCapacity(recs.count)
@@ -67,25 +83,35 @@ struct OrderMatcher {
                 }
                 if !inserted { occurrences[code, default: 1] += 1; continue }
                 let id = codes.string(code)
-                var status: CanonicalStatus?
-                let rawStatus = recs.field(i, F.status), rawAmount = recs.field(i, F.amount)
-                let raw = rawStatus?.trimmingWhitespace() ?? ""
-                if let mapped = statusMap[raw] {
-                    status = mapped
+                var p = Prepared(system: system, record: i, id: id)
+                let statusCode: Int32? = store.withField(i, F.status) { f in
+                    ByteText.trimmed(f ?? UnsafeBufferPointer(start: nil, count: 0)) { statusCodes.find($0) }
+                }
+                if let statusCode {
+                    p.status = statusOfCode[Int(statusCode)]
                 } else {
+                    let rawStatus = recs.field(i, F.status)
+                    let empty = rawStatus?.trimmingWhitespace().isEmpty ?? true
                     invalid(system, id, field: "status", value: rawStatus ?? "",
-                            detail: raw.isEmpty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
+                            detail: empty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
                 }
-                let amount = ValueNormaliser.amount(rawAmount)
-                if rawAmount != nil, amount == nil {
-                    invalid(system, id, field: "amount", value: rawAmount ?? "", detail: "amount is not a decimal number")
+                let amountState: Bool? = store.withField(i, F.amount) { f in
+                    guard let f else { return nil }
+                    return ValueNormaliser.amount(bytes: f, into: &scratch)
                 }
-                let currency = ValueNormaliser.currency(recs.field(i, F.currency))
-                var p = Prepared(system: system, record: i, id: id, customerId: ValueNormaliser.id(recs.field(i, F.customerId)),
-                                 amount: amount, currency: currency,
-                                 created: ValueNormaliser.epochSeconds(recs.field(i, F.createdAt)), status: status)
-                if var cust = p.customerId {
-                    cust.withUTF8 { c in
+                if amountState == true {
+                    p.amountCode = scratch.withUnsafeBufferPointer { amountCodes.intern($0).code }
+                } else if amountState == false {
+                    invalid(system, id, field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
+                }
+                if store.withField(i, F.currency, { f in f.map { ValueNormaliser.currency(bytes: $0, into: &scratch) } ?? false }) {
+                    p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
+                }
+                p.created = store.withField(i, F.createdAt) { f in f.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
+                store.withField(i, F.customerId) { f in
+                    guard let f else { return }
+                    ByteText.trimmed(f) { c in
+                        if c.isEmpty { return }
                         if let code = customers.idCodes[s].find(c) {
                             p.customerKey = UInt64(code)
                             p.identity = customers.identityOfCode[s][Int(code)]
@@ -94,8 +120,6 @@ struct OrderMatcher {
                         }
                     }
                 }
-                if var a = amount { p.amountCode = a.withUTF8 { amountCodes.intern($0).code } }
-                p.currencyCode = currencyCodes.intern(currency ?? "").code
                 ordersOf.append(orders.count)
                 orders.append(p)
             }
@@ -109,11 +133,20 @@ struct OrderMatcher {
         }
         let n = orders.count
 
+        steps.lap("orders.prepare")
         // Links in either direction.
-        var counterparts = [[Int]](repeating: [], count: n)
+        // Counterparts: the first in an array, more (an order linked to two) in a side table.
+        var firstCounterpart = [Int32](repeating: -1, count: n)
+        var moreCounterparts: [Int32: [Int]] = [:]
+        func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
+        func counterparts(_ o: Int) -> [Int] {
+            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
+        }
+        func addCounterpart(_ a: Int, _ b: Int) {
+            if firstCounterpart[a] < 0 { firstCounterpart[a] = Int32(b) } else { moreCounterparts[Int32(a), default: []].append(b) }
+        }
         var dangling = [Bool](repeating: false, count: n)
         var linkPairs: [(Int, Int)] = []
-        var seen: Set<Int64> = []
         for o in 0..<n {
             let p = orders[o]
             let otherSide = p.system == .crm ? 1 : 0
@@ -127,13 +160,14 @@ struct OrderMatcher {
             if other == -2 { continue }
             if other == -1 { dangling[o] = true; continue }
             let (c, e) = p.system == .crm ? (o, other) : (other, o)
-            if seen.insert(Int64(c) << 32 | Int64(e)).inserted {
-                linkPairs.append((c, e))
-                counterparts[c].append(e)
-                counterparts[e].append(c)
-            }
+            // Both sides may name each other: one link.
+            if firstCounterpart[c] == Int32(e) || (moreCounterparts[Int32(c)]?.contains(e) ?? false) { continue }
+            linkPairs.append((c, e))
+            addCounterpart(c, e)
+            addCounterpart(e, c)
         }
 
+        steps.lap("orders.links")
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
         let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]
@@ -143,20 +177,21 @@ struct OrderMatcher {
             customerMissing[o] = true
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                     field: "customer_id",
-                                    detail: p.customerId == nil ? "order has no customer_id"
+                                    detail: p.customerKey == nil ? "order has no customer_id"
                                         : "customer_id does not exist among \(p.system.label) customers",
-                                    members: [FindingMember(system: p.system, recordId: p.id, value: p.customerId ?? "", role: "orphan")],
+                                    members: [FindingMember(system: p.system, recordId: p.id, value: customerIdText(p) ?? "", role: "orphan")],
                                     identity: ["\(p.system.rawValue):\(p.id)", "customer_id"]))
         }
 
+        steps.lap("orders.customer_check")
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
         var parent = Array(0..<n)
         func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
         func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = min(ra, rb) } }
         var dupKeys = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
-        for o in 0..<n where counterparts[o].count >= 2 {
-            let cs = counterparts[o]
+        for (o, _) in moreCounterparts {
+            let cs = counterparts(Int(o))
             for c in cs.dropFirst() { union(cs[0], c) }
             for c in cs { dupKeys[c] |= 1 }
         }
@@ -201,8 +236,8 @@ struct OrderMatcher {
             func close(_ run: [Int]) {
                 guard run.count >= 2 else { return }
                 // Two orders that each have their own counterpart are two real orders.
-                let allOwn = run.allSatisfy { !counterparts[$0].isEmpty }
-                    && Set(run.flatMap { counterparts[$0] }).count == run.reduce(0) { $0 + counterparts[$1].count }
+                let allOwn = run.allSatisfy { hasCounterpart($0) }
+                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
                 if allOwn { return }
                 for o in run.dropFirst() { union(run[0], o) }
                 for o in run { dupKeys[o] |= 2 }
@@ -226,14 +261,15 @@ struct OrderMatcher {
                                     detail: "\(group.count) \(system.label) orders for one order",
                                     members: group.map {
                                         FindingMember(system: system, recordId: orders[$0].id,
-                                                      value: orders[$0].amount ?? "", role: "duplicate")
+                                                      value: amountText(orders[$0]) ?? "", role: "duplicate")
                                     }))
             // A copy whose sibling has a counterpart is explained by the duplicate finding.
-            if group.contains(where: { !counterparts[$0].isEmpty }) {
-                for o in group where counterparts[o].isEmpty { explainedByDuplicate[o] = true }
+            if group.contains(where: { hasCounterpart($0) }) {
+                for o in group where !hasCounterpart(o) { explainedByDuplicate[o] = true }
             }
         }
 
+        steps.lap("orders.duplicates")
         // Orders of one customer identity that look alike but are not linked.
         var pairedUnlinked = [Bool](repeating: false, count: n)
         struct IdentityKey: Hashable { let identity: Int32, amount: Int32, currency: Int32 }
@@ -242,10 +278,10 @@ struct OrderMatcher {
             guard p.identity >= 0, p.amountCode >= 0 else { return nil }
             return IdentityKey(identity: p.identity, amount: p.amountCode, currency: p.currencyCode)
         }
-        for o in 0..<n where orders[o].system == .erp && counterparts[o].isEmpty && !explainedByDuplicate[o] && !customerMissing[o] {
+        for o in 0..<n where orders[o].system == .erp && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
             if let k = identityKey(orders[o]) { candidates[k, default: []].append(o) }
         }
-        for o in 0..<n where orders[o].system == .crm && counterparts[o].isEmpty && !explainedByDuplicate[o] && !customerMissing[o] {
+        for o in 0..<n where orders[o].system == .crm && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
             guard let k = identityKey(orders[o]), var list = candidates[k], !list.isEmpty else { continue }
             // The closest in time, then the smallest id.
             let c = orders[o].created ?? 0
@@ -260,12 +296,13 @@ struct OrderMatcher {
             findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
                                     matchedOn: "customer+amount+currency",
                                     detail: "same customer, amount and currency but no external-id link in either system",
-                                    members: [FindingMember(system: .crm, recordId: orders[o].id, value: orders[o].amount ?? "", role: "crm"),
-                                              FindingMember(system: .erp, recordId: orders[e].id, value: orders[e].amount ?? "", role: "erp")]))
+                                    members: [FindingMember(system: .crm, recordId: orders[o].id, value: amountText(orders[o]) ?? "", role: "crm"),
+                                              FindingMember(system: .erp, recordId: orders[e].id, value: amountText(orders[e]) ?? "", role: "erp")]))
         }
 
+        steps.lap("orders.unlinked")
         // Orphan ERP orders and missing ERP orders.
-        for o in 0..<n where counterparts[o].isEmpty && !pairedUnlinked[o] && !explainedByDuplicate[o] {
+        for o in 0..<n where !hasCounterpart(o) && !pairedUnlinked[o] && !explainedByDuplicate[o] {
             let p = orders[o]
             if p.system == .erp {
                 findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
@@ -281,6 +318,7 @@ struct OrderMatcher {
             }
         }
 
+        steps.lap("orders.orphans")
         // Matched pairs: statuses and fields.
         let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
         let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
@@ -296,13 +334,17 @@ struct OrderMatcher {
                                         members: [FindingMember(system: .crm, recordId: pc.id, value: rc.status ?? "", role: sc.rawValue),
                                                   FindingMember(system: .erp, recordId: pe.id, value: re.status ?? "", role: se.rawValue)]))
             }
-            if let a = pc.amount, let b = pe.amount, a != b {
+            if pc.amountCode >= 0, pe.amountCode >= 0, pc.amountCode != pe.amountCode {
                 mismatch(pc.id, pe.id, field: "amount", rc.amount ?? "", re.amount ?? "")
             }
-            if let a = pc.currency, let b = pe.currency, a != b {
+            if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
                 mismatch(pc.id, pe.id, field: "currency", rc.currency ?? "", re.currency ?? "")
             }
             for s in shared {
+                let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
+                let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
+                if crmStore.withField(pc.record, ck, { a in erpStore.withField(pe.record, ek, { b in
+                    a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
                 let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
                 if let cv, let ev, cv != ev { mismatch(pc.id, pe.id, field: s.name, cv, ev) }
             }
@@ -368,6 +410,8 @@ public enum Reconciler {
         /// Phones answered by the fast path and by libphonenumber's Parse.
         public var phonesFast = 0
         public var phonesSlow = 0
+        /// Milliseconds per matching step (debug log).
+        public var steps: [(step: String, ms: Int)] = []
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
@@ -377,12 +421,16 @@ public enum Reconciler {
         var customerMatcher = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         let match = customerMatcher.run()
         var orderMatcher = OrderMatcher(mirror: mirror, config: config, customers: match)
+        orderMatcher.steps = Stopwatch()
         orderMatcher.run()
+        orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings
         findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
+        orderMatcher.steps.lap("findings.sort")
         let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
                                 orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
         return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs, index: index,
-                       phonesFast: phones.fastCount, phonesSlow: phones.slowCount)
+                       phonesFast: phones.fastCount, phonesSlow: phones.slowCount,
+                       steps: customerMatcher.steps.laps + orderMatcher.steps.laps)
     }
 }

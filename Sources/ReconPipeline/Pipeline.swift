@@ -186,6 +186,8 @@ public struct Pipeline {
         progress?.note("matching")
         let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths)
         progress?.clear()
+        logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms)")) },
+                                                            uniquingKeysWith: { a, _ in a }))
         timings.append(("normalise", outcome.normaliseMs))
         lap("match")
         timings[timings.count - 1].ms -= outcome.normaliseMs
