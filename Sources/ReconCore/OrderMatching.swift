@@ -1,20 +1,22 @@
+import Dispatch
+
 /// Orders: external-id links in either direction, the customer check, duplicates (entered twice
 /// within the window, or two orders linked to one counterpart), orphans, missing orders, status
 /// and field mismatches, and orders of one customer identity that match but are not linked.
 struct OrderMatcher {
     let mirror: Mirror
     let config: ReconConfig
-    let customers: CustomerMatch
+    /// Set by `run` (customer matching must have finished; `prepare` does not need it).
+    private var customers = CustomerMatch(idCodes: [], identityOfCode: [], rowOfCode: [])
     var findings: [Finding] = []
     /// Per system: trimmed order id → code, and each code's row (set by `run`).
     var idCodes = [ByteInterner(), ByteInterner()]
     var rowOfCode: [[Int]] = [[], []]
     var steps = Stopwatch()
 
-    init(mirror: Mirror, config: ReconConfig, customers: CustomerMatch) {
+    init(mirror: Mirror, config: ReconConfig) {
         self.mirror = mirror
         self.config = config
-        self.customers = customers
     }
 
     private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
@@ -48,12 +50,14 @@ struct OrderMatcher {
         ValueNormaliser.id(mirror.orders(p.system).records.field(p.record, OrderRecord.Field.customerId))
     }
 
-    mutating func run() {
-        var orders: [Prepared] = []
+    private var orders: [Prepared] = []
+    /// Per system (CRM 0, ERP 1): code → index in `orders`.
+    private var orderOfCode: [[Int]] = [[], []]
+
+    /// Normalises every order (everything but its customer, which needs customer matching):
+    /// independent of the customers, so it runs beside them on the other core.
+    mutating func prepare() {
         orders.reserveCapacity(mirror.crmOrders.records.count + mirror.erpOrders.records.count)
-        // Per system (CRM 0, ERP 1): trimmed order id → code, and code → index in `orders`.
-        var orderOfCode: [[Int]] = [[], []]
-        var otherCustomers = ByteInterner()     // customer ids that name no customer
         var scratch: [UInt8] = []
         typealias F = OrderRecord.Field
         for system in System.allCases {
@@ -108,18 +112,6 @@ struct OrderMatcher {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
                 }
                 p.created = store.withField(i, F.createdAt) { f in f.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
-                store.withField(i, F.customerId) { f in
-                    guard let f else { return }
-                    ByteText.trimmed(f) { c in
-                        if c.isEmpty { return }
-                        if let code = customers.idCodes[s].find(c) {
-                            p.customerKey = UInt64(code)
-                            p.identity = customers.identityOfCode[s][Int(code)]
-                        } else {
-                            p.customerKey = UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
-                        }
-                    }
-                }
                 ordersOf.append(orders.count)
                 orders.append(p)
             }
@@ -131,9 +123,33 @@ struct OrderMatcher {
             orderOfCode[s] = ordersOf
             rowOfCode[s] = ordersOf.map { orders[$0].record }
         }
-        let n = orders.count
-
         steps.lap("orders.prepare")
+    }
+
+    /// Matches the prepared orders against each other and the customers.
+    mutating func run(customers: CustomerMatch) {
+        self.customers = customers
+        typealias F = OrderRecord.Field
+        let n = orders.count
+        // Each order's customer: its code and identity among the customers, or a code of its own.
+        var otherCustomers = ByteInterner()     // customer ids that name no customer
+        for o in 0..<n {
+            let system = orders[o].system
+            let s = system == .crm ? 0 : 1
+            mirror.orders(system).records.store.withField(orders[o].record, F.customerId) { f in
+                guard let f else { return }
+                ByteText.trimmed(f) { c in
+                    if c.isEmpty { return }
+                    if let code = customers.idCodes[s].find(c) {
+                        orders[o].customerKey = UInt64(code)
+                        orders[o].identity = customers.identityOfCode[s][Int(code)]
+                    } else {
+                        orders[o].customerKey = UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
+                    }
+                }
+            }
+        }
+        steps.lap("orders.customers")
         // Links in either direction.
         // Counterparts: the first in an array, more (an order linked to two) in a side table.
         var firstCounterpart = [Int32](repeating: -1, count: n)
@@ -398,6 +414,17 @@ struct OrderView {
     func attribute(_ k: Int) -> String? { records.field(row, OrderRecord.fixedFields + k) }
 }
 
+/// The two matchers while they run on two threads (each thread touches only its own).
+private final class MatchBox: @unchecked Sendable {
+    var customers: CustomerMatcher
+    var orders: OrderMatcher
+    var match: CustomerMatch?
+    init(customers: CustomerMatcher, orders: OrderMatcher) {
+        self.customers = customers
+        self.orders = orders
+    }
+}
+
 /// The whole matching step: customers, then orders (which need customer identities).
 public enum Reconciler {
     public struct Outcome: Sendable {
@@ -418,11 +445,21 @@ public enum Reconciler {
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
-        var customerMatcher = CustomerMatcher(mirror: mirror, config: config, phones: phones)
-        let match = customerMatcher.run()
-        var orderMatcher = OrderMatcher(mirror: mirror, config: config, customers: match)
-        orderMatcher.steps = Stopwatch()
-        orderMatcher.run()
+        let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
+                           orders: OrderMatcher(mirror: mirror, config: config))
+        if fastPaths {
+            // Customers on one core, the orders' own normalisation on the other.
+            DispatchQueue.concurrentPerform(iterations: 2) { k in
+                if k == 0 { box.match = box.customers.run() } else { box.orders.prepare() }
+            }
+        } else {
+            box.match = box.customers.run()
+            box.orders.prepare()
+        }
+        let customerMatcher = box.customers
+        let match = box.match!
+        var orderMatcher = box.orders
+        orderMatcher.run(customers: match)
         orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings
         findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
