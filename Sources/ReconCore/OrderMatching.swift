@@ -21,15 +21,15 @@ struct OrderMatcher {
 
     private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
 
-    /// One usable order, normalised.
     /// One usable order, normalised. Values are interned codes; their text comes from the
     /// interners (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
     struct Prepared {
         var system: System
-        var record: Int
-        var id: String
-        var created: Int64?
         var status: CanonicalStatus?
+        var record: Int32
+        /// The order id's code in `idCodes` of its system.
+        var idCode: Int32
+        var created: Int64?
         /// Equal for orders naming the same trimmed customer id (nil: no customer id).
         var customerKey: UInt64?
         /// The customer's identity, -1 when the customer does not exist.
@@ -43,11 +43,13 @@ struct OrderMatcher {
     private var amountCodes = ByteInterner()
     private var currencyCodes = ByteInterner()
 
+    private func idText(_ p: Prepared) -> String { idCodes[p.system == .crm ? 0 : 1].string(p.idCode) }
+
     private func amountText(_ p: Prepared) -> String? { p.amountCode >= 0 ? amountCodes.string(p.amountCode) : nil }
 
     /// The order's trimmed customer id as the query returned it.
     private func customerIdText(_ p: Prepared) -> String? {
-        ValueNormaliser.id(mirror.orders(p.system).records.field(p.record, OrderRecord.Field.customerId))
+        ValueNormaliser.id(mirror.orders(p.system).records.field(Int(p.record), OrderRecord.Field.customerId))
     }
 
     private var orders: [Prepared] = []
@@ -86,8 +88,7 @@ struct OrderMatcher {
                     continue
                 }
                 if !inserted { occurrences[code, default: 1] += 1; continue }
-                let id = codes.string(code)
-                var p = Prepared(system: system, record: i, id: id)
+                var p = Prepared(system: system, record: Int32(i), idCode: code)
                 let statusCode: Int32? = store.withField(i, F.status) { f in
                     ByteText.trimmed(f ?? UnsafeBufferPointer(start: nil, count: 0)) { statusCodes.find($0) }
                 }
@@ -96,7 +97,7 @@ struct OrderMatcher {
                 } else {
                     let rawStatus = recs.field(i, F.status)
                     let empty = rawStatus?.trimmingWhitespace().isEmpty ?? true
-                    invalid(system, id, field: "status", value: rawStatus ?? "",
+                    invalid(system, codes.string(code), field: "status", value: rawStatus ?? "",
                             detail: empty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
                 }
                 let amountState: Bool? = store.withField(i, F.amount) { f in
@@ -106,7 +107,7 @@ struct OrderMatcher {
                 if amountState == true {
                     p.amountCode = scratch.withUnsafeBufferPointer { amountCodes.intern($0).code }
                 } else if amountState == false {
-                    invalid(system, id, field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
+                    invalid(system, codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
                 }
                 if store.withField(i, F.currency, { f in f.map { ValueNormaliser.currency(bytes: $0, into: &scratch) } ?? false }) {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
@@ -121,7 +122,7 @@ struct OrderMatcher {
             }
             idCodes[s] = codes
             orderOfCode[s] = ordersOf
-            rowOfCode[s] = ordersOf.map { orders[$0].record }
+            rowOfCode[s] = ordersOf.map { Int(orders[$0].record) }
         }
         steps.lap("orders.prepare")
     }
@@ -136,7 +137,7 @@ struct OrderMatcher {
         for o in 0..<n {
             let system = orders[o].system
             let s = system == .crm ? 0 : 1
-            mirror.orders(system).records.store.withField(orders[o].record, F.customerId) { f in
+            mirror.orders(system).records.store.withField(Int(orders[o].record), F.customerId) { f in
                 guard let f else { return }
                 ByteText.trimmed(f) { c in
                     if c.isEmpty { return }
@@ -167,7 +168,7 @@ struct OrderMatcher {
             let p = orders[o]
             let otherSide = p.system == .crm ? 1 : 0
             // -2: no external id; -1: one that names no order of the other system.
-            let other: Int = mirror.orders(p.system).records.store.withField(p.record, F.externalId) { f in
+            let other: Int = mirror.orders(p.system).records.store.withField(Int(p.record), F.externalId) { f in
                 guard let f else { return -2 }
                 return ByteText.trimmed(f) { t in
                     t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { orderOfCode[otherSide][Int($0)] } ?? -1)
@@ -195,8 +196,8 @@ struct OrderMatcher {
                                     field: "customer_id",
                                     detail: p.customerKey == nil ? "order has no customer_id"
                                         : "customer_id does not exist among \(p.system.label) customers",
-                                    members: [FindingMember(system: p.system, recordId: p.id, value: customerIdText(p) ?? "", role: "orphan")],
-                                    identity: ["\(p.system.rawValue):\(p.id)", "customer_id"]))
+                                    members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan")],
+                                    identity: ["\(p.system.rawValue):\(idText(p))", "customer_id"]))
         }
 
         steps.lap("orders.customer_check")
@@ -247,7 +248,7 @@ struct OrderMatcher {
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
         for group in windowGroups {
-            let sorted = group.sorted { (orders[$0].created!, orders[$0].id) < (orders[$1].created!, orders[$1].id) }
+            let sorted = group.sorted { (orders[$0].created!, idText(orders[$0])) < (orders[$1].created!, idText(orders[$1])) }
             var run = [sorted[0]]
             func close(_ run: [Int]) {
                 guard run.count >= 2 else { return }
@@ -276,7 +277,7 @@ struct OrderMatcher {
                                     matchedOn: on.joined(separator: "|"),
                                     detail: "\(group.count) \(system.label) orders for one order",
                                     members: group.map {
-                                        FindingMember(system: system, recordId: orders[$0].id,
+                                        FindingMember(system: system, recordId: idText(orders[$0]),
                                                       value: amountText(orders[$0]) ?? "", role: "duplicate")
                                     }))
             // A copy whose sibling has a counterpart is explained by the duplicate finding.
@@ -303,7 +304,7 @@ struct OrderMatcher {
             let c = orders[o].created ?? 0
             let best = list.indices.min { a, b in
                 let da = abs((orders[list[a]].created ?? 0) - c), db = abs((orders[list[b]].created ?? 0) - c)
-                return da != db ? da < db : orders[list[a]].id < orders[list[b]].id
+                return da != db ? da < db : idText(orders[list[a]]) < idText(orders[list[b]])
             }!
             let e = list.remove(at: best)
             candidates[k] = list
@@ -312,8 +313,8 @@ struct OrderMatcher {
             findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
                                     matchedOn: "customer+amount+currency",
                                     detail: "same customer, amount and currency but no external-id link in either system",
-                                    members: [FindingMember(system: .crm, recordId: orders[o].id, value: amountText(orders[o]) ?? "", role: "crm"),
-                                              FindingMember(system: .erp, recordId: orders[e].id, value: amountText(orders[e]) ?? "", role: "erp")]))
+                                    members: [FindingMember(system: .crm, recordId: idText(orders[o]), value: amountText(orders[o]) ?? "", role: "crm"),
+                                              FindingMember(system: .erp, recordId: idText(orders[e]), value: amountText(orders[e]) ?? "", role: "erp")]))
         }
 
         steps.lap("orders.unlinked")
@@ -323,14 +324,14 @@ struct OrderMatcher {
             if p.system == .erp {
                 findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                         detail: "no CRM counterpart" + (dangling[o] ? "; external_id points to a CRM order that does not exist" : ""),
-                                        members: [FindingMember(system: .erp, recordId: p.id,
-                                                                value: mirror.erpOrders.records.field(p.record, OrderRecord.Field.externalId) ?? "", role: "orphan")]))
+                                        members: [FindingMember(system: .erp, recordId: idText(p),
+                                                                value: mirror.erpOrders.records.field(Int(p.record), OrderRecord.Field.externalId) ?? "", role: "orphan")]))
             } else if let s = p.status, config.statuses.requireErpOrder.contains(s) {
                 findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder),
                                         detail: "CRM status \(s.rawValue) requires an ERP order; none is linked"
                                             + (dangling[o] ? " (external_id points to an ERP order that does not exist)" : ""),
-                                        members: [FindingMember(system: .crm, recordId: p.id,
-                                                                value: mirror.crmOrders.records.field(p.record, OrderRecord.Field.status) ?? "", role: "missing")]))
+                                        members: [FindingMember(system: .crm, recordId: idText(p),
+                                                                value: mirror.crmOrders.records.field(Int(p.record), OrderRecord.Field.status) ?? "", role: "missing")]))
             }
         }
 
@@ -342,27 +343,27 @@ struct OrderMatcher {
         }
         for (c, e) in linkPairs {
             let pc = orders[c], pe = orders[e]
-            let rc = OrderView(mirror.crmOrders.records, pc.record), re = OrderView(mirror.erpOrders.records, pe.record)
+            let rc = OrderView(mirror.crmOrders.records, Int(pc.record)), re = OrderView(mirror.erpOrders.records, Int(pe.record))
             if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
                 findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
                                         matchedOn: "external_id", field: "status",
                                         detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(config.statuses.owner.label) owns order status",
-                                        members: [FindingMember(system: .crm, recordId: pc.id, value: rc.status ?? "", role: sc.rawValue),
-                                                  FindingMember(system: .erp, recordId: pe.id, value: re.status ?? "", role: se.rawValue)]))
+                                        members: [FindingMember(system: .crm, recordId: idText(pc), value: rc.status ?? "", role: sc.rawValue),
+                                                  FindingMember(system: .erp, recordId: idText(pe), value: re.status ?? "", role: se.rawValue)]))
             }
             if pc.amountCode >= 0, pe.amountCode >= 0, pc.amountCode != pe.amountCode {
-                mismatch(pc.id, pe.id, field: "amount", rc.amount ?? "", re.amount ?? "")
+                mismatch(idText(pc), idText(pe), field: "amount", rc.amount ?? "", re.amount ?? "")
             }
             if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
-                mismatch(pc.id, pe.id, field: "currency", rc.currency ?? "", re.currency ?? "")
+                mismatch(idText(pc), idText(pe), field: "currency", rc.currency ?? "", re.currency ?? "")
             }
             for s in shared {
                 let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
                 let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
-                if crmStore.withField(pc.record, ck, { a in erpStore.withField(pe.record, ek, { b in
+                if crmStore.withField(Int(pc.record), ck, { a in erpStore.withField(Int(pe.record), ek, { b in
                     a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
                 let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
-                if let cv, let ev, cv != ev { mismatch(pc.id, pe.id, field: s.name, cv, ev) }
+                if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
             }
         }
     }

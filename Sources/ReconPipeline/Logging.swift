@@ -73,3 +73,12 @@ public final class Progress {
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }
+
+/// Resident memory of this process in MiB (Linux: /proc/self/statm), 0 when unknown. Logged at
+/// debug level after each phase so a growing mirror's memory can be watched night by night.
+func residentMiB() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / (1 << 20)
+}

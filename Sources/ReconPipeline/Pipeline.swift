@@ -164,6 +164,7 @@ public struct Pipeline {
         func lap(_ phase: String) {
             let now = Date()
             timings.append((phase, Int(now.timeIntervalSince(t) * 1000)))
+            logger.debug("phase done", metadata: ["phase": "\(phase)", "ms": "\(timings.last!.ms)", "rss_mib": "\(residentMiB())"])
             t = now
         }
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
@@ -283,6 +284,7 @@ public struct Pipeline {
             let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
             let counts = lifecycle.counts()
             timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
+            logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(residentMiB())"])
             logger.info("lifecycle", metadata: [
                 "new": "\(lifecycle.current.filter { $0.status == .new }.count)",
                 "persisting": "\(lifecycle.current.filter { $0.status == .persisting }.count)",
@@ -298,6 +300,7 @@ public struct Pipeline {
                 plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
                            runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
                 timings.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
+                logger.debug("phase done", metadata: ["phase": "plan", "rss_mib": "\(residentMiB())"])
             }
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
                                      exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
@@ -309,6 +312,7 @@ public struct Pipeline {
                 timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
                 breaches: Self.json(breaches), snapshot: snapshot))
             summary.timingsMs.append(("state", Int(Date().timeIntervalSince(stateStarted) * 1000)))
+            logger.debug("phase done", metadata: ["phase": "state", "rss_mib": "\(residentMiB())"])
             let history = (try? store.history(limit: 30)) ?? []
             // Batches awaiting a decision (approved but not applied too), this run's included.
             var pending: [PendingBatch]?
