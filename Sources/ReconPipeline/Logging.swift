@@ -82,3 +82,36 @@ func residentMiB() -> Int {
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / (1 << 20)
 }
+
+/// Work on a second thread whose result (or error) the caller collects with `wait`; with
+/// `inParallel` false it runs at once on the caller's thread (`--no-fast-paths`).
+/// Unchecked: the closure must own what it touches until `wait` returns (here: the state
+/// connection, which the main thread leaves alone meanwhile).
+final class BackgroundJob<T>: @unchecked Sendable {
+    private var result: Result<T, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(inParallel: Bool, _ work: @escaping () throws -> T) {
+        if !inParallel {
+            result = Result { try work() }
+            done.signal()
+            return
+        }
+        let box = UncheckedWork(work)
+        Thread.detachNewThread { [self] in
+            result = Result { try box.work() }
+            done.signal()
+        }
+    }
+
+    func wait() throws -> T {
+        done.wait()
+        done.signal()   // a second wait returns at once
+        return try result!.get()
+    }
+}
+
+private struct UncheckedWork<T>: @unchecked Sendable {
+    let work: () throws -> T
+    init(_ work: @escaping () throws -> T) { self.work = work }
+}

@@ -291,28 +291,57 @@ public struct Pipeline {
                 "waived": "\(lifecycle.current.filter { $0.status == .waived }.count)",
                 "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
 
-            // The correction batch for tonight's open (not waived) findings.
-            var plan: Plan?
-            if let ownership = config.ownership {
-                let t = Date()
-                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
-                                          index: options.fastPaths ? outcome.index : nil)
-                plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
-                           runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
-                timings.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
-                logger.debug("phase done", metadata: ["phase": "plan", "rss_mib": "\(residentMiB())"])
-            }
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
                                      exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
                                      failOn: config.failOn, breaches: breaches, lifecycle: counts)
-            let stateStarted = Date()
-            try store.completeRun(runId: runId, lifecycle: lifecycle, record: StateStore.RunRecord(
+            // Recording the run is mostly the server's work: it runs on a second thread (with the
+            // state connection to itself) while this one plans the batch and writes the CSVs.
+            let record = StateStore.RunRecord(
                 outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
                 counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
                 timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
-                breaches: Self.json(breaches), snapshot: snapshot))
-            summary.timingsMs.append(("state", Int(Date().timeIntervalSince(stateStarted) * 1000)))
-            logger.debug("phase done", metadata: ["phase": "state", "rss_mib": "\(residentMiB())"])
+                breaches: Self.json(breaches), snapshot: snapshot)
+            let stateJob = BackgroundJob(inParallel: options.fastPaths) { [runId, lifecycle] in
+                let t = Date()
+                try store.completeRun(runId: runId, lifecycle: lifecycle, record: record)
+                return Int(Date().timeIntervalSince(t) * 1000)
+            }
+            let folder: ReportFolder
+            var plan: Plan?
+            let planJSON: String?
+            do {
+                // The correction batch for tonight's open (not waived) findings.
+                if let ownership = config.ownership {
+                    let t = Date()
+                    var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                              index: options.fastPaths ? outcome.index : nil)
+                    plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                               runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+                    summary.timingsMs.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
+                    logger.debug("phase done", metadata: ["phase": "plan", "rss_mib": "\(residentMiB())"])
+                }
+                progress.note("writing reports")
+                // plan.json's bytes, written once and hashed for the batch register.
+                planJSON = plan?.canonicalJSON()
+                folder = try writer.begin(runId)
+                do {
+                    try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, plan: plan, planJSON: planJSON,
+                                             index: options.fastPaths ? outcome.index : nil)
+                } catch {
+                    folder.discard()
+                    throw error
+                }
+            } catch {
+                _ = try? stateJob.wait()     // the state connection is free again before the error is handled
+                throw (error as? ReportError).map { ReconError($0.description) } ?? error
+            }
+            let stateMs: Int
+            do { stateMs = try stateJob.wait() } catch let e as StateError {
+                folder.discard()
+                throw ReconError(e.description)
+            }
+            summary.timingsMs.append(("state", stateMs))
+            logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(residentMiB())"])
             let history = (try? store.history(limit: 30)) ?? []
             // Batches awaiting a decision (approved but not applied too), this run's included.
             var pending: [PendingBatch]?
@@ -322,16 +351,13 @@ public struct Pipeline {
                                                      actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
                     + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
-            progress.note("writing reports")
-            // plan.json's bytes, written once and hashed for the batch register.
-            let planJSON = plan?.canonicalJSON()
             var path: String
             do {
-                path = try writer.publish(lifecycle: lifecycle, mirror: mirror, summary: summary,
-                                          history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                          plan: plan, planJSON: planJSON, pending: pending,
-                                          index: options.fastPaths ? outcome.index : nil)
+                path = try folder.finish(summary: summary, lifecycle: lifecycle,
+                                         history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
+                                         pending: pending)
             } catch let error as ReportError {
+                folder.discard()
                 throw ReconError(error.description)
             }
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
@@ -344,6 +370,8 @@ public struct Pipeline {
                 batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"
                 logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
             }
+            let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
+            store.recordTimings(runId: runId, timings: Self.json(Dictionary(finalTimings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })))
             progress.clear()
             logger.info("reports written", metadata: ["path": "\(path)", "findings": "\(lifecycle.current.count)",
                                                       "resolved": "\(lifecycle.resolved.count)"])

@@ -86,28 +86,26 @@ public struct ReportWriter {
     public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint],
                         plan: Plan? = nil, planJSON: String? = nil, pending: [PendingBatch]? = nil,
                         index: RecordIndex? = nil) throws -> String {
-        try publishFolder(summary.runId) { temp in
-            if let plan {
-                try write(temp + "/plan.json", Array((planJSON ?? plan.canonicalJSON()).utf8))
-                try write(temp + "/plan.csv", Self.planCSV(plan))
-            }
-            let clock = ContinuousClock()
-            let started = clock.now
-            try write(temp + "/findings.csv", findingsCSV(lifecycle.current))
-            let lookup = RecordLookup(mirror, only: lifecycle.current.map(\.finding), index: index)
-            for type in FindingType.allCases {
-                try write(temp + "/" + type.reportFileName,
-                          typeCSV(type, lifecycle.current.map(\.finding).filter { $0.type == type }, lookup))
-            }
-            try write(temp + "/resolved.csv", resolvedCSV(lifecycle))
-            var summary = summary
-            let elapsed = clock.now - started
-            summary.timingsMs.append(("write", Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
-            summary.finishedAt = Date()
-            try write(temp + "/summary.json", Array(summaryJSON(summary, findingsByType: countByType(lifecycle)).utf8))
-            try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history,
-                                                                    pending: pending).utf8))
+        let folder = try begin(summary.runId)
+        do {
+            try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, plan: plan, planJSON: planJSON, index: index)
+            return try folder.finish(summary: summary, lifecycle: lifecycle, history: history, pending: pending)
+        } catch {
+            folder.discard()
+            throw error
         }
+    }
+
+    /// Starts a report folder: files go into a hidden temporary folder next to the final one,
+    /// which `ReportFolder.finish` renames into place (a reader never sees half a report).
+    public func begin(_ runId: String) throws -> ReportFolder {
+        let tempPath = reportsDirectory + "/.tmp-" + runId + "-\(ProcessInfo.processInfo.processIdentifier)"
+        do {
+            try FileManager.default.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
+        } catch {
+            throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
+        }
+        return ReportFolder(writer: self, runId: runId, tempPath: tempPath)
     }
 
     /// A failed run's folder: summary.json with the error, and index.html saying so.
@@ -120,7 +118,6 @@ public struct ReportWriter {
 
     private func publishFolder(_ runId: String, _ body: (String) throws -> Void) throws -> String {
         let fm = FileManager.default
-        let finalPath = reportsDirectory + "/" + runId
         let tempPath = reportsDirectory + "/.tmp-" + runId + "-\(ProcessInfo.processInfo.processIdentifier)"
         do {
             try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
@@ -129,17 +126,23 @@ public struct ReportWriter {
         }
         do {
             try body(tempPath)
-            // Fault injection for the kill -9 test: pause with a whole report in the temporary
-            // folder, just before it is published.
-            if let pause = ProcessInfo.processInfo.environment["RECON_TEST_PAUSE_BEFORE_PUBLISH"].flatMap(Double.init) {
-                Thread.sleep(forTimeInterval: pause)
-            }
-            guard rename(tempPath, finalPath) == 0 else {
-                throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
-            }
+            return try renameIntoPlace(tempPath, runId)
         } catch {
             try? fm.removeItem(atPath: tempPath)
             throw error
+        }
+    }
+
+    /// Renames a finished temporary folder to the run's folder.
+    func renameIntoPlace(_ tempPath: String, _ runId: String) throws -> String {
+        let finalPath = reportsDirectory + "/" + runId
+        // Fault injection for the kill -9 test: pause with a whole report in the temporary
+        // folder, just before it is published.
+        if let pause = ProcessInfo.processInfo.environment["RECON_TEST_PAUSE_BEFORE_PUBLISH"].flatMap(Double.init) {
+            Thread.sleep(forTimeInterval: pause)
+        }
+        guard rename(tempPath, finalPath) == 0 else {
+            throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
         }
         return finalPath
     }
@@ -366,4 +369,56 @@ struct RecordLookup {
                     o?.currency ?? "", o?.createdAt ?? "", o?.updatedAt ?? ""]
         }
     }
+}
+
+/// A report folder being written (see `ReportWriter.begin`): the findings files first (they need
+/// nothing from the state database, so they are written while the run is being recorded), then
+/// summary.json and index.html, then the rename.
+public final class ReportFolder {
+    let writer: ReportWriter
+    public let runId: String
+    let tempPath: String
+    /// Milliseconds `writeFindings` took.
+    public private(set) var writeMs = 0
+
+    init(writer: ReportWriter, runId: String, tempPath: String) {
+        self.writer = writer
+        self.runId = runId
+        self.tempPath = tempPath
+    }
+
+    /// plan.json and plan.csv, findings.csv, one CSV per type and resolved.csv.
+    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, plan: Plan?, planJSON: String?, index: RecordIndex?) throws {
+        let temp = tempPath
+        if let plan {
+            try writer.write(temp + "/plan.json", Array((planJSON ?? plan.canonicalJSON()).utf8))
+            try writer.write(temp + "/plan.csv", ReportWriter.planCSV(plan))
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try writer.write(temp + "/findings.csv", writer.findingsCSV(lifecycle.current))
+        let findings = lifecycle.current.map(\.finding)
+        let lookup = RecordLookup(mirror, only: findings, index: index)
+        for type in FindingType.allCases {
+            try writer.write(temp + "/" + type.reportFileName, writer.typeCSV(type, findings.filter { $0.type == type }, lookup))
+        }
+        try writer.write(temp + "/resolved.csv", writer.resolvedCSV(lifecycle))
+        let elapsed = clock.now - started
+        writeMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// summary.json and index.html, then the folder renamed into place.
+    /// - Returns: the published folder's path.
+    public func finish(summary: RunSummary, lifecycle: Lifecycle, history: [HistoryPoint], pending: [PendingBatch]?) throws -> String {
+        var summary = summary
+        summary.timingsMs.append(("write", writeMs))
+        summary.finishedAt = Date()
+        try writer.write(tempPath + "/summary.json", Array(writer.summaryJSON(summary, findingsByType: writer.countByType(lifecycle)).utf8))
+        try writer.write(tempPath + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history,
+                                                                          pending: pending).utf8))
+        return try writer.renameIntoPlace(tempPath, runId)
+    }
+
+    /// Removes the temporary folder (after an error).
+    public func discard() { try? FileManager.default.removeItem(atPath: tempPath) }
 }

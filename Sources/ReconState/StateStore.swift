@@ -199,6 +199,11 @@ public final class StateStore {
         }
     }
 
+    /// The run's final phase timings (plan, state and write finish after `completeRun` began).
+    public func recordTimings(runId: String, timings: String) {
+        _ = try? q("UPDATE recon.runs SET timings_ms = $2::jsonb WHERE run_id = $1", [runId, timings])
+    }
+
     /// Marks runs left "running" by a killed process as failed (call while holding the run lock).
     public func closeInterruptedRuns() {
         _ = try? q("UPDATE recon.runs SET finished_at = now(), outcome = 'error', exit_code = 2, error = 'interrupted: the process ended before the run finished' WHERE outcome = 'running'")
