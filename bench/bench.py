@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a Python with duckdb installed")
     ap.add_argument("--skip-slow", action="store_true", help="skip the fast-vs-slow findings check")
     ap.add_argument("--phone-variants", type=int, default=40)
+    ap.add_argument("--skip-peers", action="store_true", help="only the floor and recon (e.g. for the linearity run)")
     a = ap.parse_args()
 
     os.makedirs(".bench/peer-sql", exist_ok=True)
@@ -99,6 +100,9 @@ def main():
         summary = json.load(open(os.path.join(run_dir, "summary.json")))
         phases.append(summary["timings_ms"])
 
+        if a.skip_peers:
+            print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {recon[-1]:.2f} s ({rss[-1] / 2**20:.0f} MiB)", file=sys.stderr)
+            continue
         t, code, peak, err = run_measured(psql + ["-f", ".bench/peer-sql.sql", a.database])
         if code != 0:
             sys.exit(f"bench: SQL peer failed: {err}")
@@ -118,7 +122,8 @@ def main():
               f"SQL peer {sql_peer[-1]:.2f} s, DuckDB peer {duck_peer[-1]:.2f} s (export {t_export:.2f} s)", file=sys.stderr)
 
     fm, rm = statistics.median(floor), statistics.median(recon)
-    sm, dm = statistics.median(sql_peer), statistics.median(duck_peer)
+    sm = statistics.median(sql_peer) if sql_peer else float("nan")
+    dm = statistics.median(duck_peer) if duck_peer else float("nan")
     phase_median = {k: statistics.median(p.get(k, 0) for p in phases) for k in phases[0]}
     result = {
         "customers_per_system": a.customers,
@@ -130,12 +135,12 @@ def main():
         "ratio_recon_to_floor": round(rm / fm, 2),
         "recon_peak_rss_mib_median": round(statistics.median(rss) / 2**20, 1),
         "recon_phase_ms_median": phase_median,
-        "peer_sql_seconds_median": round(sm, 3),
-        "peer_duckdb_seconds_median": round(dm, 3),
-        "peer_duckdb_export_seconds_median": round(statistics.median(duck_export), 3),
-        "peer_duckdb_peak_rss_mib_median": round(statistics.median(duck_rss) / 2**20, 1),
-        "ratio_recon_to_peer_sql": round(rm / sm, 3),
-        "ratio_recon_to_peer_duckdb": round(rm / dm, 3),
+        "peer_sql_seconds_median": round(sm, 3) if sql_peer else None,
+        "peer_duckdb_seconds_median": round(dm, 3) if duck_peer else None,
+        "peer_duckdb_export_seconds_median": round(statistics.median(duck_export), 3) if duck_export else None,
+        "peer_duckdb_peak_rss_mib_median": round(statistics.median(duck_rss) / 2**20, 1) if duck_rss else None,
+        "ratio_recon_to_peer_sql": round(rm / sm, 3) if sql_peer else None,
+        "ratio_recon_to_peer_duckdb": round(rm / dm, 3) if duck_peer else None,
         "floor_seconds": [round(x, 3) for x in floor],
         "recon_seconds": [round(x, 3) for x in recon],
         "recon_peak_rss_mib": [round(x / 2**20, 1) for x in rss],
@@ -181,9 +186,10 @@ def main():
     print(f"recon end to end       {rm:8.2f} s   {rm / fm:.2f}x the floor")
     print("  phases (ms)          " + ", ".join(f"{k} {v:.0f}" for k, v in phase_median.items()))
     print(f"recon peak RSS         {result['recon_peak_rss_mib_median']:8.1f} MiB")
-    print(f"peer: SQL in PostgreSQL{sm:8.2f} s   {sm / fm:.2f}x the floor; recon/peer {rm / sm:.2f}")
-    print(f"peer: COPY + DuckDB    {dm:8.2f} s   {dm / fm:.2f}x the floor; recon/peer {rm / dm:.2f} "
-          f"(export {result['peer_duckdb_export_seconds_median']:.2f} s, DuckDB peak RSS {result['peer_duckdb_peak_rss_mib_median']:.0f} MiB)")
+    if sql_peer:
+        print(f"peer: SQL in PostgreSQL{sm:8.2f} s   {sm / fm:.2f}x the floor; recon/peer {rm / sm:.2f}")
+        print(f"peer: COPY + DuckDB    {dm:8.2f} s   {dm / fm:.2f}x the floor; recon/peer {rm / dm:.2f} "
+              f"(export {result['peer_duckdb_export_seconds_median']:.2f} s, DuckDB peak RSS {result['peer_duckdb_peak_rss_mib_median']:.0f} MiB)")
     if "findings_equal_fast_vs_slow" in result:
         print(f"fast vs --no-fast-paths findings.csv and plan.csv: {'identical' if result['findings_equal_fast_vs_slow'] else 'DIFFERENT'} "
               f"(slow run {result['slow_paths_seconds']:.1f} s)")

@@ -11,14 +11,15 @@ runs=${BENCH_RUNS:-3}
 bin=$(swift build -c release --show-bin-path)
 admin=$(scripts/pg.sh start .bench/pg)
 trap 'scripts/pg.sh stop .bench/pg' EXIT
-db="${admin/dbname=postgres/dbname=recon_bench}"
+# One database per size (kept between runs: loading 4M customers takes minutes).
+dbname="recon_bench_$customers"
+db="${admin/dbname=postgres/dbname=$dbname}"
 marker=".bench/loaded-$customers"
 if [ ! -f "$marker" ]; then
   echo "bench: loading a mirror of $customers customers per system" >&2
-  rm -f .bench/loaded-*
-  psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS recon_bench" -c "CREATE DATABASE recon_bench" >/dev/null
+  psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname" >/dev/null
   start=$(date +%s)
-  "$bin/recon-mirror" --customers "$customers" --truth .bench/truth.csv | psql -qX -v ON_ERROR_STOP=1 "$db"
+  "$bin/recon-mirror" --customers "$customers" --truth ".bench/truth-$customers.csv" | psql -qX -v ON_ERROR_STOP=1 "$db"
   psql -qAtX "$db" -c "VACUUM ANALYZE" >/dev/null
   echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
   touch "$marker"

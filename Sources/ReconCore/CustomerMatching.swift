@@ -177,10 +177,11 @@ struct CustomerMatcher {
                 if firstLink[Int(a)] < 0 { firstLink[Int(a)] = b } else { moreLinks[a, default: []].append(b) }
             }
         }
+        let crmStore = mirror.crmCustomers.records.store, erpStore = mirror.erpCustomers.records.store
         for g in 0..<n {
             let system = idx.system[g]
             // -2: no external id; -1: one that names no record of the other system.
-            let other: Int32 = mirror.customers(system).records.store.withField(idx.record[g], CustomerRecord.Field.externalId) { p in
+            let other: Int32 = (system == .crm ? crmStore : erpStore).withField(idx.record[g], CustomerRecord.Field.externalId) { p in
                 guard let p else { return -2 }
                 return ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
             }

@@ -134,10 +134,12 @@ struct OrderMatcher {
         let n = orders.count
         // Each order's customer: its code and identity among the customers, or a code of its own.
         var otherCustomers = ByteInterner()     // customer ids that name no customer
+        // The row stores, fetched once (a `Table` fetched per order costs a copy each time).
+        let stores = [mirror.crmOrders.records.store, mirror.erpOrders.records.store]
         for o in 0..<n {
             let system = orders[o].system
             let s = system == .crm ? 0 : 1
-            mirror.orders(system).records.store.withField(Int(orders[o].record), F.customerId) { f in
+            stores[s].withField(Int(orders[o].record), F.customerId) { f in
                 guard let f else { return }
                 ByteText.trimmed(f) { c in
                     if c.isEmpty { return }
@@ -168,7 +170,7 @@ struct OrderMatcher {
             let p = orders[o]
             let otherSide = p.system == .crm ? 1 : 0
             // -2: no external id; -1: one that names no order of the other system.
-            let other: Int = mirror.orders(p.system).records.store.withField(Int(p.record), F.externalId) { f in
+            let other: Int = stores[p.system == .crm ? 0 : 1].withField(Int(p.record), F.externalId) { f in
                 guard let f else { return -2 }
                 return ByteText.trimmed(f) { t in
                     t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { orderOfCode[otherSide][Int($0)] } ?? -1)
@@ -341,9 +343,11 @@ struct OrderMatcher {
         let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
             erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
         }
+        let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
+        let crmStore = crmRecords.store, erpStore = erpRecords.store
         for (c, e) in linkPairs {
             let pc = orders[c], pe = orders[e]
-            let rc = OrderView(mirror.crmOrders.records, Int(pc.record)), re = OrderView(mirror.erpOrders.records, Int(pe.record))
+            let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))
             if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
                 findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
                                         matchedOn: "external_id", field: "status",
@@ -359,7 +363,6 @@ struct OrderMatcher {
             }
             for s in shared {
                 let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
-                let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
                 if crmStore.withField(Int(pc.record), ck, { a in erpStore.withField(Int(pe.record), ek, { b in
                     a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
                 let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))

@@ -26,7 +26,10 @@ public struct ReconLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { $1 } }
-        let time = ISO8601DateFormatter().string(from: Date())
+        // Milliseconds: a run's log shows where its time went.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let time = formatter.string(from: Date())
         var line: String
         switch format {
         case .text:
