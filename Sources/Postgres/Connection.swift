@@ -195,6 +195,13 @@ public final class Connection {
     /// - Throws: `PostgresError` with the server's SQLSTATE.
     @discardableResult
     public func copyIn(_ copyStatement: String, rows: [[String?]]) throws -> Int {
+        try copyIn(copyStatement, count: rows.count) { rows[$0] }
+    }
+
+    /// `copyIn` with rows made one at a time by `row(i)` for `i` in `0..<count` (sent 64 KB at a
+    /// time: the rows never exist all at once).
+    @discardableResult
+    public func copyIn(_ copyStatement: String, count: Int, row makeRow: (Int) -> [String?]) throws -> Int {
         do {
             guard let started = OwnedResult(PQexec(conn, copyStatement)) else { throw lostOrError() }
             guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind()) }
@@ -214,7 +221,8 @@ public final class Connection {
                 throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
             }
         }
-        for row in rows {
+        for r in 0..<count {
+            let row = makeRow(r)
             for (i, value) in row.enumerated() {
                 if i > 0 { buffer.append(0x09) }
                 guard let value else { buffer.append(contentsOf: [0x5C, UInt8(ascii: "N")]); continue }
@@ -242,7 +250,7 @@ public final class Connection {
             if result.status != PGRES_COMMAND_OK, serverError == nil { serverError = result.error(kind: errorKind()) }
         }
         if let serverError { throw serverError }
-        return rows.count
+        return count
     }
 
     private func drain() {

@@ -116,6 +116,12 @@ public struct Plan: Sendable {
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
+    /// SHA-256 of a text's UTF-8 bytes, without copying them.
+    public static func sha256(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { hex(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
+
     /// The inverse batch: each action undone, its precondition being the value it wrote.
     public func rollback(batchId: String, createdAt: String) -> Plan {
         let inverse: [PlanAction] = actions.map { a in

@@ -363,7 +363,7 @@ public struct Pipeline {
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             var batchLine: String?
             if let plan {
-                let sha = Plan.sha256(Array((planJSON ?? plan.canonicalJSON()).utf8))
+                let sha = Plan.sha256(planJSON ?? plan.canonicalJSON())
                 do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
                     throw ReconError(e.description)
                 }

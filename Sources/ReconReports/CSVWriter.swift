@@ -1,11 +1,24 @@
+import Foundation
+
 /// RFC 4180 CSV: fields holding a comma, quote, CR or LF are quoted (quotes doubled), lines end
 /// in CRLF, text is UTF-8. Cells a spreadsheet would run as a formula (starting with `=`, `+`,
 /// `-`, `@`, tab or CR) get a leading apostrophe, which spreadsheets hide and treat as "text":
 /// `+447911123456` is written `'+447911123456` and shows as `+447911123456`.
 public struct CSVWriter {
     public private(set) var bytes: [UInt8] = []
+    private let file: CSVFile?
 
-    public init() {}
+    /// Collects the CSV in `bytes`.
+    public init() { file = nil }
+
+    /// Streams the CSV to a new file at `path`, a megabyte at a time; `finish` flushes and closes it.
+    /// - Throws: `ReportError.io` when the file cannot be created.
+    public init(streamingTo path: String) throws {
+        file = try CSVFile(path)
+        bytes.reserveCapacity(Self.chunk + 4096)
+    }
+
+    static let chunk = 1 << 20
 
     public mutating func row(_ fields: [String]) {
         for (i, field) in fields.enumerated() {
@@ -14,6 +27,19 @@ public struct CSVWriter {
         }
         bytes.append(0x0D)
         bytes.append(0x0A)
+        if let file, bytes.count >= Self.chunk {
+            file.write(bytes)
+            bytes.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Writes what is left and closes the file (streaming writers only).
+    /// - Throws: `ReportError.io` naming the file when any write failed.
+    public mutating func finish() throws {
+        guard let file else { return }
+        file.write(bytes)
+        bytes = []
+        try file.close()
     }
 
     /// Takes the bytes written so far (for streaming to a file in chunks).
@@ -42,4 +68,33 @@ public struct CSVWriter {
         }
         if needsQuotes { bytes.append(UInt8(ascii: "\"")) }
     }
+}
+
+/// The file behind a streaming `CSVWriter`: the first write error is kept and reported by `close`.
+final class CSVFile {
+    let path: String
+    private var handle: UnsafeMutablePointer<FILE>?
+    private var failure: String?
+
+    init(_ path: String) throws {
+        self.path = path
+        guard let h = fopen(path, "wb") else { throw ReportError.io(path: path, reason: String(cString: strerror(errno))) }
+        handle = h
+    }
+
+    func write(_ bytes: [UInt8]) {
+        guard failure == nil, let handle, !bytes.isEmpty else { return }
+        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, handle) }
+        if n != bytes.count { failure = String(cString: strerror(errno)) }
+    }
+
+    func close() throws {
+        guard let h = handle else { return }
+        handle = nil
+        if fflush(h) != 0, failure == nil { failure = String(cString: strerror(errno)) }
+        if fclose(h) != 0, failure == nil { failure = String(cString: strerror(errno)) }
+        if let failure { throw ReportError.io(path: path, reason: failure) }
+    }
+
+    deinit { if let handle { fclose(handle) } }
 }

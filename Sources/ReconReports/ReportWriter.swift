@@ -154,9 +154,13 @@ public struct ReportWriter {
     }
 
     func write(_ path: String, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBufferPointer { try write(path, $0) }
+    }
+
+    func write(_ path: String, _ bytes: UnsafeBufferPointer<UInt8>) throws {
         guard let f = fopen(path, "wb") else { throw ReportError.io(path: path, reason: String(cString: strerror(errno))) }
         defer { fclose(f) }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        let written = fwrite(bytes.baseAddress, 1, bytes.count, f)
         guard written == bytes.count, fflush(f) == 0 else {
             throw ReportError.io(path: path, reason: String(cString: strerror(errno)))
         }
@@ -166,8 +170,9 @@ public struct ReportWriter {
                                         "matched_on", "field", "value", "detail", "status", "first_seen", "nights_open"]
 
     /// One row per record taking part in a finding.
-    public func findingsCSV(_ findings: [TrackedFinding]) -> [UInt8] {
-        var csv = CSVWriter()
+    public func findingsCSV(_ findings: [TrackedFinding]) -> [UInt8] { var csv = CSVWriter(); findingsCSV(findings, into: &csv); return csv.bytes }
+
+    public func findingsCSV(_ findings: [TrackedFinding], into csv: inout CSVWriter) {
         csv.row(Self.findingsHeader)
         for t in findings {
             let f = t.finding
@@ -177,12 +182,12 @@ public struct ReportWriter {
                          String(t.nightsOpen)])
             }
         }
-        return csv.bytes
     }
 
     /// A batch for people: one row per action, then the findings left to a human.
-    public static func planCSV(_ plan: Plan) -> [UInt8] {
-        var csv = CSVWriter()
+    public static func planCSV(_ plan: Plan) -> [UInt8] { var csv = CSVWriter(); planCSV(plan, into: &csv); return csv.bytes }
+
+    public static func planCSV(_ plan: Plan, into csv: inout CSVWriter) {
         csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
         for a in plan.actions {
             csv.row([a.actionId, a.operation.rawValue, a.system.rawValue, a.entity.rawValue, a.recordId, a.field,
@@ -191,7 +196,6 @@ public struct ReportWriter {
         for h in plan.needsHuman {
             csv.row(["", "needs_human", "", h.entity.rawValue, h.records.joined(separator: " "), h.type.rawValue, "", "", h.findingId, h.reason])
         }
-        return csv.bytes
     }
 
     /// Writes files into an existing folder through a hidden temporary folder renamed into
@@ -213,19 +217,20 @@ public struct ReportWriter {
     }
 
     /// Findings open in the previous run and gone now.
-    public func resolvedCSV(_ lifecycle: Lifecycle) -> [UInt8] {
-        var csv = CSVWriter()
+    public func resolvedCSV(_ lifecycle: Lifecycle) -> [UInt8] { var csv = CSVWriter(); resolvedCSV(lifecycle, into: &csv); return csv.bytes }
+
+    public func resolvedCSV(_ lifecycle: Lifecycle, into csv: inout CSVWriter) {
         csv.row(["finding_id", "type", "entity", "records", "first_seen", "first_seen_run", "nights_open"])
         for r in lifecycle.resolved {
             csv.row([r.id, r.history.type.rawValue, r.history.entity.rawValue, r.history.records, r.history.firstSeenAt,
                      r.history.firstSeenRun, String(r.history.nightsOpen)])
         }
-        return csv.bytes
     }
 
     /// The per-type CSV for reviewers, with the columns they need side by side.
-    func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup) -> [UInt8] {
-        var csv = CSVWriter()
+    func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup) -> [UInt8] { var csv = CSVWriter(); typeCSV(type, findings, lookup, into: &csv); return csv.bytes }
+
+    func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup, into csv: inout CSVWriter) {
         switch type {
         case .duplicate, .orphan:
             csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "detail", "external_id", "name", "email",
@@ -267,7 +272,6 @@ public struct ReportWriter {
                 }
             }
         }
-        return csv.bytes
     }
 
     /// Outcome, counts per type and entity, lifecycle counts, records read per query, timings.
@@ -390,19 +394,30 @@ public final class ReportFolder {
     /// plan.json and plan.csv, findings.csv, one CSV per type and resolved.csv.
     public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, plan: Plan?, planJSON: String?, index: RecordIndex?) throws {
         let temp = tempPath
+        // CSVs are streamed to their files a megabyte at a time (a million-customer night writes
+        // hundreds of megabytes; none of it needs to be in memory at once).
         if let plan {
-            try writer.write(temp + "/plan.json", Array((planJSON ?? plan.canonicalJSON()).utf8))
-            try writer.write(temp + "/plan.csv", ReportWriter.planCSV(plan))
+            var json = planJSON ?? plan.canonicalJSON()
+            try json.withUTF8 { try writer.write(temp + "/plan.json", $0) }
+            var csv = try CSVWriter(streamingTo: temp + "/plan.csv")
+            ReportWriter.planCSV(plan, into: &csv)
+            try csv.finish()
         }
         let clock = ContinuousClock()
         let started = clock.now
-        try writer.write(temp + "/findings.csv", writer.findingsCSV(lifecycle.current))
+        var csv = try CSVWriter(streamingTo: temp + "/findings.csv")
+        writer.findingsCSV(lifecycle.current, into: &csv)
+        try csv.finish()
         let findings = lifecycle.current.map(\.finding)
         let lookup = RecordLookup(mirror, only: findings, index: index)
         for type in FindingType.allCases {
-            try writer.write(temp + "/" + type.reportFileName, writer.typeCSV(type, findings.filter { $0.type == type }, lookup))
+            var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
+            writer.typeCSV(type, findings.filter { $0.type == type }, lookup, into: &csv)
+            try csv.finish()
         }
-        try writer.write(temp + "/resolved.csv", writer.resolvedCSV(lifecycle))
+        var resolved = try CSVWriter(streamingTo: temp + "/resolved.csv")
+        writer.resolvedCSV(lifecycle, into: &resolved)
+        try resolved.finish()
         let elapsed = clock.now - started
         writeMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }

@@ -162,12 +162,13 @@ public final class StateStore {
                 CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
                     detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int) ON COMMIT DROP
                 """)
-            let rows: [[String?]] = lifecycle.current.map { t in
-                [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
-                 t.finding.members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " "),
-                 t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt, String(t.nightsOpen)]
+            let current = lifecycle.current
+            try connection.copyIn("COPY cur FROM STDIN", count: current.count) { i in
+                let t = current[i]
+                return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
+                        t.finding.members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " "),
+                        t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt, String(t.nightsOpen)]
             }
-            try connection.copyIn("COPY cur FROM STDIN", rows: rows)
             _ = try connection.query("""
                 INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
                     first_seen_at, last_seen_run, last_seen_at, nights_open, open)
