@@ -442,7 +442,7 @@ public enum Reconciler {
         public var phonesFast = 0
         public var phonesSlow = 0
         /// Milliseconds per matching step (debug log).
-        public var steps: [(step: String, ms: Int)] = []
+        public var steps: [(step: String, ms: Int, rssMiB: Int)] = []
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.

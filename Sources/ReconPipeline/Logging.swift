@@ -77,14 +77,8 @@ public final class Progress {
     }
 }
 
-/// Resident memory of this process in MiB (Linux: /proc/self/statm), 0 when unknown. Logged at
-/// debug level after each phase so a growing mirror's memory can be watched night by night.
-func residentMiB() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / (1 << 20)
-}
+/// Resident memory of this process in MiB (see `Stopwatch.residentMiB`).
+func residentMiB() -> Int { Stopwatch.residentMiB() }
 
 /// Work on a second thread whose result (or error) the caller collects with `wait`; with
 /// `inParallel` false it runs at once on the caller's thread (`--no-fast-paths`).

@@ -187,7 +187,7 @@ public struct Pipeline {
         progress?.note("matching")
         let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths)
         progress?.clear()
-        logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms)")) },
+        logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
         timings.append(("normalise", outcome.normaliseMs))
         lap("match")
