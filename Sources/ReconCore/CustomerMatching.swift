@@ -4,7 +4,6 @@
 struct CustomerIndex {
     var system: [System] = []
     var record: [Int] = []            // index into the system's table
-    var ids: [String] = []
     var email: [Int32] = []           // interned valid email, -1 for none
     var phone: [Int32] = []           // interned valid E.164 phone, -1 for none
     var emails = ByteInterner()
@@ -13,7 +12,14 @@ struct CustomerIndex {
     var idCodes = [ByteInterner(), ByteInterner()]
     var globalOfCode: [[Int32]] = [[], []]
 
-    var count: Int { ids.count }
+    var count: Int { system.count }
+
+    /// The trimmed id of customer `g`: customers get their global index in order of first
+    /// appearance, CRM first, so within a system it is the id's interned code plus an offset.
+    func id(_ g: Int) -> String {
+        let crmCount = idCodes[0].count
+        return g < crmCount ? idCodes[0].string(Int32(g)) : idCodes[1].string(Int32(g - crmCount))
+    }
     func emailText(_ g: Int) -> String { email[g] >= 0 ? emails.string(email[g]) : "" }
     func phoneText(_ g: Int) -> String { phone[g] >= 0 ? phones.string(phone[g]) : "" }
 
@@ -35,7 +41,7 @@ public struct CustomerMatch: Sendable {
     let idCodes: [ByteInterner]
     let identityOfCode: [[Int32]]
     /// Each code's row in the system's table (the first row with that id).
-    let rowOfCode: [[Int]]
+    let rowOfCode: [[Int32]]
     /// Trimmed ids that exist per system (for the order → customer check).
     public func exists(_ system: System, _ id: String) -> Bool { identity(system, id) != nil }
     func identity(_ system: System, _ id: String) -> Int32? {
@@ -84,7 +90,7 @@ struct CustomerMatcher {
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         idx.emails = ByteInterner(capacity: total)
         idx.phones = ByteInterner(capacity: total)
-        idx.system.reserveCapacity(total); idx.record.reserveCapacity(total); idx.ids.reserveCapacity(total)
+        idx.system.reserveCapacity(total); idx.record.reserveCapacity(total)
         idx.email.reserveCapacity(total); idx.phone.reserveCapacity(total)
         var key: [UInt8] = []
         typealias F = CustomerRecord.Field
@@ -117,7 +123,6 @@ struct CustomerMatcher {
                 let id = codes.string(code)
                 idx.system.append(system)
                 idx.record.append(i)
-                idx.ids.append(id)
 
                 switch store.withField(i, F.email, { EmailNormaliser.normalise(bytes: $0, key: &key) }) {
                 case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
@@ -258,7 +263,7 @@ struct CustomerMatcher {
                             var memberList: [FindingMember] = []
                             for (g, role) in involved where seen.insert(g).inserted {
                                 inConflict[Int(g)] = true
-                                memberList.append(FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)],
+                                memberList.append(FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)),
                                                                 value: key == .email ? idx.emailText(Int(g)) : idx.phoneText(Int(g)),
                                                                 role: role))
                             }
@@ -307,7 +312,7 @@ struct CustomerMatcher {
                 if keys.contains(.email), !idx.emailText(Int(g)).isEmpty { value = idx.emailText(Int(g)) }
                 else if keys.contains(.phone), !idx.phoneText(Int(g)).isEmpty { value = idx.phoneText(Int(g)) }
                 else { value = mirror.customers(idx.system[Int(g)]).records.field(idx.record[Int(g)], CustomerRecord.Field.externalId) ?? "" }
-                return FindingMember(system: idx.system[Int(g)], recordId: idx.ids[Int(g)], value: value, role: role)
+                return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role)
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] where records.count >= 2 {
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
@@ -325,7 +330,7 @@ struct CustomerMatcher {
                 findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
                                         detail: detail,
                                         members: records.map {
-                                            FindingMember(system: system, recordId: idx.ids[Int($0)],
+                                            FindingMember(system: system, recordId: idx.id(Int($0)),
                                                           value: mirror.customers(system).records.field(idx.record[Int($0)], CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan")
                                         }))
@@ -344,7 +349,7 @@ struct CustomerMatcher {
         steps.lap("customers.fields")
         if trace { tracedIndex = idx; tracedRoots = roots }
         let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
-        let rows = idx.globalOfCode.map { globals in globals.map { idx.record[Int($0)] } }
+        let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
         return CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
     }
 
@@ -395,10 +400,10 @@ struct CustomerMatcher {
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if idx.email[ci] >= 0, idx.email[ei] >= 0, idx.email[ci] != idx.email[ei], conflicted & MatchKey.email.rawValue == 0 {
-                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
             }
             if idx.phone[ci] >= 0, idx.phone[ei] >= 0, idx.phone[ci] != idx.phone[ei], conflicted & MatchKey.phone.rawValue == 0 {
-                mismatch(idx.ids[ci], idx.ids[ei], on: on, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
             }
             for a in shared {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
@@ -407,7 +412,7 @@ struct CustomerMatcher {
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.attribute(cr.field(crow, ck)), ev = ValueNormaliser.attribute(er.field(erow, ek))
                 if let cv, let ev, cv != ev {
-                    mismatch(idx.ids[ci], idx.ids[ei], on: on, field: a.name, cv, ev)
+                    mismatch(idx.id(ci), idx.id(ei), on: on, field: a.name, cv, ev)
                 }
             }
         }

@@ -88,20 +88,20 @@ extension Reconciler {
             while !queue.isEmpty {
                 let x = queue.removeFirst()
                 for (y, key) in adjacency[x] ?? [] where how[y] == nil {
-                    how[y] = "joined by \(key.names) with \(idx.system[Int(x)].rawValue) \(idx.ids[Int(x)])"
+                    how[y] = "joined by \(key.names) with \(idx.system[Int(x)].rawValue) \(idx.id(Int(x)))"
                     queue.append(y)
                 }
             }
             var members: [Explanation.Member] = []
             for j in 0..<idx.count where customers.tracedRoots[j] == root {
-                members.append(.init(system: idx.system[j], id: idx.ids[j], how: how[Int32(j)] ?? "joined through the identity"))
+                members.append(.init(system: idx.system[j], id: idx.id(j), how: how[Int32(j)] ?? "joined through the identity"))
             }
             var apart: [Explanation.Member] = []
             for (a, b, key, reason) in customers.refusals {
                 let ra = customers.tracedRoots[Int(a)], rb = customers.tracedRoots[Int(b)]
                 guard ra == root || rb == root, ra != rb else { continue }
                 let other = ra == root ? b : a
-                apart.append(.init(system: idx.system[Int(other)], id: idx.ids[Int(other)],
+                apart.append(.init(system: idx.system[Int(other)], id: idx.id(Int(other)),
                                    how: "shares the \(key.names) but was not joined: \(reason)"))
             }
             return Explanation(system: system, entity: entity, id: id, keys: keys, identity: members, keptApart: apart, findings: findings)

@@ -11,7 +11,7 @@ struct OrderMatcher {
     var findings: [Finding] = []
     /// Per system: trimmed order id → code, and each code's row (set by `run`).
     var idCodes = [ByteInterner(), ByteInterner()]
-    var rowOfCode: [[Int]] = [[], []]
+    var rowOfCode: [[Int32]] = [[], []]
     var steps = Stopwatch()
 
     init(mirror: Mirror, config: ReconConfig) {
@@ -53,8 +53,9 @@ struct OrderMatcher {
     }
 
     private var orders: [Prepared] = []
-    /// Per system (CRM 0, ERP 1): code → index in `orders`.
-    private var orderOfCode: [[Int]] = [[], []]
+    /// Orders are prepared in order of first appearance, CRM first: an id's code plus the
+    /// system's offset is the order's index in `orders`.
+    private func order(_ s: Int, code: Int32) -> Int { s == 0 ? Int(code) : idCodes[0].count + Int(code) }
 
     /// Normalises every order (everything but its customer, which needs customer matching):
     /// independent of the customers, so it runs beside them on the other core.
@@ -73,8 +74,8 @@ struct OrderMatcher {
             var statusOfCode: [CanonicalStatus] = []
             for (raw, canonical) in statusMap where statusCodes.intern(raw).inserted { statusOfCode.append(canonical) }
             var codes = ByteInterner(capacity: recs.count)
-            var ordersOf: [Int] = []
-            ordersOf.reserveCapacity(recs.count)
+            var rows: [Int32] = []
+            rows.reserveCapacity(recs.count)
             var occurrences: [Int32: Int] = [:]
             for i in 0..<recs.count {
                 let interned: (code: Int32, inserted: Bool)? = store.withField(i, F.id) { p in
@@ -113,7 +114,7 @@ struct OrderMatcher {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
                 }
                 p.created = store.withField(i, F.createdAt) { f in f.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
-                ordersOf.append(orders.count)
+                rows.append(Int32(i))
                 orders.append(p)
             }
             for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
@@ -121,8 +122,7 @@ struct OrderMatcher {
                         detail: "id occurs \(n) times in \(file); the first row is used for matching")
             }
             idCodes[s] = codes
-            orderOfCode[s] = ordersOf
-            rowOfCode[s] = ordersOf.map { Int(orders[$0].record) }
+            rowOfCode[s] = rows
         }
         steps.lap("orders.prepare")
     }
@@ -173,7 +173,7 @@ struct OrderMatcher {
             let other: Int = stores[p.system == .crm ? 0 : 1].withField(Int(p.record), F.externalId) { f in
                 guard let f else { return -2 }
                 return ByteText.trimmed(f) { t in
-                    t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { orderOfCode[otherSide][Int($0)] } ?? -1)
+                    t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { order(otherSide, code: $0) } ?? -1)
                 }
             }
             if other == -2 { continue }
@@ -392,18 +392,18 @@ struct OrderMatcher {
 /// scanning millions of rows again.
 public struct RecordIndex: Sendable {
     let customerIds: [ByteInterner]
-    let customerRows: [[Int]]
+    let customerRows: [[Int32]]
     let orderIds: [ByteInterner]
-    let orderRows: [[Int]]
+    let orderRows: [[Int32]]
 
     public func customerRow(_ system: System, _ id: String) -> Int? {
         let s = system == .crm ? 0 : 1
-        return customerIds[s].find(id).map { customerRows[s][Int($0)] }
+        return customerIds[s].find(id).map { Int(customerRows[s][Int($0)]) }
     }
 
     public func orderRow(_ system: System, _ id: String) -> Int? {
         let s = system == .crm ? 0 : 1
-        return orderIds[s].find(id).map { orderRows[s][Int($0)] }
+        return orderIds[s].find(id).map { Int(orderRows[s][Int($0)]) }
     }
 }
 
@@ -426,6 +426,12 @@ private final class MatchBox: @unchecked Sendable {
     init(customers: CustomerMatcher, orders: OrderMatcher) {
         self.customers = customers
         self.orders = orders
+    }
+
+    func takeOrders() -> OrderMatcher {
+        let o = orders
+        orders = OrderMatcher(mirror: Mirror(), config: o.config)
+        return o
     }
 }
 
@@ -462,7 +468,8 @@ public enum Reconciler {
         }
         let customerMatcher = box.customers
         let match = box.match!
-        var orderMatcher = box.orders
+        // Taken out of the box, not copied: a shared copy would be duplicated on first write.
+        var orderMatcher = box.takeOrders()
         orderMatcher.run(customers: match)
         orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings

@@ -54,10 +54,11 @@ public struct RowStore: Sendable {
         assert(ends.count == count * width)
     }
 
-    /// Releases spare capacity once the table is complete.
+    /// Releases spare capacity once the table is complete (growing by doubling can leave half
+    /// of an arena unused). `Array(array)` would share the buffer: copy through a buffer pointer.
     public mutating func shrink() {
-        if bytes.capacity > bytes.count + bytes.count / 16 { bytes = Array(bytes) }
-        if ends.capacity > ends.count + ends.count / 16 { ends = Array(ends) }
+        if bytes.capacity > bytes.count + bytes.count / 16 { bytes = bytes.withUnsafeBufferPointer { Array($0) } }
+        if ends.capacity > ends.count + ends.count / 16 { ends = ends.withUnsafeBufferPointer { Array($0) } }
     }
 
     // MARK: Reading
