@@ -1,18 +1,18 @@
-/// The rows of one extract, stored compactly: the bytes of every field in one arena and, per
-/// field, where it ends. No per-row objects and no per-field `String`s: at a million customers
-/// per side that is the difference between about 3 GB and well under 1 GB. Strings are made
-/// when a field is asked for (`string`), and hot loops read bytes (`withField`).
+/// The rows of one extract, stored compactly: the bytes of every field in arenas of 65,536
+/// rows each and, per field, where it ends. No per-row objects and no per-field `String`s: at a
+/// million customers per side that is the difference between about 3 GB and well under 1 GB.
+/// Strings are made when a field is asked for (`string`), and hot loops read bytes (`withField`).
 ///
-/// Offsets are 31-bit and relative to a base kept per chunk of 65,536 rows (the top bit marks
-/// SQL NULL), so a table can hold any number of rows; one chunk may hold up to 2 GiB.
+/// One arena per chunk of rows: a finished chunk is trimmed to its size and never moves again, so
+/// reading millions of rows never copies (or doubles) one huge buffer. Offsets are 31-bit and
+/// relative to the chunk (the top bit marks SQL NULL); one chunk may hold up to 2 GiB.
 public struct RowStore: Sendable {
     /// Fields per row.
     public let width: Int
     public private(set) var count = 0
-    public private(set) var bytes: [UInt8] = []
+    private var chunks: [[UInt8]] = []
+    private var current: [UInt8] = []
     private var ends: [UInt32] = []
-    private var bases: [Int] = []
-    private var base = 0
     private static let nullBit: UInt32 = 1 << 31
     private static let chunkShift = 16
 
@@ -22,23 +22,27 @@ public struct RowStore: Sendable {
 
     public mutating func reserve(rows: Int, bytesPerRow: Int) {
         ends.reserveCapacity(rows * width)
-        bytes.reserveCapacity(rows * bytesPerRow)
+        current.reserveCapacity(Swift.min(rows, 1 << Self.chunkShift) * bytesPerRow)
     }
 
     // MARK: Appending a row: beginRow, exactly `width` appendField calls, endRow.
 
     @inline(__always)
     public mutating func beginRow() {
-        if count & ((1 << Self.chunkShift) - 1) == 0 {
-            base = bytes.count
-            bases.append(base)
-        }
+        if count & ((1 << Self.chunkShift) - 1) == 0, count > 0 { closeChunk() }
+    }
+
+    private mutating func closeChunk() {
+        let estimate = current.count + current.count / 8
+        chunks.append(current.withUnsafeBufferPointer { Array($0) })
+        current = []
+        current.reserveCapacity(estimate)
     }
 
     @inline(__always)
     public mutating func appendField(_ field: UnsafeBufferPointer<UInt8>?) {
-        if let field { bytes.append(contentsOf: field) }
-        let offset = bytes.count - base
+        if let field { current.append(contentsOf: field) }
+        let offset = current.count
         precondition(offset < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         ends.append(UInt32(offset) | (field == nil ? Self.nullBit : 0))
     }
@@ -54,49 +58,52 @@ public struct RowStore: Sendable {
         assert(ends.count == count * width)
     }
 
-    /// Releases spare capacity once the table is complete (growing by doubling can leave half
-    /// of an arena unused). `Array(array)` would share the buffer: copy through a buffer pointer.
+    /// Trims the last chunk and the offsets once the table is complete.
     public mutating func shrink() {
-        if bytes.capacity > bytes.count + bytes.count / 16 { bytes = bytes.withUnsafeBufferPointer { Array($0) } }
+        if !current.isEmpty || chunks.count * (1 << Self.chunkShift) < count { closeChunk(); current = [] }
         if ends.capacity > ends.count + ends.count / 16 { ends = ends.withUnsafeBufferPointer { Array($0) } }
     }
 
     // MARK: Reading
 
-    /// The byte range of field `k` of `row` in `bytes`, or nil for NULL.
+    /// The arena holding `row`.
     @inline(__always)
-    public func range(_ row: Int, _ k: Int) -> Range<Int>? {
-        let b = bases[row >> Self.chunkShift]
+    private func arena(_ row: Int) -> [UInt8] {
+        let c = row >> Self.chunkShift
+        return c < chunks.count ? chunks[c] : current
+    }
+
+    /// The byte range of field `k` of `row` in its chunk's arena, or nil for NULL.
+    @inline(__always)
+    private func range(_ row: Int, _ k: Int) -> Range<Int>? {
         let at = row * width + k
         let e = ends[at]
         if e & Self.nullBit != 0 { return nil }
         let start: Int
-        if k > 0 {
-            start = b + Int(ends[at - 1] & ~Self.nullBit)
-        } else if row & ((1 << Self.chunkShift) - 1) == 0 {
-            start = b
+        if k > 0 || row & ((1 << Self.chunkShift) - 1) != 0 {
+            start = Int(ends[at - 1] & ~Self.nullBit)
         } else {
-            start = b + Int(ends[at - 1] & ~Self.nullBit)
+            start = 0
         }
-        return start..<(b + Int(e))
+        return start..<Int(e)
     }
 
     public func isNull(_ row: Int, _ k: Int) -> Bool { ends[row * width + k] & Self.nullBit != 0 }
 
     public func string(_ row: Int, _ k: Int) -> String? {
         guard let r = range(row, k) else { return nil }
-        return bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        return arena(row).withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
     }
 
     /// Field `k` of `row` as bytes (nil for NULL), valid only inside `body`.
     @inline(__always)
     public func withField<R>(_ row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
         guard let r = range(row, k) else { return try body(nil) }
-        return try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
+        return try arena(row).withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
     }
 
     /// Approximate memory held (for logs and the benchmark).
-    public var byteSize: Int { bytes.capacity + ends.capacity * 4 + bases.capacity * 8 }
+    public var byteSize: Int { chunks.reduce(current.capacity) { $0 + $1.capacity } + ends.capacity * 4 }
 }
 
 /// A record type that lives in a `RowStore`: its fixed canonical fields first, then attributes.
