@@ -452,6 +452,26 @@ public enum Reconciler {
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
+    /// Findings in report order: type, entity, id. Ids are `TYP-E-` + 16 hex digits, so within
+    /// one type and entity their order is that of the hex number: integer keys, no string compares.
+    static func sortedByTypeEntityId(_ findings: [Finding]) -> [Finding] {
+        struct Key: Comparable {
+            let group: Int, value: UInt64, index: Int
+            static func < (a: Key, b: Key) -> Bool { (a.group, a.value, a.index) < (b.group, b.value, b.index) }
+        }
+        var keys: [Key] = []
+        keys.reserveCapacity(findings.count)
+        for (i, f) in findings.enumerated() {
+            let id = f.id.utf8
+            guard id.count == 22, let value = UInt64(String(decoding: id.suffix(16), as: UTF8.self), radix: 16) else {
+                return findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
+            }
+            keys.append(Key(group: f.type.order * 2 + (f.entity == .customer ? 0 : 1), value: value, index: i))
+        }
+        keys.sort()
+        return keys.map { findings[$0.index] }
+    }
+
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
@@ -473,7 +493,7 @@ public enum Reconciler {
         orderMatcher.run(customers: match)
         orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings
-        findings.sort { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
+        findings = Reconciler.sortedByTypeEntityId(findings)
         orderMatcher.steps.lap("findings.sort")
         let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
                                 orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
