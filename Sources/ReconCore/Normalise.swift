@@ -42,7 +42,14 @@ public enum EmailNormaliser {
             }
             if !ascii {
                 key.removeAll(keepingCapacity: true)
-                key.append(contentsOf: String(decoding: t, as: UTF8.self).lowercased().utf8)
+                let text = String(decoding: t, as: UTF8.self)
+                // Accented letters are mostly lowercase already: when no scalar changes under
+                // lowercasing, `lowercased()` would only lowercase the ASCII ones.
+                if text.unicodeScalars.allSatisfy({ $0.isASCII || !$0.properties.changesWhenLowercased }) {
+                    for b in t { key.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+                } else {
+                    key.append(contentsOf: text.lowercased().utf8)
+                }
             }
             if let reason = key.withUnsafeBufferPointer({ problem($0) }) { return .invalid(reason: reason) }
             return .valid

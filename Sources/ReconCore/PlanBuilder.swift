@@ -54,21 +54,39 @@ public struct PlanBuilder {
                 for id in wantCustomers[s]! { if let row = recordIndex.customerRow(s, id) { customers[s]![id] = row } }
             }
             // Links (external ids that resolve), in either direction: one pass over the external
-            // ids on bytes; strings are made only for the few records the findings name.
+            // ids on bytes, wanted customers marked by their interned code; strings are made only
+            // for the few records the findings name.
             let recs = mirror.customers(s).records
             let store = recs.store
             let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
+            let si = s == .crm ? 0 : 1, oi = 1 - si
+            var wantedCode: [[Bool]] = [[], []]
+            if recordIndex != nil, match.idCodes.count == 2 {
+                for (k, ids) in [(si, want), (oi, wantOther)] {
+                    var marks = [Bool](repeating: false, count: match.idCodes[k].count)
+                    for id in ids { if let c = match.idCodes[k].find(id) { marks[Int(c)] = true } }
+                    wantedCode[k] = marks
+                }
+            }
             for i in 0..<recs.count {
                 if recordIndex != nil {
-                    let resolves: Bool = store.withField(i, CustomerRecord.Field.externalId) { p in
-                        guard let p else { return false }
-                        return ByteText.trimmed(p) { t in !t.isEmpty && match.identity(s.other, bytes: t) != nil }
+                    // The external id's code among the other system's customers (it resolves).
+                    let extCode: Int32? = store.withField(i, CustomerRecord.Field.externalId) { p in
+                        guard let p else { return nil }
+                        return ByteText.trimmed(p) { t in t.isEmpty ? nil : match.idCodes[oi].find(t) }
                     }
-                    // Only a record whose external id resolves can be linked or name a linked one.
-                    guard resolves, let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)),
+                    guard let extCode else { continue }
+                    let idCode: Int32? = store.withField(i, CustomerRecord.Field.id) { p in
+                        guard let p else { return nil }
+                        return ByteText.trimmed(p) { t in t.isEmpty ? nil : match.idCodes[si].find(t) }
+                    }
+                    guard let idCode else { continue }
+                    let ownWanted = wantedCode[si][Int(idCode)], otherWanted = wantedCode[oi][Int(extCode)]
+                    guard ownWanted || otherWanted else { continue }
+                    guard let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)),
                           let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId)) else { continue }
-                    if want.contains(id), customers[s]![id] == i { linkedCustomers[s]!.insert(id) }
-                    if wantOther.contains(ext) {
+                    if ownWanted, customers[s]![id] == i { linkedCustomers[s]!.insert(id) }
+                    if otherWanted {
                         linkedCustomers[s.other]!.insert(ext)
                         if s == .erp, customersOfMissingOrders.contains(ext), erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
                     }

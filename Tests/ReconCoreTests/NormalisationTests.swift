@@ -97,3 +97,25 @@ struct ValueTests {
         #expect(ValueNormaliser.epochSeconds(raw) == expected)
     }
 }
+
+/// The byte-level email path (used on the row store) against the String path, on the inputs
+/// where they could differ: case, accents, scripts whose lowercasing is not one-to-one,
+/// non-ASCII whitespace.
+struct EmailBytePathTests {
+    @Test(arguments: [
+        "alice@example.com", "  ALICE@Example.COM ", "léa.obrien@example.fr", "ÉLODIE.Dupont@Example.FR",
+        "ΣΟΦΙΑ@example.gr", "σοφια@example.gr", "İSTANBUL@example.tr", "straße@example.de", "STRASSE@EXAMPLE.DE",
+        "\u{00A0}nbsp@example.com\u{00A0}", "zoë@example.com", "ZOË@EXAMPLE.COM", "bob@@example.com", "", "   ",
+        "a..b@example.com", "x@例え.jp", "Ǆemal@example.ba",
+    ])
+    func bytesEqualString(raw: String) {
+        var key: [UInt8] = []
+        var copy = raw
+        let outcome = copy.withUTF8 { EmailNormaliser.normalise(bytes: $0, key: &key) }
+        switch EmailNormaliser.normalise(raw) {
+        case .empty: #expect(outcome == .empty)
+        case .valid(let k): #expect(outcome == .valid && String(decoding: key, as: UTF8.self) == k)
+        case .invalid(let r): #expect(outcome == .invalid(reason: r))
+        }
+    }
+}
