@@ -11,6 +11,8 @@ struct CustomerIndex {
     /// Per system (CRM 0, ERP 1): trimmed id → code, and code → global index.
     var idCodes = [ByteInterner(), ByteInterner()]
     var globalOfCode: [[Int32]] = [[], []]
+    /// Rows whose id repeats an earlier row's (not matched, but their external ids name records).
+    var duplicateRows: [[Int]] = [[], []]
 
     var count: Int { system.count }
 
@@ -42,6 +44,24 @@ public struct CustomerMatch: Sendable {
     let identityOfCode: [[Int32]]
     /// Each code's row in the system's table (the first row with that id).
     let rowOfCode: [[Int32]]
+    /// Per code: in an external-id link that resolves, in either direction.
+    var linkedOfCode: [[Bool]] = [[], []]
+    /// Per code: the first row of the other system whose external id names it, -1 for none.
+    var firstNamerRowOfCode: [[Int32]] = [[], []]
+
+    /// Whether `system`'s customer `id` takes part in an external-id link that resolves.
+    func linked(_ system: System, _ id: String) -> Bool {
+        let s = system == .crm ? 0 : 1
+        return idCodes[s].find(id).map { linkedOfCode[s][Int($0)] } ?? false
+    }
+
+    /// The first row of the other system whose external id is `system`'s customer `id`.
+    func firstNamerRow(_ system: System, _ id: String) -> Int? {
+        let s = system == .crm ? 0 : 1
+        guard let c = idCodes[s].find(id) else { return nil }
+        let r = firstNamerRowOfCode[s][Int(c)]
+        return r < 0 ? nil : Int(r)
+    }
     /// Trimmed ids that exist per system (for the order → customer check).
     public func exists(_ system: System, _ id: String) -> Bool { identity(system, id) != nil }
     func identity(_ system: System, _ id: String) -> Int32? {
@@ -116,6 +136,7 @@ struct CustomerMatcher {
                 }
                 if !inserted {
                     occurrences[code, default: 1] += 1
+                    idx.duplicateRows[s].append(i)
                     continue
                 }
                 let g = Int32(idx.count)
@@ -170,19 +191,33 @@ struct CustomerMatcher {
         steps.lap("customers.normalise")
         // 1. External-id links, in either direction.
         var linkPairs: [(crm: Int32, erp: Int32)] = []
-        var seenPairs: Set<Int64> = []
         var firstLink = [Int32](repeating: -1, count: n)
         var moreLinks: [Int32: [Int32]] = [:]
         var dangling = [Bool](repeating: false, count: n)
         func addLink(_ c: Int32, _ e: Int32) {
-            let key = Int64(c) << 32 | Int64(e)
-            guard seenPairs.insert(key).inserted else { return }
+            // Both records may name each other: one link.
+            if firstLink[Int(c)] == e || (moreLinks[c]?.contains(e) ?? false) { return }
             linkPairs.append((c, e))
             for (a, b) in [(c, e), (e, c)] {
                 if firstLink[Int(a)] < 0 { firstLink[Int(a)] = b } else { moreLinks[a, default: []].append(b) }
             }
         }
         let crmStore = mirror.crmCustomers.records.store, erpStore = mirror.erpCustomers.records.store
+        // For the plan: whose external id resolves, and the first row of the other system that
+        // names each customer (rows with a repeated id count too, as they do in the mirror).
+        var resolves = [Bool](repeating: false, count: n)
+        var firstNamerRow = [Int32](repeating: -1, count: n)
+        for (system, rows) in [(System.crm, idx.duplicateRows[0]), (System.erp, idx.duplicateRows[1])] {
+            for row in rows {
+                let target: Int32? = (system == .crm ? crmStore : erpStore).withField(row, CustomerRecord.Field.externalId) { p in
+                    guard let p else { return nil }
+                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
+                }
+                if let target, firstNamerRow[Int(target)] < 0 || firstNamerRow[Int(target)] > Int32(row) {
+                    firstNamerRow[Int(target)] = Int32(row)
+                }
+            }
+        }
         for g in 0..<n {
             let system = idx.system[g]
             // -2: no external id; -1: one that names no record of the other system.
@@ -193,6 +228,10 @@ struct CustomerMatcher {
             if other == -2 { continue }
             if other >= 0 {
                 if system == .crm { addLink(Int32(g), other) } else { addLink(other, Int32(g)) }
+                resolves[g] = true
+                if firstNamerRow[Int(other)] < 0 || firstNamerRow[Int(other)] > Int32(idx.record[g]) {
+                    firstNamerRow[Int(other)] = Int32(idx.record[g])
+                }
             } else {
                 dangling[g] = true
             }
@@ -350,7 +389,10 @@ struct CustomerMatcher {
         if trace { tracedIndex = idx; tracedRoots = roots }
         let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
         let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
-        return CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
+        var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
+        match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { resolves[Int($0)] || firstNamerRow[Int($0)] >= 0 } }
+        match.firstNamerRowOfCode = idx.globalOfCode.map { globals in globals.map { firstNamerRow[Int($0)] } }
+        return match
     }
 
     enum Decision { case merge, keepApart, conflict }

@@ -49,49 +49,27 @@ public struct PlanBuilder {
             if let id = f.members.first?.recordId, let cid = ValueNormaliser.id(order(.crm, id)?.customerId) { customersOfMissingOrders.insert(cid) }
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
+        if let recordIndex {
+            // Everything comes from matching: rows by id, links, who names whom.
+            for s in System.allCases {
+                for id in wantCustomers[s]! {
+                    guard let row = recordIndex.customerRow(s, id) else { continue }
+                    customers[s]![id] = row
+                    if match.linked(s, id) { linkedCustomers[s]!.insert(id) }
+                }
+            }
+            let erp = mirror.erpCustomers.records
+            for crmId in customersOfMissingOrders {
+                if let row = match.firstNamerRow(.crm, crmId), let id = ValueNormaliser.id(erp.field(row, CustomerRecord.Field.id)) {
+                    erpCustomerByCrmId[crmId] = id
+                }
+            }
+            return
+        }
         for s in System.allCases {
-            if let recordIndex {
-                for id in wantCustomers[s]! { if let row = recordIndex.customerRow(s, id) { customers[s]![id] = row } }
-            }
-            // Links (external ids that resolve), in either direction: one pass over the external
-            // ids on bytes, wanted customers marked by their interned code; strings are made only
-            // for the few records the findings name.
             let recs = mirror.customers(s).records
-            let store = recs.store
             let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
-            let si = s == .crm ? 0 : 1, oi = 1 - si
-            var wantedCode: [[Bool]] = [[], []]
-            if recordIndex != nil, match.idCodes.count == 2 {
-                for (k, ids) in [(si, want), (oi, wantOther)] {
-                    var marks = [Bool](repeating: false, count: match.idCodes[k].count)
-                    for id in ids { if let c = match.idCodes[k].find(id) { marks[Int(c)] = true } }
-                    wantedCode[k] = marks
-                }
-            }
             for i in 0..<recs.count {
-                if recordIndex != nil {
-                    // The external id's code among the other system's customers (it resolves).
-                    let extCode: Int32? = store.withField(i, CustomerRecord.Field.externalId) { p in
-                        guard let p else { return nil }
-                        return ByteText.trimmed(p) { t in t.isEmpty ? nil : match.idCodes[oi].find(t) }
-                    }
-                    guard let extCode else { continue }
-                    let idCode: Int32? = store.withField(i, CustomerRecord.Field.id) { p in
-                        guard let p else { return nil }
-                        return ByteText.trimmed(p) { t in t.isEmpty ? nil : match.idCodes[si].find(t) }
-                    }
-                    guard let idCode else { continue }
-                    let ownWanted = wantedCode[si][Int(idCode)], otherWanted = wantedCode[oi][Int(extCode)]
-                    guard ownWanted || otherWanted else { continue }
-                    guard let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)),
-                          let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId)) else { continue }
-                    if ownWanted, customers[s]![id] == i { linkedCustomers[s]!.insert(id) }
-                    if otherWanted {
-                        linkedCustomers[s.other]!.insert(ext)
-                        if s == .erp, customersOfMissingOrders.contains(ext), erpCustomerByCrmId[ext] == nil { erpCustomerByCrmId[ext] = id }
-                    }
-                    continue
-                }
                 let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId))
                 if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)) {
                     if want.contains(id), customers[s]![id] == nil {
