@@ -90,28 +90,57 @@ public struct Plan: Sendable {
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
     public func canonicalJSON() -> String {
+        var out = ""
+        canonicalJSON { out += $0 }
+        return out
+    }
+
+    /// The canonical bytes in pieces (one per action or item), for writing and hashing a large
+    /// plan without holding all of it: `emit` receives them in order.
+    public func canonicalJSON(_ emit: (String) -> Void) {
         // Keys in sorted order, written directly (this runs over every action of a nightly plan).
         func q(_ s: String?) -> String { s.map(JSONText.quote) ?? "null" }
         func list(_ items: [String]) -> String { "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
-        var out = "{\"actions\":[\n"
+        emit("{\"actions\":[\n")
         for (i, a) in actions.enumerated() {
-            if i > 0 { out += ",\n" }
+            var out = i > 0 ? ",\n" : ""
             out += "{\"action_id\":" + q(a.actionId) + ",\"entity\":" + q(a.entity.rawValue) + ",\"field\":" + q(a.field)
             out += ",\"finding_ids\":" + list(a.findingIds) + ",\"new_value\":" + q(a.newValue) + ",\"old_value\":" + q(a.oldValue)
             out += ",\"operation\":" + q(a.operation.rawValue) + ",\"payload\":{"
             out += a.payload.sorted { $0.key < $1.key }.map { JSONText.quote($0.key) + ":" + q($0.value) }.joined(separator: ",")
             out += "},\"reason\":" + q(a.reason) + ",\"record_id\":" + q(a.recordId) + ",\"system\":" + q(a.system.rawValue) + "}"
+            emit(out)
         }
-        if !actions.isEmpty { out += "\n" }
-        out += "],\"batch_id\":" + q(batchId) + ",\"created_at\":" + q(createdAt) + ",\"needs_human\":[\n"
+        if !actions.isEmpty { emit("\n") }
+        emit("],\"batch_id\":" + q(batchId) + ",\"created_at\":" + q(createdAt) + ",\"needs_human\":[\n")
         for (i, h) in needsHuman.enumerated() {
-            if i > 0 { out += ",\n" }
+            var out = i > 0 ? ",\n" : ""
             out += "{\"entity\":" + q(h.entity.rawValue) + ",\"finding_id\":" + q(h.findingId) + ",\"reason\":" + q(h.reason)
             out += ",\"records\":" + list(h.records) + ",\"type\":" + q(h.type.rawValue) + "}"
+            emit(out)
         }
-        if !needsHuman.isEmpty { out += "\n" }
-        out += "],\"rollback_of\":" + q(rollbackOf) + ",\"run_id\":" + q(runId) + ",\"version\":1}\n"
-        return out
+        if !needsHuman.isEmpty { emit("\n") }
+        emit("],\"rollback_of\":" + q(rollbackOf) + ",\"run_id\":" + q(runId) + ",\"version\":1}\n")
+    }
+
+    /// Streams the canonical bytes to `write` in chunks of about a megabyte and returns their
+    /// SHA-256 (what an approver signs), computed on the way.
+    public func writeCanonicalJSON(_ write: ([UInt8]) -> Void) -> String {
+        var hasher = SHA256()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20 + 4096)
+        func flush() {
+            guard !buffer.isEmpty else { return }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            write(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+        canonicalJSON { piece in
+            buffer.append(contentsOf: piece.utf8)
+            if buffer.count >= 1 << 20 { flush() }
+        }
+        flush()
+        return hex(hasher.finalize())
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }

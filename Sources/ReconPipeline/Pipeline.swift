@@ -306,28 +306,33 @@ public struct Pipeline {
                 try store.completeRun(runId: runId, lifecycle: lifecycle, record: record)
                 return Int(Date().timeIntervalSince(t) * 1000)
             }
+            // The batch is planned on a third thread while this one writes the findings' CSVs.
+            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, lifecycle, started] () -> (Plan, Int)? in
+                guard let ownership = config.ownership else { return nil }
+                let t = Date()
+                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                          index: options.fastPaths ? outcome.index : nil)
+                let plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                                         runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+                return (plan, Int(Date().timeIntervalSince(t) * 1000))
+            }
             let folder: ReportFolder
             var plan: Plan?
-            let planJSON: String?
+            var planSHA: String?
             do {
-                // The correction batch for tonight's open (not waived) findings.
-                if let ownership = config.ownership {
-                    let t = Date()
-                    var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
-                                              index: options.fastPaths ? outcome.index : nil)
-                    plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
-                               runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
-                    summary.timingsMs.append(("plan", Int(Date().timeIntervalSince(t) * 1000)))
-                    logger.debug("phase done", metadata: ["phase": "plan", "rss_mib": "\(residentMiB())"])
-                }
                 progress.note("writing reports")
-                // plan.json's bytes, written once and hashed for the batch register.
-                planJSON = plan?.canonicalJSON()
                 folder = try writer.begin(runId)
                 do {
-                    try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, plan: plan, planJSON: planJSON,
-                                             index: options.fastPaths ? outcome.index : nil)
+                    try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
+                    if let (p, ms) = try planJob.wait() {
+                        plan = p
+                        summary.timingsMs.append(("plan", ms))
+                        logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(residentMiB())"])
+                        // plan.json streamed to its file and hashed on the way, for the batch register.
+                        planSHA = try folder.writePlan(p)
+                    }
                 } catch {
+                    _ = try? planJob.wait()
                     folder.discard()
                     throw error
                 }
@@ -363,7 +368,7 @@ public struct Pipeline {
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             var batchLine: String?
             if let plan {
-                let sha = Plan.sha256(planJSON ?? plan.canonicalJSON())
+                let sha = planSHA ?? Plan.sha256(plan.canonicalJSON())
                 do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
                     throw ReconError(e.description)
                 }

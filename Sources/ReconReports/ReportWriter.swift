@@ -84,11 +84,11 @@ public struct ReportWriter {
     /// - Returns: the path of the published folder.
     /// - Throws: `ReportError` when a file cannot be written or the folder cannot be renamed.
     public func publish(lifecycle: Lifecycle, mirror: Mirror, summary: RunSummary, history: [HistoryPoint],
-                        plan: Plan? = nil, planJSON: String? = nil, pending: [PendingBatch]? = nil,
+                        plan: Plan? = nil, pending: [PendingBatch]? = nil,
                         index: RecordIndex? = nil) throws -> String {
         let folder = try begin(summary.runId)
         do {
-            try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, plan: plan, planJSON: planJSON, index: index)
+            try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, plan: plan, index: index)
             return try folder.finish(summary: summary, lifecycle: lifecycle, history: history, pending: pending)
         } catch {
             folder.discard()
@@ -392,17 +392,29 @@ public final class ReportFolder {
     }
 
     /// plan.json and plan.csv, findings.csv, one CSV per type and resolved.csv.
-    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, plan: Plan?, planJSON: String?, index: RecordIndex?) throws {
+    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, plan: Plan?, index: RecordIndex?) throws {
+        if let plan { try writePlan(plan) }
+        try writeFindings(lifecycle: lifecycle, mirror: mirror, index: index)
+    }
+
+    /// plan.json (the canonical bytes, streamed) and plan.csv.
+    /// - Returns: plan.json's SHA-256.
+    @discardableResult
+    public func writePlan(_ plan: Plan) throws -> String {
+        let file = try CSVFile(tempPath + "/plan.json")
+        let sha = plan.writeCanonicalJSON { file.write($0) }
+        try file.close()
+        var csv = try CSVWriter(streamingTo: tempPath + "/plan.csv")
+        ReportWriter.planCSV(plan, into: &csv)
+        try csv.finish()
+        return sha
+    }
+
+    /// findings.csv, one CSV per type and resolved.csv.
+    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, index: RecordIndex?) throws {
         let temp = tempPath
         // CSVs are streamed to their files a megabyte at a time (a million-customer night writes
         // hundreds of megabytes; none of it needs to be in memory at once).
-        if let plan {
-            var json = planJSON ?? plan.canonicalJSON()
-            try json.withUTF8 { try writer.write(temp + "/plan.json", $0) }
-            var csv = try CSVWriter(streamingTo: temp + "/plan.csv")
-            ReportWriter.planCSV(plan, into: &csv)
-            try csv.finish()
-        }
         let clock = ContinuousClock()
         let started = clock.now
         var csv = try CSVWriter(streamingTo: temp + "/findings.csv")

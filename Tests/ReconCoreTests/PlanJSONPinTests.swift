@@ -15,4 +15,19 @@ struct PlanJSONPinTests {
         let empty = Plan(batchId: "B-2", runId: "R-2", createdAt: "t", rollbackOf: "B-1", actions: [], needsHuman: [])
         #expect(empty.canonicalJSON() == "{\"actions\":[\n],\"batch_id\":\"B-2\",\"created_at\":\"t\",\"needs_human\":[\n],\"rollback_of\":\"B-1\",\"run_id\":\"R-2\",\"version\":1}\n")
     }
+
+    /// The streamed writer gives the same bytes and the hash of those bytes.
+    @Test func streamedBytesAndHashMatchTheString() {
+        let actions = (0..<3000).map { i in
+            PlanAction(operation: .updateField, system: .erp, entity: .customer, recordId: "E\(i)", field: "phone",
+                       oldValue: "x", newValue: "+4474001\(i)", findingIds: ["FLD-C-\(i)"], reason: "owner says so")
+        }
+        let plan = Plan(batchId: "B-2", runId: "R-2", createdAt: "t", actions: actions, needsHuman: [])
+        var bytes: [UInt8] = []
+        var chunks = 0
+        let sha = plan.writeCanonicalJSON { bytes += $0; chunks += 1 }
+        #expect(String(decoding: bytes, as: UTF8.self) == plan.canonicalJSON())
+        #expect(sha == Plan.sha256(plan.canonicalJSON()))
+        #expect(chunks >= 1)
+    }
 }
