@@ -6,8 +6,8 @@
 public struct ByteInterner: Sendable {
     private var arena: [UInt8] = []
     private var ends: [UInt32] = []
-    /// The low 32 bits of each value's hash (the slot index comes from them too).
-    private var hashes: [UInt32] = []
+    /// Codes by hash slot (-1 empty). No hashes are kept: a probe compares the value's bytes,
+    /// which at half load is about one comparison, and saves a cache miss per lookup.
     private var slots: [Int32]
     private var mask: Int
 
@@ -17,7 +17,6 @@ public struct ByteInterner: Sendable {
         slots = [Int32](repeating: -1, count: size)
         mask = size - 1
         ends.reserveCapacity(capacity)
-        hashes.reserveCapacity(capacity)
     }
 
     public var count: Int { ends.count }
@@ -30,14 +29,13 @@ public struct ByteInterner: Sendable {
         while true {
             let c = slots[i]
             if c < 0 { break }
-            if hashes[Int(c)] == h && equal(Int(c), bytes) { return (c, false) }
+            if equal(Int(c), bytes) { return (c, false) }
             i = (i + 1) & mask
         }
         let code = Int32(ends.count)
         arena.append(contentsOf: bytes)
         precondition(arena.count <= Int(UInt32.max), "recon: more than 4 GiB of distinct keys")
         ends.append(UInt32(arena.count))
-        hashes.append(h)
         slots[i] = code
         if ends.count * 2 > slots.count { grow() }
         return (code, true)
@@ -56,7 +54,7 @@ public struct ByteInterner: Sendable {
         while true {
             let c = slots[i]
             if c < 0 { return nil }
-            if hashes[Int(c)] == h && equal(Int(c), bytes) { return c }
+            if equal(Int(c), bytes) { return c }
             i = (i + 1) & mask
         }
     }
@@ -87,10 +85,14 @@ public struct ByteInterner: Sendable {
         let size = slots.count * 2
         var fresh = [Int32](repeating: -1, count: size)
         let m = size - 1
-        for (code, h) in hashes.enumerated() {
-            var i = Int(h) & m
-            while fresh[i] >= 0 { i = (i + 1) & m }
-            fresh[i] = Int32(code)
+        arena.withUnsafeBufferPointer { a in
+            for code in 0..<ends.count {
+                let start = code == 0 ? 0 : Int(ends[code - 1])
+                let h = UInt32(truncatingIfNeeded: Self.hash(UnsafeBufferPointer(rebasing: a[start..<Int(ends[code])])))
+                var i = Int(h) & m
+                while fresh[i] >= 0 { i = (i + 1) & m }
+                fresh[i] = Int32(code)
+            }
         }
         slots = fresh
         mask = m
