@@ -326,8 +326,18 @@ struct CustomerMatcher {
         // Identities, as contiguous runs of records per root.
         var roots = [Int32](repeating: 0, count: n)
         for g in 0..<n { roots[g] = comps.find(Int32(g)) }
-        var order = Array(0..<Int32(n))
-        order.sort { roots[Int($0)] != roots[Int($1)] ? roots[Int($0)] < roots[Int($1)] : $0 < $1 }
+        // Counting sort by root (roots are record indices), records ascending within a root.
+        var order = [Int32](repeating: 0, count: n)
+        do {
+            var starts = [Int32](repeating: 0, count: n + 1)
+            for g in 0..<n { starts[Int(roots[g]) + 1] += 1 }
+            for r in 0..<n { starts[r + 1] += starts[r] }
+            for g in 0..<n {
+                let r = Int(roots[g])
+                order[Int(starts[r])] = Int32(g)
+                starts[r] += 1
+            }
+        }
         var start = 0
         var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id") }
         while start < n {

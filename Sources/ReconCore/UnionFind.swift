@@ -7,8 +7,10 @@ struct Components {
     private(set) var systems: [UInt8]
     /// Keys that joined records of the set (`MatchKey` bits).
     private(set) var keys: [UInt8]
-    /// Interned valid emails of the set's records (kept on roots only).
-    private(set) var emails: [[Int32]]
+    /// Interned valid emails of the set's records (kept on roots only): the first in an array,
+    /// further distinct ones in a side table (most sets have one email: no array per record).
+    private var email: [Int32]
+    private var moreEmails: [Int32: [Int32]] = [:]
 
     init(systems: [UInt8], emails: [Int32]) {
         let n = systems.count
@@ -16,7 +18,7 @@ struct Components {
         rank = Array(repeating: 0, count: n)
         self.systems = systems
         keys = Array(repeating: 0, count: n)
-        self.emails = emails.map { $0 >= 0 ? [$0] : [] }
+        email = emails
     }
 
     mutating func find(_ x: Int32) -> Int32 {
@@ -39,15 +41,25 @@ struct Components {
         parent[Int(rb)] = ra
         systems[Int(ra)] |= systems[Int(rb)]
         keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
-        if !emails[Int(rb)].isEmpty {
-            for e in emails[Int(rb)] where !emails[Int(ra)].contains(e) { emails[Int(ra)].append(e) }
-            emails[Int(rb)] = []
+        if email[Int(rb)] >= 0 {
+            var have = emailsOf(root: ra)
+            for e in emailsOf(root: rb) where !have.contains(e) {
+                if email[Int(ra)] < 0 { email[Int(ra)] = e } else { moreEmails[ra, default: []].append(e) }
+                have.append(e)
+            }
+            email[Int(rb)] = -1
+            moreEmails[rb] = nil
         }
     }
 
     func systemsOf(root: Int32) -> UInt8 { systems[Int(root)] }
     func keysOf(root: Int32) -> UInt8 { keys[Int(root)] }
-    func emailsOf(root: Int32) -> [Int32] { emails[Int(root)] }
+    func emailsOf(root: Int32) -> [Int32] {
+        let first = email[Int(root)]
+        if first < 0 { return [] }
+        guard let more = moreEmails[root] else { return [first] }
+        return [first] + more
+    }
 }
 
 /// The keys that can join customers, strongest first.
