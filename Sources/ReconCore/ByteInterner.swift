@@ -142,6 +142,17 @@ func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int)
     return true
 }
 
+extension ByteInterner {
+    /// Interns the trimmed bytes of field `k` of `row`; nil for NULL or a blank value.
+    @inline(__always)
+    mutating func internTrimmed(_ store: RowStore, _ row: Int, _ k: Int) -> (code: Int32, inserted: Bool)? {
+        store.withField(row, k) { p in
+            guard let p else { return nil }
+            return ByteText.trimmed(p) { t in t.isEmpty ? nil : intern(t) }
+        }
+    }
+}
+
 /// Byte-level versions of `trimmingWhitespace`: the common case (a visible ASCII character at
 /// both ends) needs no copy; anything else goes through the `String` rules so results are equal.
 enum ByteText {
@@ -151,5 +162,43 @@ enum ByteText {
         if p.isEmpty { return body(p) }
         var s = String(decoding: p, as: UTF8.self).trimmingWhitespace()
         return s.withUTF8 { body($0) }
+    }
+}
+
+/// One extract's id column on its way through matching: each trimmed id interned, blank ids
+/// and repeated ids reported as `invalid` findings through the caller's `problem`
+/// (id, value, detail, identity).
+struct IdColumn {
+    enum State { case first(Int32), repeated, blank }
+    typealias Problem = (_ id: String, _ value: String, _ detail: String, _ identity: [String]?) -> Void
+
+    private(set) var codes: ByteInterner
+    private var occurrences: [Int32: Int] = [:]
+    let system: System
+    let file: String
+
+    init(capacity: Int, system: System, file: String) {
+        codes = ByteInterner(capacity: capacity)
+        self.system = system
+        self.file = file
+    }
+
+    /// Row `i`'s id: the first row with it (its code), a repeat (counted), or blank (reported).
+    mutating func state<R>(_ recs: Records<R>, _ i: Int, problem: Problem) -> State {
+        guard let (code, inserted) = codes.internTrimmed(recs.store, i, 0) else {
+            let row = recs.row(i)
+            problem("", recs.field(i, 0) ?? "", "empty id at row \(row) of \(file)", ["\(system.rawValue):row:\(row)"])
+            return .blank
+        }
+        if inserted { return .first(code) }
+        occurrences[code, default: 1] += 1
+        return .repeated
+    }
+
+    /// Reports the ids that occur more than once, in id order.
+    func reportRepeats(problem: Problem) {
+        for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
+            problem(id, id, "id occurs \(n) times in \(file); the first row is used for matching", nil)
+        }
     }
 }

@@ -119,29 +119,19 @@ struct CustomerMatcher {
             let recs = mirror.customers(system).records
             let store = recs.store
             let file = Extract.of(system, .customer).fileName
-            var codes = ByteInterner(capacity: recs.count)
+            var ids = IdColumn(capacity: recs.count, system: system, file: file)
             var globals: [Int32] = []
             globals.reserveCapacity(recs.count)
-            var occurrences: [Int32: Int] = [:]
             for i in 0..<recs.count {
-                let interned: (code: Int32, inserted: Bool)? = store.withField(i, F.id) { p in
-                    guard let p else { return nil }
-                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : codes.intern(t) }
-                }
-                guard let (code, inserted) = interned else {
-                    let row = recs.row(i)
-                    invalid(system, "", field: "id", value: recs.field(i, F.id) ?? "", detail: "empty id at row \(row) of \(file)",
-                            identity: ["\(system.rawValue):row:\(row)"])
-                    continue
-                }
-                if !inserted {
-                    occurrences[code, default: 1] += 1
-                    idx.duplicateRows[s].append(i)
-                    continue
+                let code: Int32
+                switch ids.state(recs, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
+                case .blank: continue
+                case .repeated: idx.duplicateRows[s].append(i); continue
+                case .first(let c): code = c
                 }
                 let g = Int32(idx.count)
                 globals.append(g)
-                let id = codes.string(code)
+                let id = ids.codes.string(code)
                 idx.system.append(system)
                 idx.record.append(i)
 
@@ -166,11 +156,8 @@ struct CustomerMatcher {
                     idx.phone.append(-1)
                 }
             }
-            for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
-                invalid(system, id, field: "id", value: id,
-                        detail: "id occurs \(n) times in \(file); the first row is used for matching")
-            }
-            idx.idCodes[s] = codes
+            ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
+            idx.idCodes[s] = ids.codes
             idx.globalOfCode[s] = globals
         }
         return idx

@@ -73,22 +73,13 @@ struct OrderMatcher {
             var statusCodes = ByteInterner()
             var statusOfCode: [CanonicalStatus] = []
             for (raw, canonical) in statusMap where statusCodes.intern(raw).inserted { statusOfCode.append(canonical) }
-            var codes = ByteInterner(capacity: recs.count)
+            var ids = IdColumn(capacity: recs.count, system: system, file: file)
             var rows: [Int32] = []
             rows.reserveCapacity(recs.count)
-            var occurrences: [Int32: Int] = [:]
             for i in 0..<recs.count {
-                let interned: (code: Int32, inserted: Bool)? = store.withField(i, F.id) { p in
-                    guard let p else { return nil }
-                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : codes.intern(t) }
-                }
-                guard let (code, inserted) = interned else {
-                    let row = recs.row(i)
-                    invalid(system, "", field: "id", value: recs.field(i, F.id) ?? "", detail: "empty id at row \(row) of \(file)",
-                            identity: ["\(system.rawValue):row:\(row)"])
-                    continue
-                }
-                if !inserted { occurrences[code, default: 1] += 1; continue }
+                guard case .first(let code) = ids.state(recs, i, problem: {
+                    invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3)
+                }) else { continue }
                 var p = Prepared(system: system, record: Int32(i), idCode: code)
                 let statusCode: Int32? = store.withField(i, F.status) { f in
                     ByteText.trimmed(f ?? UnsafeBufferPointer(start: nil, count: 0)) { statusCodes.find($0) }
@@ -98,7 +89,7 @@ struct OrderMatcher {
                 } else {
                     let rawStatus = recs.field(i, F.status)
                     let empty = rawStatus?.trimmingWhitespace().isEmpty ?? true
-                    invalid(system, codes.string(code), field: "status", value: rawStatus ?? "",
+                    invalid(system, ids.codes.string(code), field: "status", value: rawStatus ?? "",
                             detail: empty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
                 }
                 let amountState: Bool? = store.withField(i, F.amount) { f in
@@ -108,7 +99,7 @@ struct OrderMatcher {
                 if amountState == true {
                     p.amountCode = scratch.withUnsafeBufferPointer { amountCodes.intern($0).code }
                 } else if amountState == false {
-                    invalid(system, codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
+                    invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
                 }
                 if store.withField(i, F.currency, { f in f.map { ValueNormaliser.currency(bytes: $0, into: &scratch) } ?? false }) {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
@@ -117,11 +108,8 @@ struct OrderMatcher {
                 rows.append(Int32(i))
                 orders.append(p)
             }
-            for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
-                invalid(system, id, field: "id", value: id,
-                        detail: "id occurs \(n) times in \(file); the first row is used for matching")
-            }
-            idCodes[s] = codes
+            ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
+            idCodes[s] = ids.codes
             rowOfCode[s] = rows
         }
         steps.lap("orders.prepare")

@@ -1,5 +1,5 @@
 import Foundation
-public import Postgres
+import Postgres
 public import ReconCore
 
 /// A batch as the state database records it.

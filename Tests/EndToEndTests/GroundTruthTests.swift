@@ -146,12 +146,10 @@ struct GroundTruthTests {
     /// findings.csv, apart from the three lifecycle columns that depend on the runs before, and
     /// the same plan.csv.
     @Test func fastAndSlowPathsGiveTheSameFindings() throws {
-        let db = try TestDatabase.create("e2e_paths")
-        defer { TestDatabase.drop(db) }
-        let url = try TestDatabase.url(database: db)
-        let tmp = try makeTemporaryDirectory("recon-paths")
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        _ = try loadMirror(url: url, customers: 1_200, seed: 11, into: tmp)
+        try withGeneratedMirror("e2e_paths", customers: 1_200, seed: 11) { url, tmp in try fastAndSlow(url: url, tmp: tmp) }
+    }
+
+    func fastAndSlow(url: String, tmp: String) throws {
         // Phones libphonenumber must answer itself sit beside the fast path's shapes.
         try psql(url, command: """
             UPDATE crm.contacts SET phone_number = phone_number || ' ext. 7' WHERE contact_id LIKE '%3';
@@ -188,6 +186,17 @@ struct GroundTruthTests {
         // The plan is built from the records the findings name, found through matching's index
         // or by scanning the tables: the same actions either way.
         #expect(plans[0].count > 100 && plans[0] == plans[1])
+    }
+
+    /// A fresh database holding a generated mirror and a temporary folder, both removed afterwards.
+    func withGeneratedMirror(_ name: String, customers: Int, seed: UInt64, _ body: (_ url: String, _ tmp: String) throws -> Void) throws {
+        let db = try TestDatabase.create(name)
+        defer { TestDatabase.drop(db) }
+        let url = try TestDatabase.url(database: db)
+        let tmp = try makeTemporaryDirectory("recon-" + name)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        _ = try loadMirror(url: url, customers: customers, seed: seed, into: tmp)
+        try body(url, tmp)
     }
 
     func loadMirror(url: String, customers: Int, seed: UInt64, into tmp: String) throws -> [MirrorGenerator.Truth] {
