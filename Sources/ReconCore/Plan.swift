@@ -84,7 +84,7 @@ public struct Plan: Sendable {
 
     public init(batchId: String, runId: String, createdAt: String, rollbackOf: String? = nil, actions: [PlanAction], needsHuman: [HumanItem]) {
         self.batchId = batchId; self.runId = runId; self.createdAt = createdAt; self.rollbackOf = rollbackOf
-        self.actions = actions.sorted { $0.actionId < $1.actionId }
+        self.actions = Plan.sortedById(actions)
         self.needsHuman = needsHuman.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
     }
 
@@ -141,6 +141,23 @@ public struct Plan: Sendable {
         }
         flush()
         return hex(hasher.finalize())
+    }
+
+    /// Actions in id order. Ids are `ACT-` + 16 hex digits: sorted by that number (integer keys,
+    /// no string compares, no moves of whole actions); any other shape falls back to the strings.
+    static func sortedById(_ actions: [PlanAction]) -> [PlanAction] {
+        var keys: [(UInt64, Int)] = []
+        keys.reserveCapacity(actions.count)
+        for (i, a) in actions.enumerated() {
+            let id = a.actionId.utf8
+            guard id.count == 20, id.starts(with: "ACT-".utf8),
+                  let v = UInt64(String(decoding: id.dropFirst(4), as: UTF8.self), radix: 16) else {
+                return actions.sorted { $0.actionId < $1.actionId }
+            }
+            keys.append((v, i))
+        }
+        keys.sort { $0 < $1 }
+        return keys.map { actions[$0.1] }
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }

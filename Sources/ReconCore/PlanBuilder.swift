@@ -155,10 +155,27 @@ public struct PlanBuilder {
             }
         }
         // Two actions that would write different values into one field: neither, a human decides.
-        var byTarget: [String: [PlanAction]] = [:]
-        for a in actions { byTarget["\(a.system.rawValue)|\(a.entity.rawValue)|\(a.recordId)|\(a.operation.rawValue)|\(a.field)", default: []].append(a) }
+        struct Target: Hashable {
+            let system: System, entity: Entity, recordId: String, operation: String, field: String
+        }
+        // Most targets have one action: the first index per target, more in a side table.
+        var firstOf: [Target: Int] = [:]
+        var moreOf: [Int: [Int]] = [:]
+        firstOf.reserveCapacity(actions.count)
+        for (i, a) in actions.enumerated() {
+            let t = Target(system: a.system, entity: a.entity, recordId: a.recordId, operation: a.operation.rawValue, field: a.field)
+            if let first = firstOf[t] { moreOf[first, default: []].append(i) } else { firstOf[t] = i }
+        }
         var kept: [PlanAction] = []
-        for (_, group) in byTarget {
+        kept.reserveCapacity(firstOf.count)
+        for (_, first) in firstOf {
+            guard let more = moreOf[first] else {
+                var a = actions[first]
+                if a.findingIds.count > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
+                kept.append(a)
+                continue
+            }
+            let group = ([first] + more).map { actions[$0] }
             if Set(group.map { $0.newValue ?? "\u{0}" }).count > 1 {
                 for a in group {
                     human.append(HumanItem(findingId: a.findingIds.first ?? "", type: .fieldMismatch, entity: a.entity,
