@@ -131,7 +131,7 @@ struct CustomerMatcher {
                 }
                 let g = Int32(idx.count)
                 globals.append(g)
-                let id = ids.codes.string(code)
+                let id = { ids.codes.string(code) }    // made only when a value is reported
                 idx.system.append(system)
                 idx.record.append(i)
 
@@ -139,20 +139,20 @@ struct CustomerMatcher {
                 case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
                 case .empty: idx.email.append(-1)
                 case .invalid(let reason):
-                    invalid(system, id, field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
+                    invalid(system, id(), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
                     idx.email.append(-1)
                 }
 
                 let (region, unknownCountry) = store.withField(i, F.country) { phones.region(forCountry: $0) }
                 if unknownCountry {
-                    invalid(system, id, field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
+                    invalid(system, id(), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
                 switch store.withField(i, F.phone, { phones.normalise(bytes: $0, region: region) }) {
                 case .valid(var e164): idx.phone.append(e164.withUTF8 { idx.phones.intern($0).code })
                 case .empty: idx.phone.append(-1)
                 case .invalid(let reason):
-                    invalid(system, id, field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
+                    invalid(system, id(), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
                     idx.phone.append(-1)
                 }
             }

@@ -138,18 +138,8 @@ public final class PhoneNormaliser {
     }
 
     public func normalise(_ raw: String?, region: String) -> Normalised {
-        guard let raw else { return .empty }
-        let trimmed = raw.trimmingWhitespace()
-        if trimmed.isEmpty { return .empty }
-        if let fastPath, let result = fastPath.normalise(trimmed, region: region) {
-            fastCount += 1
-            return result
-        }
-        slowCount += 1
-        if let hit = cache[region]?[trimmed] { return hit }
-        let result = PhoneNormaliser.parse(trimmed, region: region)
-        cache[region, default: [:]][trimmed] = result
-        return result
+        guard var raw else { return .empty }
+        return raw.withUTF8 { normalise(bytes: $0, region: region) }
     }
 
     /// `normalise` on the field's bytes (nil for NULL).

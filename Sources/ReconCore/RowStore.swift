@@ -88,8 +88,6 @@ public struct RowStore: Sendable {
         return start..<Int(e)
     }
 
-    public func isNull(_ row: Int, _ k: Int) -> Bool { ends[row * width + k] & Self.nullBit != 0 }
-
     public func string(_ row: Int, _ k: Int) -> String? {
         guard let r = range(row, k) else { return nil }
         return arena(row).withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
@@ -101,9 +99,6 @@ public struct RowStore: Sendable {
         guard let r = range(row, k) else { return try body(nil) }
         return try arena(row).withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
     }
-
-    /// Approximate memory held (for logs and the benchmark).
-    public var byteSize: Int { chunks.reduce(current.capacity) { $0 + $1.capacity } + ends.capacity * 4 }
 }
 
 /// A record type that lives in a `RowStore`: its fixed canonical fields first, then attributes.
@@ -121,10 +116,6 @@ public struct Records<Record: StoredRecord>: RandomAccessCollection, Sendable {
     public private(set) var store: RowStore
     /// Row numbers when records were built in memory with their own; else `index + 1`.
     private var rowNumbers: [Int]?
-
-    public init(attributeCount: Int) {
-        store = RowStore(width: Record.fixedFields + attributeCount)
-    }
 
     public init(store: RowStore) {
         self.store = store

@@ -77,9 +77,6 @@ public final class Progress {
     }
 }
 
-/// Resident memory of this process in MiB (see `Stopwatch.residentMiB`).
-func residentMiB() -> Int { Stopwatch.residentMiB() }
-
 /// Work on a second thread whose result (or error) the caller collects with `wait`; with
 /// `inParallel` false it runs at once on the caller's thread (`--no-fast-paths`).
 /// Unchecked: the closure must own what it touches until `wait` returns (here: the state

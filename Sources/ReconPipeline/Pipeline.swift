@@ -164,7 +164,7 @@ public struct Pipeline {
         func lap(_ phase: String) {
             let now = Date()
             timings.append((phase, Int(now.timeIntervalSince(t) * 1000)))
-            logger.debug("phase done", metadata: ["phase": "\(phase)", "ms": "\(timings.last!.ms)", "rss_mib": "\(residentMiB())"])
+            logger.debug("phase done", metadata: ["phase": "\(phase)", "ms": "\(timings.last!.ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
             t = now
         }
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
@@ -284,7 +284,7 @@ public struct Pipeline {
             let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
             let counts = lifecycle.counts()
             timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
-            logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(residentMiB())"])
+            logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(Stopwatch.residentMiB())"])
             logger.info("lifecycle", metadata: [
                 "new": "\(lifecycle.current.filter { $0.status == .new }.count)",
                 "persisting": "\(lifecycle.current.filter { $0.status == .persisting }.count)",
@@ -317,19 +317,17 @@ public struct Pipeline {
                 return (plan, Int(Date().timeIntervalSince(t) * 1000))
             }
             let folder: ReportFolder
-            var plan: Plan?
-            var planSHA: String?
+            var planned: (plan: Plan, sha256: String)?
             do {
                 progress.note("writing reports")
                 folder = try writer.begin(runId)
                 do {
                     try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
                     if let (p, ms) = try planJob.wait() {
-                        plan = p
                         summary.timingsMs.append(("plan", ms))
-                        logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(residentMiB())"])
+                        logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
                         // plan.json streamed to its file and hashed on the way, for the batch register.
-                        planSHA = try folder.writePlan(p)
+                        planned = (p, try folder.writePlan(p))
                     }
                 } catch {
                     _ = try? planJob.wait()
@@ -346,13 +344,13 @@ public struct Pipeline {
                 throw ReconError(e.description)
             }
             summary.timingsMs.append(("state", stateMs))
-            logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(residentMiB())"])
+            logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(Stopwatch.residentMiB())"])
             let history = (try? store.history(limit: 30)) ?? []
             // Batches awaiting a decision (approved but not applied too), this run's included.
             var pending: [PendingBatch]?
             if config.ownership != nil {
                 let open = ((try? store.batches()) ?? []).filter { $0.status == "pending" || $0.status == "approved" }
-                pending = (plan.map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
+                pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
                                                      actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
                     + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
@@ -367,8 +365,7 @@ public struct Pipeline {
             }
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             var batchLine: String?
-            if let plan {
-                let sha = planSHA ?? Plan.sha256(plan.canonicalJSON())
+            if let (plan, sha) = planned {
                 do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
                     throw ReconError(e.description)
                 }

@@ -99,9 +99,7 @@ struct NightlyTests {
     @Test func alertCommandGetsTheSummaryAndItsFailureChangesNothing() throws {
         let f = try fixture(config: Self.thresholdsConfig + "\nalert_command: cat > \"$ALERT_DIR/alert.json\"\n")
         defer { f.cleanup() }
-        let r = try Binaries.run(try Binaries.directory() + "/recon",
-                                 ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports],
-                                 environment: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
+        let r = try f.recon(env: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
         #expect(r.status == 1)
         let alert = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.dir + "/alert.json"))) as? [String: Any]
         #expect(alert?["outcome"] as? String == "breached")
@@ -110,9 +108,7 @@ struct NightlyTests {
         // A clean run sends nothing; a failed run does.
         try FileManager.default.removeItem(atPath: f.dir + "/alert.json")
         try f.write("queries/erp_orders.sql", "SELECT nonsense FROM sales.purchase")
-        let failed = try Binaries.run(try Binaries.directory() + "/recon",
-                                      ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports],
-                                      environment: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
+        let failed = try f.recon(env: ["DATABASE_URL": f.url, "ALERT_DIR": f.dir])
         #expect(failed.status == 2)
         let errorAlert = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.dir + "/alert.json"))) as? [String: Any]
         #expect(errorAlert?["outcome"] as? String == "error")
