@@ -143,13 +143,18 @@ func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int)
 }
 
 extension ByteInterner {
-    /// Interns the trimmed bytes of field `k` of `row`; nil for NULL or a blank value.
+    /// Interns the trimmed bytes of a field; nil for NULL or a blank value.
     @inline(__always)
-    mutating func internTrimmed(_ store: RowStore, _ row: Int, _ k: Int) -> (code: Int32, inserted: Bool)? {
-        store.withField(row, k) { p in
-            guard let p else { return nil }
-            return ByteText.trimmed(p) { t in t.isEmpty ? nil : intern(t) }
-        }
+    mutating func internTrimmed(_ p: UnsafeBufferPointer<UInt8>?) -> (code: Int32, inserted: Bool)? {
+        guard let p else { return nil }
+        return ByteText.trimmed(p) { t in t.isEmpty ? nil : intern(t) }
+    }
+
+    /// The code of a field's trimmed bytes; nil for NULL, a blank value or one not interned.
+    @inline(__always)
+    func findTrimmed(_ p: UnsafeBufferPointer<UInt8>?) -> Int32? {
+        guard let p else { return nil }
+        return ByteText.trimmed(p) { t in t.isEmpty ? nil : find(t) }
     }
 }
 
@@ -184,8 +189,10 @@ struct IdColumn {
     }
 
     /// Row `i`'s id: the first row with it (its code), a repeat (counted), or blank (reported).
-    mutating func state<R>(_ recs: Records<R>, _ i: Int, problem: Problem) -> State {
-        guard let (code, inserted) = codes.internTrimmed(recs.store, i, 0) else {
+    /// `store` is `recs.store`, fetched once by the caller's loop.
+    @inline(__always)
+    mutating func state<R>(_ recs: Records<R>, _ store: RowStore, _ i: Int, problem: Problem) -> State {
+        guard let (code, inserted) = codes.internTrimmed(store.bytes(i, 0)) else {
             let row = recs.row(i)
             problem("", recs.field(i, 0) ?? "", "empty id at row \(row) of \(file)", ["\(system.rawValue):row:\(row)"])
             return .blank

@@ -124,7 +124,7 @@ struct CustomerMatcher {
             globals.reserveCapacity(recs.count)
             for i in 0..<recs.count {
                 let code: Int32
-                switch ids.state(recs, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
+                switch ids.state(recs, store, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
                 case .blank: continue
                 case .repeated: idx.duplicateRows[s].append(i); continue
                 case .first(let c): code = c
@@ -135,7 +135,7 @@ struct CustomerMatcher {
                 idx.system.append(system)
                 idx.record.append(i)
 
-                switch store.withField(i, F.email, { EmailNormaliser.normalise(bytes: $0, key: &key) }) {
+                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), key: &key) {
                 case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
                 case .empty: idx.email.append(-1)
                 case .invalid(let reason):
@@ -143,12 +143,12 @@ struct CustomerMatcher {
                     idx.email.append(-1)
                 }
 
-                let (region, unknownCountry) = store.withField(i, F.country) { phones.region(forCountry: $0) }
+                let (region, unknownCountry) = phones.region(forCountry: store.bytes(i, F.country))
                 if unknownCountry {
                     invalid(system, id(), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                switch store.withField(i, F.phone, { phones.normalise(bytes: $0, region: region) }) {
+                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region) {
                 case .valid(var e164): idx.phone.append(e164.withUTF8 { idx.phones.intern($0).code })
                 case .empty: idx.phone.append(-1)
                 case .invalid(let reason):
@@ -196,9 +196,8 @@ struct CustomerMatcher {
         var firstNamerRow = [Int32](repeating: -1, count: n)
         for (system, rows) in [(System.crm, idx.duplicateRows[0]), (System.erp, idx.duplicateRows[1])] {
             for row in rows {
-                let target: Int32? = (system == .crm ? crmStore : erpStore).withField(row, CustomerRecord.Field.externalId) { p in
-                    guard let p else { return nil }
-                    return ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
+                let target: Int32? = (system == .crm ? crmStore : erpStore).bytes(row, CustomerRecord.Field.externalId).flatMap { p in
+                    ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
                 }
                 if let target, firstNamerRow[Int(target)] < 0 || firstNamerRow[Int(target)] > Int32(row) {
                     firstNamerRow[Int(target)] = Int32(row)
@@ -208,9 +207,11 @@ struct CustomerMatcher {
         for g in 0..<n {
             let system = idx.system[g]
             // -2: no external id; -1: one that names no record of the other system.
-            let other: Int32 = (system == .crm ? crmStore : erpStore).withField(idx.record[g], CustomerRecord.Field.externalId) { p in
-                guard let p else { return -2 }
-                return ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+            let other: Int32
+            if let p = (system == .crm ? crmStore : erpStore).bytes(idx.record[g], CustomerRecord.Field.externalId) {
+                other = ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+            } else {
+                other = -2
             }
             if other == -2 { continue }
             if other >= 0 {

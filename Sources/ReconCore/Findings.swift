@@ -139,6 +139,29 @@ public struct Finding: Sendable {
     }
 }
 
+extension Finding {
+    /// The records a finding names, as the state stores them: `crm:id erp:id …`.
+    public var recordsText: String { members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " ") }
+
+    /// A 64-bit digest of what the state stores about a finding besides its lifecycle (severity,
+    /// field, records, detail): a finding that persists is rewritten only when this changes.
+    public var stateDigest: Int64 {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(96)
+        for (k, part) in [severity.rawValue, field, detail].enumerated() {
+            if k > 0 { bytes.append(0x1F) }
+            bytes.append(contentsOf: part.utf8)
+        }
+        for m in members {
+            bytes.append(0x1E)
+            bytes.append(contentsOf: m.system.rawValue.utf8)
+            bytes.append(0x3A)
+            bytes.append(contentsOf: m.recordId.utf8)
+        }
+        return Int64(bitPattern: bytes.withUnsafeBufferPointer { ByteInterner.hash($0) })
+    }
+}
+
 /// JSON string literals, for the few JSON documents recon writes by hand (summary, log lines).
 public enum JSONText {
     public static func quote(_ s: String) -> String {

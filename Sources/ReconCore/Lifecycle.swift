@@ -18,9 +18,12 @@ public struct OpenFinding: Sendable {
     public var type: FindingType
     public var entity: Entity
     public var records: String
-    public init(firstSeenRun: String, firstSeenAt: String, nightsOpen: Int, type: FindingType, entity: Entity, records: String) {
+    /// `Finding.stateDigest` as last stored (nil: stored before the state kept digests).
+    public var digest: Int64?
+    public init(firstSeenRun: String, firstSeenAt: String, nightsOpen: Int, type: FindingType, entity: Entity, records: String,
+                digest: Int64? = nil) {
         self.firstSeenRun = firstSeenRun; self.firstSeenAt = firstSeenAt; self.nightsOpen = nightsOpen
-        self.type = type; self.entity = entity; self.records = records
+        self.type = type; self.entity = entity; self.records = records; self.digest = digest
     }
 }
 
@@ -33,10 +36,15 @@ public struct TrackedFinding: Sendable {
     /// Runs in a row in which the finding has been open, this one included (one per night when
     /// recon runs nightly).
     public var nightsOpen: Int
+    /// Whether the state must (re)write the finding: it is new, or what is stored about it
+    /// (severity, field, records, detail) changed. A finding that persists unchanged costs the
+    /// state nothing: its nights are counted from the run it was first seen in.
+    public var changed: Bool
 
-    public init(finding: Finding, status: LifecycleStatus, firstSeenRun: String, firstSeenAt: String, nightsOpen: Int) {
+    public init(finding: Finding, status: LifecycleStatus, firstSeenRun: String, firstSeenAt: String, nightsOpen: Int,
+                changed: Bool = true) {
         self.finding = finding; self.status = status; self.firstSeenRun = firstSeenRun
-        self.firstSeenAt = firstSeenAt; self.nightsOpen = nightsOpen
+        self.firstSeenAt = firstSeenAt; self.nightsOpen = nightsOpen; self.changed = changed
     }
 }
 
@@ -58,7 +66,8 @@ public struct Lifecycle: Sendable {
             seen.insert(f.id)
             if let h = open[f.id] {
                 current.append(TrackedFinding(finding: f, status: waived.contains(f.id) ? .waived : .persisting,
-                                              firstSeenRun: h.firstSeenRun, firstSeenAt: h.firstSeenAt, nightsOpen: h.nightsOpen + 1))
+                                              firstSeenRun: h.firstSeenRun, firstSeenAt: h.firstSeenAt, nightsOpen: h.nightsOpen + 1,
+                                              changed: h.digest != f.stateDigest))
             } else {
                 current.append(TrackedFinding(finding: f, status: waived.contains(f.id) ? .waived : .new,
                                               firstSeenRun: runId, firstSeenAt: now, nightsOpen: 1))

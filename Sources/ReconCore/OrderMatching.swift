@@ -77,12 +77,12 @@ struct OrderMatcher {
             var rows: [Int32] = []
             rows.reserveCapacity(recs.count)
             for i in 0..<recs.count {
-                guard case .first(let code) = ids.state(recs, i, problem: {
+                guard case .first(let code) = ids.state(recs, store, i, problem: {
                     invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3)
                 }) else { continue }
                 var p = Prepared(system: system, record: Int32(i), idCode: code)
-                let statusCode: Int32? = store.withField(i, F.status) { f in
-                    ByteText.trimmed(f ?? UnsafeBufferPointer(start: nil, count: 0)) { statusCodes.find($0) }
+                let statusCode: Int32? = ByteText.trimmed(store.bytes(i, F.status) ?? UnsafeBufferPointer(start: nil, count: 0)) {
+                    statusCodes.find($0)
                 }
                 if let statusCode {
                     p.status = statusOfCode[Int(statusCode)]
@@ -92,19 +92,16 @@ struct OrderMatcher {
                     invalid(system, ids.codes.string(code), field: "status", value: rawStatus ?? "",
                             detail: empty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
                 }
-                let amountState: Bool? = store.withField(i, F.amount) { f in
-                    guard let f else { return nil }
-                    return ValueNormaliser.amount(bytes: f, into: &scratch)
-                }
+                let amountState: Bool? = store.bytes(i, F.amount).map { ValueNormaliser.amount(bytes: $0, into: &scratch) }
                 if amountState == true {
                     p.amountCode = scratch.withUnsafeBufferPointer { amountCodes.intern($0).code }
                 } else if amountState == false {
                     invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
                 }
-                if store.withField(i, F.currency, { f in f.map { ValueNormaliser.currency(bytes: $0, into: &scratch) } ?? false }) {
+                if let f = store.bytes(i, F.currency), ValueNormaliser.currency(bytes: f, into: &scratch) {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
                 }
-                p.created = store.withField(i, F.createdAt) { f in f.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
+                p.created = store.bytes(i, F.createdAt).flatMap { ValueNormaliser.epochSeconds(bytes: $0) }
                 rows.append(Int32(i))
                 orders.append(p)
             }
@@ -123,20 +120,21 @@ struct OrderMatcher {
         // Each order's customer: its code and identity among the customers, or a code of its own.
         var otherCustomers = ByteInterner()     // customer ids that name no customer
         // The row stores, fetched once (a `Table` fetched per order costs a copy each time).
-        let stores = [mirror.crmOrders.records.store, mirror.erpOrders.records.store]
-        for o in 0..<n {
-            let system = orders[o].system
-            let s = system == .crm ? 0 : 1
-            stores[s].withField(Int(orders[o].record), F.customerId) { f in
-                guard let f else { return }
-                ByteText.trimmed(f) { c in
-                    if c.isEmpty { return }
-                    if let code = customers.idCodes[s].find(c) {
-                        orders[o].customerKey = UInt64(code)
-                        orders[o].identity = customers.identityOfCode[s][Int(code)]
-                    } else {
-                        orders[o].customerKey = UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
-                    }
+        let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
+        let customerCodes = customers.idCodes, identityOfCode = customers.identityOfCode
+        withExtendedLifetime((crmStore, erpStore)) {
+            for o in 0..<n {
+                let s = orders[o].system == .crm ? 0 : 1
+                guard let f = (s == 0 ? crmStore : erpStore).bytes(Int(orders[o].record), F.customerId) else { continue }
+                // (customer key, identity); nil for a blank customer id.
+                let found: (UInt64, Int32)? = ByteText.trimmed(f) { c in
+                    if c.isEmpty { return nil }
+                    if let code = customerCodes[s].find(c) { return (UInt64(code), identityOfCode[s][Int(code)]) }
+                    return (UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code), -1)
+                }
+                if let (key, identity) = found {
+                    orders[o].customerKey = key
+                    orders[o].identity = identity
                 }
             }
         }
@@ -154,15 +152,20 @@ struct OrderMatcher {
         }
         var dangling = [Bool](repeating: false, count: n)
         var linkPairs: [(Int, Int)] = []
+        let orderCodes = idCodes, crmOrderCount = idCodes[0].count
         for o in 0..<n {
             let p = orders[o]
             let otherSide = p.system == .crm ? 1 : 0
             // -2: no external id; -1: one that names no order of the other system.
-            let other: Int = stores[p.system == .crm ? 0 : 1].withField(Int(p.record), F.externalId) { f in
-                guard let f else { return -2 }
-                return ByteText.trimmed(f) { t in
-                    t.isEmpty ? -2 : (idCodes[otherSide].find(t).map { order(otherSide, code: $0) } ?? -1)
+            let other: Int
+            if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
+                other = ByteText.trimmed(f) { t in
+                    if t.isEmpty { return -2 }
+                    guard let code = orderCodes[otherSide].find(t) else { return -1 }
+                    return otherSide == 0 ? Int(code) : crmOrderCount + Int(code)
                 }
+            } else {
+                other = -2
             }
             if other == -2 { continue }
             if other == -1 { dangling[o] = true; continue }
@@ -332,7 +335,6 @@ struct OrderMatcher {
             erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
         }
         let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
-        let crmStore = crmRecords.store, erpStore = erpRecords.store
         for (c, e) in linkPairs {
             let pc = orders[c], pe = orders[e]
             let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))

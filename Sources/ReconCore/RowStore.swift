@@ -10,7 +10,7 @@ public struct RowStore: Sendable {
     /// Fields per row.
     public let width: Int
     public private(set) var count = 0
-    private var chunks: [[UInt8]] = []
+    private var chunks: [Chunk] = []
     private var current: [UInt8] = []
     private var ends: [UInt32] = []
     private static let nullBit: UInt32 = 1 << 31
@@ -34,7 +34,7 @@ public struct RowStore: Sendable {
 
     private mutating func closeChunk() {
         let estimate = current.count + current.count / 8
-        chunks.append(current.withUnsafeBufferPointer { Array($0) })
+        chunks.append(Chunk(current))
         current = []
         current.reserveCapacity(estimate)
     }
@@ -66,11 +66,15 @@ public struct RowStore: Sendable {
 
     // MARK: Reading
 
-    /// The arena holding `row`.
-    @inline(__always)
-    private func arena(_ row: Int) -> [UInt8] {
-        let c = row >> Self.chunkShift
-        return c < chunks.count ? chunks[c] : current
+    /// One finished chunk's bytes, allocated once at their exact size and never moved: a field's
+    /// bytes can be handed out as a pointer (`bytes`) that stays valid while the store lives.
+    private final class Chunk: @unchecked Sendable {
+        let base: UnsafeMutableBufferPointer<UInt8>
+        init(_ bytes: [UInt8]) {
+            base = .allocate(capacity: Swift.max(bytes.count, 1))
+            _ = base.initialize(from: bytes)
+        }
+        deinit { base.deallocate() }
     }
 
     /// The byte range of field `k` of `row` in its chunk's arena, or nil for NULL.
@@ -89,15 +93,25 @@ public struct RowStore: Sendable {
     }
 
     public func string(_ row: Int, _ k: Int) -> String? {
-        guard let r = range(row, k) else { return nil }
-        return arena(row).withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        withField(row, k) { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Field `k` of `row` as bytes (nil for NULL), valid only inside `body`.
     @inline(__always)
     public func withField<R>(_ row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
         guard let r = range(row, k) else { return try body(nil) }
-        return try arena(row).withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
+        let c = row >> Self.chunkShift
+        if c < chunks.count { return try body(UnsafeBufferPointer(rebasing: chunks[c].base[r])) }
+        return try current.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
+    }
+
+    /// Field `k` of `row` as bytes (nil for NULL) without a closure, for the hot loops: the
+    /// pointer stays valid while this store (or a copy of it) lives, so callers keep the store in a
+    /// local and read inside `withExtendedLifetime(store)`. Only for a finished store (`shrink`).
+    @inline(__always)
+    public func bytes(_ row: Int, _ k: Int) -> UnsafeBufferPointer<UInt8>? {
+        guard let r = range(row, k) else { return nil }
+        return UnsafeBufferPointer(rebasing: chunks[row >> Self.chunkShift].base[r])
     }
 }
 
@@ -129,6 +143,7 @@ public struct Records<Record: StoredRecord>: RandomAccessCollection, Sendable {
             r.append(to: &store, width: width)
             store.endRow()
         }
+        store.shrink()
         if records.enumerated().contains(where: { $0.element.row != $0.offset + 1 }) { rowNumbers = records.map(\.row) }
     }
 

@@ -128,6 +128,34 @@ public enum Migrations {
             applied_by  text NOT NULL DEFAULT current_user
         );
         """),
+        Migration(version: 3, description: "findings written only when they change: runs numbered, nights counted from the first run", sql: """
+        -- Each run that recorded its findings gets the next number; an open finding remembers the
+        -- number of the run that opened it, so its nights are counted, not rewritten every night.
+        ALTER TABLE recon.runs ADD COLUMN seq int;
+        UPDATE recon.runs r SET seq = n.seq
+        FROM (SELECT run_id, row_number() OVER (ORDER BY started_at, run_id) AS seq
+              FROM recon.runs r2
+              WHERE outcome IN ('clean', 'breached')
+                 OR EXISTS (SELECT 1 FROM recon.run_findings rf WHERE rf.run_id = r2.run_id)) n
+        WHERE r.run_id = n.run_id;
+        CREATE UNIQUE INDEX runs_seq ON recon.runs (seq);
+        -- digest: severity, field, records and detail hashed; a persisting finding is rewritten
+        -- only when it changes. For open findings, last_seen_run, last_seen_at and nights_open are
+        -- as of the run that last wrote the row: recon.findings_now has the current values.
+        ALTER TABLE recon.findings ADD COLUMN first_seen_seq int, ADD COLUMN digest bigint;
+        UPDATE recon.findings SET first_seen_seq = (SELECT coalesce(max(seq), 0) FROM recon.runs) - nights_open + 1
+        WHERE open;
+        CREATE VIEW recon.findings_now AS
+        SELECT f.finding_id, f.type, f.entity, f.severity, f.field, f.records, f.detail, f.first_seen_run, f.first_seen_at,
+               CASE WHEN f.open THEN l.run_id ELSE f.last_seen_run END AS last_seen_run,
+               CASE WHEN f.open THEN l.finished_at ELSE f.last_seen_at END AS last_seen_at,
+               CASE WHEN f.open THEN l.seq - f.first_seen_seq + 1 ELSE f.nights_open END AS nights_open,
+               f.open, f.resolved_run, f.resolved_at
+        FROM recon.findings f
+        LEFT JOIN (SELECT run_id, finished_at, seq FROM recon.runs WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) l ON true;
+        -- From now on a run's rows in run_findings are the findings it opened and resolved.
+        COMMENT ON TABLE recon.run_findings IS 'findings each run opened (new, or waived when first seen) or resolved; before schema 3 every finding of every run';
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

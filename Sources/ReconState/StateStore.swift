@@ -99,18 +99,20 @@ public final class StateStore {
                   [runId, startedAt, host, String(pid)])
     }
 
-    /// Findings open after the last completed run, with their history.
+    /// Findings open after the last completed run, with their history (nights counted up to
+    /// that run).
     public func openFindings() throws -> [String: OpenFinding] {
         var out: [String: OpenFinding] = [:]
         do {
             try connection.copyOut(select: """
-                SELECT finding_id, first_seen_run, to_char(first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), nights_open, type, entity, records
+                SELECT finding_id, first_seen_run, to_char(first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                       coalesce((SELECT max(seq) FROM recon.runs) - first_seen_seq + 1, nights_open), type, entity, records, digest
                 FROM recon.findings WHERE open
                 """) { row in
                 guard let id = row[0], let t = row[4].flatMap(FindingType.init(rawValue:)),
                       let e = row[5].flatMap(Entity.init(rawValue:)) else { return }
                 out[id] = OpenFinding(firstSeenRun: row[1] ?? "", firstSeenAt: row[2] ?? "", nightsOpen: Int(row[3] ?? "0") ?? 0,
-                                      type: t, entity: e, records: row[6] ?? "")
+                                      type: t, entity: e, records: row[6] ?? "", digest: row[7].flatMap { Int64($0) })
             }
         } catch let error as PostgresError {
             throw StateError("state database: \(error)")
@@ -154,45 +156,63 @@ public final class StateStore {
         }
     }
 
-    /// Stores a completed run and its findings' lifecycle in one transaction.
+    /// Stores a completed run and its findings' lifecycle in one transaction. Only what changed is
+    /// written: findings new in this run, findings whose stored content changed, and resolved
+    /// ones; a finding that persists unchanged is not touched (its nights are counted from the
+    /// number of the run that opened it, `first_seen_seq`).
     public func completeRun(runId: String, lifecycle: Lifecycle, record: RunRecord) throws {
         do {
             try connection.execute("BEGIN")
+            // The run lock is held: no other run takes a number meanwhile.
+            let last = try connection.query("""
+                SELECT seq, run_id, finished_at FROM recon.runs WHERE seq = (SELECT max(seq) FROM recon.runs)
+                """).first
+            let lastSeq = last?[0].flatMap { Int($0) } ?? 0
+            let seq = lastSeq + 1
             try connection.execute("""
                 CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
-                    detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int) ON COMMIT DROP
+                    detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int,
+                    first_seen_seq int, digest bigint) ON COMMIT DROP
                 """)
-            let current = lifecycle.current
-            try connection.copyIn("COPY cur FROM STDIN", count: current.count) { i in
-                let t = current[i]
+            let written = lifecycle.current.filter(\.changed)
+            try connection.copyIn("COPY cur FROM STDIN", count: written.count) { i in
+                let t = written[i]
                 return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
-                        t.finding.members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " "),
-                        t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt, String(t.nightsOpen)]
+                        t.finding.recordsText, t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt,
+                        String(t.nightsOpen), String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
             }
             _ = try connection.query("""
                 INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
-                    first_seen_at, last_seen_run, last_seen_at, nights_open, open)
-                SELECT finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at, $1, now(), nights_open, true
+                    first_seen_at, last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest)
+                SELECT finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at, $1, now(),
+                    nights_open, true, first_seen_seq, digest
                 FROM cur
                 ON CONFLICT (finding_id) DO UPDATE SET
                     severity = EXCLUDED.severity, records = EXCLUDED.records, detail = EXCLUDED.detail,
                     first_seen_run = EXCLUDED.first_seen_run, first_seen_at = EXCLUDED.first_seen_at,
                     last_seen_run = EXCLUDED.last_seen_run, last_seen_at = EXCLUDED.last_seen_at,
-                    nights_open = EXCLUDED.nights_open, open = true, resolved_run = NULL, resolved_at = NULL
+                    nights_open = EXCLUDED.nights_open, open = true, resolved_run = NULL, resolved_at = NULL,
+                    first_seen_seq = EXCLUDED.first_seen_seq, digest = EXCLUDED.digest
                 """, [runId])
+            // Resolved: open until the last run, which is where they were last seen.
+            try connection.execute("CREATE TEMP TABLE gone (finding_id text) ON COMMIT DROP")
+            let resolved = lifecycle.resolved
+            try connection.copyIn("COPY gone FROM STDIN", count: resolved.count) { [resolved[$0].id] }
             _ = try connection.query("""
-                UPDATE recon.findings SET open = false, resolved_run = $1, resolved_at = now()
-                WHERE open AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.finding_id = findings.finding_id)
-                """, [runId])
-            _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur", [runId])
-            let resolvedRows: [[String?]] = lifecycle.resolved.map { [runId, $0.id, "resolved"] }
-            try connection.copyIn("COPY recon.run_findings FROM STDIN", rows: resolvedRows)
+                UPDATE recon.findings f SET open = false, resolved_run = $1, resolved_at = now(),
+                    nights_open = coalesce($2::int - f.first_seen_seq + 1, f.nights_open),
+                    last_seen_run = coalesce($3, f.last_seen_run), last_seen_at = coalesce($4::timestamptz, f.last_seen_at)
+                FROM gone WHERE f.finding_id = gone.finding_id AND f.open
+                """, [runId, String(lastSeq), last?[1] ?? nil, last?[2] ?? nil])
+            _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur WHERE first_seen_run = $1", [runId])
+            _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, 'resolved' FROM gone", [runId])
             _ = try connection.query("""
                 UPDATE recon.runs SET finished_at = now(), outcome = $2, exit_code = $3, findings_total = $4,
-                    counts = $5::jsonb, records_read = $6::jsonb, timings_ms = $7::jsonb, breaches = $8::jsonb, snapshot = $9
+                    counts = $5::jsonb, records_read = $6::jsonb, timings_ms = $7::jsonb, breaches = $8::jsonb, snapshot = $9,
+                    seq = $10
                 WHERE run_id = $1
                 """, [runId, record.outcome, String(record.exitCode), String(record.findingsTotal), record.counts,
-                      record.recordsRead, record.timings, record.breaches, record.snapshot])
+                      record.recordsRead, record.timings, record.breaches, record.snapshot, String(seq)])
             try connection.execute("COMMIT")
         } catch let error as PostgresError {
             try? connection.execute("ROLLBACK")
@@ -246,15 +266,24 @@ public final class StateStore {
             .first?.first.flatMap { $0 }.flatMap { Double($0) }
     }
 
-    /// Ids of findings and their statuses in the most recent completed run (for `recon explain`).
+    /// Findings open after the most recent completed run, and those it resolved, with their
+    /// status then (for `recon explain`): waived (a waiver in force), new (opened by that run),
+    /// persisting, or resolved.
     public func latestStatuses() throws -> [String: (status: String, firstSeenAt: String, nightsOpen: Int)] {
         var out: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
+        let waived = try activeWaivers()
         let rows = try q("""
-            SELECT rf.finding_id, rf.status, to_char(f.first_seen_at, 'YYYY-MM-DD'), f.nights_open
-            FROM recon.run_findings rf JOIN recon.findings f USING (finding_id)
-            WHERE rf.run_id = (SELECT run_id FROM recon.runs WHERE outcome IN ('clean', 'breached') ORDER BY started_at DESC LIMIT 1)
+            WITH l AS (SELECT run_id, seq FROM recon.runs WHERE seq = (SELECT max(seq) FROM recon.runs))
+            SELECT f.finding_id, f.open, f.first_seen_run = l.run_id, to_char(f.first_seen_at, 'YYYY-MM-DD'),
+                   CASE WHEN f.open THEN coalesce(l.seq - f.first_seen_seq + 1, f.nights_open) ELSE f.nights_open END
+            FROM recon.findings f, l
+            WHERE f.open OR f.resolved_run = l.run_id
             """)
-        for r in rows { if let id = r[0] { out[id] = (r[1] ?? "", r[2] ?? "", Int(r[3] ?? "0") ?? 0) } }
+        for r in rows {
+            guard let id = r[0] else { continue }
+            let status = r[1] != "t" ? "resolved" : waived.contains(id) ? "waived" : r[2] == "t" ? "new" : "persisting"
+            out[id] = (status, r[3] ?? "", Int(r[4] ?? "0") ?? 0)
+        }
         return out
     }
 }

@@ -96,6 +96,68 @@ struct NightlyTests {
         #expect(unknown.status == 2 && unknown.stderr.contains("unknown finding id"))
     }
 
+    /// Rows of a query on the fixture's database.
+    func rows(_ f: Fixture, _ sql: String) throws -> [[String?]] {
+        let c = try Connection(conninfo: f.url)
+        return try c.query(sql)
+    }
+
+    /// The state writes only what changed: a finding that persists unchanged is not rewritten
+    /// (same row version), a run records in run_findings only what it opened or resolved, and
+    /// findings_now counts the nights the reports show.
+    @Test func persistingFindingsAreNotRewritten() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        #expect(try f.recon().status == 1)
+        let run1 = try #require(f.reportEntries().last)
+        let opened = try lifecycle(f, run1).count
+        let versions1 = try rows(f, "SELECT finding_id, xmin::text FROM recon.findings ORDER BY 1")
+        #expect(versions1.count == opened)
+        #expect(try rows(f, "SELECT count(*) FROM recon.run_findings WHERE run_id = '\(run1)'") == [[String(opened)]])
+
+        #expect(try f.recon().status == 1)
+        let run2 = try #require(f.reportEntries().last)
+        #expect(try lifecycle(f, run2).values.allSatisfy { $0.status == "persisting" && $0.nights == "2" })
+        #expect(try rows(f, "SELECT finding_id, xmin::text FROM recon.findings ORDER BY 1") == versions1)
+        #expect(try rows(f, "SELECT count(*) FROM recon.run_findings WHERE run_id = '\(run2)'") == [["0"]])
+        #expect(try rows(f, "SELECT DISTINCT nights_open, last_seen_run FROM recon.findings_now") == [["2", run2]])
+
+        // A changed mirror: only what the run opens and resolves is written.
+        try psql(f.url, command: "UPDATE sales.party SET counterpart = 102 WHERE pk = 2; INSERT INTO sales.party VALUES ('erp', 103, NULL, 'cy@shop.example', NULL, 'DE', 'gold')")
+        #expect(try f.recon().status == 1)
+        let run3 = try #require(f.reportEntries().last)
+        let l3 = try lifecycle(f, run3)
+        #expect(l3["orphan/customer"]?.status == "new" && l3["status_mismatch/order"]?.nights == "3")
+        let events = try rows(f, "SELECT status, count(*)::text FROM recon.run_findings WHERE run_id = '\(run3)' GROUP BY 1 ORDER BY 1")
+        #expect(events == [["new", "1"], ["resolved", "1"]])
+        let resolved = try rows(f, "SELECT type, nights_open::text, last_seen_run, resolved_run FROM recon.findings WHERE NOT open")
+        #expect(resolved == [["unlinked", "2", run2, run3]])
+    }
+
+    /// A state database recorded by schema 2 (every finding rewritten each night) upgrades in
+    /// place: `recon migrate` numbers its runs and keeps every open finding's nights.
+    @Test func upgradeFromSchema2KeepsNights() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        #expect(try f.recon().status == 1)
+        #expect(try f.recon().status == 1)
+        // Back to what schema 2 left after two nights.
+        try psql(f.url, command: """
+            DROP VIEW recon.findings_now;
+            UPDATE recon.findings SET nights_open = 2;
+            ALTER TABLE recon.findings DROP COLUMN first_seen_seq, DROP COLUMN digest;
+            ALTER TABLE recon.runs DROP COLUMN seq;
+            DELETE FROM recon.schema_version WHERE version = 3;
+            """)
+        #expect(try f.recon().status == 2)
+        let migrated = try f.recon([], "migrate")
+        #expect(migrated.status == 0 && migrated.stdout.contains("applied migration 3"), "\(migrated.stderr)")
+        #expect(try rows(f, "SELECT count(*) FROM recon.runs WHERE seq IS NOT NULL") == [["2"]])
+        #expect(try f.recon().status == 1)
+        let run3 = try #require(f.reportEntries().last)
+        #expect(try lifecycle(f, run3).values.allSatisfy { $0.status == "persisting" && $0.nights == "3" })
+    }
+
     @Test func alertCommandGetsTheSummaryAndItsFailureChangesNothing() throws {
         let f = try fixture(config: Self.thresholdsConfig + "\nalert_command: cat > \"$ALERT_DIR/alert.json\"\n")
         defer { f.cleanup() }
