@@ -165,11 +165,14 @@ struct CustomerMatcher {
 
     /// Builds identities (external-id links, then email, then phone, a weaker key never joining
     /// what a stronger one keeps apart) and reports customer findings.
-    mutating func run() -> CustomerMatch {
+    /// - Parameter indexed: called with the id interners (per system) as soon as every record
+    ///   is normalised, before identities are built.
+    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil) -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
         let idx = buildIndex()
+        indexed?(idx.idCodes)
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         let n = idx.count

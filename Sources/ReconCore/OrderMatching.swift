@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Orders: external-id links in either direction, the customer check, duplicates (entered twice
 /// within the window, or two orders linked to one counterpart), orphans, missing orders, status
@@ -112,72 +113,94 @@ struct OrderMatcher {
         steps.lap("orders.prepare")
     }
 
-    /// Matches the prepared orders against each other and the customers.
-    mutating func run(customers: CustomerMatch) {
-        self.customers = customers
+    // Links in either direction (set by `link`). Counterparts: the first in an array, more (an
+    // order linked to two) in a side table.
+    private var firstCounterpart: [Int32] = []
+    private var moreCounterparts: [Int32: [Int]] = [:]
+    private var dangling: [Bool] = []
+    private var linkPairs: [(Int, Int)] = []
+    /// Customer ids that name no customer (their codes are offset by 2^40 in `customerKey`).
+    private var otherCustomers = ByteInterner()
+
+    /// Links orders by external id, in either direction: needs only `prepare`, so it runs
+    /// while the customers are still being matched.
+    mutating func link() {
         typealias F = OrderRecord.Field
         let n = orders.count
-        // Each order's customer: its code and identity among the customers, or a code of its own.
-        var otherCustomers = ByteInterner()     // customer ids that name no customer
-        // The row stores, fetched once (a `Table` fetched per order costs a copy each time).
+        firstCounterpart = [Int32](repeating: -1, count: n)
+        dangling = [Bool](repeating: false, count: n)
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
-        let customerCodes = customers.idCodes, identityOfCode = customers.identityOfCode
+        let orderCodes = idCodes, crmOrderCount = idCodes[0].count
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<n {
+                let p = orders[o]
+                let otherSide = p.system == .crm ? 1 : 0
+                // -2: no external id; -1: one that names no order of the other system.
+                let other: Int
+                if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
+                    other = ByteText.trimmed(f) { t in
+                        if t.isEmpty { return -2 }
+                        guard let code = orderCodes[otherSide].find(t) else { return -1 }
+                        return otherSide == 0 ? Int(code) : crmOrderCount + Int(code)
+                    }
+                } else {
+                    other = -2
+                }
+                if other == -2 { continue }
+                if other == -1 { dangling[o] = true; continue }
+                let (c, e) = p.system == .crm ? (o, other) : (other, o)
+                // Both sides may name each other: one link.
+                if firstCounterpart[c] == Int32(e) || (moreCounterparts[Int32(c)]?.contains(e) ?? false) { continue }
+                linkPairs.append((c, e))
+                addCounterpart(c, e)
+                addCounterpart(e, c)
+            }
+        }
+        steps.lap("orders.links")
+    }
+
+    private mutating func addCounterpart(_ a: Int, _ b: Int) {
+        if firstCounterpart[a] < 0 { firstCounterpart[a] = Int32(b) } else { moreCounterparts[Int32(a), default: []].append(b) }
+    }
+
+    /// Each order's customer code among the customers (`customerIds`: per system, trimmed id →
+    /// code, as customer matching interned them), or a code of its own for an id that names no
+    /// customer. Needs only the customers' ids, not their identities: it runs while the
+    /// customers are still being matched.
+    mutating func resolveCustomers(_ customerIds: [ByteInterner]) {
+        typealias F = OrderRecord.Field
+        let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
+        withExtendedLifetime((crmStore, erpStore)) {
+            for o in 0..<orders.count {
                 let s = orders[o].system == .crm ? 0 : 1
                 guard let f = (s == 0 ? crmStore : erpStore).bytes(Int(orders[o].record), F.customerId) else { continue }
-                // (customer key, identity); nil for a blank customer id.
-                let found: (UInt64, Int32)? = ByteText.trimmed(f) { c in
+                let key: UInt64? = ByteText.trimmed(f) { c in
                     if c.isEmpty { return nil }
-                    if let code = customerCodes[s].find(c) { return (UInt64(code), identityOfCode[s][Int(code)]) }
-                    return (UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code), -1)
+                    if let code = customerIds[s].find(c) { return UInt64(code) }
+                    return UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
                 }
-                if let (key, identity) = found {
-                    orders[o].customerKey = key
-                    orders[o].identity = identity
-                }
+                orders[o].customerKey = key
             }
         }
         steps.lap("orders.customers")
-        // Links in either direction.
-        // Counterparts: the first in an array, more (an order linked to two) in a side table.
-        var firstCounterpart = [Int32](repeating: -1, count: n)
-        var moreCounterparts: [Int32: [Int]] = [:]
+    }
+
+    /// Matches the linked orders against each other and the customers (after `link` and
+    /// `resolveCustomers`; `customers` is the finished customer matching).
+    mutating func run(customers: CustomerMatch) {
+        self.customers = customers
+        let n = orders.count
+        let identityOfCode = customers.identityOfCode
+        for o in 0..<n {
+            if let key = orders[o].customerKey, key >> 40 == 0 {
+                orders[o].identity = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(key)]
+            }
+        }
+        let firstCounterpart = firstCounterpart, moreCounterparts = moreCounterparts, dangling = dangling
         func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
         func counterparts(_ o: Int) -> [Int] {
             firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
         }
-        func addCounterpart(_ a: Int, _ b: Int) {
-            if firstCounterpart[a] < 0 { firstCounterpart[a] = Int32(b) } else { moreCounterparts[Int32(a), default: []].append(b) }
-        }
-        var dangling = [Bool](repeating: false, count: n)
-        var linkPairs: [(Int, Int)] = []
-        let orderCodes = idCodes, crmOrderCount = idCodes[0].count
-        for o in 0..<n {
-            let p = orders[o]
-            let otherSide = p.system == .crm ? 1 : 0
-            // -2: no external id; -1: one that names no order of the other system.
-            let other: Int
-            if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
-                other = ByteText.trimmed(f) { t in
-                    if t.isEmpty { return -2 }
-                    guard let code = orderCodes[otherSide].find(t) else { return -1 }
-                    return otherSide == 0 ? Int(code) : crmOrderCount + Int(code)
-                }
-            } else {
-                other = -2
-            }
-            if other == -2 { continue }
-            if other == -1 { dangling[o] = true; continue }
-            let (c, e) = p.system == .crm ? (o, other) : (other, o)
-            // Both sides may name each other: one link.
-            if firstCounterpart[c] == Int32(e) || (moreCounterparts[Int32(c)]?.contains(e) ?? false) { continue }
-            linkPairs.append((c, e))
-            addCounterpart(c, e)
-            addCounterpart(e, c)
-        }
-
-        steps.lap("orders.links")
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
         let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]
@@ -208,7 +231,7 @@ struct OrderMatcher {
         // Group by (system, customer, amount, currency): a counting sort of the orders by their
         // customer (dense integer keys), then each customer's few orders ordered by amount and
         // currency; runs of two or more go to the window check.
-        let customerCount = [customers.identityOfCode[0].count, customers.identityOfCode[1].count]
+        let customerCount = [identityOfCode[0].count, identityOfCode[1].count]
         let others = otherCustomers.count
         let base = [0, customerCount[0] + others]
         let buckets = customerCount[0] + customerCount[1] + 2 * others
@@ -335,6 +358,7 @@ struct OrderMatcher {
             erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
         }
         let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
+        let crmStore = crmRecords.store, erpStore = erpRecords.store
         for (c, e) in linkPairs {
             let pc = orders[c], pe = orders[e]
             let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))
@@ -413,6 +437,8 @@ private final class MatchBox: @unchecked Sendable {
     var customers: CustomerMatcher
     var orders: OrderMatcher
     var match: CustomerMatch?
+    /// The customers' id interners, handed over once they are built.
+    var customerIds: [ByteInterner] = []
     init(customers: CustomerMatcher, orders: OrderMatcher) {
         self.customers = customers
         self.orders = orders
@@ -468,13 +494,29 @@ public enum Reconciler {
         let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
                            orders: OrderMatcher(mirror: mirror, config: config))
         if fastPaths {
-            // Customers on one core, the orders' own normalisation on the other.
-            DispatchQueue.concurrentPerform(iterations: 2) { k in
-                if k == 0 { box.match = box.customers.run() } else { box.orders.prepare() }
+            // Customers on this core; on the other, the orders' own normalisation and links, then
+            // (as soon as the customers' ids are interned) each order's customer code.
+            let indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            let other = Thread {
+                box.orders.prepare()
+                box.orders.link()
+                indexed.wait()
+                box.orders.steps.lap("orders.wait_for_customers")
+                box.orders.resolveCustomers(box.customerIds)
+                done.signal()
             }
+            other.stackSize = 1 << 23
+            other.start()
+            box.match = box.customers.run(indexed: { ids in
+                box.customerIds = ids
+                indexed.signal()
+            })
+            done.wait()
         } else {
             box.match = box.customers.run()
             box.orders.prepare()
+            box.orders.link()
+            box.orders.resolveCustomers(box.match!.idCodes)
         }
         let customerMatcher = box.customers
         let match = box.match!
