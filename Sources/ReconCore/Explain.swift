@@ -51,7 +51,7 @@ extension Reconciler {
         let match = customers.run()
         var orders = OrderMatcher(mirror: mirror, config: config)
         orders.prepare()
-        orders.run(customers: match)
+        orders.linkAndRun(customers: match)
         let all = customers.findings + orders.findings
         let findings = all.filter { f in f.entity == entity && f.members.contains { $0.system == system && $0.recordId == id } }
             .sorted { ($0.type, $0.id) < ($1.type, $1.id) }

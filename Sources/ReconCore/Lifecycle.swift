@@ -27,6 +27,64 @@ public struct OpenFinding: Sendable {
     }
 }
 
+/// The findings open before this run, kept compactly: at a few hundred thousand open findings a
+/// dictionary of `OpenFinding`s costs about 80 MB, this about 15. Ids are interned; the runs
+/// that first saw them (a handful of distinct values) are stored once. Records are not kept
+/// (only resolved findings need them; the caller fills those in).
+public struct OpenFindings: Sendable {
+    private var ids = ByteInterner()
+    private var nights: [Int32] = []
+    private var digests: [Int64] = []
+    private var hasDigest: [Bool] = []
+    private var kinds: [UInt8] = []          // type order * 2 + entity
+    private var firstSeen: [Int32] = []      // index into `seenRuns`
+    private var seenRuns: [(run: String, at: String)] = []
+    private var seenRunIndex: [String: Int32] = [:]
+
+    public init() {}
+
+    public init(_ open: [String: OpenFinding]) {
+        for (id, h) in open.sorted(by: { $0.key < $1.key }) { add(id: id, h) }
+    }
+
+    public var count: Int { nights.count }
+
+    /// Adds an open finding (an id already added is ignored).
+    public mutating func add(id: String, _ h: OpenFinding) {
+        guard ids.intern(id).inserted else { return }
+        nights.append(Int32(clamping: h.nightsOpen))
+        digests.append(h.digest ?? 0)
+        hasDigest.append(h.digest != nil)
+        kinds.append(UInt8(h.type.order * 2 + (h.entity == .customer ? 0 : 1)))
+        let key = h.firstSeenRun + "\u{1F}" + h.firstSeenAt
+        if let k = seenRunIndex[key] {
+            firstSeen.append(k)
+        } else {
+            seenRunIndex[key] = Int32(seenRuns.count)
+            firstSeen.append(Int32(seenRuns.count))
+            seenRuns.append((h.firstSeenRun, h.firstSeenAt))
+        }
+    }
+
+    /// The position of an open finding's id, or nil.
+    public func index(of id: String) -> Int? { ids.find(id).map { Int($0) } }
+
+    public func id(_ i: Int) -> String { ids.string(Int32(i)) }
+
+    public func history(_ i: Int) -> OpenFinding {
+        let run = seenRuns[Int(firstSeen[i])]
+        let kind = Int(kinds[i])
+        return OpenFinding(firstSeenRun: run.run, firstSeenAt: run.at, nightsOpen: Int(nights[i]),
+                           type: FindingType.allCases.first { $0.order == kind / 2 }!, entity: kind % 2 == 0 ? .customer : .order,
+                           records: "", digest: hasDigest[i] ? digests[i] : nil)
+    }
+
+    /// The digest stored for finding `i` (nil: none stored).
+    func digest(_ i: Int) -> Int64? { hasDigest[i] ? digests[i] : nil }
+    func nightsOpen(_ i: Int) -> Int { Int(nights[i]) }
+    func firstSeenRun(_ i: Int) -> (run: String, at: String) { seenRuns[Int(firstSeen[i])] }
+}
+
 /// A finding of this run with its lifecycle.
 public struct TrackedFinding: Sendable {
     public var finding: Finding
@@ -59,21 +117,37 @@ public struct Lifecycle: Sendable {
     ///   - waived: ids with a waiver that has not expired.
     public static func compute(findings: [Finding], open: [String: OpenFinding], waived: Set<String>,
                                runId: String, now: String) -> Lifecycle {
+        compute(findings: findings, open: OpenFindings(open), waived: waived, runId: runId, now: now)
+    }
+
+    /// - Parameters:
+    ///   - open: findings open before this run.
+    ///   - waived: ids with a waiver that has not expired.
+    public static func compute(findings: [Finding], open: OpenFindings, waived: Set<String>,
+                               runId: String, now: String) -> Lifecycle {
         var current: [TrackedFinding] = []
         current.reserveCapacity(findings.count)
-        var seen: Set<String> = []
+        var seen = [Bool](repeating: false, count: open.count)
+        var seenCount = 0
         for f in findings {
-            seen.insert(f.id)
-            if let h = open[f.id] {
-                current.append(TrackedFinding(finding: f, status: waived.contains(f.id) ? .waived : .persisting,
-                                              firstSeenRun: h.firstSeenRun, firstSeenAt: h.firstSeenAt, nightsOpen: h.nightsOpen + 1,
-                                              changed: h.digest != f.stateDigest))
+            let id = f.id
+            let state = waived.isEmpty ? nil : waived.contains(id) ? LifecycleStatus.waived : nil
+            if let i = open.index(of: id) {
+                if !seen[i] { seen[i] = true; seenCount += 1 }
+                let first = open.firstSeenRun(i)
+                current.append(TrackedFinding(finding: f, status: state ?? .persisting,
+                                              firstSeenRun: first.run, firstSeenAt: first.at, nightsOpen: open.nightsOpen(i) + 1,
+                                              changed: open.digest(i) != f.stateDigest))
             } else {
-                current.append(TrackedFinding(finding: f, status: waived.contains(f.id) ? .waived : .new,
+                current.append(TrackedFinding(finding: f, status: state ?? .new,
                                               firstSeenRun: runId, firstSeenAt: now, nightsOpen: 1))
             }
         }
-        let resolved = open.filter { !seen.contains($0.key) }.sorted { $0.key < $1.key }.map { (id: $0.key, history: $0.value) }
+        var resolved: [(id: String, history: OpenFinding)] = []
+        if seenCount < open.count {
+            for i in 0..<open.count where !seen[i] { resolved.append((open.id(i), open.history(i))) }
+            resolved.sort { $0.id < $1.id }
+        }
         return Lifecycle(current: current, resolved: resolved)
     }
 

@@ -25,20 +25,35 @@ struct OrderMatcher {
     /// One usable order, normalised. Values are interned codes; their text comes from the
     /// interners (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
     struct Prepared {
-        var system: System
-        var status: CanonicalStatus?
+        // Three million of these at a million customers per side: 8-byte fields first and no
+        // optionals in storage (nil is a sentinel), 40 bytes each instead of 64.
+        private var createdRaw: Int64 = .min
+        private var customerKeyRaw: UInt64 = .max
         var record: Int32
         /// The order id's code in `idCodes` of its system.
         var idCode: Int32
-        var created: Int64?
-        /// Equal for orders naming the same trimmed customer id (nil: no customer id).
-        var customerKey: UInt64?
         /// The customer's identity, -1 when the customer does not exist.
         var identity: Int32 = -1
         /// Canonical amount, -1 for none.
         var amountCode: Int32 = -1
         /// Uppercased currency, -1 for none.
         var currencyCode: Int32 = -1
+        var system: System
+        var status: CanonicalStatus?
+
+        init(system: System, record: Int32, idCode: Int32) {
+            self.system = system; self.record = record; self.idCode = idCode
+        }
+
+        var created: Int64? {
+            get { createdRaw == .min ? nil : createdRaw }
+            set { createdRaw = newValue ?? .min }
+        }
+        /// Equal for orders naming the same trimmed customer id (nil: no customer id).
+        var customerKey: UInt64? {
+            get { customerKeyRaw == .max ? nil : customerKeyRaw }
+            set { customerKeyRaw = newValue ?? .max }
+        }
     }
 
     private var amountCodes = ByteInterner()
@@ -183,6 +198,13 @@ struct OrderMatcher {
             }
         }
         steps.lap("orders.customers")
+    }
+
+    /// Everything after `prepare`, on this thread: links, customers, the rest.
+    mutating func linkAndRun(customers: CustomerMatch) {
+        link()
+        resolveCustomers(customers.idCodes)
+        run(customers: customers)
     }
 
     /// Matches the linked orders against each other and the customers (after `link` and
@@ -515,14 +537,12 @@ public enum Reconciler {
         } else {
             box.match = box.customers.run()
             box.orders.prepare()
-            box.orders.link()
-            box.orders.resolveCustomers(box.match!.idCodes)
         }
         let customerMatcher = box.customers
         let match = box.match!
         // Taken out of the box, not copied: a shared copy would be duplicated on first write.
         var orderMatcher = box.takeOrders()
-        orderMatcher.run(customers: match)
+        if fastPaths { orderMatcher.run(customers: match) } else { orderMatcher.linkAndRun(customers: match) }
         orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings
         findings = Reconciler.sortedByTypeEntityId(findings)

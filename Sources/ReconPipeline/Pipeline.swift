@@ -272,14 +272,31 @@ public struct Pipeline {
             try store.beginRun(runId: runId, startedAt: ISO8601DateFormatter().string(from: started),
                                host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
 
-            let (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress)
+            // What the state knows (open findings, waivers) is read on its own connection while
+            // the mirror is read and matched.
+            let known = BackgroundJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Int) in
+                let t = Date()
+                return (try store.openFindings(), try store.activeWaivers(), Int(Date().timeIntervalSince(t) * 1000))
+            }
+            let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
+            do {
+                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress)
+            } catch {
+                _ = try? known.wait()     // the state connection is free again before the error is handled
+                throw error
+            }
             timings = phaseTimings
             for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
 
             let t = Date()
-            let lifecycle = Lifecycle.compute(findings: outcome.findings, open: try store.openFindings(),
-                                              waived: try store.activeWaivers(), runId: runId,
+            let (open, waived, readMs) = try known.wait()
+            logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
+            var lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, runId: runId,
                                               now: ISO8601DateFormatter().string(from: started))
+            if !lifecycle.resolved.isEmpty {
+                let records = try store.records(of: lifecycle.resolved.map(\.id))
+                for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
+            }
             let breaches = Self.breaches(config, lifecycle)
             let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
             let counts = lifecycle.counts()

@@ -79,9 +79,18 @@ enum HTMLReport {
         }
         h += "<h2>Open findings per type, last \(history.count) runs</h2><div class=\"card\">\(chart(history))</div>\n"
         if let lifecycle {
-            let oldest = lifecycle.current.filter { $0.status != .waived }
-                .sorted { ($0.firstSeenAt, -$0.nightsOpen, $0.finding.id) < ($1.firstSeenAt, -$1.nightsOpen, $1.finding.id) }
-                .prefix(20)
+            // The 20 first in (first seen, most nights, id) order: one pass keeping a short
+            // sorted list, not a sort of every open finding.
+            func before(_ a: TrackedFinding, _ b: TrackedFinding) -> Bool {
+                (a.firstSeenAt, -a.nightsOpen, a.finding.id) < (b.firstSeenAt, -b.nightsOpen, b.finding.id)
+            }
+            var oldest: [TrackedFinding] = []
+            for t in lifecycle.current where t.status != .waived {
+                if oldest.count == 20, !before(t, oldest[19]) { continue }
+                let at = oldest.firstIndex { before(t, $0) } ?? oldest.count
+                oldest.insert(t, at: at)
+                if oldest.count > 20 { oldest.removeLast() }
+            }
             h += "<h2>Oldest open findings</h2><table><tr><th>finding</th><th>type</th><th>entity</th><th>first seen</th><th>nights open</th><th>records</th></tr>\n"
             if oldest.isEmpty { h += "<tr><td colspan=\"6\">None.</td></tr>\n" }
             for t in oldest {

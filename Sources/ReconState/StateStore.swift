@@ -100,22 +100,34 @@ public final class StateStore {
     }
 
     /// Findings open after the last completed run, with their history (nights counted up to
-    /// that run).
-    public func openFindings() throws -> [String: OpenFinding] {
-        var out: [String: OpenFinding] = [:]
+    /// that run). Their records are not read: only resolved findings need them (`records(of:)`).
+    public func openFindings() throws -> OpenFindings {
+        var out = OpenFindings()
         do {
             try connection.copyOut(select: """
                 SELECT finding_id, first_seen_run, to_char(first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                       coalesce((SELECT max(seq) FROM recon.runs) - first_seen_seq + 1, nights_open), type, entity, records, digest
+                       coalesce((SELECT max(seq) FROM recon.runs) - first_seen_seq + 1, nights_open), type, entity, digest
                 FROM recon.findings WHERE open
                 """) { row in
                 guard let id = row[0], let t = row[4].flatMap(FindingType.init(rawValue:)),
                       let e = row[5].flatMap(Entity.init(rawValue:)) else { return }
-                out[id] = OpenFinding(firstSeenRun: row[1] ?? "", firstSeenAt: row[2] ?? "", nightsOpen: Int(row[3] ?? "0") ?? 0,
-                                      type: t, entity: e, records: row[6] ?? "", digest: row[7].flatMap { Int64($0) })
+                out.add(id: id, OpenFinding(firstSeenRun: row[1] ?? "", firstSeenAt: row[2] ?? "", nightsOpen: Int(row[3] ?? "0") ?? 0,
+                                            type: t, entity: e, records: "", digest: row[6].flatMap { Int64($0) }))
             }
         } catch let error as PostgresError {
             throw StateError("state database: \(error)")
+        }
+        return out
+    }
+
+    /// The stored records (`crm:id erp:id …`) of the given findings, by id.
+    public func records(of ids: [String]) throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        var out: [String: String] = [:]
+        // Finding ids are letters, digits and dashes: safe inside an array literal.
+        for r in try q("SELECT finding_id, records FROM recon.findings WHERE finding_id = ANY($1::text[])",
+                       ["{" + ids.joined(separator: ",") + "}"]) {
+            if let id = r[0] { out[id] = r[1] ?? "" }
         }
         return out
     }
