@@ -27,6 +27,21 @@ public struct PlanBuilder {
 
     /// One pass over each table, indexing only what the findings need.
     private mutating func index(_ findings: [Finding]) {
+        if let recordIndex {
+            // Everything comes from matching, looked up when asked (`customer`, `order`,
+            // `isLinked`); only the ERP customers naming the CRM customers of missing orders are
+            // collected here.
+            let erp = mirror.erpCustomers.records
+            for f in findings where f.type == .missingOrder {
+                guard let id = f.members.first?.recordId, let row = recordIndex.orderRow(.crm, id),
+                      let cid = ValueNormaliser.id(mirror.crmOrders.records.field(row, OrderRecord.Field.customerId)),
+                      erpCustomerByCrmId[cid] == nil,
+                      let namer = match.firstNamerRow(.crm, cid),
+                      let erpId = ValueNormaliser.id(erp.field(namer, CustomerRecord.Field.id)) else { continue }
+                erpCustomerByCrmId[cid] = erpId
+            }
+            return
+        }
         var wantCustomers: [System: Set<String>] = [.crm: [], .erp: []]
         var wantOrders: [System: Set<String>] = [.crm: [], .erp: []]
         for f in findings {
@@ -35,10 +50,6 @@ public struct PlanBuilder {
             }
         }
         for s in System.allCases where !wantOrders[s]!.isEmpty {
-            if let recordIndex {
-                for id in wantOrders[s]! { if let row = recordIndex.orderRow(s, id) { orders[s]![id] = row } }
-                continue
-            }
             let recs = mirror.orders(s).records
             for i in 0..<recs.count {
                 if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
@@ -49,23 +60,6 @@ public struct PlanBuilder {
             if let id = f.members.first?.recordId, let cid = ValueNormaliser.id(order(.crm, id)?.customerId) { customersOfMissingOrders.insert(cid) }
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
-        if let recordIndex {
-            // Everything comes from matching: rows by id, links, who names whom.
-            for s in System.allCases {
-                for id in wantCustomers[s]! {
-                    guard let row = recordIndex.customerRow(s, id) else { continue }
-                    customers[s]![id] = row
-                    if match.linked(s, id) { linkedCustomers[s]!.insert(id) }
-                }
-            }
-            let erp = mirror.erpCustomers.records
-            for crmId in customersOfMissingOrders {
-                if let row = match.firstNamerRow(.crm, crmId), let id = ValueNormaliser.id(erp.field(row, CustomerRecord.Field.id)) {
-                    erpCustomerByCrmId[crmId] = id
-                }
-            }
-            return
-        }
         for s in System.allCases {
             let recs = mirror.customers(s).records
             let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
@@ -85,8 +79,16 @@ public struct PlanBuilder {
         }
     }
 
-    func customer(_ s: System, _ id: String) -> CustomerRecord? { customers[s]?[id].map { mirror.customers(s).records[$0] } }
-    func order(_ s: System, _ id: String) -> OrderRecord? { orders[s]?[id].map { mirror.orders(s).records[$0] } }
+    func customer(_ s: System, _ id: String) -> CustomerRecord? {
+        (recordIndex.map { $0.customerRow(s, id) } ?? customers[s]?[id]).map { mirror.customers(s).records[$0] }
+    }
+    func order(_ s: System, _ id: String) -> OrderRecord? {
+        (recordIndex.map { $0.orderRow(s, id) } ?? orders[s]?[id]).map { mirror.orders(s).records[$0] }
+    }
+    /// Whether a customer of the findings is in an external-id link that resolves.
+    func isLinked(_ s: System, _ id: String) -> Bool {
+        recordIndex != nil ? match.linked(s, id) : linkedCustomers[s]!.contains(id)
+    }
 
     func owner(_ field: String) -> System? {
         if field == "status" { return ownership.fields["status"] ?? config.statuses.owner }
@@ -204,7 +206,7 @@ public struct PlanBuilder {
             for rule in config.survivorship {
                 switch rule {
                 case .linked:
-                    let la = linkedCustomers[system]!.contains(a.id), lb = linkedCustomers[system]!.contains(b.id)
+                    let la = isLinked(system, a.id), lb = isLinked(system, b.id)
                     if la != lb { return la }
                 case .mostRecent:
                     let ta = ValueNormaliser.epochSeconds(a.record.updatedAt) ?? .min, tb = ValueNormaliser.epochSeconds(b.record.updatedAt) ?? .min

@@ -316,21 +316,16 @@ struct RecordLookup {
     private var customers: [System: [String: Int]] = [:]
     private var orders: [System: [String: Int]] = [:]
 
-    /// Indexes only the records that take part in `findings` (a few, among millions).
+    private let index: RecordIndex?
+
+    /// Indexes only the records that take part in `findings` (a few, among millions); with
+    /// matching's `index`, nothing is built: records are looked up when asked.
     init(_ mirror: Mirror, only findings: [Finding], index: RecordIndex? = nil) {
         self.mirror = mirror
+        self.index = index
+        if index != nil { return }
         var wanted: [System: [Entity: Set<String>]] = [.crm: [.customer: [], .order: []], .erp: [.customer: [], .order: []]]
         for f in findings { for m in f.members { wanted[m.system]![f.entity]!.insert(m.recordId) } }
-        if let index {
-            for s in System.allCases {
-                var c: [String: Int] = [:], o: [String: Int] = [:]
-                for id in wanted[s]![.customer]! { if let row = index.customerRow(s, id) { c[id] = row } }
-                for id in wanted[s]![.order]! { if let row = index.orderRow(s, id) { o[id] = row } }
-                customers[s] = c
-                orders[s] = o
-            }
-            return
-        }
         for s in System.allCases {
             var c: [String: Int] = [:]
             let wc = wanted[s]![.customer]!
@@ -354,11 +349,11 @@ struct RecordLookup {
     }
 
     func customer(_ s: System, _ id: String) -> CustomerRecord? {
-        customers[s]?[id].map { mirror.customers(s).records[$0] }
+        (index.map { $0.customerRow(s, id) } ?? customers[s]?[id]).map { mirror.customers(s).records[$0] }
     }
 
     func order(_ s: System, _ id: String) -> OrderRecord? {
-        orders[s]?[id].map { mirror.orders(s).records[$0] }
+        (index.map { $0.orderRow(s, id) } ?? orders[s]?[id]).map { mirror.orders(s).records[$0] }
     }
 
     /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at
