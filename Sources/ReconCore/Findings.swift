@@ -164,6 +164,26 @@ extension Finding {
 
 /// JSON string literals, for the few JSON documents recon writes by hand (summary, log lines).
 public enum JSONText {
+    /// Appends `s` as a JSON string literal (the same bytes as `quote`).
+    public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(0x6E)
+            case 0x0D: out.append(0x5C); out.append(0x72)
+            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0..<0x20:
+                let hex: (UInt8) -> UInt8 = { $0 < 10 ? 0x30 + $0 : 0x57 + $0 }
+                out.append(0x5C); out.append(0x75); out.append(0x30); out.append(0x30)
+                out.append(hex(b >> 4)); out.append(hex(b & 0xF))
+            default: out.append(b)
+            }
+        }
+        out.append(0x22)
+    }
+
     public static func quote(_ s: String) -> String {
         // Most values need no escaping: one scan of the bytes, then a single concatenation.
         if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) { return "\"" + s + "\"" }

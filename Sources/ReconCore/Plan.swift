@@ -90,37 +90,59 @@ public struct Plan: Sendable {
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
     public func canonicalJSON() -> String {
-        var out = ""
-        canonicalJSON { out += $0 }
-        return out
+        var out: [UInt8] = []
+        appendCanonicalJSON(to: &out) { _ in }
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// The canonical bytes in pieces (one per action or item), for writing and hashing a large
-    /// plan without holding all of it: `emit` receives them in order.
+    /// The canonical bytes in pieces, for writing and hashing a large plan without holding all
+    /// of it: `emit` receives them in order.
     public func canonicalJSON(_ emit: (String) -> Void) {
-        // Keys in sorted order, written directly (this runs over every action of a nightly plan).
-        func q(_ s: String?) -> String { s.map(JSONText.quote) ?? "null" }
-        func list(_ items: [String]) -> String { "[" + items.map(JSONText.quote).joined(separator: ",") + "]" }
-        emit("{\"actions\":[\n")
+        var buffer: [UInt8] = []
+        appendCanonicalJSON(to: &buffer) { b in
+            emit(String(decoding: b, as: UTF8.self))
+            b.removeAll(keepingCapacity: true)
+        }
+        emit(String(decoding: buffer, as: UTF8.self))
+    }
+
+    /// Appends the canonical bytes to `out`, calling `flush` whenever it holds a megabyte or more
+    /// (`flush` empties it). Keys in sorted order, written as bytes: this runs over every action
+    /// of a nightly plan.
+    func appendCanonicalJSON(to out: inout [UInt8], flush: (inout [UInt8]) -> Void) {
+        func raw(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+        func q(_ s: String?) { if let s { JSONText.appendQuoted(s, to: &out) } else { raw("null") } }
+        func list(_ items: [String]) {
+            out.append(0x5B)
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                JSONText.appendQuoted(item, to: &out)
+            }
+            out.append(0x5D)
+        }
+        raw("{\"actions\":[\n")
         for (i, a) in actions.enumerated() {
-            var out = i > 0 ? ",\n" : ""
-            out += "{\"action_id\":" + q(a.actionId) + ",\"entity\":" + q(a.entity.rawValue) + ",\"field\":" + q(a.field)
-            out += ",\"finding_ids\":" + list(a.findingIds) + ",\"new_value\":" + q(a.newValue) + ",\"old_value\":" + q(a.oldValue)
-            out += ",\"operation\":" + q(a.operation.rawValue) + ",\"payload\":{"
-            out += a.payload.sorted { $0.key < $1.key }.map { JSONText.quote($0.key) + ":" + q($0.value) }.joined(separator: ",")
-            out += "},\"reason\":" + q(a.reason) + ",\"record_id\":" + q(a.recordId) + ",\"system\":" + q(a.system.rawValue) + "}"
-            emit(out)
+            if i > 0 { raw(",\n") }
+            raw("{\"action_id\":"); q(a.actionId); raw(",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
+            raw(",\"finding_ids\":"); list(a.findingIds); raw(",\"new_value\":"); q(a.newValue); raw(",\"old_value\":"); q(a.oldValue)
+            raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
+            for (k, entry) in a.payload.sorted(by: { $0.key < $1.key }).enumerated() {
+                if k > 0 { out.append(0x2C) }
+                JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
+            }
+            raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue); raw("}")
+            if out.count >= 1 << 20 { flush(&out) }
         }
-        if !actions.isEmpty { emit("\n") }
-        emit("],\"batch_id\":" + q(batchId) + ",\"created_at\":" + q(createdAt) + ",\"needs_human\":[\n")
+        if !actions.isEmpty { raw("\n") }
+        raw("],\"batch_id\":"); q(batchId); raw(",\"created_at\":"); q(createdAt); raw(",\"needs_human\":[\n")
         for (i, h) in needsHuman.enumerated() {
-            var out = i > 0 ? ",\n" : ""
-            out += "{\"entity\":" + q(h.entity.rawValue) + ",\"finding_id\":" + q(h.findingId) + ",\"reason\":" + q(h.reason)
-            out += ",\"records\":" + list(h.records) + ",\"type\":" + q(h.type.rawValue) + "}"
-            emit(out)
+            if i > 0 { raw(",\n") }
+            raw("{\"entity\":"); q(h.entity.rawValue); raw(",\"finding_id\":"); q(h.findingId); raw(",\"reason\":"); q(h.reason)
+            raw(",\"records\":"); list(h.records); raw(",\"type\":"); q(h.type.rawValue); raw("}")
+            if out.count >= 1 << 20 { flush(&out) }
         }
-        if !needsHuman.isEmpty { emit("\n") }
-        emit("],\"rollback_of\":" + q(rollbackOf) + ",\"run_id\":" + q(runId) + ",\"version\":1}\n")
+        if !needsHuman.isEmpty { raw("\n") }
+        raw("],\"rollback_of\":"); q(rollbackOf); raw(",\"run_id\":"); q(runId); raw(",\"version\":1}\n")
     }
 
     /// Streams the canonical bytes to `write` in chunks of about a megabyte and returns their
@@ -128,18 +150,15 @@ public struct Plan: Sendable {
     public func writeCanonicalJSON(_ write: ([UInt8]) -> Void) -> String {
         var hasher = SHA256()
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20 + 4096)
-        func flush() {
-            guard !buffer.isEmpty else { return }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-            write(buffer)
-            buffer.removeAll(keepingCapacity: true)
+        buffer.reserveCapacity(1 << 20 + 65536)
+        func flush(_ b: inout [UInt8]) {
+            guard !b.isEmpty else { return }
+            b.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            write(b)
+            b.removeAll(keepingCapacity: true)
         }
-        canonicalJSON { piece in
-            buffer.append(contentsOf: piece.utf8)
-            if buffer.count >= 1 << 20 { flush() }
-        }
-        flush()
+        appendCanonicalJSON(to: &buffer, flush: flush)
+        flush(&buffer)
         return hex(hasher.finalize())
     }
 

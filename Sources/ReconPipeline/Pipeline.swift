@@ -323,28 +323,30 @@ public struct Pipeline {
                 try store.completeRun(runId: runId, lifecycle: lifecycle, record: record)
                 return Int(Date().timeIntervalSince(t) * 1000)
             }
-            // The batch is planned on a third thread while this one writes the findings' CSVs.
-            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, lifecycle, started] () -> (Plan, Int)? in
-                guard let ownership = config.ownership else { return nil }
-                let t = Date()
-                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
-                                          index: options.fastPaths ? outcome.index : nil)
-                let plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
-                                         runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
-                return (plan, Int(Date().timeIntervalSince(t) * 1000))
-            }
             let folder: ReportFolder
             var planned: (plan: Plan, sha256: String)?
             do {
                 progress.note("writing reports")
                 folder = try writer.begin(runId)
+                // The batch is planned, and plan.json written and hashed, on a third thread while
+                // this one writes the findings' CSVs (then plan.csv).
+                let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, lifecycle, started] () -> (Plan, String, Int)? in
+                    guard let ownership = config.ownership else { return nil }
+                    let t = Date()
+                    var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                              index: options.fastPaths ? outcome.index : nil)
+                    let plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
+                                             runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+                    let ms = Int(Date().timeIntervalSince(t) * 1000)
+                    return (plan, try folder.writePlanJSON(plan), ms)
+                }
                 do {
                     try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
-                    if let (p, ms) = try planJob.wait() {
+                    if let (p, sha, ms) = try planJob.wait() {
                         summary.timingsMs.append(("plan", ms))
                         logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
-                        // plan.json streamed to its file and hashed on the way, for the batch register.
-                        planned = (p, try folder.writePlan(p))
+                        try folder.writePlanCSV(p)
+                        planned = (p, sha)
                     }
                 } catch {
                     _ = try? planJob.wait()

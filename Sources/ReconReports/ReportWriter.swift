@@ -396,13 +396,24 @@ public final class ReportFolder {
     /// - Returns: plan.json's SHA-256.
     @discardableResult
     public func writePlan(_ plan: Plan) throws -> String {
+        let sha = try writePlanJSON(plan)
+        try writePlanCSV(plan)
+        return sha
+    }
+
+    /// plan.json, the canonical bytes streamed and hashed on the way. - Returns: their SHA-256.
+    public func writePlanJSON(_ plan: Plan) throws -> String {
         let file = try CSVFile(tempPath + "/plan.json")
         let sha = plan.writeCanonicalJSON { file.write($0) }
         try file.close()
+        return sha
+    }
+
+    /// plan.csv, the plan for people.
+    public func writePlanCSV(_ plan: Plan) throws {
         var csv = try CSVWriter(streamingTo: tempPath + "/plan.csv")
         ReportWriter.planCSV(plan, into: &csv)
         try csv.finish()
-        return sha
     }
 
     /// findings.csv, one CSV per type and resolved.csv.

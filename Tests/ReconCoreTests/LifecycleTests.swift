@@ -41,8 +41,12 @@ struct LifecycleTests {
         #expect(result.value == value && result.breached == breached, "\(rule.description)")
     }
 
-    @Test(arguments: [("plain", "\"plain\""), ("q\"b\\", "\"q\\\"b\\\\\""), ("l1\nl2\t", "\"l1\\nl2\\t\""), ("\u{1}", "\"\\u0001\""), ("ü😀", "\"ü😀\"")])
+    @Test(arguments: [("plain", "\"plain\""), ("q\"b\\", "\"q\\\"b\\\\\""), ("l1\nl2\t", "\"l1\\nl2\\t\""), ("\u{1}", "\"\\u0001\""),
+                      ("\u{1F}\r", "\"\\u001f\\r\""), ("ü😀", "\"ü😀\"")])
     func jsonQuoting(text: String, quoted: String) {
         #expect(JSONText.quote(text) == quoted)
+        var bytes: [UInt8] = []
+        JSONText.appendQuoted(text, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == quoted)
     }
 }
