@@ -165,6 +165,21 @@ enum ByteText {
     static func trimmed<R>(_ p: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         if let f = p.first, let l = p.last, f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return body(p) }
         if p.isEmpty { return body(p) }
+        return trimmedSlow(p, body)
+    }
+
+    /// ASCII whitespace (tab, line feed, vertical tab, form feed, carriage return, space) around
+    /// a visible ASCII character at each end is trimmed on the bytes: each of those is a
+    /// whitespace `Character` of its own there (nothing combines with it). Anything else (other
+    /// whitespace, a non-ASCII character at an end, nothing left) goes through `String`.
+    static func trimmedSlow<R>(_ p: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        @inline(__always) func space(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+        var i = 0, j = p.count
+        while i < j, space(p[i]) { i += 1 }
+        while j > i, space(p[j - 1]) { j -= 1 }
+        if i == j { return body(UnsafeBufferPointer(start: p.baseAddress, count: 0)) }
+        let f = p[i], l = p[j - 1]
+        if f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return body(UnsafeBufferPointer(rebasing: p[i..<j])) }
         var s = String(decoding: p, as: UTF8.self).trimmingWhitespace()
         return s.withUTF8 { body($0) }
     }

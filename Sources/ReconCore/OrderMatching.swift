@@ -133,9 +133,13 @@ struct OrderMatcher {
     private var firstCounterpart: [Int32] = []
     private var moreCounterparts: [Int32: [Int]] = [:]
     private var dangling: [Bool] = []
-    private var linkPairs: [(Int, Int)] = []
+    private var linkPairs: [(Int32, Int32)] = []
     /// Customer ids that name no customer (their codes are offset by 2^40 in `customerKey`).
     private var otherCustomers = ByteInterner()
+    /// Customer codes per system (set by `resolveCustomers`).
+    private var customerCodeCount = [0, 0]
+    /// Orders whose sibling in a duplicate has a counterpart (set by `groupAndCompare`).
+    private var explainedByDuplicate: [Bool] = []
 
     /// Links orders by external id, in either direction: needs only `prepare`, so it runs
     /// while the customers are still being matched.
@@ -166,7 +170,7 @@ struct OrderMatcher {
                 let (c, e) = p.system == .crm ? (o, other) : (other, o)
                 // Both sides may name each other: one link.
                 if firstCounterpart[c] == Int32(e) || (moreCounterparts[Int32(c)]?.contains(e) ?? false) { continue }
-                linkPairs.append((c, e))
+                linkPairs.append((Int32(c), Int32(e)))
                 addCounterpart(c, e)
                 addCounterpart(e, c)
             }
@@ -197,13 +201,152 @@ struct OrderMatcher {
                 orders[o].customerKey = key
             }
         }
+        customerCodeCount = [customerIds[0].count, customerIds[1].count]
         steps.lap("orders.customers")
+    }
+
+    /// Duplicates, and the statuses and fields of linked pairs: they need the links and each
+    /// order's customer code, not customer identities, so they run while the customers are still
+    /// being matched (after `link` and `resolveCustomers`).
+    mutating func groupAndCompare() {
+        let n = orders.count
+        let firstCounterpart = firstCounterpart, moreCounterparts = moreCounterparts
+        func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
+        func counterparts(_ o: Int) -> [Int] {
+            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
+        }
+        // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
+        // orders with equal amount and currency within the window.
+        var parent = (0..<Int32(n)).map { $0 }
+        func find(_ x: Int) -> Int {
+            var x = x
+            while Int(parent[x]) != x { parent[x] = parent[Int(parent[x])]; x = Int(parent[x]) }
+            return x
+        }
+        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = Int32(min(ra, rb)) } }
+        var dupKeys = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
+        for (o, _) in moreCounterparts {
+            let cs = counterparts(Int(o))
+            for c in cs.dropFirst() { union(cs[0], c) }
+            for c in cs { dupKeys[c] |= 1 }
+        }
+        // Group by (system, customer, amount, currency): a counting sort of the orders by their
+        // customer (dense integer keys), then each customer's few orders ordered by amount and
+        // currency; runs of two or more go to the window check.
+        let customerCount = customerCodeCount
+        let others = otherCustomers.count
+        let base = [0, customerCount[0] + others]
+        let buckets = customerCount[0] + customerCount[1] + 2 * others
+        func bucket(_ p: Prepared) -> Int? {
+            guard let key = p.customerKey, p.amountCode >= 0, p.created != nil else { return nil }
+            let s = p.system == .crm ? 0 : 1
+            return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
+        }
+        // 32-bit positions: three million orders, two million buckets.
+        var starts = [Int32](repeating: 0, count: buckets + 1)
+        for o in 0..<n { if let b = bucket(orders[o]) { starts[b + 1] += 1 } }
+        for b in 0..<buckets { starts[b + 1] += starts[b] }
+        var fill = starts
+        var byCustomer = [Int32](repeating: 0, count: Int(starts[buckets]))
+        for o in 0..<n {
+            if let b = bucket(orders[o]) { byCustomer[Int(fill[b])] = Int32(o); fill[b] += 1 }
+        }
+        fill = []
+        var windowGroups: [[Int]] = []
+        for b in 0..<buckets where starts[b + 1] - starts[b] >= 2 {
+            let members = byCustomer[Int(starts[b])..<Int(starts[b + 1])].map { Int($0) }.sorted {
+                (orders[$0].amountCode, orders[$0].currencyCode, $0) < (orders[$1].amountCode, orders[$1].currencyCode, $1)
+            }
+            var at = 0
+            while at < members.count {
+                var end = at + 1
+                while end < members.count, orders[members[end]].amountCode == orders[members[at]].amountCode,
+                      orders[members[end]].currencyCode == orders[members[at]].currencyCode { end += 1 }
+                if end - at >= 2 { windowGroups.append(Array(members[at..<end])) }
+                at = end
+            }
+        }
+        let window = Int64(config.orderDuplicateWindowSeconds)
+        for group in windowGroups {
+            let sorted = group.sorted { (orders[$0].created!, idText(orders[$0])) < (orders[$1].created!, idText(orders[$1])) }
+            var run = [sorted[0]]
+            func close(_ run: [Int]) {
+                guard run.count >= 2 else { return }
+                // Two orders that each have their own counterpart are two real orders.
+                let allOwn = run.allSatisfy { hasCounterpart($0) }
+                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
+                if allOwn { return }
+                for o in run.dropFirst() { union(run[0], o) }
+                for o in run { dupKeys[o] |= 2 }
+            }
+            for o in sorted.dropFirst() {
+                if orders[o].created! - orders[run.last!].created! <= window { run.append(o) } else { close(run); run = [o] }
+            }
+            close(run)
+        }
+        var dupGroups: [Int: [Int]] = [:]
+        for o in 0..<n where dupKeys[o] != 0 { dupGroups[find(o), default: []].append(o) }
+        explainedByDuplicate = [Bool](repeating: false, count: n)
+        for (_, group) in dupGroups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
+            let keys = group.reduce(UInt8(0)) { $0 | dupKeys[$1] }
+            var on: [String] = []
+            if keys & 1 != 0 { on.append("external_id") }
+            if keys & 2 != 0 { on.append("customer_id+amount+currency+window") }
+            let system = orders[group[0]].system
+            findings.append(Finding(type: .duplicate, entity: .order, severity: severity(.duplicate),
+                                    matchedOn: on.joined(separator: "|"),
+                                    detail: "\(group.count) \(system.label) orders for one order",
+                                    members: group.map {
+                                        FindingMember(system: system, recordId: idText(orders[$0]),
+                                                      value: amountText(orders[$0]) ?? "", role: "duplicate")
+                                    }))
+            // A copy whose sibling has a counterpart is explained by the duplicate finding.
+            if group.contains(where: { hasCounterpart($0) }) {
+                for o in group where !hasCounterpart(o) { explainedByDuplicate[o] = true }
+            }
+        }
+
+        steps.lap("orders.duplicates")
+
+        // Matched pairs: statuses and fields.
+        let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
+        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
+            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
+        }
+        let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
+        let crmStore = crmRecords.store, erpStore = erpRecords.store
+        for (c, e) in linkPairs {
+            let pc = orders[Int(c)], pe = orders[Int(e)]
+            let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))
+            if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
+                findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
+                                        matchedOn: "external_id", field: "status",
+                                        detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(config.statuses.owner.label) owns order status",
+                                        members: [FindingMember(system: .crm, recordId: idText(pc), value: rc.status ?? "", role: sc.rawValue),
+                                                  FindingMember(system: .erp, recordId: idText(pe), value: re.status ?? "", role: se.rawValue)]))
+            }
+            if pc.amountCode >= 0, pe.amountCode >= 0, pc.amountCode != pe.amountCode {
+                mismatch(idText(pc), idText(pe), field: "amount", rc.amount ?? "", re.amount ?? "")
+            }
+            if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
+                mismatch(idText(pc), idText(pe), field: "currency", rc.currency ?? "", re.currency ?? "")
+            }
+            for s in shared {
+                let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
+                if crmStore.withField(Int(pc.record), ck, { a in erpStore.withField(Int(pe.record), ek, { b in
+                    a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
+                let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
+                if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
+            }
+        }
+        steps.lap("orders.fields")
     }
 
     /// Everything after `prepare`, on this thread: links, customers, the rest.
     mutating func linkAndRun(customers: CustomerMatch) {
         link()
         resolveCustomers(customers.idCodes)
+        groupAndCompare()
         run(customers: customers)
     }
 
@@ -239,92 +382,7 @@ struct OrderMatcher {
         }
 
         steps.lap("orders.customer_check")
-        // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
-        // orders with equal amount and currency within the window.
-        var parent = Array(0..<n)
-        func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
-        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = min(ra, rb) } }
-        var dupKeys = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
-        for (o, _) in moreCounterparts {
-            let cs = counterparts(Int(o))
-            for c in cs.dropFirst() { union(cs[0], c) }
-            for c in cs { dupKeys[c] |= 1 }
-        }
-        // Group by (system, customer, amount, currency): a counting sort of the orders by their
-        // customer (dense integer keys), then each customer's few orders ordered by amount and
-        // currency; runs of two or more go to the window check.
-        let customerCount = [identityOfCode[0].count, identityOfCode[1].count]
-        let others = otherCustomers.count
-        let base = [0, customerCount[0] + others]
-        let buckets = customerCount[0] + customerCount[1] + 2 * others
-        func bucket(_ p: Prepared) -> Int? {
-            guard let key = p.customerKey, p.amountCode >= 0, p.created != nil else { return nil }
-            let s = p.system == .crm ? 0 : 1
-            return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
-        }
-        var starts = [Int](repeating: 0, count: buckets + 1)
-        for o in 0..<n { if let b = bucket(orders[o]) { starts[b + 1] += 1 } }
-        for b in 0..<buckets { starts[b + 1] += starts[b] }
-        var fill = starts
-        var byCustomer = [Int](repeating: 0, count: starts[buckets])
-        for o in 0..<n {
-            if let b = bucket(orders[o]) { byCustomer[fill[b]] = o; fill[b] += 1 }
-        }
-        var windowGroups: [[Int]] = []
-        for b in 0..<buckets where starts[b + 1] - starts[b] >= 2 {
-            let members = byCustomer[starts[b]..<starts[b + 1]].sorted {
-                (orders[$0].amountCode, orders[$0].currencyCode, $0) < (orders[$1].amountCode, orders[$1].currencyCode, $1)
-            }
-            var at = 0
-            while at < members.count {
-                var end = at + 1
-                while end < members.count, orders[members[end]].amountCode == orders[members[at]].amountCode,
-                      orders[members[end]].currencyCode == orders[members[at]].currencyCode { end += 1 }
-                if end - at >= 2 { windowGroups.append(Array(members[at..<end])) }
-                at = end
-            }
-        }
-        let window = Int64(config.orderDuplicateWindowSeconds)
-        for group in windowGroups {
-            let sorted = group.sorted { (orders[$0].created!, idText(orders[$0])) < (orders[$1].created!, idText(orders[$1])) }
-            var run = [sorted[0]]
-            func close(_ run: [Int]) {
-                guard run.count >= 2 else { return }
-                // Two orders that each have their own counterpart are two real orders.
-                let allOwn = run.allSatisfy { hasCounterpart($0) }
-                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
-                if allOwn { return }
-                for o in run.dropFirst() { union(run[0], o) }
-                for o in run { dupKeys[o] |= 2 }
-            }
-            for o in sorted.dropFirst() {
-                if orders[o].created! - orders[run.last!].created! <= window { run.append(o) } else { close(run); run = [o] }
-            }
-            close(run)
-        }
-        var dupGroups: [Int: [Int]] = [:]
-        for o in 0..<n where dupKeys[o] != 0 { dupGroups[find(o), default: []].append(o) }
-        var explainedByDuplicate = [Bool](repeating: false, count: n)
-        for (_, group) in dupGroups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
-            let keys = group.reduce(UInt8(0)) { $0 | dupKeys[$1] }
-            var on: [String] = []
-            if keys & 1 != 0 { on.append("external_id") }
-            if keys & 2 != 0 { on.append("customer_id+amount+currency+window") }
-            let system = orders[group[0]].system
-            findings.append(Finding(type: .duplicate, entity: .order, severity: severity(.duplicate),
-                                    matchedOn: on.joined(separator: "|"),
-                                    detail: "\(group.count) \(system.label) orders for one order",
-                                    members: group.map {
-                                        FindingMember(system: system, recordId: idText(orders[$0]),
-                                                      value: amountText(orders[$0]) ?? "", role: "duplicate")
-                                    }))
-            // A copy whose sibling has a counterpart is explained by the duplicate finding.
-            if group.contains(where: { hasCounterpart($0) }) {
-                for o in group where !hasCounterpart(o) { explainedByDuplicate[o] = true }
-            }
-        }
-
-        steps.lap("orders.duplicates")
+        let explainedByDuplicate = self.explainedByDuplicate
         // Orders of one customer identity that look alike but are not linked.
         var pairedUnlinked = [Bool](repeating: false, count: n)
         struct IdentityKey: Hashable { let identity: Int32, amount: Int32, currency: Int32 }
@@ -374,37 +432,6 @@ struct OrderMatcher {
         }
 
         steps.lap("orders.orphans")
-        // Matched pairs: statuses and fields.
-        let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
-        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
-            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
-        }
-        let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
-        let crmStore = crmRecords.store, erpStore = erpRecords.store
-        for (c, e) in linkPairs {
-            let pc = orders[c], pe = orders[e]
-            let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))
-            if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
-                findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
-                                        matchedOn: "external_id", field: "status",
-                                        detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(config.statuses.owner.label) owns order status",
-                                        members: [FindingMember(system: .crm, recordId: idText(pc), value: rc.status ?? "", role: sc.rawValue),
-                                                  FindingMember(system: .erp, recordId: idText(pe), value: re.status ?? "", role: se.rawValue)]))
-            }
-            if pc.amountCode >= 0, pe.amountCode >= 0, pc.amountCode != pe.amountCode {
-                mismatch(idText(pc), idText(pe), field: "amount", rc.amount ?? "", re.amount ?? "")
-            }
-            if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
-                mismatch(idText(pc), idText(pe), field: "currency", rc.currency ?? "", re.currency ?? "")
-            }
-            for s in shared {
-                let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
-                if crmStore.withField(Int(pc.record), ck, { a in erpStore.withField(Int(pe.record), ek, { b in
-                    a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
-                let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
-                if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
-            }
-        }
     }
 
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
@@ -525,6 +552,7 @@ public enum Reconciler {
                 indexed.wait()
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
+                box.orders.groupAndCompare()
                 done.signal()
             }
             other.stackSize = 1 << 23
@@ -543,7 +571,6 @@ public enum Reconciler {
         // Taken out of the box, not copied: a shared copy would be duplicated on first write.
         var orderMatcher = box.takeOrders()
         if fastPaths { orderMatcher.run(customers: match) } else { orderMatcher.linkAndRun(customers: match) }
-        orderMatcher.steps.lap("orders.fields")
         var findings = customerMatcher.findings + orderMatcher.findings
         findings = Reconciler.sortedByTypeEntityId(findings)
         orderMatcher.steps.lap("findings.sort")

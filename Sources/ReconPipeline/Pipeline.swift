@@ -245,6 +245,7 @@ public struct Pipeline {
     /// (a failed run's holds summary.json with the error), metrics (when asked) and, for a
     /// failure or a breach, an alert.
     public func run() -> Result {
+        Self.tuneMalloc()
         let started = Date()
         var runId = Self.runId(started, reportsDirectory: options.reportsDirectory ?? "reports")
         var config = ReconConfig()
@@ -424,6 +425,16 @@ public struct Pipeline {
         }
     }
 
+    /// glibc raises its mmap threshold each time a large block is freed, up to 32 MB, after which
+    /// the large arrays of matching come from the heap and freed ones are kept: a fixed 8 MB
+    /// threshold returns them to the system (about 70 MB less peak RSS at 1M customers per side,
+    /// no measurable time; smaller thresholds cost page faults).
+    static func tuneMalloc() {
+        #if os(Linux)
+        _ = glibcMallopt(-3, 8 << 20)    // M_MMAP_THRESHOLD (malloc.h), which Glibc's module does not export
+        #endif
+    }
+
     /// Descriptions of the rules this run breaches: `fail_on` and each threshold.
     static func breaches(_ config: ReconConfig, _ lifecycle: Lifecycle) -> [String] {
         var out: [String] = []
@@ -533,3 +544,8 @@ public struct Pipeline {
         return lines.joined(separator: "\n")
     }
 }
+
+#if os(Linux)
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

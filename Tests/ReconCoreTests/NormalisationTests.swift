@@ -1,4 +1,4 @@
-import ReconCore
+@testable import ReconCore
 import Testing
 
 struct EmailTests {
@@ -98,6 +98,20 @@ struct ValueTests {
     }
 }
 
+/// Trimming on bytes against `trimmingWhitespace` (Character semantics), around every kind of
+/// whitespace and combining mark at the edges.
+struct TrimBytesTests {
+    @Test func bytesEqualString() {
+        let edges = ["", " ", "\t", "\r\n", "\n", "\u{0B}", "\u{0C}", "\u{1C}", "\u{85}", "\u{A0}", "\u{3000}", " \u{301}", "\u{301}", "é", "x"]
+        let middles = ["", "a", "ab", "a b", "é", "a\u{301}", " ", "\u{301}a"]
+        for a in edges { for m in middles { for b in edges {
+            var text = a + m + b
+            let bytes = text.withUTF8 { p in ByteText.trimmed(p) { Array($0) } }
+            #expect(String(decoding: bytes, as: UTF8.self) == text.trimmingWhitespace(), "\(Array(text.unicodeScalars))")
+        } } }
+    }
+}
+
 /// The byte-level email path (used on the row store) against the String path, on the inputs
 /// where they could differ: case, accents, scripts whose lowercasing is not one-to-one,
 /// non-ASCII whitespace.
@@ -107,6 +121,8 @@ struct EmailBytePathTests {
         "ΣΟΦΙΑ@example.gr", "σοφια@example.gr", "İSTANBUL@example.tr", "straße@example.de", "STRASSE@EXAMPLE.DE",
         "\u{00A0}nbsp@example.com\u{00A0}", "zoë@example.com", "ZOË@EXAMPLE.COM", "bob@@example.com", "", "   ",
         "a..b@example.com", "x@例え.jp", "Ǆemal@example.ba",
+        "\t\r\nbob@example.com\r\n", " \u{301}bob@example.com", "bob@example.com \u{301}", "\u{0B}bob@example.com\u{0C}",
+        "\u{1C}bob@example.com", " \u{3000}bob@example.com", " é@example.com ", "\r\n",
     ])
     func bytesEqualString(raw: String) {
         var key: [UInt8] = []
