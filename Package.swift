@@ -34,11 +34,14 @@ let package = Package(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("protobuf")]
         ),
+        // One inline function (a cache prefetch), which Swift has no spelling for.
+        .target(name: "CSupport"),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(
             name: "ReconCore",
             dependencies: [
                 "CPhoneNumber",
+                "CSupport",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

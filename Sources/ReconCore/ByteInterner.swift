@@ -1,3 +1,5 @@
+import CSupport
+
 /// Byte strings interned to dense codes (0, 1, 2, … in order of first appearance): each distinct
 /// value stored once in an arena, found again through an open-addressing table keyed by a 64-bit
 /// hash of its bytes. Matching a million customers means millions of id, email and phone lookups;
@@ -57,6 +59,14 @@ public struct ByteInterner: Sendable {
             if equal(Int(c), bytes) { return c }
             i = (i + 1) & mask
         }
+    }
+
+    /// Starts loading the table slot where `bytes` would be: a loop that calls this for the key a
+    /// few iterations ahead and then `find`s has several cache misses in flight instead of one.
+    @inline(__always)
+    public func prefetch(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let i = Int(UInt32(truncatingIfNeeded: Self.hash(bytes))) & mask
+        slots.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + i) }
     }
 
     public func find(_ s: String) -> Int32? {

@@ -69,6 +69,9 @@ struct OrderMatcher {
     }
 
     private var orders: [Prepared] = []
+    /// How far ahead lookup loops prefetch table slots: enough misses in flight to hide much of
+    /// the memory latency once the tables outgrow the cache.
+    static let lookahead = 8
     /// Orders are prepared in order of first appearance, CRM first: an id's code plus the
     /// system's offset is the order's index in `orders`.
     private func order(_ s: Int, code: Int32) -> Int { s == 0 ? Int(code) : idCodes[0].count + Int(code) }
@@ -154,6 +157,12 @@ struct OrderMatcher {
             for o in 0..<n {
                 let p = orders[o]
                 let otherSide = p.system == .crm ? 1 : 0
+                if o + Self.lookahead < n {
+                    let a = orders[o + Self.lookahead]
+                    if let f = (a.system == .crm ? crmStore : erpStore).bytes(Int(a.record), F.externalId) {
+                        ByteText.trimmed(f) { orderCodes[a.system == .crm ? 1 : 0].prefetch($0) }
+                    }
+                }
                 // -2: no external id; -1: one that names no order of the other system.
                 let other: Int
                 if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
