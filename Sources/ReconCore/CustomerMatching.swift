@@ -37,6 +37,96 @@ struct CustomerIndex {
     }
 }
 
+/// One extract's customers normalised (email key, E.164 phone, whether the country is known),
+/// row by row: one core normalises the ERP customers while the other normalises the CRM ones,
+/// then `CustomerMatcher.buildIndex` interns both. Rows whose id is blank or repeated are
+/// normalised too (and not used).
+struct PreNormalised: Sendable {
+    private var emailBytes: [UInt8] = []
+    private var emailEnds: [UInt32] = []
+    /// 0 empty, 1 valid, 2 invalid (reason in `reasons`).
+    private var emailState: [UInt8] = []
+    private var phoneBytes: [UInt8] = []
+    private var phoneEnds: [UInt32] = []
+    private var phoneState: [UInt8] = []
+    private var reasons: [Int: (email: String?, phone: String?)] = [:]
+    private(set) var unknownCountry: [Bool] = []
+    /// Phones answered by the fast path and by libphonenumber.
+    private(set) var phonesFast = 0, phonesSlow = 0
+
+    /// Normalises every row of `records` (phones with `phones`, which is not thread-safe: one per thread).
+    init(_ records: Records<CustomerRecord>, phones: PhoneNormaliser) {
+        typealias F = CustomerRecord.Field
+        let fastBefore = phones.fastCount, slowBefore = phones.slowCount
+        let store = records.store
+        let n = records.count
+        emailEnds.reserveCapacity(n); emailState.reserveCapacity(n)
+        phoneEnds.reserveCapacity(n); phoneState.reserveCapacity(n)
+        unknownCountry.reserveCapacity(n)
+        emailBytes.reserveCapacity(n * 24); phoneBytes.reserveCapacity(n * 13)
+        var key: [UInt8] = []
+        withExtendedLifetime(store) {
+            for i in 0..<n {
+                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), key: &key) {
+                case .valid: emailBytes.append(contentsOf: key); emailState.append(1)
+                case .empty: emailState.append(0)
+                case .invalid(let reason): emailState.append(2); reasons[i, default: (nil, nil)].email = reason
+                }
+                emailEnds.append(UInt32(emailBytes.count))
+                let (region, unknown) = phones.region(forCountry: store.bytes(i, F.country))
+                unknownCountry.append(unknown)
+                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region) {
+                case .valid(var e164): e164.withUTF8 { phoneBytes.append(contentsOf: $0) }; phoneState.append(1)
+                case .empty: phoneState.append(0)
+                case .invalid(let reason): phoneState.append(2); reasons[i, default: (nil, nil)].phone = reason
+                }
+                phoneEnds.append(UInt32(phoneBytes.count))
+            }
+        }
+        phonesFast = phones.fastCount - fastBefore
+        phonesSlow = phones.slowCount - slowBefore
+    }
+
+    /// Row `i`'s valid email key, if any.
+    @inline(__always)
+    func withEmailKey(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard emailState[i] == 1 else { return }
+        let start = i == 0 ? 0 : Int(emailEnds[i - 1])
+        emailBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(emailEnds[i])])) }
+    }
+
+    /// Row `i`'s valid E.164 phone, if any.
+    @inline(__always)
+    func withPhoneKey(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard phoneState[i] == 1 else { return }
+        let start = i == 0 ? 0 : Int(phoneEnds[i - 1])
+        phoneBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(phoneEnds[i])])) }
+    }
+
+    /// Row `i`'s email outcome, its key in `key` when valid.
+    func email(_ i: Int, into key: inout [UInt8]) -> EmailNormaliser.ByteOutcome {
+        key.removeAll(keepingCapacity: true)
+        switch emailState[i] {
+        case 0: return .empty
+        case 1:
+            let start = i == 0 ? 0 : Int(emailEnds[i - 1])
+            key.append(contentsOf: emailBytes[start..<Int(emailEnds[i])])
+            return .valid
+        default: return .invalid(reason: reasons[i]?.email ?? "")
+        }
+    }
+
+    func phone(_ i: Int) -> Normalised {
+        switch phoneState[i] {
+        case 0: return .empty
+        case 1:
+            let start = i == 0 ? 0 : Int(phoneEnds[i - 1])
+            return .valid(String(decoding: phoneBytes[start..<Int(phoneEnds[i])], as: UTF8.self))
+        default: return .invalid(reason: reasons[i]?.phone ?? "")
+        }
+    }
+}
+
 /// What customer matching hands on to order matching and the reports.
 public struct CustomerMatch: Sendable {
     /// Per system (CRM 0, ERP 1): trimmed id → code, and each code's identity (component root).
@@ -105,7 +195,8 @@ struct CustomerMatcher {
     }
 
     /// Normalises every record and reports values that fail validation.
-    mutating func buildIndex() -> CustomerIndex {
+    /// - Parameter pre: per system (CRM 0, ERP 1), its rows already normalised, or nil.
+    mutating func buildIndex(pre: [PreNormalised?] = [nil, nil]) -> CustomerIndex {
         var idx = CustomerIndex()
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         idx.emails = ByteInterner(capacity: total)
@@ -122,7 +213,17 @@ struct CustomerMatcher {
             var ids = IdColumn(capacity: recs.count, system: system, file: file)
             var globals: [Int32] = []
             globals.reserveCapacity(recs.count)
+            // Normalised first (this system's rows, unless the other core already did), then
+            // interned: the keys of the rows a few ahead are known, so their table slots can
+            // start loading while this row's are compared.
+            let pre = pre[s] ?? PreNormalised(recs, phones: phones)
+            let ahead = OrderMatcher.lookahead
             for i in 0..<recs.count {
+                if i + ahead < recs.count {
+                    if let p = store.bytes(i + ahead, F.id) { ByteText.trimmed(p) { ids.codes.prefetch($0) } }
+                    pre.withEmailKey(i + ahead) { idx.emails.prefetch($0) }
+                    pre.withPhoneKey(i + ahead) { idx.phones.prefetch($0) }
+                }
                 let code: Int32
                 switch ids.state(recs, store, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
                 case .blank: continue
@@ -135,20 +236,20 @@ struct CustomerMatcher {
                 idx.system.append(system)
                 idx.record.append(i)
 
-                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), key: &key) {
+                let email = pre.email(i, into: &key), phone = pre.phone(i)
+                let unknownCountry = pre.unknownCountry[i]
+                switch email {
                 case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
                 case .empty: idx.email.append(-1)
                 case .invalid(let reason):
                     invalid(system, id(), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
                     idx.email.append(-1)
                 }
-
-                let (region, unknownCountry) = phones.region(forCountry: store.bytes(i, F.country))
                 if unknownCountry {
                     invalid(system, id(), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region) {
+                switch phone {
                 case .valid(var e164): idx.phone.append(e164.withUTF8 { idx.phones.intern($0).code })
                 case .empty: idx.phone.append(-1)
                 case .invalid(let reason):
@@ -167,11 +268,12 @@ struct CustomerMatcher {
     /// what a stronger one keeps apart) and reports customer findings.
     /// - Parameter indexed: called with the id interners (per system) as soon as every record
     ///   is normalised, before identities are built.
-    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil) -> CustomerMatch {
+    /// - Parameter erp: the ERP customers normalised elsewhere (waited for when they are needed).
+    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
-        let idx = buildIndex()
+        let idx = buildIndex(pre: [nil, erp.map { $0() }])
         indexed?(idx.idCodes)
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)

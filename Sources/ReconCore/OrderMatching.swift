@@ -23,21 +23,23 @@ struct OrderMatcher {
     private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
 
     /// One usable order, normalised. Values are interned codes; their text comes from the
-    /// interners (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
+    /// codes (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
     struct Prepared {
         // Three million of these at a million customers per side: 8-byte fields first and no
-        // optionals in storage (nil is a sentinel), 40 bytes each instead of 64.
+        // optionals in storage (nil is a sentinel), 40 bytes each.
         private var createdRaw: Int64 = .min
-        private var customerKeyRaw: UInt64 = .max
+        /// The canonical amount as `AmountCodes` encodes it (`AmountCodes.none`: no amount).
+        var amount: Int64 = AmountCodes.none
         var record: Int32
         /// The order id's code in `idCodes` of its system.
         var idCode: Int32
         /// The customer's identity, -1 when the customer does not exist.
         var identity: Int32 = -1
-        /// Canonical amount, -1 for none.
-        var amountCode: Int32 = -1
         /// Uppercased currency, -1 for none.
         var currencyCode: Int32 = -1
+        /// ≥ 0: the customer's code; -1: no customer id; ≤ -2: (-2 - code) among the customer
+        /// ids that name no customer.
+        private var customerRaw: Int32 = -1
         var system: System
         var status: CanonicalStatus?
 
@@ -49,19 +51,24 @@ struct OrderMatcher {
             get { createdRaw == .min ? nil : createdRaw }
             set { createdRaw = newValue ?? .min }
         }
-        /// Equal for orders naming the same trimmed customer id (nil: no customer id).
+        var hasAmount: Bool { amount != AmountCodes.none }
+        /// Equal for orders naming the same trimmed customer id (nil: no customer id): the
+        /// customer's code, or 2^40 + the code of an id that names no customer.
         var customerKey: UInt64? {
-            get { customerKeyRaw == .max ? nil : customerKeyRaw }
-            set { customerKeyRaw = newValue ?? .max }
+            get { customerRaw == -1 ? nil : customerRaw >= 0 ? UInt64(customerRaw) : 1 << 40 | UInt64(-2 - Int64(customerRaw)) }
+            set {
+                guard let k = newValue else { customerRaw = -1; return }
+                customerRaw = k >> 40 == 0 ? Int32(k) : Int32(-2 - Int64(k & 0xFF_FFFF_FFFF))
+            }
         }
     }
 
-    private var amountCodes = ByteInterner()
+    private var amountCodes = AmountCodes()
     private var currencyCodes = ByteInterner()
 
     private func idText(_ p: Prepared) -> String { idCodes[p.system == .crm ? 0 : 1].string(p.idCode) }
 
-    private func amountText(_ p: Prepared) -> String? { p.amountCode >= 0 ? amountCodes.string(p.amountCode) : nil }
+    private func amountText(_ p: Prepared) -> String? { amountCodes.text(p.amount) }
 
     /// The order's trimmed customer id as the query returned it.
     private func customerIdText(_ p: Prepared) -> String? {
@@ -113,7 +120,7 @@ struct OrderMatcher {
                 }
                 let amountState: Bool? = store.bytes(i, F.amount).map { ValueNormaliser.amount(bytes: $0, into: &scratch) }
                 if amountState == true {
-                    p.amountCode = scratch.withUnsafeBufferPointer { amountCodes.intern($0).code }
+                    p.amount = scratch.withUnsafeBufferPointer { amountCodes.code(canonical: $0) }
                 } else if amountState == false {
                     invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
                 }
@@ -247,7 +254,7 @@ struct OrderMatcher {
         let base = [0, customerCount[0] + others]
         let buckets = customerCount[0] + customerCount[1] + 2 * others
         func bucket(_ p: Prepared) -> Int? {
-            guard let key = p.customerKey, p.amountCode >= 0, p.created != nil else { return nil }
+            guard let key = p.customerKey, p.hasAmount, p.created != nil else { return nil }
             let s = p.system == .crm ? 0 : 1
             return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
         }
@@ -264,12 +271,12 @@ struct OrderMatcher {
         var windowGroups: [[Int]] = []
         for b in 0..<buckets where starts[b + 1] - starts[b] >= 2 {
             let members = byCustomer[Int(starts[b])..<Int(starts[b + 1])].map { Int($0) }.sorted {
-                (orders[$0].amountCode, orders[$0].currencyCode, $0) < (orders[$1].amountCode, orders[$1].currencyCode, $1)
+                (orders[$0].amount, orders[$0].currencyCode, $0) < (orders[$1].amount, orders[$1].currencyCode, $1)
             }
             var at = 0
             while at < members.count {
                 var end = at + 1
-                while end < members.count, orders[members[end]].amountCode == orders[members[at]].amountCode,
+                while end < members.count, orders[members[end]].amount == orders[members[at]].amount,
                       orders[members[end]].currencyCode == orders[members[at]].currencyCode { end += 1 }
                 if end - at >= 2 { windowGroups.append(Array(members[at..<end])) }
                 at = end
@@ -334,7 +341,7 @@ struct OrderMatcher {
                                         members: [FindingMember(system: .crm, recordId: idText(pc), value: rc.status ?? "", role: sc.rawValue),
                                                   FindingMember(system: .erp, recordId: idText(pe), value: re.status ?? "", role: se.rawValue)]))
             }
-            if pc.amountCode >= 0, pe.amountCode >= 0, pc.amountCode != pe.amountCode {
+            if pc.hasAmount, pe.hasAmount, pc.amount != pe.amount {
                 mismatch(idText(pc), idText(pe), field: "amount", rc.amount ?? "", re.amount ?? "")
             }
             if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
@@ -394,11 +401,11 @@ struct OrderMatcher {
         let explainedByDuplicate = self.explainedByDuplicate
         // Orders of one customer identity that look alike but are not linked.
         var pairedUnlinked = [Bool](repeating: false, count: n)
-        struct IdentityKey: Hashable { let identity: Int32, amount: Int32, currency: Int32 }
+        struct IdentityKey: Hashable { let identity: Int32, amount: Int64, currency: Int32 }
         var candidates: [IdentityKey: [Int]] = [:]
         func identityKey(_ p: Prepared) -> IdentityKey? {
-            guard p.identity >= 0, p.amountCode >= 0 else { return nil }
-            return IdentityKey(identity: p.identity, amount: p.amountCode, currency: p.currencyCode)
+            guard p.identity >= 0, p.hasAmount else { return nil }
+            return IdentityKey(identity: p.identity, amount: p.amount, currency: p.currencyCode)
         }
         for o in 0..<n where orders[o].system == .erp && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
             if let k = identityKey(orders[o]) { candidates[k, default: []].append(o) }
@@ -459,6 +466,51 @@ struct OrderMatcher {
     }
 }
 
+/// Canonical amounts (`ValueNormaliser.amount`) as single 64-bit values, so orders compare
+/// amounts without a table of millions of distinct texts: fixed point with nine decimals when
+/// the amount has at most nine digits on each side of the point (|value| < 10^18), else a code
+/// among the amounts that do not fit (Int64.min + code, far below any fixed-point value).
+/// Equal canonical texts give equal values and different ones different values.
+struct AmountCodes {
+    static let none = Int64.max
+    private static let scale: Int64 = 1_000_000_000
+    private var others = ByteInterner()
+
+    /// The value of a canonical amount: `-`? digits (`.` digits)?, no redundant zeros.
+    mutating func code(canonical t: UnsafeBufferPointer<UInt8>) -> Int64 {
+        var i = 0
+        let negative = i < t.count && t[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var int: Int64 = 0, intDigits = 0
+        while i < t.count, t[i] != UInt8(ascii: ".") { int = int &* 10 &+ Int64(t[i] &- 48); intDigits += 1; i += 1 }
+        var frac: Int64 = 0, fracDigits = 0
+        if i < t.count {
+            i += 1
+            while i < t.count { frac = frac &* 10 &+ Int64(t[i] &- 48); fracDigits += 1; i += 1 }
+        }
+        guard intDigits <= 9, fracDigits <= 9 else { return Int64.min + Int64(others.intern(t).code) }
+        for _ in fracDigits..<9 { frac *= 10 }
+        let value = int * Self.scale + frac
+        return negative ? -value : value
+    }
+
+    /// The canonical text of an amount's value, nil for none.
+    func text(_ v: Int64) -> String? {
+        if v == Self.none { return nil }
+        if v < Int64.min / 2 { return others.string(Int32(v - Int64.min)) }
+        let a = v.magnitude
+        var s = (v < 0 ? "-" : "") + String(a / UInt64(Self.scale))
+        var frac = a % UInt64(Self.scale)
+        if frac > 0 {
+            var digits = 9
+            while frac % 10 == 0 { frac /= 10; digits -= 1 }
+            let f = String(frac)
+            s += "." + String(repeating: "0", count: digits - f.count) + f
+        }
+        return s
+    }
+}
+
 /// Where each trimmed customer and order id is in the mirror's tables (its first row), from the
 /// interners matching built: the plan and the reports find the records findings name without
 /// scanning millions of rows again.
@@ -497,6 +549,9 @@ private final class MatchBox: @unchecked Sendable {
     var match: CustomerMatch?
     /// The customers' id interners, handed over once they are built.
     var customerIds: [ByteInterner] = []
+    /// The ERP customers normalised on the second core, and how their phones were answered.
+    var erp: PreNormalised?
+    var erpPhones = (fast: 0, slow: 0)
     init(customers: CustomerMatcher, orders: OrderMatcher) {
         self.customers = customers
         self.orders = orders
@@ -554,8 +609,12 @@ public enum Reconciler {
         if fastPaths {
             // Customers on this core; on the other, the orders' own normalisation and links, then
             // (as soon as the customers' ids are interned) each order's customer code.
-            let indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            let erpReady = DispatchSemaphore(value: 0), indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
             let other = Thread {
+                // First the ERP customers' emails and phones, which this core interns after the CRM's.
+                box.erp = PreNormalised(mirror.erpCustomers.records, phones: PhoneNormaliser(defaultRegion: config.defaultCountry))
+                box.orders.steps.lap("customers.normalise_erp")
+                erpReady.signal()
                 box.orders.prepare()
                 box.orders.link()
                 indexed.wait()
@@ -569,6 +628,13 @@ public enum Reconciler {
             box.match = box.customers.run(indexed: { ids in
                 box.customerIds = ids
                 indexed.signal()
+            }, erp: {
+                erpReady.wait()
+                // Handed over, not kept: the normalised rows are freed once interned.
+                let erp = box.erp!
+                box.erp = nil
+                box.erpPhones = (erp.phonesFast, erp.phonesSlow)
+                return erp
             })
             done.wait()
         } else {
@@ -586,7 +652,7 @@ public enum Reconciler {
         let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
                                 orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
         return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs, index: index,
-                       phonesFast: phones.fastCount, phonesSlow: phones.slowCount,
+                       phonesFast: phones.fastCount + box.erpPhones.fast, phonesSlow: phones.slowCount + box.erpPhones.slow,
                        steps: customerMatcher.steps.laps + orderMatcher.steps.laps)
     }
 }

@@ -98,6 +98,31 @@ struct ValueTests {
     }
 }
 
+/// Amounts as 64-bit values: every canonical text comes back unchanged, equal texts give equal
+/// values and different texts different ones, whether they fit fixed point or not.
+struct AmountCodesTests {
+    @Test func roundTripAndEquality() {
+        let raws = ["0", "-0", "10.50", "010.500", "-10.5", "0.5", "0.000000001", "0.0000000001", "999999999.999999999",
+                    "1000000000", "-1000000000.5", "123456789012345678901234567890.12", "0.1234567891", "7", "-7", "1e5"]
+        var codes = AmountCodes()
+        var seen: [Int64: String] = [:]
+        for raw in raws {
+            var bytes = Array(raw.utf8), canonical: [UInt8] = []
+            guard bytes.withUnsafeBufferPointer({ ValueNormaliser.amount(bytes: $0, into: &canonical) }) else {
+                #expect(raw == "1e5"); continue
+            }
+            let text = String(decoding: canonical, as: UTF8.self)
+            let v = canonical.withUnsafeBufferPointer { codes.code(canonical: $0) }
+            #expect(codes.text(v) == text, "\(raw)")
+            if let other = seen[v] { #expect(other == text, "\(raw)") }
+            seen[v] = text
+            bytes = []
+        }
+        #expect(Set(seen.values).count == seen.count)
+        #expect(codes.text(AmountCodes.none) == nil)
+    }
+}
+
 /// Trimming on bytes against `trimmingWhitespace` (Character semantics), around every kind of
 /// whitespace and combining mark at the edges.
 struct TrimBytesTests {
