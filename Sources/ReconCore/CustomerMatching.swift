@@ -195,8 +195,9 @@ struct CustomerMatcher {
     }
 
     /// Normalises every record and reports values that fail validation.
-    /// - Parameter pre: per system (CRM 0, ERP 1), its rows already normalised, or nil.
-    mutating func buildIndex(pre: [PreNormalised?] = [nil, nil]) -> CustomerIndex {
+    /// - Parameter erp: the ERP rows normalised elsewhere, asked for once the CRM's are interned
+    ///   (nil: normalised here).
+    mutating func buildIndex(erp: (() -> PreNormalised)? = nil) -> CustomerIndex {
         var idx = CustomerIndex()
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         idx.emails = ByteInterner(capacity: total)
@@ -216,7 +217,7 @@ struct CustomerMatcher {
             // Normalised first (this system's rows, unless the other core already did), then
             // interned: the keys of the rows a few ahead are known, so their table slots can
             // start loading while this row's are compared.
-            let pre = pre[s] ?? PreNormalised(recs, phones: phones)
+            let pre = system == .erp ? erp?() ?? PreNormalised(recs, phones: phones) : PreNormalised(recs, phones: phones)
             let ahead = OrderMatcher.lookahead
             for i in 0..<recs.count {
                 if i + ahead < recs.count {
@@ -273,7 +274,7 @@ struct CustomerMatcher {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
-        let idx = buildIndex(pre: [nil, erp.map { $0() }])
+        let idx = buildIndex(erp: erp)
         indexed?(idx.idCodes)
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
