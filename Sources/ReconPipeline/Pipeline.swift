@@ -17,8 +17,15 @@ public struct RunOptions: Sendable {
     /// False turns every speed-only path off (phone fast path, parallel extraction and
     /// normalisation): the benchmark checks both give the same findings.
     public var fastPaths = true
+    /// False keeps the run's mirror, matching and findings allocated when `run` returns: a
+    /// command whose process ends right after saves the time of freeing them one by one (about
+    /// 0.3 s at a million customers per side); the system takes the memory back at exit.
+    public var releaseMemory = true
     public init() {}
 }
+
+/// What a run keeps allocated when `RunOptions.releaseMemory` is false.
+private nonisolated(unsafe) var keptUntilExit: [Any] = []
 
 /// Exit codes (README, "Exit codes").
 public enum ExitStatus: Int32, Sendable {
@@ -303,10 +310,10 @@ public struct Pipeline {
             let counts = lifecycle.counts()
             timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
             logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(Stopwatch.residentMiB())"])
+            var byStatus: [LifecycleStatus: Int] = [:]
+            for t in lifecycle.current { byStatus[t.status, default: 0] += 1 }
             logger.info("lifecycle", metadata: [
-                "new": "\(lifecycle.current.filter { $0.status == .new }.count)",
-                "persisting": "\(lifecycle.current.filter { $0.status == .persisting }.count)",
-                "waived": "\(lifecycle.current.filter { $0.status == .waived }.count)",
+                "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)",
                 "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
 
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
@@ -404,6 +411,7 @@ public struct Pipeline {
             writeMetrics(summary: summary, started: started, state: store)
             var text = Self.describe(summary, lifecycle: lifecycle, path: path)
             if let batchLine { text += "\n" + batchLine }
+            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, lifecycle, planned, open)) }
             return Result(exit: exit, reportPath: path, summaryText: text)
         } catch {
             progress.clear()

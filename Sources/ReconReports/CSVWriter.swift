@@ -60,13 +60,20 @@ public struct CSVWriter {
             needsQuotes = true
             break
         }
-        if needsQuotes { bytes.append(UInt8(ascii: "\"")) }
+        if neutralise && !needsQuotes { bytes.append(UInt8(ascii: "'")) }
+        guard needsQuotes else {
+            // Most fields: their bytes as they are, in one copy.
+            var field = field
+            field.withUTF8 { bytes.append(contentsOf: $0) }
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
         if neutralise { bytes.append(UInt8(ascii: "'")) }
         for b in utf8 {
             if b == UInt8(ascii: "\"") { bytes.append(b) }
             bytes.append(b)
         }
-        if needsQuotes { bytes.append(UInt8(ascii: "\"")) }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -82,6 +82,7 @@ struct Run: ParsableCommand {
             o.metricsFile = metricsFile
             o.fastPaths = !noFastPaths
             o.progress = !common.quiet && common.logFormat == "text"
+            o.releaseMemory = false     // the process ends right after
         }.run()
         switch result.exit {
         case .clean, .breached:
