@@ -299,11 +299,34 @@ public struct Pipeline {
             let t = Date()
             let (open, waived, readMs) = try known.wait()
             logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
-            var lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, runId: runId,
+            // The batch needs only the findings and the waivers: it is planned (and plan.json
+            // written and hashed) on a second thread from here on, while this one works out the
+            // lifecycle and writes the findings' CSVs (then plan.csv).
+            progress.note("writing reports")
+            let folder: ReportFolder
+            do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
+            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int)? in
+                guard let ownership = config.ownership else { return nil }
+                let t = Date()
+                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                          index: options.fastPaths ? outcome.index : nil)
+                let plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) }, batchId: "B-" + runId,
+                                         runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
+                let ms = Int(Date().timeIntervalSince(t) * 1000)
+                return (plan, try folder.writePlanJSON(plan), ms)
+            }
+            var lifecycle: Lifecycle
+            do {
+                lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, runId: runId,
                                               now: ISO8601DateFormatter().string(from: started))
-            if !lifecycle.resolved.isEmpty {
-                let records = try store.records(of: lifecycle.resolved.map(\.id))
-                for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
+                if !lifecycle.resolved.isEmpty {
+                    let records = try store.records(of: lifecycle.resolved.map(\.id))
+                    for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
+                }
+            } catch {
+                _ = try? planJob.wait()
+                folder.discard()
+                throw error
             }
             let breaches = Self.breaches(config, lifecycle)
             let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
@@ -319,8 +342,8 @@ public struct Pipeline {
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
                                      exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
                                      failOn: config.failOn, breaches: breaches, lifecycle: counts)
-            // Recording the run is mostly the server's work: it runs on a second thread (with the
-            // state connection to itself) while this one plans the batch and writes the CSVs.
+            // Recording the run is mostly the server's work: it runs on a third thread (with the
+            // state connection to itself).
             let record = StateStore.RunRecord(
                 outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
                 counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
@@ -331,23 +354,8 @@ public struct Pipeline {
                 try store.completeRun(runId: runId, lifecycle: lifecycle, record: record)
                 return Int(Date().timeIntervalSince(t) * 1000)
             }
-            let folder: ReportFolder
             var planned: (plan: Plan, sha256: String)?
             do {
-                progress.note("writing reports")
-                folder = try writer.begin(runId)
-                // The batch is planned, and plan.json written and hashed, on a third thread while
-                // this one writes the findings' CSVs (then plan.csv).
-                let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, lifecycle, started] () -> (Plan, String, Int)? in
-                    guard let ownership = config.ownership else { return nil }
-                    let t = Date()
-                    var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
-                                              index: options.fastPaths ? outcome.index : nil)
-                    let plan = builder.build(findings: lifecycle.current.filter { $0.status != .waived }.map(\.finding), batchId: "B-" + runId,
-                                             runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
-                    let ms = Int(Date().timeIntervalSince(t) * 1000)
-                    return (plan, try folder.writePlanJSON(plan), ms)
-                }
                 do {
                     try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
                     if let (p, sha, ms) = try planJob.wait() {
