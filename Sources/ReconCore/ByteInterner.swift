@@ -178,6 +178,21 @@ enum ByteText {
         return trimmedSlow(p, body)
     }
 
+    /// The trimmed bytes without a closure (for loops whose closures would copy what they
+    /// capture), or nil when trimming needs `String` (non-ASCII at an end).
+    @inline(__always)
+    static func trimmedBytes(_ p: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        if let f = p.first, let l = p.last, f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return p }
+        @inline(__always) func space(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+        var i = 0, j = p.count
+        while i < j, space(p[i]) { i += 1 }
+        while j > i, space(p[j - 1]) { j -= 1 }
+        if i == j { return UnsafeBufferPointer(start: p.baseAddress, count: 0) }
+        let f = p[i], l = p[j - 1]
+        if f > 0x20, f < 0x80, l > 0x20, l < 0x80 { return UnsafeBufferPointer(rebasing: p[i..<j]) }
+        return nil
+    }
+
     /// ASCII whitespace (tab, line feed, vertical tab, form feed, carriage return, space) around
     /// a visible ASCII character at each end is trimmed on the bytes: each of those is a
     /// whitespace `Character` of its own there (nothing combines with it). Anything else (other

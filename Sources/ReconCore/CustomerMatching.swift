@@ -315,7 +315,12 @@ struct CustomerMatcher {
             // -2: no external id; -1: one that names no record of the other system.
             let other: Int32
             if let p = (system == .crm ? crmStore : erpStore).bytes(idx.record[g], CustomerRecord.Field.externalId) {
-                other = ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+                // Without a closure in the common case: one capturing `idx` would copy it per record.
+                if let t = ByteText.trimmedBytes(p) {
+                    other = t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1)
+                } else {
+                    other = ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+                }
             } else {
                 other = -2
             }

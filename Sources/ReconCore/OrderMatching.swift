@@ -160,6 +160,7 @@ struct OrderMatcher {
         dangling = [Bool](repeating: false, count: n)
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
         let orderCodes = idCodes, crmOrderCount = idCodes[0].count
+        let crmCodes = idCodes[0], erpCodes = idCodes[1]
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<n {
                 let p = orders[o]
@@ -173,11 +174,12 @@ struct OrderMatcher {
                 // -2: no external id; -1: one that names no order of the other system.
                 let other: Int
                 if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
-                    other = ByteText.trimmed(f) { t in
+                    @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> Int {
                         if t.isEmpty { return -2 }
-                        guard let code = orderCodes[otherSide].find(t) else { return -1 }
+                        guard let code = otherSide == 0 ? crmCodes.find(t) : erpCodes.find(t) else { return -1 }
                         return otherSide == 0 ? Int(code) : crmOrderCount + Int(code)
                     }
+                    if let t = ByteText.trimmedBytes(f) { other = lookUp(t) } else { other = ByteText.trimmed(f) { lookUp($0) } }
                 } else {
                     other = -2
                 }
@@ -204,17 +206,23 @@ struct OrderMatcher {
     /// customers are still being matched.
     mutating func resolveCustomers(_ customerIds: [ByteInterner]) {
         typealias F = OrderRecord.Field
+        let crmCustomers = customerIds[0], erpCustomers = customerIds[1]
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<orders.count {
                 let s = orders[o].system == .crm ? 0 : 1
                 guard let f = (s == 0 ? crmStore : erpStore).bytes(Int(orders[o].record), F.customerId) else { continue }
-                let key: UInt64? = ByteText.trimmed(f) { c in
+                let t = ByteText.trimmedBytes(f)
+                if let t, t.isEmpty { continue }
+                if let t, let code = s == 0 ? crmCustomers.find(t) : erpCustomers.find(t) {
+                    orders[o].customerKey = UInt64(code)
+                    continue
+                }
+                orders[o].customerKey = ByteText.trimmed(f) { c in
                     if c.isEmpty { return nil }
                     if let code = customerIds[s].find(c) { return UInt64(code) }
                     return UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
                 }
-                orders[o].customerKey = key
             }
         }
         customerCodeCount = [customerIds[0].count, customerIds[1].count]
