@@ -103,6 +103,11 @@ struct OrderMatcher {
             var rows: [Int32] = []
             rows.reserveCapacity(recs.count)
             for i in 0..<recs.count {
+                // The table slot of the id a few rows ahead starts loading now.
+                if i + Self.lookahead < recs.count, let p = store.bytes(i + Self.lookahead, F.id),
+                   let t = ByteText.trimmedBytes(p) {
+                    ids.codes.prefetch(t)
+                }
                 guard case .first(let code) = ids.state(recs, store, i, problem: {
                     invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3)
                 }) else { continue }
