@@ -299,9 +299,9 @@ public struct Pipeline {
             let t = Date()
             let (open, waived, readMs) = try known.wait()
             logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
-            // The batch needs only the findings and the waivers: it is planned (and plan.json
-            // written and hashed) on a second thread from here on, while this one works out the
-            // lifecycle and writes the findings' CSVs (then plan.csv).
+            // The batch needs only the findings and the waivers: it is planned (and plan.json and
+            // plan.csv written, plan.json hashed) on a second thread from here on, while this one
+            // works out the lifecycle and writes the findings' CSVs.
             progress.note("writing reports")
             let folder: ReportFolder
             do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
@@ -313,7 +313,13 @@ public struct Pipeline {
                 let plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) }, batchId: "B-" + runId,
                                          runId: runId, createdAt: ISO8601DateFormatter().string(from: started))
                 let ms = Int(Date().timeIntervalSince(t) * 1000)
-                return (plan, try folder.writePlanJSON(plan), ms)
+                // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
+                // are usually done by now, and plan.csv would otherwise follow on its own).
+                let csvJob = BackgroundJob(inParallel: true) { try folder.writePlanCSV(plan) }
+                let sha: String
+                do { sha = try folder.writePlanJSON(plan) } catch { _ = try? csvJob.wait(); throw error }
+                try csvJob.wait()
+                return (plan, sha, ms)
             }
             var lifecycle: Lifecycle
             do {
@@ -361,7 +367,6 @@ public struct Pipeline {
                     if let (p, sha, ms) = try planJob.wait() {
                         summary.timingsMs.append(("plan", ms))
                         logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
-                        try folder.writePlanCSV(p)
                         planned = (p, sha)
                     }
                 } catch {
