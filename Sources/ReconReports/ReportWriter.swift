@@ -357,15 +357,21 @@ struct RecordLookup {
     }
 
     /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at
+    /// Only these fields are read from the row store (no whole record with its attributes).
     func row(_ entity: Entity, _ s: System, _ id: String) -> [String] {
         switch entity {
         case .customer:
-            let c = customer(s, id)
-            return [c?.externalId ?? "", c?.name ?? "", c?.email ?? "", c?.phone ?? "", "", "", "", "", "", c?.updatedAt ?? ""]
+            typealias F = CustomerRecord.Field
+            guard let r = index.map({ $0.customerRow(s, id) }) ?? customers[s]?[id] else { return Array(repeating: "", count: 10) }
+            let records = mirror.customers(s).records
+            func f(_ k: Int) -> String { records.field(r, k) ?? "" }
+            return [f(F.externalId), f(F.name), f(F.email), f(F.phone), "", "", "", "", "", f(F.updatedAt)]
         case .order:
-            let o = order(s, id)
-            return [o?.externalId ?? "", "", "", "", o?.customerId ?? "", o?.status ?? "", o?.amount ?? "",
-                    o?.currency ?? "", o?.createdAt ?? "", o?.updatedAt ?? ""]
+            typealias F = OrderRecord.Field
+            guard let r = index.map({ $0.orderRow(s, id) }) ?? orders[s]?[id] else { return Array(repeating: "", count: 10) }
+            let records = mirror.orders(s).records
+            func f(_ k: Int) -> String { records.field(r, k) ?? "" }
+            return [f(F.externalId), "", "", "", f(F.customerId), f(F.status), f(F.amount), f(F.currency), f(F.createdAt), f(F.updatedAt)]
         }
     }
 }
