@@ -142,6 +142,15 @@ public struct MirrorReader {
         return mirror
     }
 
+    /// The planner's row estimate for a query (EXPLAIN, nothing executed), capped, or nil.
+    static func estimatedRows(_ sql: String, on connection: Connection) -> Int? {
+        guard let plan = try? connection.query("EXPLAIN (FORMAT JSON) " + sql).first?.first ?? nil,
+              let range = plan.range(of: "\"Plan Rows\": ") else { return nil }
+        let digits = plan[range.upperBound...].prefix { $0.isNumber }
+        guard let rows = Int(digits), rows > 0 else { return nil }
+        return min(rows + rows / 32, 1 << 28)
+    }
+
     fileprivate func readExtract(_ extract: Extract, on connection: Connection, progress: Progress?, into mirror: inout Mirror) throws {
         let path = queries.path(extract)
         let started = Date()
@@ -155,7 +164,9 @@ public struct MirrorReader {
             }
             var decoder = StoreDecoder(extract.entity, mapping)
             var store = RowStore(width: decoder.sources.count)
-            store.reserve(rows: 1 << 12, bytesPerRow: 96)
+            // Sized by the planner's estimate, so the offsets are not copied each time they
+            // double (at a million customers per side: 190 MB of offsets, and page faults twice).
+            store.reserve(rows: Self.estimatedRows(queries.sql[extract]!, on: connection) ?? 1 << 12, bytesPerRow: 96)
             try connection.copyOutLines(select: queries.sql[extract]!) { line in
                 if store.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: store.count, started: started) }
                 try decoder.append(line, to: &store, path: path)
