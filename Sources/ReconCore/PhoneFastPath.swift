@@ -18,11 +18,46 @@ public final class PhoneFastPath {
     /// Compiled regions by id; a nil value marks a region left to libphonenumber.
     private var compiled: [String: CompiledRegion?] = [:]
     private var compiledNonGeo: [Int: CompiledRegion?] = [:]
-    private var codeDigits: [Int: [UInt8]] = [:]
+    /// Per calling code (below 1000), what the steps below look up for it, built on first use:
+    /// a flat array instead of dictionary lookups keyed by strings, several per number.
+    private struct CodeEntry {
+        /// `GetMetadataForRegionOrCallingCode` for the code's main region.
+        let main: CompiledRegion?
+        /// The regions `isValid` consults, in the table's order (nil: left to libphonenumber).
+        let regions: [CompiledRegion?]
+        let digits: [UInt8]
+    }
+    private var byCode: [CodeEntry?] = Array(repeating: nil, count: 1000)
+    /// Whether a calling code exists (`ExtractCountryCode`).
+    private let knownCode: [Bool]
+    /// The region numbers were last read in (most calls repeat it).
+    private var lastRegion: (id: String, compiled: CompiledRegion?)?
 
     public init?(table: PhoneMetadataTable? = PhoneMetadataTable.shared) {
         guard let table else { return nil }
         self.table = table
+        var known = [Bool](repeating: false, count: 1000)
+        for code in table.regionsForCode.keys where code > 0 && code < 1000 { known[code] = true }
+        knownCode = known
+    }
+
+    private func entry(_ code: Int) -> CodeEntry? {
+        guard code > 0, code < 1000 else { return nil }
+        if let e = byCode[code] { return e }
+        guard let ids = table.regionsForCode[code], !ids.isEmpty else { return nil }
+        let regions = ids.count == 1 ? [ids[0] == "001" ? nonGeographic(code) : region(ids[0])] : ids.map { region($0) }
+        let e = CodeEntry(main: ids[0] == "001" ? nonGeographic(code) : region(ids[0]), regions: regions,
+                          digits: Array(String(code).utf8))
+        byCode[code] = e
+        return e
+    }
+
+    /// The compiled home region of a number read in `id`.
+    private func homeRegion(_ id: String) -> CompiledRegion? {
+        if let last = lastRegion, last.id == id { return last.compiled }
+        let c = region(id)
+        lastRegion = (id, c)
+        return c
     }
 
     /// The number's E.164 form, `.invalid` with libphonenumber's verdict, or nil: ask libphonenumber.
@@ -65,7 +100,7 @@ public final class PhoneFastPath {
             national = rest
             meta = m
         } else {
-            guard let home = self.region(region) else { return nil }
+            guard let home = homeRegion(region) else { return nil }
             var afterIDD: ArraySlice<UInt8>?
             if let idd = home.internationalPrefix, let end = idd.prefixEnd(digits[...]) {
                 let rest = digits[end...]
@@ -125,7 +160,7 @@ public final class PhoneFastPath {
             guard i < number.endIndex else { return nil }
             value = value * 10 + Int(number[i] - 48)
             i += 1
-            if table.regionsForCode[value] != nil {
+            if value < 1000 && knownCode[value] {
                 number = number[i...]
                 return value
             }
@@ -144,13 +179,13 @@ public final class PhoneFastPath {
     /// IsValidNumber: GetRegionCodeForNumber, then GetNumberTypeHelper != UNKNOWN. Nil when a
     /// region involved is left to libphonenumber.
     private func isValid(code: Int, nsn: ArraySlice<UInt8>) -> Bool? {
-        guard let ids = table.regionsForCode[code], !ids.isEmpty else { return false }
-        if ids.count == 1 {
-            guard let m = ids[0] == "001" ? nonGeographic(code) : region(ids[0]) else { return nil }
+        guard let e = entry(code) else { return false }
+        if e.regions.count == 1 {
+            guard let m = e.regions[0] else { return nil }
             return m.hasKnownType(nsn)
         }
-        for id in ids {
-            guard let m = region(id) else { return nil }
+        for r in e.regions {
+            guard let m = r else { return nil }
             if let leading = m.leadingDigits {
                 if leading.prefixEnd(nsn) != nil { return m.hasKnownType(nsn) }
             } else if m.hasKnownType(nsn) {
@@ -163,16 +198,12 @@ public final class PhoneFastPath {
     // MARK: Compiled metadata
 
     private func digits(of code: Int) -> [UInt8] {
-        if let d = codeDigits[code] { return d }
-        let d = Array(String(code).utf8)
-        codeDigits[code] = d
-        return d
+        entry(code)?.digits ?? Array(String(code).utf8)
     }
 
     /// GetMetadataForRegionOrCallingCode for the calling code's main region.
     private func metadata(forCode code: Int) -> CompiledRegion? {
-        guard let main = table.regionsForCode[code]?.first else { return nil }
-        return main == "001" ? nonGeographic(code) : region(main)
+        entry(code)?.main
     }
 
     private func region(_ id: String) -> CompiledRegion? {
