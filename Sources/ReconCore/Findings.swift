@@ -11,7 +11,7 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     public static func < (a: FindingType, b: FindingType) -> Bool { a.order < b.order }
 
     /// Position in `allCases` (sorting compares millions of pairs: no array per comparison).
-    var order: Int {
+    public var order: Int {
         switch self {
         case .duplicate: return 0
         case .orphan: return 1

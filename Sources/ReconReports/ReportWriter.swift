@@ -432,11 +432,13 @@ public final class ReportFolder {
         var csv = try CSVWriter(streamingTo: temp + "/findings.csv")
         writer.findingsCSV(lifecycle.current, into: &csv)
         try csv.finish()
-        let findings = lifecycle.current.map(\.finding)
-        let lookup = RecordLookup(mirror, only: findings, index: index)
+        // Grouped by type in one pass (not one pass per type).
+        var byType = [[Finding]](repeating: [], count: FindingType.allCases.count)
+        for t in lifecycle.current { byType[t.finding.type.order].append(t.finding) }
+        let lookup = RecordLookup(mirror, only: index == nil ? lifecycle.current.map(\.finding) : [], index: index)
         for type in FindingType.allCases {
             var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
-            writer.typeCSV(type, findings.filter { $0.type == type }, lookup, into: &csv)
+            writer.typeCSV(type, byType[type.order], lookup, into: &csv)
             try csv.finish()
         }
         var resolved = try CSVWriter(streamingTo: temp + "/resolved.csv")
