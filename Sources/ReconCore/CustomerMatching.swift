@@ -87,44 +87,27 @@ struct PreNormalised: Sendable {
         phonesSlow = phones.slowCount - slowBefore
     }
 
-    /// Row `i`'s valid email key, if any.
+    /// `body` over row `i`'s valid email key; nil when it has none.
     @inline(__always)
-    func withEmailKey(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        guard emailState[i] == 1 else { return }
+    func withEmailKey<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard emailState[i] == 1 else { return nil }
         let start = i == 0 ? 0 : Int(emailEnds[i - 1])
-        emailBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(emailEnds[i])])) }
+        return emailBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(emailEnds[i])])) }
     }
 
-    /// Row `i`'s valid E.164 phone, if any.
+    /// `body` over row `i`'s valid E.164 phone; nil when it has none.
     @inline(__always)
-    func withPhoneKey(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        guard phoneState[i] == 1 else { return }
+    func withPhoneKey<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard phoneState[i] == 1 else { return nil }
         let start = i == 0 ? 0 : Int(phoneEnds[i - 1])
-        phoneBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(phoneEnds[i])])) }
+        return phoneBytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(phoneEnds[i])])) }
     }
 
-    /// Row `i`'s email outcome, its key in `key` when valid.
-    func email(_ i: Int, into key: inout [UInt8]) -> EmailNormaliser.ByteOutcome {
-        key.removeAll(keepingCapacity: true)
-        switch emailState[i] {
-        case 0: return .empty
-        case 1:
-            let start = i == 0 ? 0 : Int(emailEnds[i - 1])
-            key.append(contentsOf: emailBytes[start..<Int(emailEnds[i])])
-            return .valid
-        default: return .invalid(reason: reasons[i]?.email ?? "")
-        }
-    }
+    /// Why row `i`'s email is invalid, or nil (valid or empty).
+    func emailProblem(_ i: Int) -> String? { emailState[i] == 2 ? reasons[i]?.email ?? "" : nil }
 
-    func phone(_ i: Int) -> Normalised {
-        switch phoneState[i] {
-        case 0: return .empty
-        case 1:
-            let start = i == 0 ? 0 : Int(phoneEnds[i - 1])
-            return .valid(String(decoding: phoneBytes[start..<Int(phoneEnds[i])], as: UTF8.self))
-        default: return .invalid(reason: reasons[i]?.phone ?? "")
-        }
-    }
+    /// Why row `i`'s phone is invalid, or nil (valid or empty).
+    func phoneProblem(_ i: Int) -> String? { phoneState[i] == 2 ? reasons[i]?.phone ?? "" : nil }
 }
 
 /// What customer matching hands on to order matching and the reports.
@@ -204,7 +187,6 @@ struct CustomerMatcher {
         idx.phones = ByteInterner(capacity: total)
         idx.system.reserveCapacity(total); idx.record.reserveCapacity(total)
         idx.email.reserveCapacity(total); idx.phone.reserveCapacity(total)
-        var key: [UInt8] = []
         typealias F = CustomerRecord.Field
         for system in System.allCases {
             let s = system == .crm ? 0 : 1
@@ -221,7 +203,7 @@ struct CustomerMatcher {
             let ahead = OrderMatcher.lookahead
             for i in 0..<recs.count {
                 if i + ahead < recs.count {
-                    if let p = store.bytes(i + ahead, F.id) { ByteText.trimmed(p) { ids.codes.prefetch($0) } }
+                    if let p = store.bytes(i + ahead, F.id), let t = ByteText.trimmedBytes(p) { ids.codes.prefetch(t) }
                     pre.withEmailKey(i + ahead) { idx.emails.prefetch($0) }
                     pre.withPhoneKey(i + ahead) { idx.phones.prefetch($0) }
                 }
@@ -237,25 +219,20 @@ struct CustomerMatcher {
                 idx.system.append(system)
                 idx.record.append(i)
 
-                let email = pre.email(i, into: &key), phone = pre.phone(i)
-                let unknownCountry = pre.unknownCountry[i]
-                switch email {
-                case .valid: idx.email.append(key.withUnsafeBufferPointer { idx.emails.intern($0).code })
-                case .empty: idx.email.append(-1)
-                case .invalid(let reason):
+                // Keys interned straight from the normalised bytes.
+                let emailCode = pre.withEmailKey(i) { idx.emails.intern($0).code } ?? -1
+                idx.email.append(emailCode)
+                if let reason = pre.emailProblem(i) {
                     invalid(system, id(), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
-                    idx.email.append(-1)
                 }
-                if unknownCountry {
+                if pre.unknownCountry[i] {
                     invalid(system, id(), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
-                switch phone {
-                case .valid(var e164): idx.phone.append(e164.withUTF8 { idx.phones.intern($0).code })
-                case .empty: idx.phone.append(-1)
-                case .invalid(let reason):
+                let phoneCode = pre.withPhoneKey(i) { idx.phones.intern($0).code } ?? -1
+                idx.phone.append(phoneCode)
+                if let reason = pre.phoneProblem(i) {
                     invalid(system, id(), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
-                    idx.phone.append(-1)
                 }
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }

@@ -36,7 +36,8 @@ public struct OpenFindings: Sendable {
     private var nights: [Int32] = []
     private var digests: [Int64] = []
     private var hasDigest: [Bool] = []
-    private var kinds: [UInt8] = []          // type order * 2 + entity
+    private var types: [FindingType] = []
+    private var entities: [Entity] = []
     private var firstSeen: [Int32] = []      // index into `seenRuns`
     private var seenRuns: [(run: String, at: String)] = []
     private var seenRunIndex: [String: Int32] = [:]
@@ -55,7 +56,8 @@ public struct OpenFindings: Sendable {
         nights.append(Int32(clamping: h.nightsOpen))
         digests.append(h.digest ?? 0)
         hasDigest.append(h.digest != nil)
-        kinds.append(UInt8(h.type.order * 2 + (h.entity == .customer ? 0 : 1)))
+        types.append(h.type)
+        entities.append(h.entity)
         let key = h.firstSeenRun + "\u{1F}" + h.firstSeenAt
         if let k = seenRunIndex[key] {
             firstSeen.append(k)
@@ -73,10 +75,8 @@ public struct OpenFindings: Sendable {
 
     public func history(_ i: Int) -> OpenFinding {
         let run = seenRuns[Int(firstSeen[i])]
-        let kind = Int(kinds[i])
         return OpenFinding(firstSeenRun: run.run, firstSeenAt: run.at, nightsOpen: Int(nights[i]),
-                           type: FindingType.allCases.first { $0.order == kind / 2 }!, entity: kind % 2 == 0 ? .customer : .order,
-                           records: "", digest: hasDigest[i] ? digests[i] : nil)
+                           type: types[i], entity: entities[i], records: "", digest: digest(i))
     }
 
     /// The digest stored for finding `i` (nil: none stored).

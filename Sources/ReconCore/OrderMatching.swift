@@ -7,10 +7,8 @@ import Foundation
 struct OrderMatcher {
     let mirror: Mirror
     let config: ReconConfig
-    /// Set by `run` (customer matching must have finished; `prepare` does not need it).
-    private var customers = CustomerMatch(idCodes: [], identityOfCode: [], rowOfCode: [])
     var findings: [Finding] = []
-    /// Per system: trimmed order id → code, and each code's row (set by `run`).
+    /// Per system: trimmed order id → code, and each code's row (set by `prepare`).
     var idCodes = [ByteInterner(), ByteInterner()]
     var rowOfCode: [[Int32]] = [[], []]
     var steps = Stopwatch()
@@ -79,9 +77,6 @@ struct OrderMatcher {
     /// How far ahead lookup loops prefetch table slots: enough misses in flight to hide much of
     /// the memory latency once the tables outgrow the cache.
     static let lookahead = 8
-    /// Orders are prepared in order of first appearance, CRM first: an id's code plus the
-    /// system's offset is the order's index in `orders`.
-    private func order(_ s: Int, code: Int32) -> Int { s == 0 ? Int(code) : idCodes[0].count + Int(code) }
 
     /// Normalises every order (everything but its customer, which needs customer matching):
     /// independent of the customers, so it runs beside them on the other core.
@@ -164,7 +159,7 @@ struct OrderMatcher {
         firstCounterpart = [Int32](repeating: -1, count: n)
         dangling = [Bool](repeating: false, count: n)
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
-        let orderCodes = idCodes, crmOrderCount = idCodes[0].count
+        let crmOrderCount = idCodes[0].count
         let crmCodes = idCodes[0], erpCodes = idCodes[1]
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<n {
@@ -172,13 +167,16 @@ struct OrderMatcher {
                 let otherSide = p.system == .crm ? 1 : 0
                 if o + Self.lookahead < n {
                     let a = orders[o + Self.lookahead]
-                    if let f = (a.system == .crm ? crmStore : erpStore).bytes(Int(a.record), F.externalId) {
-                        ByteText.trimmed(f) { orderCodes[a.system == .crm ? 1 : 0].prefetch($0) }
+                    if let f = (a.system == .crm ? crmStore : erpStore).bytes(Int(a.record), F.externalId),
+                       let t = ByteText.trimmedBytes(f) {
+                        if a.system == .crm { erpCodes.prefetch(t) } else { crmCodes.prefetch(t) }
                     }
                 }
                 // -2: no external id; -1: one that names no order of the other system.
                 let other: Int
                 if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
+                    // Orders are prepared in order of first appearance, CRM first: an id's code
+                    // plus the system's offset is the order's index in `orders`.
                     @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> Int {
                         if t.isEmpty { return -2 }
                         guard let code = otherSide == 0 ? crmCodes.find(t) : erpCodes.find(t) else { return -1 }
@@ -203,6 +201,12 @@ struct OrderMatcher {
 
     private mutating func addCounterpart(_ a: Int, _ b: Int) {
         if firstCounterpart[a] < 0 { firstCounterpart[a] = Int32(b) } else { moreCounterparts[Int32(a), default: []].append(b) }
+    }
+
+    private func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
+
+    private func counterparts(_ o: Int) -> [Int] {
+        firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
     }
 
     /// Each order's customer code among the customers (`customerIds`: per system, trimmed id →
@@ -239,11 +243,6 @@ struct OrderMatcher {
     /// being matched (after `link` and `resolveCustomers`).
     mutating func groupAndCompare() {
         let n = orders.count
-        let firstCounterpart = firstCounterpart, moreCounterparts = moreCounterparts
-        func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
-        func counterparts(_ o: Int) -> [Int] {
-            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
-        }
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
         var parent = (0..<Int32(n)).map { $0 }
@@ -382,7 +381,6 @@ struct OrderMatcher {
     /// Matches the linked orders against each other and the customers (after `link` and
     /// `resolveCustomers`; `customers` is the finished customer matching).
     mutating func run(customers: CustomerMatch) {
-        self.customers = customers
         let n = orders.count
         let identityOfCode = customers.identityOfCode
         for o in 0..<n {
@@ -390,11 +388,7 @@ struct OrderMatcher {
                 orders[o].identity = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(key)]
             }
         }
-        let firstCounterpart = firstCounterpart, moreCounterparts = moreCounterparts, dangling = dangling
-        func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
-        func counterparts(_ o: Int) -> [Int] {
-            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
-        }
+        let dangling = dangling
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
         let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]

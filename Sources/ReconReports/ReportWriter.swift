@@ -348,12 +348,12 @@ struct RecordLookup {
         }
     }
 
-    func customer(_ s: System, _ id: String) -> CustomerRecord? {
-        (index.map { $0.customerRow(s, id) } ?? customers[s]?[id]).map { mirror.customers(s).records[$0] }
-    }
+    /// The row of a record the findings name: from matching's index, else from the maps above.
+    private func customerRow(_ s: System, _ id: String) -> Int? { index.map { $0.customerRow(s, id) } ?? customers[s]?[id] }
+    private func orderRow(_ s: System, _ id: String) -> Int? { index.map { $0.orderRow(s, id) } ?? orders[s]?[id] }
 
     func order(_ s: System, _ id: String) -> OrderRecord? {
-        (index.map { $0.orderRow(s, id) } ?? orders[s]?[id]).map { mirror.orders(s).records[$0] }
+        orderRow(s, id).map { mirror.orders(s).records[$0] }
     }
 
     /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at
@@ -362,13 +362,13 @@ struct RecordLookup {
         switch entity {
         case .customer:
             typealias F = CustomerRecord.Field
-            guard let r = index.map({ $0.customerRow(s, id) }) ?? customers[s]?[id] else { return Array(repeating: "", count: 10) }
+            guard let r = customerRow(s, id) else { return Array(repeating: "", count: 10) }
             let records = mirror.customers(s).records
             func f(_ k: Int) -> String { records.field(r, k) ?? "" }
             return [f(F.externalId), f(F.name), f(F.email), f(F.phone), "", "", "", "", "", f(F.updatedAt)]
         case .order:
             typealias F = OrderRecord.Field
-            guard let r = index.map({ $0.orderRow(s, id) }) ?? orders[s]?[id] else { return Array(repeating: "", count: 10) }
+            guard let r = orderRow(s, id) else { return Array(repeating: "", count: 10) }
             let records = mirror.orders(s).records
             func f(_ k: Int) -> String { records.field(r, k) ?? "" }
             return [f(F.externalId), "", "", "", f(F.customerId), f(F.status), f(F.amount), f(F.currency), f(F.createdAt), f(F.updatedAt)]

@@ -279,7 +279,7 @@ public final class StateStore {
     }
 
     /// Findings open after the most recent completed run, and those it resolved, with their
-    /// status then (for `recon explain`): waived (a waiver in force), new (opened by that run),
+    /// status (for `recon explain`): waived (a waiver in force now), new (opened by that run),
     /// persisting, or resolved.
     public func latestStatuses() throws -> [String: (status: String, firstSeenAt: String, nightsOpen: Int)] {
         var out: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]

@@ -25,6 +25,23 @@ struct LifecycleTests {
         #expect(counts["duplicate/order"] == ["resolved": 1])
     }
 
+    /// Only what the state must write is marked changed: new findings, findings stored before
+    /// digests existed, and findings whose stored content (here the detail) differs.
+    @Test func changedOnlyWhenTheStoredContentDiffers() {
+        let same = Self.finding("s"), unstored = Self.finding("u"), fresh = Self.finding("f")
+        var edited = Self.finding("e")
+        let storedDigest = edited.stateDigest
+        edited.detail = "a new detail"
+        func history(_ digest: Int64?) -> OpenFinding {
+            OpenFinding(firstSeenRun: "r1", firstSeenAt: "x", nightsOpen: 2, type: .orphan, entity: .customer, records: "", digest: digest)
+        }
+        let open = [same.id: history(same.stateDigest), unstored.id: history(nil), edited.id: history(storedDigest)]
+        let l = Lifecycle.compute(findings: [same, unstored, fresh, edited], open: open, waived: [], runId: "r2", now: "y")
+        let changed = Dictionary(uniqueKeysWithValues: l.current.map { ($0.finding.id, $0.changed) })
+        #expect(changed == [same.id: false, unstored.id: true, fresh.id: true, edited.id: true])
+        #expect(l.current.allSatisfy { $0.finding.id == fresh.id ? $0.status == .new : $0.status == .persisting })
+    }
+
     @Test(arguments: [
         (Threshold(type: .orphan, measure: .new, limit: 0), 1, true),
         (Threshold(type: .orphan, measure: .new, limit: 1), 1, false),
