@@ -64,18 +64,17 @@ struct PreNormalised: Sendable {
         phoneEnds.reserveCapacity(n); phoneState.reserveCapacity(n)
         unknownCountry.reserveCapacity(n)
         emailBytes.reserveCapacity(n * 24); phoneBytes.reserveCapacity(n * 13)
-        var key: [UInt8] = []
         withExtendedLifetime(store) {
             for i in 0..<n {
-                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), key: &key) {
-                case .valid: emailBytes.append(contentsOf: key); emailState.append(1)
+                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), appendingTo: &emailBytes) {
+                case .valid: emailState.append(1)
                 case .empty: emailState.append(0)
                 case .invalid(let reason): emailState.append(2); reasons[i, default: (nil, nil)].email = reason
                 }
                 emailEnds.append(UInt32(emailBytes.count))
-                let (region, unknown) = phones.region(forCountry: store.bytes(i, F.country))
+                let (region, unknown, slot) = phones.region(forCountry: store.bytes(i, F.country))
                 unknownCountry.append(unknown)
-                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region) {
+                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region, slot: slot) {
                 case .valid(var e164): e164.withUTF8 { phoneBytes.append(contentsOf: $0) }; phoneState.append(1)
                 case .empty: phoneState.append(0)
                 case .invalid(let reason): phoneState.append(2); reasons[i, default: (nil, nil)].phone = reason

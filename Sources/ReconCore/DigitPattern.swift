@@ -52,16 +52,17 @@ struct DigitPattern: Sendable {
 
     /// The end index of the leftmost-first match anchored at the start of `digits`, or nil.
     func prefixEnd(_ digits: ArraySlice<UInt8>) -> Int? {
+        digits.withUnsafeBufferPointer { prefixEnd($0) }.map { digits.startIndex + $0 }
+    }
+
+    /// The length of the leftmost-first match anchored at the start of `digits`, or nil.
+    func prefixEnd(_ digits: UnsafeBufferPointer<UInt8>) -> Int? {
         if let literal {
             guard digits.count >= literal.count else { return nil }
-            var i = digits.startIndex
-            for b in literal {
-                if digits[i] != b { return nil }
-                i += 1
-            }
-            return i
+            for (i, b) in literal.enumerated() where digits[i] != b { return nil }
+            return literal.count
         }
-        return Backtracker(input: digits).match(root, digits.startIndex) { $0 }
+        return Backtracker(input: digits).match(root, 0) { $0 }
     }
 
     // MARK: Parsing
@@ -207,7 +208,7 @@ struct DigitPattern: Sendable {
     // MARK: Leftmost-first prefix matching
 
     private struct Backtracker {
-        let input: ArraySlice<UInt8>
+        let input: UnsafeBufferPointer<UInt8>
 
         func match(_ node: Node, _ i: Int, _ k: (Int) -> Int?) -> Int? {
             switch node {

@@ -56,6 +56,38 @@ public enum EmailNormaliser {
         }
     }
 
+    /// `normalise(bytes:key:)` appending the key to `out` when valid (`out` is unchanged
+    /// otherwise): the trimmed bytes are copied once and lowercased in place, with no per-byte
+    /// appends. Non-ASCII text and trimming that needs `String` take `normalise(bytes:key:)`.
+    public static func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, appendingTo out: inout [UInt8]) -> ByteOutcome {
+        guard let raw else { return .empty }
+        guard let t = ByteText.trimmedBytes(raw) else { return normaliseSlowly(raw, appendingTo: &out) }
+        if t.isEmpty { return .empty }
+        let start = out.count
+        out.append(contentsOf: t)
+        let (ascii, reason) = out.withUnsafeMutableBufferPointer { b -> (Bool, String?) in
+            let key = UnsafeMutableBufferPointer(rebasing: b[start...])
+            var high: UInt8 = 0
+            for i in key.indices {
+                let c = key[i]
+                high |= c
+                key[i] = c &- 0x41 < 26 ? c | 0x20 : c
+            }
+            return high < 0x80 ? (true, problem(UnsafeBufferPointer(key))) : (false, nil)
+        }
+        if ascii && reason == nil { return .valid }
+        out.removeLast(out.count - start)
+        if !ascii { return normaliseSlowly(raw, appendingTo: &out) }
+        return .invalid(reason: reason ?? "")
+    }
+
+    private static func normaliseSlowly(_ raw: UnsafeBufferPointer<UInt8>, appendingTo out: inout [UInt8]) -> ByteOutcome {
+        var key: [UInt8] = []
+        let outcome = normalise(bytes: raw, key: &key)
+        if outcome == .valid { out.append(contentsOf: key) }
+        return outcome
+    }
+
     /// Why a trimmed, lowercased address is not one a mail system would accept, or nil.
     static func problem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         guard let at = bytes.firstIndex(of: UInt8(ascii: "@")), bytes.lastIndex(of: UInt8(ascii: "@")) == at else {
@@ -144,10 +176,15 @@ public final class PhoneNormaliser {
 
     /// `normalise` on the field's bytes (nil for NULL).
     public func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, region: String) -> Normalised {
+        normalise(bytes: raw, region: region, slot: fastPath?.slot(region) ?? -1)
+    }
+
+    /// `normalise` with the fast path's slot of `region` already known (`region(forCountry:)`).
+    func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, region: String, slot: Int32) -> Normalised {
         guard let raw else { return .empty }
         return ByteText.trimmed(raw) { t -> Normalised in
             if t.isEmpty { return .empty }
-            if let fastPath, let result = fastPath.normalise(bytes: t, region: region) {
+            if let fastPath, let result = fastPath.normalise(bytes: t, region: region, slot: slot) {
                 fastCount += 1
                 return result
             }
@@ -160,16 +197,19 @@ public final class PhoneNormaliser {
         }
     }
 
-    private var regionCache: [UInt16: (region: String, unknownCountry: Bool)] = [:]
+    private var regionCache: [UInt16: (region: String, unknownCountry: Bool, slot: Int32)] = [:]
+    private lazy var defaultSlot = fastPath?.slot(defaultRegion) ?? -1
 
     /// `region(for:)` on the country field's bytes, and whether a non-empty country is not a code
-    /// libphonenumber knows (reported as invalid). Two-letter values are cached.
-    public func region(forCountry raw: UnsafeBufferPointer<UInt8>?) -> (region: String, unknownCountry: Bool) {
-        guard let raw else { return (defaultRegion, false) }
-        func compute() -> (region: String, unknownCountry: Bool) {
+    /// libphonenumber knows (reported as invalid); `slot` is the region's in the fast path, for
+    /// `normalise(bytes:region:slot:)`. Two-letter values are cached.
+    public func region(forCountry raw: UnsafeBufferPointer<UInt8>?) -> (region: String, unknownCountry: Bool, slot: Int32) {
+        guard let raw else { return (defaultRegion, false, defaultSlot) }
+        func compute() -> (region: String, unknownCountry: Bool, slot: Int32) {
             let country = String(decoding: raw, as: UTF8.self)
             let trimmed = country.trimmingWhitespace()
-            return (region(for: country), !trimmed.isEmpty && !PhoneNormaliser.isSupportedRegion(trimmed.uppercased()))
+            let region = region(for: country)
+            return (region, !trimmed.isEmpty && !PhoneNormaliser.isSupportedRegion(trimmed.uppercased()), fastPath?.slot(region) ?? -1)
         }
         if raw.count == 2, raw[0] < 0x80, raw[1] < 0x80, raw[0] > 0x20, raw[1] > 0x20 {
             let key = UInt16(raw[0]) << 8 | UInt16(raw[1])

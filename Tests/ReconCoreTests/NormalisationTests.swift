@@ -153,10 +153,22 @@ struct EmailBytePathTests {
         var key: [UInt8] = []
         var copy = raw
         let outcome = copy.withUTF8 { EmailNormaliser.normalise(bytes: $0, key: &key) }
+        // The appending form (PreNormalised's) keeps what `out` held and adds only a valid key.
+        let before: [UInt8] = Array("kept@example.com".utf8)
+        var out = before
+        let appended = copy.withUTF8 { EmailNormaliser.normalise(bytes: $0, appendingTo: &out) }
+        #expect(appended == outcome)
+        #expect(Array(out.prefix(before.count)) == before)
         switch EmailNormaliser.normalise(raw) {
-        case .empty: #expect(outcome == .empty)
-        case .valid(let k): #expect(outcome == .valid && String(decoding: key, as: UTF8.self) == k)
-        case .invalid(let r): #expect(outcome == .invalid(reason: r))
+        case .empty:
+            #expect(outcome == .empty)
+            #expect(out == before)
+        case .valid(let k):
+            #expect(outcome == .valid && String(decoding: key, as: UTF8.self) == k)
+            #expect(String(decoding: out.dropFirst(before.count), as: UTF8.self) == k)
+        case .invalid(let r):
+            #expect(outcome == .invalid(reason: r))
+            #expect(out == before)
         }
     }
 }
