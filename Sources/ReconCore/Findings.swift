@@ -126,16 +126,15 @@ public struct Finding: Sendable {
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.
     public static func makeId(type: FindingType, entity: Entity, field: String, parts: [String]) -> String {
-        var text = type.rawValue + "\u{1F}" + entity.rawValue + "\u{1F}" + field
-        for p in parts.sorted() { text += "\u{1E}" + p }
-        let digest = SHA256.hash(data: Array(text.utf8))
-        let digits = Array("0123456789abcdef".utf8)
-        var out = Array((type.code + (entity == .customer ? "-C-" : "-O-")).utf8)
-        for byte in digest.prefix(8) {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        // The bytes hashed: type, entity and field separated by 0x1F, then each sorted part after 0x1E.
+        var text: [UInt8] = []
+        text.reserveCapacity(32 + field.utf8.count + parts.reduce(0) { $0 + $1.utf8.count + 1 })
+        text.append(contentsOf: type.rawValue.utf8); text.append(0x1F)
+        text.append(contentsOf: entity.rawValue.utf8); text.append(0x1F)
+        text.append(contentsOf: field.utf8)
+        for p in parts.count > 1 ? parts.sorted() : parts { text.append(0x1E); text.append(contentsOf: p.utf8) }
+        let digest = SHA256.hash(data: text)
+        return type.code + (entity == .customer ? "-C-" : "-O-") + hex(digest.prefix(8))
     }
 }
 

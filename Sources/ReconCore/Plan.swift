@@ -55,8 +55,7 @@ public struct PlanAction: Sendable, Equatable {
 
     /// `ACT-` + 16 hex digits of SHA-256 over target system, record, operation, field and new value.
     public static func makeId(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> String {
-        let text = [system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"].joined(separator: "\u{1F}")
-        return "ACT-" + hex(SHA256.hash(data: Array(text.utf8)).prefix(8))
+        return "ACT-" + hex(SHA256.hash(data: joined([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"])).prefix(8))
     }
 }
 
@@ -210,11 +209,16 @@ public struct Plan: Sendable {
     }
 }
 
+/// Lowercase hex digits of `bytes`, built as bytes (no Character appends).
 func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-    let digits = Array("0123456789abcdef")
-    var s = ""
-    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xF)]) }
-    return s
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in bytes {
+        let hi = b >> 4, lo = b & 0xF
+        out.append(hi < 10 ? 0x30 + hi : 0x57 + hi)
+        out.append(lo < 10 ? 0x30 + lo : 0x57 + lo)
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// A record's fingerprint: what a merge or create saw of it (id, canonical fields, attributes).
@@ -226,7 +230,17 @@ public enum Fingerprint {
         make([r.id, r.status, r.externalId, r.customerId, r.amount, r.currency, r.createdAt, r.updatedAt] + r.attributes)
     }
     static func make(_ values: [String?]) -> String {
-        let text = values.map { $0 ?? "\u{0}" }.joined(separator: "\u{1F}")
-        return "fp:" + hex(SHA256.hash(data: Array(text.utf8)).prefix(8))
+        "fp:" + hex(SHA256.hash(data: joined(values.map { $0 ?? "\u{0}" })).prefix(8))
     }
+}
+
+/// The UTF-8 bytes of `parts` joined by 0x1F (what the ids and fingerprints hash), built as bytes.
+func joined(_ parts: [String]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
+    for (i, p) in parts.enumerated() {
+        if i > 0 { out.append(0x1F) }
+        out.append(contentsOf: p.utf8)
+    }
+    return out
 }

@@ -21,10 +21,33 @@ public struct CSVWriter {
     static let chunk = 1 << 20
 
     public mutating func row(_ fields: [String]) {
-        for (i, field) in fields.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            append(field)
-        }
+        for field in fields { self.field(field) }
+        endRow()
+    }
+
+    /// Whether the current row has a field yet (the next one is preceded by a comma).
+    private var inRow = false
+
+    /// Appends one field to the current row (a row built field by field ends with `endRow`):
+    /// no array of strings per row.
+    public mutating func field(_ value: String) {
+        var value = value
+        value.withUTF8 { field(bytes: $0) }
+    }
+
+    /// Appends one field given as UTF-8 bytes (nil: an empty field).
+    public mutating func field(bytes value: UnsafeBufferPointer<UInt8>?) {
+        if inRow { bytes.append(UInt8(ascii: ",")) }
+        inRow = true
+        if let value { append(value) }
+    }
+
+    /// Appends an integer field.
+    public mutating func field(_ value: Int) { field(String(value)) }
+
+    /// Ends the current row (CRLF) and writes a megabyte to the file when one is collected.
+    public mutating func endRow() {
+        inRow = false
         bytes.append(0x0D)
         bytes.append(0x0A)
         if let file, bytes.count >= Self.chunk {
@@ -48,8 +71,7 @@ public struct CSVWriter {
         return bytes
     }
 
-    private mutating func append(_ field: String) {
-        let utf8 = field.utf8
+    private mutating func append(_ utf8: UnsafeBufferPointer<UInt8>) {
         var needsQuotes = false
         var neutralise = false
         if let first = utf8.first {
@@ -63,8 +85,7 @@ public struct CSVWriter {
         if neutralise && !needsQuotes { bytes.append(UInt8(ascii: "'")) }
         guard needsQuotes else {
             // Most fields: their bytes as they are, in one copy.
-            var field = field
-            field.withUTF8 { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: utf8)
             return
         }
         bytes.append(UInt8(ascii: "\""))

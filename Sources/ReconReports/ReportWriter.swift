@@ -176,10 +176,13 @@ public struct ReportWriter {
         csv.row(Self.findingsHeader)
         for t in findings {
             let f = t.finding
+            let (id, type, entity, severity) = (f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue)
+            let (matchedOn, field, detail, nights) = (f.matchedOn, f.field, f.detail, String(t.nightsOpen))
             for m in f.members {
-                csv.row([f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue, m.system.rawValue,
-                         m.recordId, f.matchedOn, f.field, m.value, f.detail, t.status.rawValue, t.firstSeenAt,
-                         String(t.nightsOpen)])
+                csv.field(id); csv.field(type); csv.field(entity); csv.field(severity); csv.field(m.system.rawValue)
+                csv.field(m.recordId); csv.field(matchedOn); csv.field(field); csv.field(m.value); csv.field(detail)
+                csv.field(t.status.rawValue); csv.field(t.firstSeenAt); csv.field(nights)
+                csv.endRow()
             }
         }
     }
@@ -190,11 +193,16 @@ public struct ReportWriter {
     public static func planCSV(_ plan: Plan, into csv: inout CSVWriter) {
         csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
         for a in plan.actions {
-            csv.row([a.actionId, a.operation.rawValue, a.system.rawValue, a.entity.rawValue, a.recordId, a.field,
-                     a.oldValue ?? "", a.newValue ?? "", a.findingIds.joined(separator: " "), a.reason])
+            csv.field(a.actionId); csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
+            csv.field(a.recordId); csv.field(a.field); csv.field(a.oldValue ?? ""); csv.field(a.newValue ?? "")
+            csv.field(a.findingIds.count == 1 ? a.findingIds[0] : a.findingIds.joined(separator: " ")); csv.field(a.reason)
+            csv.endRow()
         }
         for h in plan.needsHuman {
-            csv.row(["", "needs_human", "", h.entity.rawValue, h.records.joined(separator: " "), h.type.rawValue, "", "", h.findingId, h.reason])
+            csv.field(""); csv.field("needs_human"); csv.field(""); csv.field(h.entity.rawValue)
+            csv.field(h.records.joined(separator: " ")); csv.field(h.type.rawValue); csv.field(""); csv.field("")
+            csv.field(h.findingId); csv.field(h.reason)
+            csv.endRow()
         }
     }
 
@@ -237,8 +245,10 @@ public struct ReportWriter {
                      "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at"])
             for f in findings {
                 for m in f.members {
-                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, f.matchedOn, f.detail]
-                            + lookup.row(f.entity, m.system, m.recordId))
+                    csv.field(f.id); csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
+                    csv.field(f.matchedOn); csv.field(f.detail)
+                    lookup.writeRow(f.entity, m.system, m.recordId, into: &csv)
+                    csv.endRow()
                 }
             }
         case .missingOrder:
@@ -356,22 +366,25 @@ struct RecordLookup {
         orderRow(s, id).map { mirror.orders(s).records[$0] }
     }
 
-    /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at
-    /// Only these fields are read from the row store (no whole record with its attributes).
-    func row(_ entity: Entity, _ s: System, _ id: String) -> [String] {
-        switch entity {
-        case .customer:
-            typealias F = CustomerRecord.Field
-            guard let r = customerRow(s, id) else { return Array(repeating: "", count: 10) }
-            let records = mirror.customers(s).records
-            func f(_ k: Int) -> String { records.field(r, k) ?? "" }
-            return [f(F.externalId), f(F.name), f(F.email), f(F.phone), "", "", "", "", "", f(F.updatedAt)]
-        case .order:
-            typealias F = OrderRecord.Field
-            guard let r = orderRow(s, id) else { return Array(repeating: "", count: 10) }
-            let records = mirror.orders(s).records
-            func f(_ k: Int) -> String { records.field(r, k) ?? "" }
-            return [f(F.externalId), "", "", "", f(F.customerId), f(F.status), f(F.amount), f(F.currency), f(F.createdAt), f(F.updatedAt)]
+    /// The row store's field for each of the ten columns; -1: empty for this entity.
+    private static let customerColumns: [Int] = {
+        typealias F = CustomerRecord.Field
+        return [F.externalId, F.name, F.email, F.phone, -1, -1, -1, -1, -1, F.updatedAt]
+    }()
+    private static let orderColumns: [Int] = {
+        typealias F = OrderRecord.Field
+        return [F.externalId, -1, -1, -1, F.customerId, F.status, F.amount, F.currency, F.createdAt, F.updatedAt]
+    }()
+
+    /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at,
+    /// as fields of the current row. Only these fields are read, as bytes straight from the row
+    /// store (no record, no strings).
+    func writeRow(_ entity: Entity, _ s: System, _ id: String, into csv: inout CSVWriter) {
+        let row = entity == .customer ? customerRow(s, id) : orderRow(s, id)
+        let store = entity == .customer ? mirror.customers(s).records.store : mirror.orders(s).records.store
+        for k in entity == .customer ? Self.customerColumns : Self.orderColumns {
+            guard let row, k >= 0 else { csv.field(bytes: nil); continue }
+            store.withField(row, k) { csv.field(bytes: $0) }
         }
     }
 }
