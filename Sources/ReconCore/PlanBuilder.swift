@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// Turns a run's findings into a correction batch, following `ownership:` and `survivorship:`.
 /// Conflicts, invalid values, duplicate orders and anything the ownership config does not
 /// decide get no action: they are listed for a human.
@@ -95,8 +98,32 @@ public struct PlanBuilder {
         return ownership.fields[field]
     }
 
-    public mutating func build(findings: [Finding], batchId: String, runId: String, createdAt: String) -> Plan {
+    /// - Parameter pieces: how many threads decide the findings' actions (each a contiguous part
+    ///   of `findings`, joined in order: the plan is the same for any number).
+    public mutating func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1) -> Plan {
         index(findings)
+        var actions: [PlanAction] = []
+        var human: [HumanItem] = []
+        if pieces <= 1 || findings.count < 1024 {
+            (actions, human) = decide(findings[...])
+        } else {
+            let size = (findings.count + pieces - 1) / pieces
+            let work = PiecesBox(builder: self, findings: findings, pieces: pieces)
+            DispatchQueue.concurrentPerform(iterations: pieces) { k in
+                let range = min(findings.count, k * size)..<min(findings.count, (k + 1) * size)
+                work.set(k, work.builder.decide(work.findings[range]))
+            }
+            for part in work.parts {
+                guard let part else { continue }
+                actions += part.actions
+                human += part.human
+            }
+        }
+        return combine(actions: actions, human: human, batchId: batchId, runId: runId, createdAt: createdAt)
+    }
+
+    /// Each finding's actions, or why a human decides it, in the order of `findings`.
+    private func decide(_ findings: ArraySlice<Finding>) -> (actions: [PlanAction], human: [HumanItem]) {
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
         func toHuman(_ f: Finding, _ reason: String) {
@@ -156,6 +183,12 @@ public struct PlanBuilder {
                 toHuman(f, "no automatic correction for \(f.type.rawValue) \(f.entity.rawValue)")
             }
         }
+        return (actions, human)
+    }
+
+    /// The batch: actions for one target merged, conflicting ones left to a human.
+    private func combine(actions: [PlanAction], human: [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
+        var human = human
         // Two actions that would write different values into one field: neither, a human decides.
         struct Target: Hashable {
             let system: System, entity: Entity, recordId: String, operation: String, field: String
@@ -309,4 +342,19 @@ public struct PlanBuilder {
                           oldValue: Fingerprint.order(o), newValue: nil, findingIds: [f.id], payload: payload,
                           reason: "the CRM order requires an ERP order")
     }
+}
+
+/// The pieces of one `PlanBuilder.build`: each thread reads the builder and the findings (never
+/// written while the pieces run) and writes its own slot of `parts`.
+private final class PiecesBox: @unchecked Sendable {
+    let builder: PlanBuilder
+    let findings: [Finding]
+    private(set) var parts: [(actions: [PlanAction], human: [HumanItem])?]
+    private let lock = NSLock()
+    init(builder: PlanBuilder, findings: [Finding], pieces: Int) {
+        self.builder = builder
+        self.findings = findings
+        parts = Array(repeating: nil, count: pieces)
+    }
+    func set(_ k: Int, _ part: (actions: [PlanAction], human: [HumanItem])) { lock.lock(); parts[k] = part; lock.unlock() }
 }

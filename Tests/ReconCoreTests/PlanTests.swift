@@ -64,6 +64,33 @@ struct PlanTests {
         #expect(!p.actions.contains { $0.findingIds.contains { id in p.needsHuman.contains { $0.findingId == id } } })
     }
 
+    /// A batch decided on several threads (each a part of the findings) is the batch decided on
+    /// one: the same bytes, so the same hash to approve.
+    @Test func planningInPiecesGivesTheSameBatch() {
+        var crm: [CustomerRecord] = [], erp: [CustomerRecord] = []
+        for i in 0..<1500 {
+            // A linked pair whose phones differ, a CRM-only and an ERP-only customer, and every
+            // tenth CRM customer twice (by email) with its copy.
+            crm.append(CustomerRecord(id: "c\(i)", externalId: "e\(i)", email: "p\(i)@x.com", phone: "07400 \(100_000 + i)"))
+            erp.append(CustomerRecord(id: "e\(i)", phone: "07400 \(200_000 + i)"))
+            crm.append(CustomerRecord(id: "o\(i)", email: "o\(i)@x.com"))
+            erp.append(CustomerRecord(id: "q\(i)", email: "q\(i)@x.com"))
+            if i % 10 == 0 { crm.append(CustomerRecord(id: "d\(i)", email: "P\(i)@x.com", updatedAt: "2026-11-01 00:00:00+00")) }
+        }
+        let m = MatchingTests.customers(crm, erp)
+        let c = Self.config
+        let outcome = Reconciler.reconcile(m, config: c)
+        #expect(outcome.findings.count > 4000)
+        func plan(_ pieces: Int) -> Plan {
+            var builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
+            return builder.build(findings: outcome.findings, batchId: "B-1", runId: "1", createdAt: "t", pieces: pieces)
+        }
+        let one = plan(1)
+        #expect(Set(one.actions.map(\.operation)) == [.updateField, .create, .merge])
+        #expect(!one.needsHuman.isEmpty)
+        for pieces in [2, 3] { #expect(plan(pieces).canonicalJSON() == one.canonicalJSON()) }
+    }
+
     @Test func canonicalJSONAndIdsAreStableAndTheRollbackInverts() {
         let m = MatchingTests.customers([CustomerRecord(id: "c1", externalId: "e1", phone: "07400 111111")],
                                         [CustomerRecord(id: "e1", phone: "07400 222222")])
