@@ -58,26 +58,35 @@ public enum EmailNormaliser {
 
     /// `normalise(bytes:key:)` appending the key to `out` when valid (`out` is unchanged
     /// otherwise): the trimmed bytes are copied once and lowercased in place, with no per-byte
-    /// appends. Non-ASCII text and trimming that needs `String` take `normalise(bytes:key:)`.
+    /// appends. ASCII and the Latin-1 letters (U+00C0 to U+00FF, well-formed UTF-8) are lowercased
+    /// here as `String.lowercased()` does: À…Þ but × become à…þ, the rest are lowercase already.
+    /// Other text, and trimming that needs `String`, take `normalise(bytes:key:)`.
     public static func normalise(bytes raw: UnsafeBufferPointer<UInt8>?, appendingTo out: inout [UInt8]) -> ByteOutcome {
         guard let raw else { return .empty }
         guard let t = ByteText.trimmedBytes(raw) else { return normaliseSlowly(raw, appendingTo: &out) }
         if t.isEmpty { return .empty }
         let start = out.count
         out.append(contentsOf: t)
-        let (ascii, reason) = out.withUnsafeMutableBufferPointer { b -> (Bool, String?) in
+        let (handled, reason) = out.withUnsafeMutableBufferPointer { b -> (Bool, String?) in
             let key = UnsafeMutableBufferPointer(rebasing: b[start...])
-            var high: UInt8 = 0
-            for i in key.indices {
+            var i = 0
+            while i < key.count {
                 let c = key[i]
-                high |= c
-                key[i] = c &- 0x41 < 26 ? c | 0x20 : c
+                if c < 0x80 {
+                    key[i] = c &- 0x41 < 26 ? c | 0x20 : c
+                    i += 1
+                    continue
+                }
+                // U+0080…U+00FF: C2 or C3 and one continuation byte; anything else is left to String.
+                guard c == 0xC2 || c == 0xC3, i + 1 < key.count, key[i + 1] & 0xC0 == 0x80 else { return (false, nil) }
+                if c == 0xC3, key[i + 1] <= 0x9E, key[i + 1] != 0x97 { key[i + 1] += 0x20 }
+                i += 2
             }
-            return high < 0x80 ? (true, problem(UnsafeBufferPointer(key))) : (false, nil)
+            return (true, problem(UnsafeBufferPointer(key)))
         }
-        if ascii && reason == nil { return .valid }
+        if handled && reason == nil { return .valid }
         out.removeLast(out.count - start)
-        if !ascii { return normaliseSlowly(raw, appendingTo: &out) }
+        if !handled { return normaliseSlowly(raw, appendingTo: &out) }
         return .invalid(reason: reason ?? "")
     }
 

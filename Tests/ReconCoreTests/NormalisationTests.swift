@@ -137,6 +137,35 @@ struct TrimBytesTests {
     }
 }
 
+/// Every Latin-1 character and malformed UTF-8 through the appending byte path, against the
+/// String path: the in-place lowercasing must agree with `String.lowercased()` scalar by scalar,
+/// and bytes that are not well-formed must be decoded as String decodes them.
+struct EmailLatin1Tests {
+    @Test func everyLatin1CharacterLowercasesAsStringDoes() {
+        for v in 0x80...0xFF {
+            let c = String(UnicodeScalar(UInt8(v)))
+            check(Array("x\(c)Y\(c)@example.com".utf8))
+        }
+    }
+
+    @Test(arguments: [[0xC3], [0xC3, 0x41], [0xC3, 0xC3, 0x80], [0xC2, 0xFF], [0x80], [0xE2, 0x80, 0x99], [0xF0, 0x9F, 0x98, 0x80], [0xC1, 0x81]] as [[UInt8]])
+    func malformedOrWiderBytesDecodeAsStringDoes(_ middle: [UInt8]) {
+        check(Array("ab".utf8) + middle + Array("C@example.com".utf8))
+    }
+
+    func check(_ bytes: [UInt8]) {
+        var key: [UInt8] = []
+        let want = bytes.withUnsafeBufferPointer { EmailNormaliser.normalise(bytes: $0, key: &key) }
+        var out: [UInt8] = []
+        let got = bytes.withUnsafeBufferPointer { EmailNormaliser.normalise(bytes: $0, appendingTo: &out) }
+        #expect(got == want, "\(bytes)")
+        #expect(out == (want == .valid ? key : []), "\(bytes)")
+        if want == .valid {
+            #expect(String(decoding: key, as: UTF8.self) == String(decoding: bytes, as: UTF8.self).lowercased(), "\(bytes)")
+        }
+    }
+}
+
 /// The byte-level email path (used on the row store) against the String path, on the inputs
 /// where they could differ: case, accents, scripts whose lowercasing is not one-to-one,
 /// non-ASCII whitespace.
@@ -148,6 +177,8 @@ struct EmailBytePathTests {
         "a..b@example.com", "x@例え.jp", "Ǆemal@example.ba",
         "\t\r\nbob@example.com\r\n", " \u{301}bob@example.com", "bob@example.com \u{301}", "\u{0B}bob@example.com\u{0C}",
         "\u{1C}bob@example.com", " \u{3000}bob@example.com", " é@example.com ", "\r\n",
+        "MÜLLER.ÀÉÎÕØÞ@EXAMPLE.DE", "×÷ßÿµª@example.com", "ÃÂ.À@example.com", "O’BRIEN@EXAMPLE.IE", "ŒUVRE@example.fr",
+        "Ā@example.com", "bob@EXÄMPLE.com",
     ])
     func bytesEqualString(raw: String) {
         var key: [UInt8] = []
