@@ -6,6 +6,9 @@
 /// One arena per chunk of rows: a finished chunk is trimmed to its size and never moves again, so
 /// reading millions of rows never copies (or doubles) one huge buffer. Offsets are 31-bit and
 /// relative to the chunk (the top bit marks SQL NULL); one chunk may hold up to 2 GiB.
+///
+/// Every field is followed by one separator byte, so a COPY text line without escapes can be
+/// stored as it came, in one copy (`appendCopyLine`): its tabs and newline are the separators.
 public struct RowStore: Sendable {
     /// Fields per row.
     public let width: Int
@@ -45,6 +48,50 @@ public struct RowStore: Sendable {
         let offset = current.count
         precondition(offset < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         ends.append(UInt32(offset) | (field == nil ? Self.nullBit : 0))
+        current.append(0x09)
+    }
+
+    /// Appends a whole row from one line of `COPY … TO STDOUT` (text format) whose columns are
+    /// this store's fields in order, in one copy of the line: between `beginRow` and `endRow`,
+    /// instead of the `appendField` calls. `\N` is NULL. Returns false, having appended nothing,
+    /// when the line has another backslash escape or not `width` fields (the caller then decodes
+    /// it field by field, and reports a wrong count).
+    @inline(__always)
+    public mutating func appendCopyLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        var n = line.count
+        if n > 0, line[n - 1] == 0x0A { n -= 1 }
+        let base = current.count, endsBase = ends.count
+        current.append(contentsOf: UnsafeBufferPointer(rebasing: line[0..<n]))
+        current.append(0x0A)
+        precondition(current.count < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
+        var fields = 0, fieldStart = 0, i = 0, ok = true
+        var null: UInt32 = 0
+        while true {
+            if i == n || line[i] == 0x09 {
+                ends.append(UInt32(base + i) | null)
+                fields += 1
+                if i == n { break }
+                i += 1
+                fieldStart = i
+                null = 0
+                continue
+            }
+            if line[i] == 0x5C {
+                // Only a whole field `\N` (NULL) is stored as it is; any other escape is decoded.
+                if i == fieldStart, i + 1 < n, line[i + 1] == UInt8(ascii: "N"), i + 2 == n || line[i + 2] == 0x09 {
+                    null = Self.nullBit
+                    i += 2
+                    continue
+                }
+                ok = false
+                break
+            }
+            i += 1
+        }
+        if ok && fields == width { return true }
+        current.removeLast(current.count - base)
+        ends.removeLast(ends.count - endsBase)
+        return false
     }
 
     public mutating func appendField(_ field: String?) {
@@ -85,7 +132,7 @@ public struct RowStore: Sendable {
         if e & Self.nullBit != 0 { return nil }
         let start: Int
         if k > 0 || row & ((1 << Self.chunkShift) - 1) != 0 {
-            start = Int(ends[at - 1] & ~Self.nullBit)
+            start = Int(ends[at - 1] & ~Self.nullBit) + 1     // past the previous field's separator
         } else {
             start = 0
         }

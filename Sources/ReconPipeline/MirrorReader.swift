@@ -249,20 +249,32 @@ struct StoreDecoder {
     static let customerFields = ["id", "external_id", "email", "phone", "name", "country", "updated_at"]
     static let orderFields = ["id", "status", "external_id", "customer_id", "amount", "currency", "created_at", "updated_at"]
 
+    /// The query's columns are the store's fields in order (as in the sample queries): a line
+    /// without escapes is stored as it came (`RowStore.appendCopyLine`).
+    let inOrder: Bool
+
     init(_ entity: Entity, _ m: QueryContract.Mapping) {
         let fixed = entity == .customer ? Self.customerFields : Self.orderFields
         sources = fixed.map { m.position($0) ?? -1 } + m.attributes.map(\.index)
         columns = m.index.count + m.attributes.count
+        inOrder = sources == Array(0..<columns)
         spans.reserveCapacity(columns)
     }
 
     mutating func append(_ line: UnsafeBufferPointer<UInt8>, to store: inout RowStore, path: String) throws {
         rows += 1
+        if inOrder {
+            store.beginRow()
+            if store.appendCopyLine(line) {
+                store.endRow()
+                return
+            }
+        }
         CopyLine.split(line, into: &spans)
         guard spans.count == columns else {
             throw ReconError("\(path): row \(rows) has \(spans.count) fields, the query describes \(columns)")
         }
-        store.beginRow()
+        if !inOrder { store.beginRow() }
         for src in sources {
             if src < 0 { store.appendField(nil as UnsafeBufferPointer<UInt8>?); continue }
             let s = spans[src]

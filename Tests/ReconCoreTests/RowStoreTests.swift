@@ -33,6 +33,63 @@ struct RowStoreTests {
         #expect(store.withField(65_536, 1) { $0.map { String(decoding: $0, as: UTF8.self) } } == value(65_536, 1))
     }
 
+    /// Rows stored from whole COPY text lines (`appendCopyLine`), with the field-by-field path
+    /// for the lines it refuses, read back the same as rows stored field by field: NULLs, empty
+    /// fields, escapes, a line without its newline, across chunks.
+    @Test func copyLinesReadBackAsTheirFields() {
+        let rows = 140_000, width = 4
+        func value(_ i: Int, _ k: Int) -> String? {
+            switch (i * 7 + k * 3) % 11 {
+            case 0: return nil
+            case 1: return ""
+            case 2 where i % 5 == 0: return "tab\there"
+            case 3 where i % 7 == 0: return "back\\slash"
+            case 4 where i % 9 == 0: return "two\nlines"
+            case 5: return "N"
+            default: return "v\(i)-\(k)é"
+            }
+        }
+        func copyText(_ v: String?) -> String {
+            guard let v else { return "\\N" }
+            return v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\t", with: "\\t")
+                .replacingOccurrences(of: "\n", with: "\\n")
+        }
+        var store = RowStore(width: width)
+        var whole = 0
+        for i in 0..<rows {
+            var line = (0..<width).map { copyText(value(i, $0)) }.joined(separator: "\t")
+            if i % 3 != 0 { line += "\n" }
+            store.beginRow()
+            let stored = line.withUTF8 { store.appendCopyLine($0) }
+            if stored { whole += 1 } else { for k in 0..<width { store.appendField(value(i, k)) } }
+            store.endRow()
+        }
+        store.shrink()
+        var wrong: [String] = []
+        for i in 0..<rows {
+            for k in 0..<width where store.string(i, k) != value(i, k) {
+                if wrong.count < 5 { wrong.append("row \(i) field \(k): \(String(describing: store.string(i, k)))") }
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+        // Most lines are stored whole; those with escapes other than \N are not.
+        #expect(whole > rows / 2 && whole < rows)
+        // A line with too few or too many fields is refused and leaves nothing behind.
+        func copy(_ line: String, into store: inout RowStore) -> Bool {
+            var line = line
+            return line.withUTF8 { store.appendCopyLine($0) }
+        }
+        var small = RowStore(width: 2)
+        small.beginRow()
+        #expect(copy("a\tb\tc\n", into: &small) == false)
+        #expect(copy("a\n", into: &small) == false)
+        #expect(copy("\\Nx\t\\N", into: &small) == false)
+        #expect(copy("x\t\\N", into: &small))
+        small.endRow()
+        small.shrink()
+        #expect(small.count == 1 && small.string(0, 0) == "x" && small.string(0, 1) == nil)
+    }
+
     @Test func recordsBuiltInMemoryKeepTheirRowNumbersAndAttributes() {
         let records = [CustomerRecord(id: "c1", email: "a@example.com", attributes: ["SMB"], row: 4),
                        CustomerRecord(id: "c2", phone: nil, attributes: [], row: 9)]
