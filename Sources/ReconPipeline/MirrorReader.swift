@@ -110,15 +110,16 @@ public struct MirrorReader {
     }
 
     /// Reads the four extracts on two connections at once, `second` having joined this one's
-    /// snapshot (`joinSnapshot`): customers of one system and orders of the other on each, so the
-    /// two halves are about the same size. Both cores decode rows while the server sends them.
+    /// snapshot (`joinSnapshot`). Each connection takes the next extract not yet taken, orders
+    /// (usually the larger) first, so the one that finishes early takes more and both end at
+    /// about the same time. Both cores decode rows while the server sends them.
     public func read(parallelWith second: Connection) throws -> Mirror {
-        let jobs: [[Extract]] = [[.crmCustomers, .erpOrders], [.erpCustomers, .crmOrders]]
-        let box = ParallelBox(reader: self, connections: [connection, second])
+        let box = ParallelBox(reader: self, connections: [connection, second],
+                              queue: [.crmOrders, .erpOrders, .crmCustomers, .erpCustomers])
         DispatchQueue.concurrentPerform(iterations: 2) { k in
             var part = Mirror()
             do {
-                for extract in jobs[k] {
+                while let extract = box.next(k) {
                     // Only the first thread draws progress (the terminal line is not shared).
                     try box.reader.readExtract(extract, on: box.connections[k], progress: k == 0 ? box.reader.progress : nil, into: &part)
                 }
@@ -130,7 +131,7 @@ public struct MirrorReader {
         var mirror = Mirror()
         for k in 0..<2 {
             let part = try box.result(k).get()
-            for extract in jobs[k] {
+            for extract in box.taken(by: k) {
                 switch extract {
                 case .crmCustomers: mirror.crmCustomers = part.crmCustomers
                 case .erpCustomers: mirror.erpCustomers = part.erpCustomers
@@ -224,12 +225,30 @@ private final class ParallelBox: @unchecked Sendable {
     let reader: MirrorReader
     let connections: [Connection]
     private var results: [Result<Mirror, any Error>?] = [nil, nil]
+    private var queue: [Extract]
+    private var takenBy: [[Extract]] = [[], []]
+    private var failed = false
     private let lock = NSLock()
-    init(reader: MirrorReader, connections: [Connection]) {
+    init(reader: MirrorReader, connections: [Connection], queue: [Extract]) {
         self.reader = reader
         self.connections = connections
+        self.queue = queue
     }
-    func set(_ k: Int, _ r: Result<Mirror, any Error>) { lock.lock(); results[k] = r; lock.unlock() }
+    /// The next extract for thread `k`, nil when none is left or the other thread failed.
+    func next(_ k: Int) -> Extract? {
+        lock.lock(); defer { lock.unlock() }
+        guard !failed, !queue.isEmpty else { return nil }
+        let e = queue.removeFirst()
+        takenBy[k].append(e)
+        return e
+    }
+    func taken(by k: Int) -> [Extract] { lock.lock(); defer { lock.unlock() }; return takenBy[k] }
+    func set(_ k: Int, _ r: Result<Mirror, any Error>) {
+        lock.lock()
+        results[k] = r
+        if case .failure = r { failed = true }
+        lock.unlock()
+    }
     func result(_ k: Int) -> Result<Mirror, any Error> {
         lock.lock(); defer { lock.unlock() }
         return results[k] ?? .failure(ReconError("extraction thread \(k) ended without a result"))
