@@ -56,25 +56,44 @@ struct PreNormalised: Sendable {
 
     /// Normalises every row of `records` (phones with `phones`, which is not thread-safe: one per thread).
     init(_ records: Records<CustomerRecord>, phones: PhoneNormaliser) {
+        self.init(records, rows: 0..<records.count, phones: phones)
+    }
+
+    /// The rows of `parts`, each normalising a range of rows, in order: one table normalised in
+    /// pieces, on whichever threads were free (row `i` of the result is row `i` of the table).
+    init(joining parts: [PreNormalised]) {
+        for p in parts {
+            let rowBase = emailState.count, emailBase = UInt32(emailBytes.count), phoneBase = UInt32(phoneBytes.count)
+            emailBytes += p.emailBytes; emailEnds += p.emailEnds.map { $0 + emailBase }; emailState += p.emailState
+            phoneBytes += p.phoneBytes; phoneEnds += p.phoneEnds.map { $0 + phoneBase }; phoneState += p.phoneState
+            for (i, r) in p.reasons { reasons[rowBase + i] = r }
+            unknownCountry += p.unknownCountry
+            phonesFast += p.phonesFast
+            phonesSlow += p.phonesSlow
+        }
+    }
+
+    /// Normalises `rows` of `records`; row `rows.lowerBound` is row 0 here (see `init(joining:)`).
+    init(_ records: Records<CustomerRecord>, rows: Range<Int>, phones: PhoneNormaliser) {
         typealias F = CustomerRecord.Field
         let fastBefore = phones.fastCount, slowBefore = phones.slowCount
         let store = records.store
-        let n = records.count
+        let n = rows.count
         emailEnds.reserveCapacity(n); emailState.reserveCapacity(n)
         phoneEnds.reserveCapacity(n); phoneState.reserveCapacity(n)
         unknownCountry.reserveCapacity(n)
         emailBytes.reserveCapacity(n * 24); phoneBytes.reserveCapacity(n * 13)
         withExtendedLifetime(store) {
-            for i in 0..<n {
-                switch EmailNormaliser.normalise(bytes: store.bytes(i, F.email), appendingTo: &emailBytes) {
+            for (i, row) in rows.enumerated() {
+                switch EmailNormaliser.normalise(bytes: store.bytes(row, F.email), appendingTo: &emailBytes) {
                 case .valid: emailState.append(1)
                 case .empty: emailState.append(0)
                 case .invalid(let reason): emailState.append(2); reasons[i, default: (nil, nil)].email = reason
                 }
                 emailEnds.append(UInt32(emailBytes.count))
-                let (region, unknown, slot) = phones.region(forCountry: store.bytes(i, F.country))
+                let (region, unknown, slot) = phones.region(forCountry: store.bytes(row, F.country))
                 unknownCountry.append(unknown)
-                switch phones.normalise(bytes: store.bytes(i, F.phone), region: region, slot: slot) {
+                switch phones.normalise(bytes: store.bytes(row, F.phone), region: region, slot: slot) {
                 case .valid(var e164): e164.withUTF8 { phoneBytes.append(contentsOf: $0) }; phoneState.append(1)
                 case .empty: phoneState.append(0)
                 case .invalid(let reason): phoneState.append(2); reasons[i, default: (nil, nil)].phone = reason
@@ -177,9 +196,10 @@ struct CustomerMatcher {
     }
 
     /// Normalises every record and reports values that fail validation.
+    /// - Parameter crm: the CRM rows normalised elsewhere, asked for first (nil: normalised here).
     /// - Parameter erp: the ERP rows normalised elsewhere, asked for once the CRM's are interned
     ///   (nil: normalised here).
-    mutating func buildIndex(erp: (() -> PreNormalised)? = nil) -> CustomerIndex {
+    mutating func buildIndex(crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerIndex {
         var idx = CustomerIndex()
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         idx.emails = ByteInterner(capacity: total)
@@ -198,7 +218,7 @@ struct CustomerMatcher {
             // Normalised first (this system's rows, unless the other core already did), then
             // interned: the keys of the rows a few ahead are known, so their table slots can
             // start loading while this row's are compared.
-            let pre = system == .erp ? erp?() ?? PreNormalised(recs, phones: phones) : PreNormalised(recs, phones: phones)
+            let pre = (system == .erp ? erp?() : crm?()) ?? PreNormalised(recs, phones: phones)
             let ahead = OrderMatcher.lookahead
             for i in 0..<recs.count {
                 if i + ahead < recs.count {
@@ -245,12 +265,14 @@ struct CustomerMatcher {
     /// what a stronger one keeps apart) and reports customer findings.
     /// - Parameter indexed: called with the id interners (per system) as soon as every record
     ///   is normalised, before identities are built.
+    /// - Parameter crm: the CRM customers normalised elsewhere (asked for first).
     /// - Parameter erp: the ERP customers normalised elsewhere (waited for when they are needed).
-    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
+    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, crm: (() -> PreNormalised)? = nil,
+                      erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
-        let idx = buildIndex(erp: erp)
+        let idx = buildIndex(crm: crm, erp: erp)
         indexed?(idx.idCodes)
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)

@@ -148,7 +148,7 @@ struct OrderMatcher {
     private var otherCustomers = ByteInterner()
     /// Customer codes per system (set by `resolveCustomers`).
     private var customerCodeCount = [0, 0]
-    /// Orders whose sibling in a duplicate has a counterpart (set by `groupAndCompare`).
+    /// Orders whose sibling in a duplicate has a counterpart (set by `groupDuplicates`).
     private var explainedByDuplicate: [Bool] = []
 
     /// Links orders by external id, in either direction: needs only `prepare`, so it runs
@@ -242,6 +242,12 @@ struct OrderMatcher {
     /// order's customer code, not customer identities, so they run while the customers are still
     /// being matched (after `link` and `resolveCustomers`).
     mutating func groupAndCompare() {
+        groupDuplicates()
+        compareLinked()
+    }
+
+    /// Duplicates (after `link` and `resolveCustomers`).
+    mutating func groupDuplicates() {
         let n = orders.count
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
@@ -335,8 +341,10 @@ struct OrderMatcher {
         }
 
         steps.lap("orders.duplicates")
+    }
 
-        // Matched pairs: statuses and fields.
+    /// Linked pairs: statuses and fields (after `link`; independent of customers and duplicates).
+    mutating func compareLinked() {
         let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
         let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
             erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
@@ -538,6 +546,49 @@ public struct RecordIndex: Sendable {
     }
 }
 
+/// One customer table's normalisation in pieces (row ranges), each done by whichever thread
+/// claims it first and joined in row order once all are done.
+final class PiecesOfWork: @unchecked Sendable {
+    private let records: Records<CustomerRecord>
+    private let count: Int
+    private var next = 0
+    private var done: [PreNormalised?]
+    private let lock = NSLock()
+    private let stored = DispatchSemaphore(value: 0)
+
+    init(_ records: Records<CustomerRecord>) {
+        self.records = records
+        count = records.count >= 64 * 1024 ? 16 : 1
+        done = Array(repeating: nil, count: count)
+    }
+
+    /// Normalises pieces no other thread has claimed, with this thread's `phones`.
+    func help(phones: PhoneNormaliser) {
+        let rows = records.count, size = (rows + count - 1) / count
+        while true {
+            lock.lock()
+            let k = next
+            next += 1
+            lock.unlock()
+            guard k < count else { return }
+            let part = PreNormalised(records, rows: min(rows, k * size)..<min(rows, (k + 1) * size), phones: phones)
+            lock.lock()
+            done[k] = part
+            lock.unlock()
+            stored.signal()
+        }
+    }
+
+    /// The whole table normalised, once every piece is (waiting for those on other threads).
+    func result() -> PreNormalised {
+        for _ in 0..<count { stored.wait() }
+        lock.lock(); defer { lock.unlock() }
+        let whole = PreNormalised(joining: done.map { $0! })
+        done = []
+        return whole
+    }
+}
+
 /// One stored order's fields, read only when asked for.
 struct OrderView {
     let records: Records<OrderRecord>
@@ -556,12 +607,23 @@ private final class MatchBox: @unchecked Sendable {
     var match: CustomerMatch?
     /// The customers' id interners, handed over once they are built.
     var customerIds: [ByteInterner] = []
-    /// The ERP customers normalised on the second core, and how their phones were answered.
-    var erp: PreNormalised?
-    var erpPhones = (fast: 0, slow: 0)
-    init(customers: CustomerMatcher, orders: OrderMatcher) {
+    /// How the customers' phones were answered (both tables, both threads).
+    var phoneCounts = (fast: 0, slow: 0)
+    /// Each system's customers are normalised in pieces, by whichever thread is free.
+    let normalising: [PiecesOfWork]
+
+    init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror) {
         self.customers = customers
         self.orders = orders
+        normalising = [PiecesOfWork(mirror.crmCustomers.records), PiecesOfWork(mirror.erpCustomers.records)]
+    }
+
+    /// System `s`'s customers normalised (on the customers' thread), with their phone counts.
+    func normalised(_ s: Int) -> PreNormalised {
+        let whole = normalising[s].result()
+        phoneCounts.fast += whole.phonesFast
+        phoneCounts.slow += whole.phonesSlow
+        return whole
     }
 
     func takeOrders() -> OrderMatcher {
@@ -609,39 +671,48 @@ public enum Reconciler {
     }
 
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
-    public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true) -> Outcome {
+    /// - Parameter secondCoreFree: called (once, on the second thread) when that thread has done
+    ///   its share and would only wait for this one: the caller may start other work there.
+    public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
+                                 secondCoreFree: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
-                           orders: OrderMatcher(mirror: mirror, config: config))
+                           orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror)
         if fastPaths {
             // Customers on this core; on the other, the orders' own normalisation and links, then
-            // (as soon as the customers' ids are interned) each order's customer code.
-            let erpReady = DispatchSemaphore(value: 0), indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            // (as soon as the customers' ids are interned) each order's customer code. Both help
+            // normalise the customers' emails and phones, in pieces, each taking the next piece
+            // left: the CRM's first, then the ERP's (this core after interning the CRM's keys, the
+            // other after the orders' links), so neither waits long for the other.
+            let indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
             let other = Thread {
-                // First the ERP customers' emails and phones, which this core interns after the CRM's.
-                box.erp = PreNormalised(mirror.erpCustomers.records, phones: PhoneNormaliser(defaultRegion: config.defaultCountry))
-                box.orders.steps.lap("customers.normalise_erp")
-                erpReady.signal()
+                let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
+                box.normalising[0].help(phones: phones)
+                box.orders.steps.lap("customers.normalise_crm")
                 box.orders.prepare()
                 box.orders.link()
+                box.normalising[1].help(phones: phones)
+                box.orders.steps.lap("customers.normalise_erp")
+                // Linked pairs need no customers: compared while the customers' ids are interned.
+                box.orders.compareLinked()
                 indexed.wait()
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
-                box.orders.groupAndCompare()
+                box.orders.groupDuplicates()
                 done.signal()
+                secondCoreFree?()
             }
             other.stackSize = 1 << 23
             other.start()
             box.match = box.customers.run(indexed: { ids in
                 box.customerIds = ids
                 indexed.signal()
+            }, crm: {
+                box.normalising[0].help(phones: phones)
+                return box.normalised(0)
             }, erp: {
-                erpReady.wait()
-                // Handed over, not kept: the normalised rows are freed once interned.
-                let erp = box.erp!
-                box.erp = nil
-                box.erpPhones = (erp.phonesFast, erp.phonesSlow)
-                return erp
+                box.normalising[1].help(phones: phones)
+                return box.normalised(1)
             })
             done.wait()
         } else {
@@ -659,7 +730,8 @@ public enum Reconciler {
         let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
                                 orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
         return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs, index: index,
-                       phonesFast: phones.fastCount + box.erpPhones.fast, phonesSlow: phones.slowCount + box.erpPhones.slow,
+                       phonesFast: fastPaths ? box.phoneCounts.fast : phones.fastCount,
+                       phonesSlow: fastPaths ? box.phoneCounts.slow : phones.slowCount,
                        steps: customerMatcher.steps.laps + orderMatcher.steps.laps)
     }
 }

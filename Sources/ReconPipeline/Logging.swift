@@ -105,6 +105,42 @@ final class BackgroundJob<T>: @unchecked Sendable {
     }
 }
 
+/// A `BackgroundJob` started later: by `start` (from any thread, once), or by `wait`.
+final class DeferredJob<T>: @unchecked Sendable {
+    private let inParallel: Bool
+    private let work: () throws -> T
+    private var job: BackgroundJob<T>?
+    private let lock = NSLock()
+
+    init(inParallel: Bool, _ work: @escaping () throws -> T) {
+        self.inParallel = inParallel
+        self.work = work
+    }
+
+    /// Starts the work on a thread of its own (a second call does nothing).
+    func start() {
+        lock.lock(); defer { lock.unlock() }
+        if job == nil { job = BackgroundJob(inParallel: inParallel, work) }
+    }
+
+    /// The result, starting the work first when nothing has.
+    func wait() throws -> T {
+        start()
+        lock.lock()
+        let job = self.job!
+        lock.unlock()
+        return try job.wait()
+    }
+
+    /// Waits for the work when it was started (after an error elsewhere: nothing new starts).
+    func waitIfStarted() {
+        lock.lock()
+        let job = self.job
+        lock.unlock()
+        _ = try? job?.wait()
+    }
+}
+
 private struct UncheckedWork<T>: @unchecked Sendable {
     let work: () throws -> T
     init(_ work: @escaping () throws -> T) { self.work = work }

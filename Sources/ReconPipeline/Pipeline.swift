@@ -164,7 +164,7 @@ public struct Pipeline {
     }
 
     /// Reads the mirror in one snapshot and matches it.
-    func readAndMatch(_ config: ReconConfig, progress: Progress?) throws
+    func readAndMatch(_ config: ReconConfig, progress: Progress?, secondCoreFree: (@Sendable () -> Void)? = nil) throws
         -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
         var timings: [(phase: String, ms: Int)] = []
         var t = Date()
@@ -192,7 +192,7 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
-        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths)
+        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, secondCoreFree: secondCoreFree)
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
@@ -282,15 +282,18 @@ public struct Pipeline {
 
             // What the state knows (open findings, waivers) is read on its own connection while
             // the mirror is read and matched.
-            let known = BackgroundJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Int) in
+            // It starts when matching's second thread is done with its share (while the first
+            // finishes the customers), not during the extraction, when both cores are busy
+            // decoding and serving rows.
+            let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Int) in
                 let t = Date()
                 return (try store.openFindings(), try store.activeWaivers(), Int(Date().timeIntervalSince(t) * 1000))
             }
             let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
             do {
-                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress)
+                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, secondCoreFree: { known.start() })
             } catch {
-                _ = try? known.wait()     // the state connection is free again before the error is handled
+                known.waitIfStarted()     // the state connection is free again before the error is handled
                 throw error
             }
             timings = phaseTimings

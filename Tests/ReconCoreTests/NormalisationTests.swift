@@ -203,3 +203,35 @@ struct EmailBytePathTests {
         }
     }
 }
+
+/// A customer table normalised in pieces (as matching's two threads share the work) and joined
+/// is the table normalised whole: the same keys, problems and country flags row by row.
+struct PiecesTests {
+    @Test func piecesJoinedEqualTheWholeTable() {
+        let emails = ["a@example.com", "  B@Example.COM ", "bad@@example.com", nil, "", "ZOË@EXAMPLE.COM"]
+        let phones = ["+44 7400 123456", "07400 123457", "12345", nil, "n/a", "(415) 200-0001"]
+        let countries = ["GB", "US", "XX", nil, "de", "GB"]
+        let records = (0..<1000).map { i in
+            CustomerRecord(id: "c\(i)", email: emails[i % 6].map { $0.replacingOccurrences(of: "@", with: "\(i)@") },
+                           phone: phones[(i / 6) % 6], country: countries[(i / 36) % 6])
+        }
+        let table = Records(records, attributeCount: 0)
+        let whole = PreNormalised(table, phones: PhoneNormaliser(defaultRegion: "GB"))
+        let phoneNormaliser = PhoneNormaliser(defaultRegion: "GB")
+        let joined = PreNormalised(joining: [0..<1, 1..<400, 400..<400, 400..<1000].map {
+            PreNormalised(table, rows: $0, phones: phoneNormaliser)
+        })
+        var differences: [Int] = []
+        for i in 0..<records.count {
+            let same = whole.withEmailKey(i, { Array($0) }) == joined.withEmailKey(i, { Array($0) })
+                && whole.withPhoneKey(i, { Array($0) }) == joined.withPhoneKey(i, { Array($0) })
+                && whole.emailProblem(i) == joined.emailProblem(i) && whole.phoneProblem(i) == joined.phoneProblem(i)
+                && whole.unknownCountry[i] == joined.unknownCountry[i]
+            if !same { differences.append(i) }
+        }
+        #expect(differences.isEmpty, "rows \(differences.prefix(5))")
+        #expect(joined.unknownCountry.count == records.count)
+        #expect(joined.phonesFast + joined.phonesSlow == whole.phonesFast + whole.phonesSlow && whole.phonesFast > 0)
+        #expect((0..<records.count).contains { joined.emailProblem($0) != nil } && (0..<records.count).contains { joined.phoneProblem($0) != nil })
+    }
+}
