@@ -68,6 +68,36 @@ public struct OpenFindings: Sendable {
         }
     }
 
+    /// `add` from a state row's fields as bytes, with no `String` per row: the first-seen run and
+    /// time are compared with the last row's (most open findings share a handful of runs).
+    public mutating func add(id: UnsafeBufferPointer<UInt8>, firstSeenRun run: UnsafeBufferPointer<UInt8>,
+                             firstSeenAt at: UnsafeBufferPointer<UInt8>, nightsOpen: Int, type: FindingType, entity: Entity,
+                             digest: Int64?) {
+        guard ids.intern(id).inserted else { return }
+        nights.append(Int32(clamping: nightsOpen))
+        digests.append(digest ?? 0)
+        hasDigest.append(digest != nil)
+        types.append(type)
+        entities.append(entity)
+        if let last = lastSeen, last.run.elementsEqual(run), last.at.elementsEqual(at) {
+            firstSeen.append(last.index)
+            return
+        }
+        let r = String(decoding: run, as: UTF8.self), a = String(decoding: at, as: UTF8.self)
+        let key = r + "\u{1F}" + a
+        let k: Int32
+        if let known = seenRunIndex[key] {
+            k = known
+        } else {
+            k = Int32(seenRuns.count)
+            seenRunIndex[key] = k
+            seenRuns.append((r, a))
+        }
+        firstSeen.append(k)
+        lastSeen = (Array(run), Array(at), k)
+    }
+    private var lastSeen: (run: [UInt8], at: [UInt8], index: Int32)?
+
     /// The position of an open finding's id, or nil.
     public func index(of id: String) -> Int? { ids.find(id).map { Int($0) } }
 

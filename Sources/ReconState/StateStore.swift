@@ -103,21 +103,59 @@ public final class StateStore {
     /// that run). Their records are not read: only resolved findings need them (`records(of:)`).
     public func openFindings() throws -> OpenFindings {
         var out = OpenFindings()
+        var spans: [CopyLine.Span] = []
         do {
-            try connection.copyOut(select: """
+            // A few hundred thousand rows a night: read as bytes, one String per distinct value.
+            try connection.copyOutLines(select: """
                 SELECT finding_id, first_seen_run, to_char(first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                        coalesce((SELECT max(seq) FROM recon.runs) - first_seen_seq + 1, nights_open), type, entity, digest
                 FROM recon.findings WHERE open
-                """) { row in
-                guard let id = row[0], let t = row[4].flatMap(FindingType.init(rawValue:)),
-                      let e = row[5].flatMap(Entity.init(rawValue:)) else { return }
-                out.add(id: id, OpenFinding(firstSeenRun: row[1] ?? "", firstSeenAt: row[2] ?? "", nightsOpen: Int(row[3] ?? "0") ?? 0,
-                                            type: t, entity: e, records: "", digest: row[6].flatMap { Int64($0) }))
+                """) { line in
+                CopyLine.split(line, into: &spans)
+                guard spans.count == 7 else { return }
+                // Field k's bytes, unescaped when needed (ids and runs have no escapes); nil for NULL.
+                func field<R>(_ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+                    let s = spans[k]
+                    if !s.escaped { return body(UnsafeBufferPointer(rebasing: line[s.start..<s.end])) }
+                    if CopyLine.isNull(line, s) { return body(nil) }
+                    var decoded: [UInt8] = []
+                    CopyLine.unescape(line, s, into: &decoded)
+                    return decoded.withUnsafeBufferPointer { body($0) }
+                }
+                func text(_ k: Int) -> String? { field(k) { $0.map { String(decoding: $0, as: UTF8.self) } } }
+                guard let t = text(4).flatMap(FindingType.init(rawValue:)), let e = text(5).flatMap(Entity.init(rawValue:)) else { return }
+                let nights = field(3) { $0.flatMap(Self.integer) } ?? 0
+                let digest = field(6) { $0.flatMap(Self.integer) }
+                field(0) { id in
+                    guard let id else { return }
+                    field(1) { run in
+                        field(2) { at in
+                            let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+                            out.add(id: id, firstSeenRun: run ?? empty, firstSeenAt: at ?? empty, nightsOpen: Int(nights),
+                                    type: t, entity: e, digest: digest)
+                        }
+                    }
+                }
             }
         } catch let error as PostgresError {
             throw StateError("state database: \(error)")
         }
         return out
+    }
+
+    /// A decimal integer's value (`-` allowed), or nil.
+    static func integer(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0, negative = false
+        if b.first == UInt8(ascii: "-") { negative = true; i = 1 }
+        guard i < b.count, b.count - i <= 18 else { return Int64(String(decoding: b, as: UTF8.self)) }
+        var v: Int64 = 0
+        while i < b.count {
+            let d = b[i] &- 48
+            guard d < 10 else { return nil }
+            v = v * 10 + Int64(d)
+            i += 1
+        }
+        return negative ? -v : v
     }
 
     /// The stored records (`crm:id erp:id …`) of the given findings, by id.

@@ -67,3 +67,30 @@ struct LifecycleTests {
         #expect(String(decoding: bytes, as: UTF8.self) == quoted)
     }
 }
+
+/// Open findings added from the state's bytes (as `StateStore.openFindings` reads them) are the
+/// ones added from strings: ids, nights, digests, types and first-seen runs.
+struct OpenFindingsBytesTests {
+    @Test func bytesAndStringsGiveTheSameOpenFindings() {
+        let runs = [("20261101T000000Z", "2026-11-01T00:00:00Z"), ("20261102T000000Z", "2026-11-02T00:00:00Z")]
+        var fromStrings = OpenFindings(), fromBytes = OpenFindings()
+        for i in 0..<500 {
+            let run = runs[(i / 7) % 2], id = "DUP-C-\(String(i * 7919, radix: 16))"
+            let digest: Int64? = i % 5 == 0 ? nil : Int64(i) * -1_000_003
+            let type: FindingType = i % 3 == 0 ? .orphan : .duplicate, entity: Entity = i % 2 == 0 ? .customer : .order
+            fromStrings.add(id: id, OpenFinding(firstSeenRun: run.0, firstSeenAt: run.1, nightsOpen: i % 9, type: type, entity: entity,
+                                                records: "", digest: digest))
+            func bytes(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) { var s = s; s.withUTF8(body) }
+            bytes(id) { idb in bytes(run.0) { rb in bytes(run.1) { ab in
+                fromBytes.add(id: idb, firstSeenRun: rb, firstSeenAt: ab, nightsOpen: i % 9, type: type, entity: entity, digest: digest)
+            } } }
+        }
+        #expect(fromBytes.count == fromStrings.count && fromBytes.count == 500)
+        for i in 0..<500 {
+            let a = fromStrings.history(i), b = fromBytes.history(i)
+            #expect(fromBytes.id(i) == fromStrings.id(i))
+            #expect(a.firstSeenRun == b.firstSeenRun && a.firstSeenAt == b.firstSeenAt && a.nightsOpen == b.nightsOpen)
+            #expect(a.digest == b.digest && a.type == b.type && a.entity == b.entity)
+        }
+    }
+}
