@@ -62,6 +62,9 @@ struct PreNormalised: Sendable {
     /// The rows of `parts`, each normalising a range of rows, in order: one table normalised in
     /// pieces, on whichever threads were free (row `i` of the result is row `i` of the table).
     init(joining parts: [PreNormalised]) {
+        if parts.count == 1 { self = parts[0]; return }
+        emailBytes.reserveCapacity(parts.reduce(0) { $0 + $1.emailBytes.count })
+        phoneBytes.reserveCapacity(parts.reduce(0) { $0 + $1.phoneBytes.count })
         for p in parts {
             let rowBase = emailState.count, emailBase = UInt32(emailBytes.count), phoneBase = UInt32(phoneBytes.count)
             emailBytes += p.emailBytes; emailEnds += p.emailEnds.map { $0 + emailBase }; emailState += p.emailState

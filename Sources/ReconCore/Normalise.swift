@@ -86,8 +86,8 @@ public enum EmailNormaliser {
         }
         if handled && reason == nil { return .valid }
         out.removeLast(out.count - start)
-        if !handled { return normaliseSlowly(raw, appendingTo: &out) }
-        return .invalid(reason: reason ?? "")
+        guard handled, let reason else { return normaliseSlowly(raw, appendingTo: &out) }
+        return .invalid(reason: reason)
     }
 
     private static func normaliseSlowly(_ raw: UnsafeBufferPointer<UInt8>, appendingTo out: inout [UInt8]) -> ByteOutcome {

@@ -18,11 +18,9 @@
 /// plain pointers (`FlatRegion`, `FlatDesc`, …): a number costs table steps and compares, with no
 /// reference counting and no allocation on the way (two million phones a night).
 public final class PhoneFastPath {
-    private let table: PhoneMetadataTable
-    /// Where each region's compiled form lives: geographic regions by id, then the
-    /// non-geographic entities by calling code.
+    /// Where each region's compiled form lives: geographic regions by id (the non-geographic
+    /// entities follow them, reached through their calling code).
     private let slotOfRegion: [String: Int32]
-    private let slotOfNonGeographic: [Int: Int32]
     private let regionOfSlot: [PhoneMetadataTable.Region]
     /// Per slot: 0 not compiled yet, 1 compiled (in `flat`), 2 left to libphonenumber.
     private let slotState: UnsafeMutablePointer<UInt8>
@@ -44,14 +42,12 @@ public final class PhoneFastPath {
 
     public init?(table: PhoneMetadataTable? = PhoneMetadataTable.shared) {
         guard let table else { return nil }
-        self.table = table
         var slots: [String: Int32] = [:]
         var nonGeo: [Int: Int32] = [:]
         var regions: [PhoneMetadataTable.Region] = []
         for (id, r) in table.regions.sorted(by: { $0.key < $1.key }) { slots[id] = Int32(regions.count); regions.append(r) }
         for (code, r) in table.nonGeographic.sorted(by: { $0.key < $1.key }) { nonGeo[code] = Int32(regions.count); regions.append(r) }
         slotOfRegion = slots
-        slotOfNonGeographic = nonGeo
         regionOfSlot = regions
         slotState = .allocate(capacity: max(regions.count, 1))
         slotState.initialize(repeating: 0, count: max(regions.count, 1))

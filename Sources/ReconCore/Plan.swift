@@ -55,7 +55,7 @@ public struct PlanAction: Sendable, Equatable {
 
     /// `ACT-` + 16 hex digits of SHA-256 over target system, record, operation, field and new value.
     public static func makeId(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> String {
-        return "ACT-" + hex(SHA256.hash(data: joined([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"])).prefix(8))
+        return "ACT-" + hex(SHA256.hash(data: hashInput([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"])).prefix(8))
     }
 }
 
@@ -230,12 +230,12 @@ public enum Fingerprint {
         make([r.id, r.status, r.externalId, r.customerId, r.amount, r.currency, r.createdAt, r.updatedAt] + r.attributes)
     }
     static func make(_ values: [String?]) -> String {
-        "fp:" + hex(SHA256.hash(data: joined(values.map { $0 ?? "\u{0}" })).prefix(8))
+        "fp:" + hex(SHA256.hash(data: hashInput(values.map { $0 ?? "\u{0}" })).prefix(8))
     }
 }
 
 /// The UTF-8 bytes of `parts` joined by 0x1F (what the ids and fingerprints hash), built as bytes.
-func joined(_ parts: [String]) -> [UInt8] {
+func hashInput(_ parts: [String]) -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
     for (i, p) in parts.enumerated() {

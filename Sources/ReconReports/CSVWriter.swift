@@ -42,9 +42,6 @@ public struct CSVWriter {
         if let value { append(value) }
     }
 
-    /// Appends an integer field.
-    public mutating func field(_ value: Int) { field(String(value)) }
-
     /// Ends the current row (CRLF) and writes a megabyte to the file when one is collected.
     public mutating func endRow() {
         inRow = false

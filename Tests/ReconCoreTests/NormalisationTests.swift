@@ -1,4 +1,5 @@
 @testable import ReconCore
+import Dispatch
 import Testing
 
 struct EmailTests {
@@ -233,5 +234,27 @@ struct PiecesTests {
         #expect(joined.unknownCountry.count == records.count)
         #expect(joined.phonesFast + joined.phonesSlow == whole.phonesFast + whole.phonesSlow && whole.phonesFast > 0)
         #expect((0..<records.count).contains { joined.emailProblem($0) != nil } && (0..<records.count).contains { joined.phoneProblem($0) != nil })
+    }
+
+    /// A table large enough to be cut into pieces, shared by two threads as matching shares it.
+    @Test func twoThreadsSharingPiecesGiveTheWholeTable() {
+        let records = (0..<70_000).map { i in
+            CustomerRecord(id: "c\(i)", email: i % 13 == 0 ? "bad\(i)@@x.com" : "P\(i)@Example.com",
+                           phone: i % 11 == 0 ? "12345" : "07400 \(100_000 + i)", country: i % 7 == 0 ? "ZZ" : "GB")
+        }
+        let table = Records(records, attributeCount: 0)
+        let whole = PreNormalised(table, phones: PhoneNormaliser(defaultRegion: "GB"))
+        let work = PiecesOfWork(table)
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in work.help(phones: PhoneNormaliser(defaultRegion: "GB")) }
+        let shared = work.result()
+        var differences = 0
+        for i in 0..<records.count {
+            if whole.withEmailKey(i, { Array($0) }) != shared.withEmailKey(i, { Array($0) })
+                || whole.withPhoneKey(i, { Array($0) }) != shared.withPhoneKey(i, { Array($0) })
+                || whole.emailProblem(i) != shared.emailProblem(i) || whole.phoneProblem(i) != shared.phoneProblem(i)
+                || whole.unknownCountry[i] != shared.unknownCountry[i] { differences += 1 }
+        }
+        #expect(differences == 0)
+        #expect(shared.unknownCountry.count == records.count && shared.phonesFast == whole.phonesFast)
     }
 }
