@@ -270,8 +270,10 @@ struct CustomerMatcher {
     ///   is normalised, before identities are built.
     /// - Parameter crm: the CRM customers normalised elsewhere (asked for first).
     /// - Parameter erp: the ERP customers normalised elsewhere (waited for when they are needed).
-    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, crm: (() -> PreNormalised)? = nil,
-                      erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
+    /// - Parameter identified: called with each code's identity (per system) as soon as the
+    ///   identities are known, before their findings are reported.
+    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, identified: (([[Int32]]) -> Void)? = nil,
+                      crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
@@ -311,8 +313,14 @@ struct CustomerMatcher {
                 }
             }
         }
+        let ahead = OrderMatcher.lookahead
         for g in 0..<n {
             let system = idx.system[g]
+            // The id table slot of the external id a few records ahead starts loading now.
+            if g + ahead < n, let p = (idx.system[g + ahead] == .crm ? crmStore : erpStore).bytes(idx.record[g + ahead], CustomerRecord.Field.externalId),
+               let t = ByteText.trimmedBytes(p), !t.isEmpty {
+                idx.idCodes[idx.system[g + ahead] == .crm ? 1 : 0].prefetch(t)
+            }
             // -2: no external id; -1: one that names no record of the other system.
             let other: Int32
             if let p = (system == .crm ? crmStore : erpStore).bytes(idx.record[g], CustomerRecord.Field.externalId) {
@@ -367,6 +375,10 @@ struct CustomerMatcher {
             }
             for value in 0..<distinct where starts[value + 1] - starts[value] >= 2 {
                 let members = byValue[starts[value]..<starts[value + 1]]
+                // Most shared values (a linked pair's email) are already within one identity:
+                // nothing to decide, and nothing to allocate.
+                let first = comps.find(members.first!)
+                if !members.dropFirst().contains(where: { comps.find($0) != first }) { continue }
                 // Parts: the group's members split by their current identity.
                 var partOrder: [Int32] = []
                 var parts: [Int32: [Int32]] = [:]
@@ -426,6 +438,8 @@ struct CustomerMatcher {
         // Identities, as contiguous runs of records per root.
         var roots = [Int32](repeating: 0, count: n)
         for g in 0..<n { roots[g] = comps.find(Int32(g)) }
+        let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
+        identified?(identity)
         // Counting sort by root (roots are record indices), records ascending within a root.
         var order = [Int32](repeating: 0, count: n)
         do {
@@ -497,7 +511,6 @@ struct CustomerMatcher {
 
         steps.lap("customers.fields")
         if trace { tracedIndex = idx; tracedRoots = roots }
-        let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
         let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
         var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
         match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { resolves[Int($0)] || firstNamerRow[Int($0)] >= 0 } }

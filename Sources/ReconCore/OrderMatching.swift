@@ -389,8 +389,12 @@ struct OrderMatcher {
     /// Matches the linked orders against each other and the customers (after `link` and
     /// `resolveCustomers`; `customers` is the finished customer matching).
     mutating func run(customers: CustomerMatch) {
+        run(identityOfCode: customers.identityOfCode)
+    }
+
+    /// The same, with only what it needs of the customers: each code's identity, per system.
+    mutating func run(identityOfCode: [[Int32]]) {
         let n = orders.count
-        let identityOfCode = customers.identityOfCode
         for o in 0..<n {
             if let key = orders[o].customerKey, key >> 40 == 0 {
                 orders[o].identity = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(key)]
@@ -607,6 +611,10 @@ private final class MatchBox: @unchecked Sendable {
     var match: CustomerMatch?
     /// The customers' id interners, handed over once they are built.
     var customerIds: [ByteInterner] = []
+    /// Each customer code's identity (per system), handed over once identities are built.
+    var identityOfCode: [[Int32]] = []
+    /// The orders' findings, sorted on the orders' thread.
+    var orderFindings: [Finding] = []
     /// How the customers' phones were answered (both tables, both threads).
     var phoneCounts = (fast: 0, slow: 0)
     /// Each system's customers are normalised in pieces, by whichever thread is free.
@@ -646,7 +654,7 @@ public enum Reconciler {
         public var phonesFast = 0
         public var phonesSlow = 0
         /// Milliseconds per matching step (debug log).
-        public var steps: [(step: String, ms: Int, rssMiB: Int)] = []
+        public var steps: [(step: String, ms: Int, atMs: Int, rssMiB: Int)] = []
     }
 
     /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
@@ -670,6 +678,27 @@ public enum Reconciler {
         return keys.map { findings[$0.index] }
     }
 
+    /// Two lists sorted by `sortedByTypeEntityId` with no type and entity in common (the
+    /// customers' findings and the orders'), merged into one sorted the same way.
+    static func mergedByTypeEntity(_ a: [Finding], _ b: [Finding]) -> [Finding] {
+        @inline(__always) func group(_ f: Finding) -> Int { f.type.order * 2 + (f.entity == .customer ? 0 : 1) }
+        var out: [Finding] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count, j < b.count {
+            let ga = group(a[i]), gb = group(b[j])
+            precondition(ga != gb, "recon: customer and order findings share a type and entity")
+            if ga < gb {
+                while i < a.count, group(a[i]) == ga { out.append(a[i]); i += 1 }
+            } else {
+                while j < b.count, group(b[j]) == gb { out.append(b[j]); j += 1 }
+            }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
+        return out
+    }
+
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
     /// - Parameter secondCoreFree: called (once, on the second thread) when that thread has done
     ///   its share and would only wait for this one: the caller may start other work there.
@@ -678,13 +707,14 @@ public enum Reconciler {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
                            orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror)
+        var findings: [Finding] = []
         if fastPaths {
             // Customers on this core; on the other, the orders' own normalisation and links, then
             // (as soon as the customers' ids are interned) each order's customer code. Both help
             // normalise the customers' emails and phones, in pieces, each taking the next piece
             // left: the CRM's first, then the ERP's (this core after interning the CRM's keys, the
             // other after the orders' links), so neither waits long for the other.
-            let indexed = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            let indexed = DispatchSemaphore(value: 0), identified = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
             let other = Thread {
                 let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
                 box.normalising[0].help(phones: phones)
@@ -699,14 +729,25 @@ public enum Reconciler {
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
                 box.orders.groupDuplicates()
-                done.signal()
                 secondCoreFree?()
+                // The orders' own findings once the customers' identities are known, while the
+                // customers' findings are reported on the other core; sorted here too.
+                identified.wait()
+                box.orders.steps.lap("orders.wait_for_identities")
+                box.orders.run(identityOfCode: box.identityOfCode)
+                box.orderFindings = Reconciler.sortedByTypeEntityId(box.orders.findings)
+                box.orders.findings = []
+                box.orders.steps.lap("orders.sort")
+                done.signal()
             }
             other.stackSize = 1 << 23
             other.start()
             box.match = box.customers.run(indexed: { ids in
                 box.customerIds = ids
                 indexed.signal()
+            }, identified: { identity in
+                box.identityOfCode = identity
+                identified.signal()
             }, crm: {
                 box.normalising[0].help(phones: phones)
                 return box.normalised(0)
@@ -714,7 +755,13 @@ public enum Reconciler {
                 box.normalising[1].help(phones: phones)
                 return box.normalised(1)
             })
+            var customerFindings = Reconciler.sortedByTypeEntityId(box.customers.findings)
+            box.customers.findings = []
+            box.customers.steps.lap("customers.sort")
             done.wait()
+            findings = Reconciler.mergedByTypeEntity(customerFindings, box.orderFindings)
+            customerFindings = []
+            box.orderFindings = []
         } else {
             box.match = box.customers.run()
             box.orders.prepare()
@@ -723,10 +770,11 @@ public enum Reconciler {
         let match = box.match!
         // Taken out of the box, not copied: a shared copy would be duplicated on first write.
         var orderMatcher = box.takeOrders()
-        if fastPaths { orderMatcher.run(customers: match) } else { orderMatcher.linkAndRun(customers: match) }
-        var findings = customerMatcher.findings + orderMatcher.findings
-        findings = Reconciler.sortedByTypeEntityId(findings)
-        orderMatcher.steps.lap("findings.sort")
+        if !fastPaths {
+            orderMatcher.linkAndRun(customers: match)
+            findings = Reconciler.sortedByTypeEntityId(customerMatcher.findings + orderMatcher.findings)
+        }
+        orderMatcher.steps.lap(fastPaths ? "findings.merge" : "findings.sort")
         let index = RecordIndex(customerIds: match.idCodes, customerRows: match.rowOfCode,
                                 orderIds: orderMatcher.idCodes, orderRows: orderMatcher.rowOfCode)
         return Outcome(findings: findings, customers: match, normaliseMs: customerMatcher.normaliseMs, index: index,

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The rows of one extract, stored compactly: the bytes of every field in arenas of 65,536
 /// rows each and, per field, where it ends. No per-row objects and no per-field `String`s: at a
 /// million customers per side that is the difference between about 3 GB and well under 1 GB.
@@ -14,7 +20,9 @@ public struct RowStore: Sendable {
     public let width: Int
     public private(set) var count = 0
     private var chunks: [Chunk] = []
-    private var current: [UInt8] = []
+    /// The chunk being filled: written in place and, once full, trimmed and kept as it is (its
+    /// bytes are never copied into a chunk of their own).
+    private var open = Chunk(capacity: 0)
     private var ends: [UInt32] = []
     private static let nullBit: UInt32 = 1 << 31
     private static let chunkShift = 16
@@ -25,7 +33,14 @@ public struct RowStore: Sendable {
 
     public mutating func reserve(rows: Int, bytesPerRow: Int) {
         ends.reserveCapacity(rows * width)
-        current.reserveCapacity(Swift.min(rows, 1 << Self.chunkShift) * bytesPerRow)
+        uniqueOpen()
+        open.reserve(Swift.min(rows, 1 << Self.chunkShift) * bytesPerRow)
+    }
+
+    /// Copy on write: a copy of a store being built gets its own open chunk before either writes.
+    @inline(__always)
+    private mutating func uniqueOpen() {
+        if !isKnownUniquelyReferenced(&open) { open = open.copy() }
     }
 
     // MARK: Appending a row: beginRow, exactly `width` appendField calls, endRow.
@@ -33,22 +48,24 @@ public struct RowStore: Sendable {
     @inline(__always)
     public mutating func beginRow() {
         if count & ((1 << Self.chunkShift) - 1) == 0, count > 0 { closeChunk() }
+        uniqueOpen()
     }
 
     private mutating func closeChunk() {
-        let estimate = current.count + current.count / 8
-        chunks.append(Chunk(current))
-        current = []
-        current.reserveCapacity(estimate)
+        let estimate = open.count + open.count / 8
+        open.trim()
+        chunks.append(open)
+        open = Chunk(capacity: estimate)
     }
 
     @inline(__always)
     public mutating func appendField(_ field: UnsafeBufferPointer<UInt8>?) {
-        if let field { current.append(contentsOf: field) }
-        let offset = current.count
+        uniqueOpen()
+        if let field { open.append(field) }
+        let offset = open.count
         precondition(offset < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         ends.append(UInt32(offset) | (field == nil ? Self.nullBit : 0))
-        current.append(0x09)
+        open.append(0x09)
     }
 
     /// Appends a whole row from one line of `COPY … TO STDOUT` (text format) whose columns are
@@ -60,10 +77,10 @@ public struct RowStore: Sendable {
     public mutating func appendCopyLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         var n = line.count
         if n > 0, line[n - 1] == 0x0A { n -= 1 }
-        let base = current.count, endsBase = ends.count
-        current.append(contentsOf: UnsafeBufferPointer(rebasing: line[0..<n]))
-        current.append(0x0A)
-        precondition(current.count < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
+        let base = open.count, endsBase = ends.count
+        open.append(UnsafeBufferPointer(rebasing: line[0..<n]))
+        open.append(0x0A)
+        precondition(open.count < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         var fields = 0, fieldStart = 0, i = 0, ok = true
         var null: UInt32 = 0
         while true {
@@ -89,7 +106,7 @@ public struct RowStore: Sendable {
             i += 1
         }
         if ok && fields == width { return true }
-        current.removeLast(current.count - base)
+        open.truncate(to: base)
         ends.removeLast(ends.count - endsBase)
         return false
     }
@@ -107,21 +124,75 @@ public struct RowStore: Sendable {
 
     /// Trims the last chunk and the offsets once the table is complete.
     public mutating func shrink() {
-        if !current.isEmpty || chunks.count * (1 << Self.chunkShift) < count { closeChunk(); current = [] }
+        if open.count > 0 || chunks.count * (1 << Self.chunkShift) < count {
+            uniqueOpen()
+            open.trim()
+            chunks.append(open)
+            open = Chunk(capacity: 0)
+        }
         if ends.capacity > ends.count + ends.count / 16 { ends = ends.withUnsafeBufferPointer { Array($0) } }
     }
 
     // MARK: Reading
 
-    /// One finished chunk's bytes, allocated once at their exact size and never moved: a field's
-    /// bytes can be handed out as a pointer (`bytes`) that stays valid while the store lives.
+    /// One chunk's bytes in a buffer of its own: filled in place while it is the open chunk, then
+    /// trimmed to its size and never moved again, so a field's bytes can be handed out as a
+    /// pointer (`bytes`) that stays valid while the store lives.
     private final class Chunk: @unchecked Sendable {
-        let base: UnsafeMutableBufferPointer<UInt8>
-        init(_ bytes: [UInt8]) {
-            base = .allocate(capacity: Swift.max(bytes.count, 1))
-            _ = base.initialize(from: bytes)
+        private(set) var base: UnsafeMutablePointer<UInt8>
+        private(set) var count = 0
+        private var capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = Swift.max(capacity, 16)
+            base = Self.allocate(self.capacity)
         }
-        deinit { base.deallocate() }
+
+        deinit { free(base) }
+
+        private static func allocate(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+            guard let p = malloc(n) else { fatalError("recon: out of memory (\(n) bytes for rows)") }
+            return p.assumingMemoryBound(to: UInt8.self)
+        }
+
+        private func resize(_ n: Int) {
+            guard let p = realloc(base, n) else { fatalError("recon: out of memory (\(n) bytes for rows)") }
+            base = p.assumingMemoryBound(to: UInt8.self)
+            capacity = n
+        }
+
+        func copy() -> Chunk {
+            let c = Chunk(capacity: capacity)
+            c.base.update(from: base, count: count)
+            c.count = count
+            return c
+        }
+
+        func reserve(_ n: Int) { if n > capacity { resize(n) } }
+
+        @inline(__always)
+        func append(_ p: UnsafeBufferPointer<UInt8>) {
+            if count + p.count > capacity { resize(Swift.max(capacity * 2, count + p.count)) }
+            if let from = p.baseAddress { (base + count).update(from: from, count: p.count) }
+            count += p.count
+        }
+
+        @inline(__always)
+        func append(_ byte: UInt8) {
+            if count == capacity { resize(capacity * 2) }
+            base[count] = byte
+            count += 1
+        }
+
+        func truncate(to n: Int) { count = n }
+
+        /// Gives back the unused capacity (in place: the bytes stay where they are or move once,
+        /// before any pointer into them is handed out).
+        func trim() { if capacity > count { resize(Swift.max(count, 16)) } }
+
+        subscript(r: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(start: base + r.lowerBound, count: r.count)
+        }
     }
 
     /// The byte range of field `k` of `row` in its chunk's arena, or nil for NULL.
@@ -148,8 +219,7 @@ public struct RowStore: Sendable {
     public func withField<R>(_ row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
         guard let r = range(row, k) else { return try body(nil) }
         let c = row >> Self.chunkShift
-        if c < chunks.count { return try body(UnsafeBufferPointer(rebasing: chunks[c].base[r])) }
-        return try current.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[r])) }
+        return try body(c < chunks.count ? chunks[c][r] : open[r])
     }
 
     /// Field `k` of `row` as bytes (nil for NULL) without a closure, for the hot loops: the
@@ -158,7 +228,7 @@ public struct RowStore: Sendable {
     @inline(__always)
     public func bytes(_ row: Int, _ k: Int) -> UnsafeBufferPointer<UInt8>? {
         guard let r = range(row, k) else { return nil }
-        return UnsafeBufferPointer(rebasing: chunks[row >> Self.chunkShift].base[r])
+        return chunks[row >> Self.chunkShift][r]
     }
 }
 

@@ -1,18 +1,23 @@
 import Foundation
 
 /// Milliseconds and resident memory per named step, for the debug log and the benchmark's
-/// per-phase breakdown.
+/// per-phase breakdown. Each lap also says when it ended (`atMs`, since the first stopwatch of
+/// the process was made): with two threads lapping their own steps, that shows which one waited.
 public struct Stopwatch: Sendable {
-    public private(set) var laps: [(step: String, ms: Int, rssMiB: Int)] = []
+    public private(set) var laps: [(step: String, ms: Int, atMs: Int, rssMiB: Int)] = []
     private var last = ContinuousClock.now
+    private static let origin = ContinuousClock.now
 
-    public init() {}
+    public init() { _ = Self.origin }
 
     public mutating func lap(_ step: String) {
         let now = ContinuousClock.now
-        let d = now - last
-        laps.append((step, Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000), Self.residentMiB()))
+        laps.append((step, Self.ms(now - last), Self.ms(now - Self.origin), Self.residentMiB()))
         last = now
+    }
+
+    private static func ms(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Resident memory of this process in MiB (Linux: /proc/self/statm), 0 when unknown.

@@ -194,7 +194,7 @@ public struct Pipeline {
         progress?.note("matching")
         let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, secondCoreFree: secondCoreFree)
         progress?.clear()
-        logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, \($0.rssMiB) MiB")) },
+        logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
         timings.append(("normalise", outcome.normaliseMs))
         lap("match")
