@@ -33,6 +33,30 @@ struct RowStoreTests {
         #expect(store.withField(65_536, 1) { $0.map { String(decoding: $0, as: UTF8.self) } } == value(65_536, 1))
     }
 
+    /// A store copied while it is being built (its open chunk written in place) is a value: rows
+    /// appended to the copy are not in the original, nor the other way round, on either side of
+    /// a chunk boundary.
+    @Test func aCopyMadeWhileBuildingIsIndependent() {
+        func add(_ store: inout RowStore, _ text: String) {
+            store.beginRow()
+            store.appendField(text)
+            store.appendField(nil as String?)
+            store.endRow()
+        }
+        var original = RowStore(width: 2)
+        for i in 0..<65_530 { add(&original, "row \(i)") }
+        var copy = original
+        for i in 0..<20 { add(&copy, "copy \(i)") }
+        for i in 0..<10 { add(&original, "original \(i)") }
+        copy.shrink()
+        original.shrink()
+        #expect(copy.count == 65_550 && original.count == 65_540)
+        #expect(copy.string(65_529, 0) == "row 65529" && original.string(65_529, 0) == "row 65529")
+        #expect(copy.string(65_530, 0) == "copy 0" && copy.string(65_549, 0) == "copy 19")
+        #expect(original.string(65_530, 0) == "original 0" && original.string(65_539, 0) == "original 9")
+        #expect(copy.string(65_549, 1) == nil && original.string(65_539, 1) == nil)
+    }
+
     /// Rows stored from whole COPY text lines (`appendCopyLine`), with the field-by-field path
     /// for the lines it refuses, read back the same as rows stored field by field: NULLs, empty
     /// fields, escapes, a line without its newline, across chunks.
