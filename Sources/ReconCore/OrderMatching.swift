@@ -566,10 +566,11 @@ final class PiecesOfWork: @unchecked Sendable {
         done = Array(repeating: nil, count: count)
     }
 
-    /// Normalises pieces no other thread has claimed, with this thread's `phones`.
-    func help(phones: PhoneNormaliser) {
+    /// Normalises pieces no other thread has claimed, with this thread's `phones`, while
+    /// `keepGoing` says so (asked before each piece is claimed).
+    func help(phones: PhoneNormaliser, while keepGoing: () -> Bool = { true }) {
         let rows = records.count, size = (rows + count - 1) / count
-        while true {
+        while keepGoing() {
             lock.lock()
             let k = next
             next += 1
@@ -590,6 +591,44 @@ final class PiecesOfWork: @unchecked Sendable {
         let whole = PreNormalised(joining: done.map { $0! })
         done = []
         return whole
+    }
+}
+
+/// The customers' emails and phones normalised from the moment each customer table is read:
+/// a connection that has no extract left helps with the tables already read (CRM first) while
+/// the other connection still streams, instead of leaving its core idle; matching takes the
+/// pieces nobody has claimed yet (`Reconciler.reconcile(…, normalising:)`).
+public final class CustomerNormalising: @unchecked Sendable {
+    private let defaultRegion: String
+    private var tables: [PiecesOfWork?] = [nil, nil]
+    private let lock = NSLock()
+
+    public init(defaultCountry: String) {
+        defaultRegion = defaultCountry
+    }
+
+    /// System `system`'s customers are read: their pieces may be claimed from now on.
+    public func offer(_ system: System, _ records: Records<CustomerRecord>) {
+        lock.lock(); defer { lock.unlock() }
+        tables[system == .crm ? 0 : 1] = PiecesOfWork(records)
+    }
+
+    /// Normalises pieces of the tables offered so far, CRM first, while `keepGoing` says so
+    /// (asked before each piece).
+    public func help(while keepGoing: () -> Bool) {
+        let phones = PhoneNormaliser(defaultRegion: defaultRegion)
+        for s in 0..<2 {
+            lock.lock()
+            let table = tables[s]
+            lock.unlock()
+            table?.help(phones: phones, while: keepGoing)
+        }
+    }
+
+    /// System `system`'s pieces, when its table was offered.
+    func pieces(_ system: System) -> PiecesOfWork? {
+        lock.lock(); defer { lock.unlock() }
+        return tables[system == .crm ? 0 : 1]
     }
 }
 
@@ -620,10 +659,11 @@ private final class MatchBox: @unchecked Sendable {
     /// Each system's customers are normalised in pieces, by whichever thread is free.
     let normalising: [PiecesOfWork]
 
-    init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror) {
+    init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror, early: CustomerNormalising?) {
         self.customers = customers
         self.orders = orders
-        normalising = [PiecesOfWork(mirror.crmCustomers.records), PiecesOfWork(mirror.erpCustomers.records)]
+        normalising = [early?.pieces(.crm) ?? PiecesOfWork(mirror.crmCustomers.records),
+                       early?.pieces(.erp) ?? PiecesOfWork(mirror.erpCustomers.records)]
     }
 
     /// System `s`'s customers normalised (on the customers' thread), with their phone counts.
@@ -702,11 +742,15 @@ public enum Reconciler {
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
     /// - Parameter secondCoreFree: called (once, on the second thread) when that thread has done
     ///   its share and would only wait for this one: the caller may start other work there.
+    /// - Parameter normalising: the customers' normalisation begun during the extraction (fast
+    ///   paths only), offered exactly `mirror`'s customer tables.
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
+                                 normalising early: CustomerNormalising? = nil,
                                  secondCoreFree: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
-                           orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror)
+                           orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror,
+                           early: fastPaths ? early : nil)
         var findings: [Finding] = []
         if fastPaths {
             // Customers on this core; on the other, the orders' own normalisation and links, then

@@ -113,7 +113,10 @@ public struct MirrorReader {
     /// snapshot (`joinSnapshot`). Each connection takes the next extract not yet taken, orders
     /// (usually the larger) first, so the one that finishes early takes more and both end at
     /// about the same time. Both cores decode rows while the server sends them.
-    public func read(parallelWith second: Connection) throws -> Mirror {
+    /// - Parameter normalising: offered each customer table as soon as it is read. A connection
+    ///   with no extract left starts normalising them on a thread of its own until the other
+    ///   connection is done too (that thread finishes its piece while matching begins).
+    public func read(parallelWith second: Connection, normalising: CustomerNormalising? = nil) throws -> Mirror {
         let box = ParallelBox(reader: self, connections: [connection, second],
                               queue: [.crmOrders, .erpOrders, .crmCustomers, .erpCustomers])
         DispatchQueue.concurrentPerform(iterations: 2) { k in
@@ -122,8 +125,17 @@ public struct MirrorReader {
                 while let extract = box.next(k) {
                     // Only the first thread draws progress (the terminal line is not shared).
                     try box.reader.readExtract(extract, on: box.connections[k], progress: k == 0 ? box.reader.progress : nil, into: &part)
+                    switch extract {
+                    case .crmCustomers: normalising?.offer(.crm, part.crmCustomers.records)
+                    case .erpCustomers: normalising?.offer(.erp, part.erpCustomers.records)
+                    case .crmOrders, .erpOrders: break
+                    }
                 }
-                box.set(k, .success(part))
+                if box.set(k, .success(part)), let normalising {
+                    let helper = Thread { normalising.help(while: { !box.allDone }) }
+                    helper.stackSize = 1 << 23
+                    helper.start()
+                }
             } catch {
                 box.set(k, .failure(error))
             }
@@ -243,11 +255,18 @@ private final class ParallelBox: @unchecked Sendable {
         return e
     }
     func taken(by k: Int) -> [Extract] { lock.lock(); defer { lock.unlock() }; return takenBy[k] }
-    func set(_ k: Int, _ r: Result<Mirror, any Error>) {
-        lock.lock()
+    /// Stores thread `k`'s result; true when the other thread is still reading.
+    @discardableResult
+    func set(_ k: Int, _ r: Result<Mirror, any Error>) -> Bool {
+        lock.lock(); defer { lock.unlock() }
         results[k] = r
         if case .failure = r { failed = true }
-        lock.unlock()
+        return !failed && results[1 - k] == nil
+    }
+    /// Both threads have their result (or one failed).
+    var allDone: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return failed || (results[0] != nil && results[1] != nil)
     }
     func result(_ k: Int) -> Result<Mirror, any Error> {
         lock.lock(); defer { lock.unlock() }

@@ -180,11 +180,13 @@ public struct Pipeline {
         let reader = MirrorReader(connection: connection, queries: queries, logger: logger, progress: progress)
         let snapshot = try reader.beginSnapshot()
         let mirror: Mirror
+        // The customers' emails and phones, begun by whichever connection runs out of extracts first.
+        let normalising = options.fastPaths ? CustomerNormalising(defaultCountry: config.defaultCountry) : nil
         if options.fastPaths {
             // A second connection in the same snapshot: two extracts at a time, both cores decoding.
             let second = try connect(config)
             try reader.joinSnapshot(second)
-            mirror = try reader.read(parallelWith: second)
+            mirror = try reader.read(parallelWith: second, normalising: normalising)
             try MirrorReader(connection: second, queries: queries, logger: logger).endSnapshot()
         } else {
             mirror = try reader.read()
@@ -192,7 +194,8 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
-        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, secondCoreFree: secondCoreFree)
+        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, normalising: normalising,
+                                           secondCoreFree: secondCoreFree)
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
