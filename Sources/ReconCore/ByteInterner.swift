@@ -8,12 +8,25 @@ import CSupport
 public struct ByteInterner: Sendable {
     private var arena: [UInt8] = []
     private var ends: [UInt32] = []
-    /// Codes by hash slot (-1 empty). No hashes are kept: a probe compares the value's bytes,
-    /// which at half load is about one comparison, and saves a cache miss per lookup.
+    /// Codes by hash slot (-1 empty). No hashes are kept, but while there are fewer than 2^24
+    /// values each slot also holds 7 bits of its value's hash above the code (`tagged`): a probe
+    /// compares bytes only when those bits agree, so a slot holding another value costs no
+    /// loads of its offsets and bytes (two cache misses each, at a million values).
     private var slots: [Int32]
     private var mask: Int
+    private var tagged = true
+    /// Values from which the slots hold plain codes (at most 2^24; lower only in tests).
+    private let tagLimit: Int
+    private static let codeBits = 24
+    private static let codeMask: Int32 = (1 << 24) - 1
 
     public init(capacity: Int = 16) {
+        self.init(capacity: capacity, tagLimit: 1 << Self.codeBits)
+    }
+
+    init(capacity: Int, tagLimit: Int) {
+        precondition(tagLimit <= 1 << Self.codeBits)
+        self.tagLimit = tagLimit
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         slots = [Int32](repeating: -1, count: size)
@@ -23,23 +36,36 @@ public struct ByteInterner: Sendable {
 
     public var count: Int { ends.count }
 
+    /// The slot value for `code` whose hash is `h`.
+    @inline(__always)
+    private func slotValue(_ code: Int32, _ h: UInt64) -> Int32 {
+        tagged ? code | Int32(truncatingIfNeeded: h >> 57) << Self.codeBits : code
+    }
+
+    /// The code in slot value `c` when it may be `bytes` (hash `h`), else nil.
+    @inline(__always)
+    private func candidate(_ c: Int32, _ h: UInt64) -> Int32? {
+        if !tagged { return c }
+        return c >> Self.codeBits == Int32(truncatingIfNeeded: h >> 57) ? c & Self.codeMask : nil
+    }
+
     /// The code of `bytes`, adding it when new.
     @inline(__always)
     public mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> (code: Int32, inserted: Bool) {
-        let h = UInt32(truncatingIfNeeded: Self.hash(bytes))
-        var i = Int(h) & mask
+        let h = Self.hash(bytes)
+        var i = Int(UInt32(truncatingIfNeeded: h)) & mask
         while true {
             let c = slots[i]
             if c < 0 { break }
-            if equal(Int(c), bytes) { return (c, false) }
+            if let code = candidate(c, h), equal(Int(code), bytes) { return (code, false) }
             i = (i + 1) & mask
         }
         let code = Int32(ends.count)
         arena.append(contentsOf: bytes)
         precondition(arena.count <= Int(UInt32.max), "recon: more than 4 GiB of distinct keys")
         ends.append(UInt32(arena.count))
-        slots[i] = code
-        if ends.count * 2 > slots.count { grow() }
+        slots[i] = slotValue(code, h)
+        if ends.count * 2 > slots.count || (tagged && ends.count >= tagLimit) { grow() }
         return (code, true)
     }
 
@@ -51,12 +77,12 @@ public struct ByteInterner: Sendable {
     /// The code of `bytes`, or nil.
     @inline(__always)
     public func find(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let h = UInt32(truncatingIfNeeded: Self.hash(bytes))
-        var i = Int(h) & mask
+        let h = Self.hash(bytes)
+        var i = Int(UInt32(truncatingIfNeeded: h)) & mask
         while true {
             let c = slots[i]
             if c < 0 { return nil }
-            if equal(Int(c), bytes) { return c }
+            if let code = candidate(c, h), equal(Int(code), bytes) { return code }
             i = (i + 1) & mask
         }
     }
@@ -82,26 +108,30 @@ public struct ByteInterner: Sendable {
 
     @inline(__always)
     private func equal(_ c: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = c == 0 ? 0 : Int(ends[c - 1])
-        let length = Int(ends[c]) - start
-        guard length == bytes.count else { return false }
-        if length == 0 { return true }
-        return arena.withUnsafeBufferPointer { a in
-            memcmpEqual(a.baseAddress! + start, bytes.baseAddress!, length)
+        ends.withUnsafeBufferPointer { e in
+            let start = c == 0 ? 0 : Int(e[c - 1])
+            let length = Int(e[c]) - start
+            guard length == bytes.count else { return false }
+            if length == 0 { return true }
+            return arena.withUnsafeBufferPointer { a in
+                memcmpEqual(a.baseAddress! + start, bytes.baseAddress!, length)
+            }
         }
     }
 
+    /// Doubles the table (or, past 2^24 values, rebuilds it with plain codes).
     private mutating func grow() {
-        let size = slots.count * 2
+        if tagged && ends.count >= tagLimit { tagged = false }
+        let size = ends.count * 2 > slots.count ? slots.count * 2 : slots.count
         var fresh = [Int32](repeating: -1, count: size)
         let m = size - 1
         arena.withUnsafeBufferPointer { a in
             for code in 0..<ends.count {
                 let start = code == 0 ? 0 : Int(ends[code - 1])
-                let h = UInt32(truncatingIfNeeded: Self.hash(UnsafeBufferPointer(rebasing: a[start..<Int(ends[code])])))
-                var i = Int(h) & m
+                let h = Self.hash(UnsafeBufferPointer(rebasing: a[start..<Int(ends[code])]))
+                var i = Int(UInt32(truncatingIfNeeded: h)) & m
                 while fresh[i] >= 0 { i = (i + 1) & m }
-                fresh[i] = Int32(code)
+                fresh[i] = slotValue(Int32(code), h)
             }
         }
         slots = fresh

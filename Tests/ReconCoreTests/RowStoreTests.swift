@@ -125,8 +125,11 @@ struct RowStoreTests {
     }
 
     /// Codes in order of first appearance, found again after the table has grown many times.
-    @Test func internerGrowsAndFindsEveryValue() {
-        var interner = ByteInterner()
+    /// Also past the point where the table drops its hash bits and holds plain codes (2^24
+    /// values in a run; 1,000 here).
+    @Test(arguments: [1 << 24, 1_000])
+    func internerGrowsAndFindsEveryValue(tagLimit: Int) {
+        var interner = ByteInterner(capacity: 16, tagLimit: tagLimit)
         let values = (0..<50_000).map { "v\($0 * 7919 % 100_003)" } + ["", "a", "ab", "abcdefgh", "abcdefghi"]
         for (i, v) in values.enumerated() {
             let (code, inserted) = interner.intern(v)
