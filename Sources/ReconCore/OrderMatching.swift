@@ -709,7 +709,7 @@ public enum Reconciler {
         keys.reserveCapacity(findings.count)
         for (i, f) in findings.enumerated() {
             let id = f.id.utf8
-            guard id.count == 22, let value = UInt64(String(decoding: id.suffix(16), as: UTF8.self), radix: 16) else {
+            guard id.count == 22, let value = lowercaseHex16(id.suffix(16)) else {
                 return findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
             }
             keys.append(Key(group: f.type.order * 2 + (f.entity == .customer ? 0 : 1), value: value, index: i))

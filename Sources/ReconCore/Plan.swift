@@ -84,7 +84,7 @@ public struct Plan: Sendable {
     public init(batchId: String, runId: String, createdAt: String, rollbackOf: String? = nil, actions: [PlanAction], needsHuman: [HumanItem]) {
         self.batchId = batchId; self.runId = runId; self.createdAt = createdAt; self.rollbackOf = rollbackOf
         self.actions = Plan.sortedById(actions)
-        self.needsHuman = needsHuman.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
+        self.needsHuman = Plan.sortedByFindingId(needsHuman)
     }
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
@@ -168,14 +168,35 @@ public struct Plan: Sendable {
         keys.reserveCapacity(actions.count)
         for (i, a) in actions.enumerated() {
             let id = a.actionId.utf8
-            guard id.count == 20, id.starts(with: "ACT-".utf8),
-                  let v = UInt64(String(decoding: id.dropFirst(4), as: UTF8.self), radix: 16) else {
+            guard id.count == 20, id.starts(with: "ACT-".utf8), let v = lowercaseHex16(id.dropFirst(4)) else {
                 return actions.sorted { $0.actionId < $1.actionId }
             }
             keys.append((v, i))
         }
         keys.sort { $0 < $1 }
         return keys.map { actions[$0.1] }
+    }
+
+    /// Items by finding id, then reason. Finding ids are `TYP-E-` + 16 lowercase hex digits:
+    /// their first six bytes and that number order them as their strings do, so the strings are
+    /// compared only between items of one finding; any other shape falls back to the strings.
+    static func sortedByFindingId(_ items: [HumanItem]) -> [HumanItem] {
+        var keys: [(prefix: UInt64, value: UInt64, index: Int)] = []
+        keys.reserveCapacity(items.count)
+        for (i, h) in items.enumerated() {
+            let id = h.findingId.utf8
+            guard id.count == 22, let v = lowercaseHex16(id.dropFirst(6)) else {
+                return items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
+            }
+            keys.append((id.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, v, i))
+        }
+        keys.sort { a, b in
+            if a.prefix != b.prefix { return a.prefix < b.prefix }
+            if a.value != b.value { return a.value < b.value }
+            let ra = items[a.index].reason, rb = items[b.index].reason
+            return ra != rb ? ra < rb : a.index < b.index
+        }
+        return keys.map { items[$0.index] }
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
@@ -207,6 +228,21 @@ public struct Plan: Sendable {
         }
         return Plan(batchId: batchId, runId: runId, createdAt: createdAt, rollbackOf: self.batchId, actions: inverse, needsHuman: [])
     }
+}
+
+/// The number written by exactly 16 lowercase hex digits (as `hex` writes them), else nil: for
+/// those, the order of the numbers is the order of the strings.
+func lowercaseHex16<C: Collection>(_ digits: C) -> UInt64? where C.Element == UInt8 {
+    guard digits.count == 16 else { return nil }
+    var v: UInt64 = 0
+    for d in digits {
+        switch d {
+        case 0x30...0x39: v = v << 4 | UInt64(d - 0x30)
+        case 0x61...0x66: v = v << 4 | UInt64(d - 0x57)
+        default: return nil
+        }
+    }
+    return v
 }
 
 /// Lowercase hex digits of `bytes`, built as bytes (no Character appends).

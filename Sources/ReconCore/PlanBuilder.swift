@@ -83,10 +83,16 @@ public struct PlanBuilder {
     }
 
     func customer(_ s: System, _ id: String) -> CustomerRecord? {
-        (recordIndex.map { $0.customerRow(s, id) } ?? customers[s]?[id]).map { mirror.customers(s).records[$0] }
+        customerRow(s, id).map { mirror.customers(s).records[$0] }
     }
     func order(_ s: System, _ id: String) -> OrderRecord? {
-        (recordIndex.map { $0.orderRow(s, id) } ?? orders[s]?[id]).map { mirror.orders(s).records[$0] }
+        orderRow(s, id).map { mirror.orders(s).records[$0] }
+    }
+    func customerRow(_ s: System, _ id: String) -> Int? {
+        recordIndex.map { $0.customerRow(s, id) } ?? customers[s]?[id]
+    }
+    func orderRow(_ s: System, _ id: String) -> Int? {
+        recordIndex.map { $0.orderRow(s, id) } ?? orders[s]?[id]
     }
     /// Whether a customer of the findings is in an external-id link that resolves.
     func isLinked(_ s: System, _ id: String) -> Bool {
@@ -299,19 +305,24 @@ public struct PlanBuilder {
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
         let mapped = f.entity == .customer ? mirror.customers(owner.other).has(f.field) : mirror.orders(owner.other).has(f.field)
         guard mapped else { return nil }
-        // The raw values as the systems hold them (the finding may carry trimmed attribute values).
+        // The raw values as the systems hold them (the finding may carry trimmed attribute
+        // values): that one field of the record, not the whole record.
         func raw(_ s: System, _ id: String) -> String? {
+            typealias C = CustomerRecord.Field
+            typealias O = OrderRecord.Field
+            func customerField(_ k: Int) -> String? { customerRow(s, id).flatMap { mirror.customers(s).records.field($0, k) } }
+            func orderField(_ k: Int) -> String? { orderRow(s, id).flatMap { mirror.orders(s).records.field($0, k) } }
             switch (f.entity, f.field) {
-            case (.customer, "email"): return customer(s, id)?.email
-            case (.customer, "phone"): return customer(s, id)?.phone
-            case (.order, "amount"): return order(s, id)?.amount
-            case (.order, "currency"): return order(s, id)?.currency
+            case (.customer, "email"): return customerField(C.email)
+            case (.customer, "phone"): return customerField(C.phone)
+            case (.order, "amount"): return orderField(O.amount)
+            case (.order, "currency"): return orderField(O.currency)
             case (.customer, let name):
                 guard let i = mirror.customers(s).attributeNames.firstIndex(of: name) else { return nil }
-                return customer(s, id)?.attributes[i]
+                return customerField(CustomerRecord.fixedFields + i)
             case (.order, let name):
                 guard let i = mirror.orders(s).attributeNames.firstIndex(of: name) else { return nil }
-                return order(s, id)?.attributes[i]
+                return orderField(OrderRecord.fixedFields + i)
             }
         }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,

@@ -1,3 +1,4 @@
+import Foundation
 import ReconCore
 import Testing
 
@@ -102,5 +103,29 @@ struct PlanTests {
         #expect(r.actions.first?.oldValue == "07400 111111" && r.actions.first?.newValue == "07400 222222")
         #expect(r.actions.first?.actionId != a.actions.first?.actionId)
         #expect(Plan.sha256(Array(a.canonicalJSON().utf8)) == Plan.sha256(Array(b.canonicalJSON().utf8)))
+    }
+
+    /// The items for a human come out in the order of their finding ids' strings, then reasons,
+    /// whether the ids have the usual shape (sorted by their numbers) or not (sorted as strings).
+    @Test func itemsForAHumanSortAsTheirIdsAndReasons() {
+        var items: [HumanItem] = []
+        var seed: UInt64 = 42
+        for i in 0..<3_000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let type = ["CON", "DUP", "INV", "UNL"][Int(seed >> 60) % 4], entity = seed >> 59 & 1 == 0 ? "C" : "O"
+            // Few distinct numbers, so that one id has several items (different reasons, or the same).
+            let id = "\(type)-\(entity)-" + String(format: "%016llx", (seed >> 20) % 700 * 0x9E37_79B9)
+            items.append(HumanItem(findingId: id, type: .conflict, entity: .customer, records: ["crm:\(i)"],
+                                   reason: ["b", "a", "c"][i % 3]))
+        }
+        let byStrings = items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
+        let plan = Plan(batchId: "B", runId: "R", createdAt: "x", actions: [], needsHuman: items)
+        #expect(plan.needsHuman.map(\.findingId) == byStrings.map(\.findingId))
+        #expect(plan.needsHuman.map(\.reason) == byStrings.map(\.reason))
+        // Equal ids and reasons keep their order.
+        #expect(plan.needsHuman.map(\.records) == byStrings.map(\.records))
+        let odd = items + [HumanItem(findingId: "X-1", type: .conflict, entity: .customer, records: [], reason: "z")]
+        let oddPlan = Plan(batchId: "B", runId: "R", createdAt: "x", actions: [], needsHuman: odd)
+        #expect(oddPlan.needsHuman.map(\.findingId) == odd.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }.map(\.findingId))
     }
 }
