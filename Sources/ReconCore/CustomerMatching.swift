@@ -237,7 +237,6 @@ struct CustomerMatcher {
                 }
                 let g = Int32(idx.count)
                 globals.append(g)
-                let id = { ids.codes.string(code) }    // made only when a value is reported
                 idx.system.append(system)
                 idx.record.append(i)
 
@@ -245,16 +244,16 @@ struct CustomerMatcher {
                 let emailCode = pre.withEmailKey(i) { idx.emails.intern($0).code } ?? -1
                 idx.email.append(emailCode)
                 if let reason = pre.emailProblem(i) {
-                    invalid(system, id(), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
+                    invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
                 }
                 if pre.unknownCountry[i] {
-                    invalid(system, id(), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
+                    invalid(system, ids.codes.string(code), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
                             detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
                 }
                 let phoneCode = pre.withPhoneKey(i) { idx.phones.intern($0).code } ?? -1
                 idx.phone.append(phoneCode)
                 if let reason = pre.phoneProblem(i) {
-                    invalid(system, id(), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
+                    invalid(system, ids.codes.string(code), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
                 }
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
@@ -305,7 +304,7 @@ struct CustomerMatcher {
         var firstNamerRow = [Int32](repeating: -1, count: n)
         for (system, rows) in [(System.crm, idx.duplicateRows[0]), (System.erp, idx.duplicateRows[1])] {
             for row in rows {
-                let target: Int32? = (system == .crm ? crmStore : erpStore).bytes(row, CustomerRecord.Field.externalId).flatMap { p in
+                let target: Int32? = (system == .crm ? crmStore.bytes(row, CustomerRecord.Field.externalId) : erpStore.bytes(row, CustomerRecord.Field.externalId)).flatMap { p in
                     ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
                 }
                 if let target, firstNamerRow[Int(target)] < 0 || firstNamerRow[Int(target)] > Int32(row) {
@@ -317,13 +316,17 @@ struct CustomerMatcher {
         for g in 0..<n {
             let system = idx.system[g]
             // The id table slot of the external id a few records ahead starts loading now.
-            if g + ahead < n, let p = (idx.system[g + ahead] == .crm ? crmStore : erpStore).bytes(idx.record[g + ahead], CustomerRecord.Field.externalId),
+            if g + ahead < n, let p = idx.system[g + ahead] == .crm ? crmStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId)
+                                                                      : erpStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId),
                let t = ByteText.trimmedBytes(p), !t.isEmpty {
                 idx.idCodes[idx.system[g + ahead] == .crm ? 1 : 0].prefetch(t)
             }
             // -2: no external id; -1: one that names no record of the other system.
             let other: Int32
-            if let p = (system == .crm ? crmStore : erpStore).bytes(idx.record[g], CustomerRecord.Field.externalId) {
+            // (Each store read where it is: `cond ? crmStore : erpStore` would copy, retain and
+            // release a store per record.)
+            if let p = system == .crm ? crmStore.bytes(idx.record[g], CustomerRecord.Field.externalId)
+                                      : erpStore.bytes(idx.record[g], CustomerRecord.Field.externalId) {
                 // Without a closure in the common case: one capturing `idx` would copy it per record.
                 if let t = ByteText.trimmedBytes(p) {
                     other = t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1)

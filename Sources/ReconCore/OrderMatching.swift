@@ -167,14 +167,14 @@ struct OrderMatcher {
                 let otherSide = p.system == .crm ? 1 : 0
                 if o + Self.lookahead < n {
                     let a = orders[o + Self.lookahead]
-                    if let f = (a.system == .crm ? crmStore : erpStore).bytes(Int(a.record), F.externalId),
+                    if let f = a.system == .crm ? crmStore.bytes(Int(a.record), F.externalId) : erpStore.bytes(Int(a.record), F.externalId),
                        let t = ByteText.trimmedBytes(f) {
                         if a.system == .crm { erpCodes.prefetch(t) } else { crmCodes.prefetch(t) }
                     }
                 }
                 // -2: no external id; -1: one that names no order of the other system.
                 let other: Int
-                if let f = (otherSide == 1 ? crmStore : erpStore).bytes(Int(p.record), F.externalId) {
+                if let f = otherSide == 1 ? crmStore.bytes(Int(p.record), F.externalId) : erpStore.bytes(Int(p.record), F.externalId) {
                     // Orders are prepared in order of first appearance, CRM first: an id's code
                     // plus the system's offset is the order's index in `orders`.
                     @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> Int {
@@ -220,7 +220,7 @@ struct OrderMatcher {
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<orders.count {
                 let s = orders[o].system == .crm ? 0 : 1
-                guard let f = (s == 0 ? crmStore : erpStore).bytes(Int(orders[o].record), F.customerId) else { continue }
+                guard let f = s == 0 ? crmStore.bytes(Int(orders[o].record), F.customerId) : erpStore.bytes(Int(orders[o].record), F.customerId) else { continue }
                 let t = ByteText.trimmedBytes(f)
                 if let t, t.isEmpty { continue }
                 if let t, let code = s == 0 ? crmCustomers.find(t) : erpCustomers.find(t) {
@@ -351,28 +351,35 @@ struct OrderMatcher {
         }
         let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
         let crmStore = crmRecords.store, erpStore = erpRecords.store
-        for (c, e) in linkPairs {
-            let pc = orders[Int(c)], pe = orders[Int(e)]
-            let rc = OrderView(crmRecords, Int(pc.record)), re = OrderView(erpRecords, Int(pe.record))
-            if let sc = pc.status, let se = pe.status, !config.statuses.isCompatible(sc, se) {
-                findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
-                                        matchedOn: "external_id", field: "status",
-                                        detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(config.statuses.owner.label) owns order status",
-                                        members: [FindingMember(system: .crm, recordId: idText(pc), value: rc.status ?? "", role: sc.rawValue),
-                                                  FindingMember(system: .erp, recordId: idText(pe), value: re.status ?? "", role: se.rawValue)]))
-            }
-            if pc.hasAmount, pe.hasAmount, pc.amount != pe.amount {
-                mismatch(idText(pc), idText(pe), field: "amount", rc.amount ?? "", re.amount ?? "")
-            }
-            if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
-                mismatch(idText(pc), idText(pe), field: "currency", rc.currency ?? "", re.currency ?? "")
-            }
-            for s in shared {
-                let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
-                if crmStore.withField(Int(pc.record), ck, { a in erpStore.withField(Int(pe.record), ek, { b in
-                    a != nil && b != nil && a!.elementsEqual(b!) }) }) { continue }
-                let cv = ValueNormaliser.attribute(rc.attribute(s.c)), ev = ValueNormaliser.attribute(re.attribute(s.e))
-                if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
+        // Hoisted: over a million linked pairs, fetching them per pair retains (and releases)
+        // each of their arrays and dictionaries every time.
+        let statuses = config.statuses
+        typealias F = OrderRecord.Field
+        withExtendedLifetime((crmStore, erpStore)) {
+            for (c, e) in linkPairs {
+                let pc = orders[Int(c)], pe = orders[Int(e)]
+                // The records' text is read only for a finding (no view of the records per pair).
+                let rc = Int(pc.record), re = Int(pe.record)
+                if let sc = pc.status, let se = pe.status, !statuses.isCompatible(sc, se) {
+                    findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
+                                            matchedOn: "external_id", field: "status",
+                                            detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(statuses.owner.label) owns order status",
+                                            members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue),
+                                                      FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue)]))
+                }
+                if pc.hasAmount, pe.hasAmount, pc.amount != pe.amount {
+                    mismatch(idText(pc), idText(pe), field: "amount", crmRecords.field(rc, F.amount) ?? "", erpRecords.field(re, F.amount) ?? "")
+                }
+                if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
+                    mismatch(idText(pc), idText(pe), field: "currency", crmRecords.field(rc, F.currency) ?? "", erpRecords.field(re, F.currency) ?? "")
+                }
+                for s in shared {
+                    let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
+                    if let a = crmStore.bytes(rc, ck), let b = erpStore.bytes(re, ek), a.count == b.count,
+                       a.isEmpty || memcmpEqual(a.baseAddress!, b.baseAddress!, a.count) { continue }
+                    let cv = ValueNormaliser.attribute(crmRecords.field(rc, ck)), ev = ValueNormaliser.attribute(erpRecords.field(re, ek))
+                    if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
+                }
             }
         }
         steps.lap("orders.fields")
@@ -630,17 +637,6 @@ public final class CustomerNormalising: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return tables[system == .crm ? 0 : 1]
     }
-}
-
-/// One stored order's fields, read only when asked for.
-struct OrderView {
-    let records: Records<OrderRecord>
-    let row: Int
-    init(_ records: Records<OrderRecord>, _ row: Int) { self.records = records; self.row = row }
-    var status: String? { records.field(row, OrderRecord.Field.status) }
-    var amount: String? { records.field(row, OrderRecord.Field.amount) }
-    var currency: String? { records.field(row, OrderRecord.Field.currency) }
-    func attribute(_ k: Int) -> String? { records.field(row, OrderRecord.fixedFields + k) }
 }
 
 /// The two matchers while they run on two threads (each thread touches only its own).

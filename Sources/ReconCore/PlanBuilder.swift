@@ -4,7 +4,11 @@ import Foundation
 /// Turns a run's findings into a correction batch, following `ownership:` and `survivorship:`.
 /// Conflicts, invalid values, duplicate orders and anything the ownership config does not
 /// decide get no action: they are listed for a human.
-public struct PlanBuilder {
+///
+/// A class: `decide` runs on two threads over one builder, and the builder (the mirror, the
+/// config, the matching) is shared by reference instead of being copied, field by field, into
+/// the closures that rank, look up and merge records.
+public final class PlanBuilder {
     let mirror: Mirror
     let config: ReconConfig
     let ownership: Ownership
@@ -29,7 +33,7 @@ public struct PlanBuilder {
     }
 
     /// One pass over each table, indexing only what the findings need.
-    private mutating func index(_ findings: [Finding]) {
+    private func index(_ findings: [Finding]) {
         if let recordIndex {
             // Everything comes from matching, looked up when asked (`customer`, `order`,
             // `isLinked`); only the ERP customers naming the CRM customers of missing orders are
@@ -106,7 +110,7 @@ public struct PlanBuilder {
 
     /// - Parameter pieces: how many threads decide the findings' actions (each a contiguous part
     ///   of `findings`, joined in order: the plan is the same for any number).
-    public mutating func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1) -> Plan {
+    public func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1) -> Plan {
         index(findings)
         var actions: [PlanAction] = []
         var human: [HumanItem] = []

@@ -314,7 +314,7 @@ public struct Pipeline {
             let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int)? in
                 guard let ownership = config.ownership else { return nil }
                 let t = Date()
-                var builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
                                           index: options.fastPaths ? outcome.index : nil)
                 // In two halves: with the lifecycle and the findings' CSVs on the other core, three
                 // threads keep both cores busy to the end instead of one waiting for the plan.

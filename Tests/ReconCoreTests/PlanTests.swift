@@ -18,7 +18,7 @@ struct PlanTests {
 
     static func plan(_ m: Mirror, _ c: ReconConfig = config) -> Plan {
         let outcome = Reconciler.reconcile(m, config: c)
-        var builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
+        let builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
         return builder.build(findings: outcome.findings, batchId: "B-1", runId: "1", createdAt: "2026-11-29T00:00:00Z")
     }
 
@@ -83,7 +83,7 @@ struct PlanTests {
         let outcome = Reconciler.reconcile(m, config: c)
         #expect(outcome.findings.count > 4000)
         func plan(_ pieces: Int) -> Plan {
-            var builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
+            let builder = PlanBuilder(mirror: m, config: c, ownership: c.ownership!, match: outcome.customers)
             return builder.build(findings: outcome.findings, batchId: "B-1", runId: "1", createdAt: "t", pieces: pieces)
         }
         let one = plan(1)
