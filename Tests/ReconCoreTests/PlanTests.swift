@@ -128,4 +128,20 @@ struct PlanTests {
         let oddPlan = Plan(batchId: "B", runId: "R", createdAt: "x", actions: [], needsHuman: odd)
         #expect(oddPlan.needsHuman.map(\.findingId) == odd.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }.map(\.findingId))
     }
+
+    /// An action is a value: changing a copy leaves the original as it was, and equality compares
+    /// the fields (not the shared box).
+    @Test func anActionCopyIsIndependent() {
+        let a = PlanAction(operation: .updateField, system: .erp, entity: .customer, recordId: "e1", field: "phone",
+                           oldValue: "1", newValue: "2", findingIds: ["F-2", "F-1"], payload: ["k": "v"], reason: "r")
+        var b = a
+        #expect(a == b && a.findingIds == ["F-1", "F-2"])
+        b.findingIds.append("F-3")
+        b.payload["k"] = "w"
+        #expect(a.findingIds == ["F-1", "F-2"] && a.payload == ["k": "v"])
+        #expect(b.findingIds == ["F-1", "F-2", "F-3"] && b.payload == ["k": "w"] && a != b)
+        b.findingIds.removeLast()
+        b.payload["k"] = "v"
+        #expect(a == b && a.actionId == b.actionId)
+    }
 }
