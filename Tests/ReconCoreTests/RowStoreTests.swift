@@ -57,6 +57,24 @@ struct RowStoreTests {
         #expect(copy.string(65_549, 1) == nil && original.string(65_539, 1) == nil)
     }
 
+    /// The word test that skips 8 ordinary bytes at a time: every byte value at every position,
+    /// among ordinary bytes and next to a zero byte and to the other special byte.
+    @Test func aWordHasATabOrBackslashExactlyWhenOneOfItsBytesIs() {
+        var wrong = 0
+        for filler: UInt8 in [0x61, 0x00, 0xFF, 0x08, 0x5D] {
+            for p in 0..<8 {
+                for v in 0...255 {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[p] = UInt8(v)
+                    let w = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    let expected = bytes.contains(0x09) || bytes.contains(0x5C)
+                    if RowStore.hasTabOrBackslash(w) != expected { wrong += 1 }
+                }
+            }
+        }
+        #expect(wrong == 0)
+    }
+
     /// Rows stored from whole COPY text lines (`appendCopyLine`), with the field-by-field path
     /// for the lines it refuses, read back the same as rows stored field by field: NULLs, empty
     /// fields, escapes, a line without its newline, across chunks.
