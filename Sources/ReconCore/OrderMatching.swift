@@ -736,13 +736,15 @@ public enum Reconciler {
     }
 
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
-    /// - Parameter secondCoreFree: called (once, on the second thread) when that thread has done
-    ///   its share and would only wait for this one: the caller may start other work there.
+    /// - Parameter midway: called once, on the second thread, about halfway through matching
+    ///   (when the linked orders are compared, before it may wait for the customers' index):
+    ///   where the caller starts work of its own (the state read), which then fills that wait
+    ///   or shares the cores with the rest of matching, and is done before matching is.
     /// - Parameter normalising: the customers' normalisation begun during the extraction (fast
     ///   paths only), offered exactly `mirror`'s customer tables.
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
                                  normalising early: CustomerNormalising? = nil,
-                                 secondCoreFree: (@Sendable () -> Void)? = nil) -> Outcome {
+                                 midway: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
                            orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror,
@@ -765,11 +767,13 @@ public enum Reconciler {
                 box.orders.steps.lap("customers.normalise_erp")
                 // Linked pairs need no customers: compared while the customers' ids are interned.
                 box.orders.compareLinked()
+                // Where this thread may wait for the customers' index (at 4M customers per side it
+                // does, for about 1.5 s): the caller's own work starts here.
+                midway?()
                 indexed.wait()
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
                 box.orders.groupDuplicates()
-                secondCoreFree?()
                 // The orders' own findings once the customers' identities are known, while the
                 // customers' findings are reported on the other core; sorted here too.
                 identified.wait()

@@ -164,7 +164,7 @@ public struct Pipeline {
     }
 
     /// Reads the mirror in one snapshot and matches it.
-    func readAndMatch(_ config: ReconConfig, progress: Progress?, secondCoreFree: (@Sendable () -> Void)? = nil) throws
+    func readAndMatch(_ config: ReconConfig, progress: Progress?, midway: (@Sendable () -> Void)? = nil) throws
         -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
         var timings: [(phase: String, ms: Int)] = []
         var t = Date()
@@ -195,7 +195,7 @@ public struct Pipeline {
         lap("extract")
         progress?.note("matching")
         let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, normalising: normalising,
-                                           secondCoreFree: secondCoreFree)
+                                           midway: midway)
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
@@ -285,16 +285,17 @@ public struct Pipeline {
 
             // What the state knows (open findings, waivers) is read on its own connection while
             // the mirror is read and matched.
-            // It starts when matching's second thread is done with its share (while the first
-            // finishes the customers), not during the extraction, when both cores are busy
-            // decoding and serving rows.
+            // It starts about halfway through matching (when the second thread has compared the
+            // linked orders and may wait for the customers' index), not during the extraction,
+            // when both cores are busy decoding and serving rows, and not at the end of matching,
+            // when the lifecycle would wait for it (at 4M customers per side it takes about 2 s).
             let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Int) in
                 let t = Date()
                 return (try store.openFindings(), try store.activeWaivers(), Int(Date().timeIntervalSince(t) * 1000))
             }
             let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
             do {
-                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, secondCoreFree: { known.start() })
+                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, midway: { known.start() })
             } catch {
                 known.waitIfStarted()     // the state connection is free again before the error is handled
                 throw error
