@@ -14,9 +14,10 @@ public struct ByteInterner: Sendable {
     /// loads of its offsets and bytes (two cache misses each, at a million values).
     private var slots: [Int32]
     private var mask: Int
-    private var tagged = true
     /// Values from which the slots hold plain codes (at most 2^24; lower only in tests).
     private let tagLimit: Int
+    /// Whether the slots hold hash bits (values are never removed: once past the limit, never again).
+    private var tagged: Bool { ends.count < tagLimit }
     private static let codeBits = 24
     private static let codeMask: Int32 = (1 << 24) - 1
 
@@ -64,8 +65,9 @@ public struct ByteInterner: Sendable {
         arena.append(contentsOf: bytes)
         precondition(arena.count <= Int(UInt32.max), "recon: more than 4 GiB of distinct keys")
         ends.append(UInt32(arena.count))
+        // The value that reaches the limit is stored plain, and the table rebuilt with plain codes.
         slots[i] = slotValue(code, h)
-        if ends.count * 2 > slots.count || (tagged && ends.count >= tagLimit) { grow() }
+        if ends.count * 2 > slots.count || ends.count == tagLimit { grow() }
         return (code, true)
     }
 
@@ -121,7 +123,6 @@ public struct ByteInterner: Sendable {
 
     /// Doubles the table (or, past 2^24 values, rebuilds it with plain codes).
     private mutating func grow() {
-        if tagged && ends.count >= tagLimit { tagged = false }
         let size = ends.count * 2 > slots.count ? slots.count * 2 : slots.count
         var fresh = [Int32](repeating: -1, count: size)
         let m = size - 1

@@ -390,16 +390,12 @@ struct OrderMatcher {
         link()
         resolveCustomers(customers.idCodes)
         groupAndCompare()
-        run(customers: customers)
-    }
-
-    /// Matches the linked orders against each other and the customers (after `link` and
-    /// `resolveCustomers`; `customers` is the finished customer matching).
-    mutating func run(customers: CustomerMatch) {
         run(identityOfCode: customers.identityOfCode)
     }
 
-    /// The same, with only what it needs of the customers: each code's identity, per system.
+    /// Matches the linked orders against each other and the customers (after `link`,
+    /// `resolveCustomers` and `groupDuplicates`), given what it needs of the finished customer
+    /// matching: each customer code's identity, per system.
     mutating func run(identityOfCode: [[Int32]]) {
         let n = orders.count
         for o in 0..<n {
@@ -708,16 +704,19 @@ public enum Reconciler {
             guard id.count == 22, let value = lowercaseHex16(id.suffix(16)) else {
                 return findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
             }
-            keys.append(Key(group: f.type.order * 2 + (f.entity == .customer ? 0 : 1), value: value, index: i))
+            keys.append(Key(group: group(f), value: value, index: i))
         }
         keys.sort()
         return keys.map { findings[$0.index] }
     }
 
+    /// A finding's type and entity as one number, in report order.
+    @inline(__always)
+    static func group(_ f: Finding) -> Int { f.type.order * 2 + (f.entity == .customer ? 0 : 1) }
+
     /// Two lists sorted by `sortedByTypeEntityId` with no type and entity in common (the
     /// customers' findings and the orders'), merged into one sorted the same way.
     static func mergedByTypeEntity(_ a: [Finding], _ b: [Finding]) -> [Finding] {
-        @inline(__always) func group(_ f: Finding) -> Int { f.type.order * 2 + (f.entity == .customer ? 0 : 1) }
         var out: [Finding] = []
         out.reserveCapacity(a.count + b.count)
         var i = 0, j = 0
@@ -736,12 +735,12 @@ public enum Reconciler {
     }
 
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
+    /// - Parameter normalising: the customers' normalisation begun during the extraction (fast
+    ///   paths only), offered exactly `mirror`'s customer tables.
     /// - Parameter midway: called once, on the second thread, about halfway through matching
     ///   (when the linked orders are compared, before it may wait for the customers' index):
     ///   where the caller starts work of its own (the state read), which then fills that wait
     ///   or shares the cores with the rest of matching, and is done before matching is.
-    /// - Parameter normalising: the customers' normalisation begun during the extraction (fast
-    ///   paths only), offered exactly `mirror`'s customer tables.
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
                                  normalising early: CustomerNormalising? = nil,
                                  midway: (@Sendable () -> Void)? = nil) -> Outcome {

@@ -47,15 +47,15 @@ public struct RowStore: Sendable {
 
     @inline(__always)
     public mutating func beginRow() {
-        if count & ((1 << Self.chunkShift) - 1) == 0, count > 0 { closeChunk() }
+        if count & ((1 << Self.chunkShift) - 1) == 0, count > 0 { closeChunk(nextCapacity: open.count + open.count / 8) }
         uniqueOpen()
     }
 
-    private mutating func closeChunk() {
-        let estimate = open.count + open.count / 8
+    /// Keeps the open chunk (trimmed) among the finished ones and opens one of `capacity` bytes.
+    private mutating func closeChunk(nextCapacity capacity: Int) {
         open.trim()
         chunks.append(open)
-        open = Chunk(capacity: estimate)
+        open = Chunk(capacity: capacity)
     }
 
     @inline(__always)
@@ -144,12 +144,7 @@ public struct RowStore: Sendable {
 
     /// Trims the last chunk and the offsets once the table is complete.
     public mutating func shrink() {
-        if open.count > 0 || chunks.count * (1 << Self.chunkShift) < count {
-            uniqueOpen()
-            open.trim()
-            chunks.append(open)
-            open = Chunk(capacity: 0)
-        }
+        if open.count > 0 || chunks.count * (1 << Self.chunkShift) < count { closeChunk(nextCapacity: 0) }
         if ends.capacity > ends.count + ends.count / 16 { ends = ends.withUnsafeBufferPointer { Array($0) } }
     }
 
