@@ -62,7 +62,9 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a Python with duckdb installed")
     ap.add_argument("--skip-slow", action="store_true", help="skip the fast-vs-slow findings check")
     ap.add_argument("--phone-variants", type=int, default=40)
-    ap.add_argument("--skip-peers", action="store_true", help="only the floor and recon (e.g. for the linearity run)")
+    ap.add_argument("--skip-peers", action="store_true", help="only the floor and recon (and the linearity point)")
+    ap.add_argument("--linear-database", help="a mirror of --linear-customers per system: the linearity point")
+    ap.add_argument("--linear-customers", type=int, default=0)
     a = ap.parse_args()
 
     os.makedirs(".bench/peer-sql", exist_ok=True)
@@ -83,6 +85,8 @@ def main():
     env = dict(os.environ, DATABASE_URL=a.database)
     psql = ["psql", "-qX", "-v", "ON_ERROR_STOP=1"]
     floor, recon, rss, phases, sql_peer, duck_peer, duck_export, duck_rss, sql_rss = [], [], [], [], [], [], [], [], []
+    lin_floor, lin_recon, lin_rss, lin_phases = [], [], [], []
+    lin_env = dict(os.environ, DATABASE_URL=a.linear_database) if a.linear_database else None
     out_dir = ".bench/reports"
     for i in range(a.runs):
         t, code, _, err = run_measured(psql + ["-o", "/dev/null", "-f", ".bench/floor.sql", a.database])
@@ -100,8 +104,30 @@ def main():
         summary = json.load(open(os.path.join(run_dir, "summary.json")))
         phases.append(summary["timings_ms"])
 
+        lin_note = ""
+        if lin_env:
+            # Right after the run above, so that the ratio of the two compares like with like on
+            # a noisy machine; then the floor at that size.
+            lin_out = ".bench/reports-linear"
+            shutil.rmtree(lin_out, ignore_errors=True)
+            t, code, peak, err = run_measured([a.recon, "run", "-q", "--reports", lin_out], env=lin_env)
+            if code not in (0, 1):
+                sys.exit(f"bench: recon at {a.linear_customers:,} customers failed with exit {code}: {err}")
+            lin_recon.append(t)
+            lin_rss.append(peak)
+            lin_dir = os.path.join(lin_out, sorted(os.listdir(lin_out))[-1])
+            lin_summary = json.load(open(os.path.join(lin_dir, "summary.json")))
+            lin_phases.append(lin_summary["timings_ms"])
+            t, code, _, err = run_measured(psql + ["-o", "/dev/null", "-f", ".bench/floor.sql", a.linear_database])
+            if code != 0:
+                sys.exit(f"bench: floor at {a.linear_customers:,} customers failed: {err}")
+            lin_floor.append(t)
+            lin_note = (f", at {a.linear_customers:,}: recon {lin_recon[-1]:.2f} s ({lin_rss[-1] / 2**20:.0f} MiB, "
+                        f"{lin_recon[-1] / recon[-1]:.2f}x this round's), floor {lin_floor[-1]:.2f} s")
+
         if a.skip_peers:
-            print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {recon[-1]:.2f} s ({rss[-1] / 2**20:.0f} MiB)", file=sys.stderr)
+            print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {recon[-1]:.2f} s ({rss[-1] / 2**20:.0f} MiB)" + lin_note,
+                  file=sys.stderr)
             continue
         t, code, peak, err = run_measured(psql + ["-f", ".bench/peer-sql.sql", a.database])
         if code != 0:
@@ -119,7 +145,7 @@ def main():
         duck_peer.append(t_export + t_duck)
         duck_rss.append(peak)
         print(f"bench: run {i + 1}/{a.runs}: floor {floor[-1]:.2f} s, recon {recon[-1]:.2f} s ({rss[-1] / 2**20:.0f} MiB), "
-              f"SQL peer {sql_peer[-1]:.2f} s, DuckDB peer {duck_peer[-1]:.2f} s (export {t_export:.2f} s)", file=sys.stderr)
+              f"SQL peer {sql_peer[-1]:.2f} s, DuckDB peer {duck_peer[-1]:.2f} s (export {t_export:.2f} s)" + lin_note, file=sys.stderr)
 
     fm, rm = statistics.median(floor), statistics.median(recon)
     sm = statistics.median(sql_peer) if sql_peer else float("nan")
@@ -148,6 +174,23 @@ def main():
         "peer_duckdb_seconds": [round(x, 3) for x in duck_peer],
         "findings_total": summary["findings_total"],
     }
+    if lin_recon:
+        lm, lfm = statistics.median(lin_recon), statistics.median(lin_floor)
+        result["linear"] = {
+            "customers_per_system": a.linear_customers,
+            "rows": lin_summary["records_read"],
+            "recon_seconds_median": round(lm, 3),
+            "recon_peak_rss_mib_median": round(statistics.median(lin_rss) / 2**20, 1),
+            "floor_seconds_median": round(lfm, 3),
+            "ratio_time": round(lm / rm, 2),
+            "ratio_peak_rss": round(statistics.median(lin_rss) / statistics.median(rss), 2),
+            "ratio_floor": round(lfm / fm, 2),
+            "ratio_time_per_round": [round(x / y, 2) for x, y in zip(lin_recon, recon)],
+            "recon_seconds": [round(x, 3) for x in lin_recon],
+            "recon_peak_rss_mib": [round(x / 2**20, 1) for x in lin_rss],
+            "floor_seconds": [round(x, 3) for x in lin_floor],
+            "recon_phase_ms_median": {k: statistics.median(p.get(k, 0) for p in lin_phases) for k in lin_phases[0]},
+        }
 
     fast_findings = os.path.join(run_dir, "findings.csv")
     if not a.skip_slow:
@@ -176,6 +219,19 @@ def main():
     if code != 0:
         print(f"bench: PHONE FAST PATH DIFFERS from libphonenumber:\n{err}", file=sys.stderr)
 
+    # The bar (issue 5), each point as met or not by this run's medians (peak RSS: the largest run).
+    bar = [("1. recon <= 2.0x the floor", f"{rm / fm:.2f}x", rm / fm <= 2.0)]
+    if sql_peer:
+        bar.append(("2. faster than every peer", f"{rm / sm:.2f}x SQL, {rm / dm:.2f}x DuckDB", rm < sm and rm < dm))
+    bar.append(("3. peak RSS <= 1.5 GB", f"{max(rss) / 1e9:.3f} GB at most", max(rss) <= 1.5e9))
+    if lin_recon:
+        bar.append((f"4. linear at {a.linear_customers:,}: <= 4.4x",
+                    f"time {result['linear']['ratio_time']:.2f}x, RSS {result['linear']['ratio_peak_rss']:.2f}x",
+                    result["linear"]["ratio_time"] <= 4.4 and result["linear"]["ratio_peak_rss"] <= 4.4))
+    if "findings_equal_fast_vs_slow" in result:
+        bar.append(("5. fast and slow paths agree", "identical" if result["findings_equal_fast_vs_slow"] else "different",
+                    result["findings_equal_fast_vs_slow"]))
+    result["bar"] = {name: {"value": value, "met": met} for name, value, met in bar}
     os.makedirs("reports/bench", exist_ok=True)
     path = time.strftime("reports/bench/%Y%m%dT%H%M%SZ.json", time.gmtime())
     with open(path, "w") as f:
@@ -195,6 +251,13 @@ def main():
               f"(slow run {result['slow_paths_seconds']:.1f} s)")
     print(f"phone fast path vs libphonenumber: {phone.get('entries', 0):,} texts, {phone.get('fast_answered', 0):,} answered by the fast path, "
           f"{phone.get('differences', '?')} differences ({phone.get('fast_ns_per_entry', 0)} vs {phone.get('libphonenumber_ns_per_entry', 0)} ns per text)")
+    if lin_recon:
+        L = result["linear"]
+        print(f"at {a.linear_customers:,} per system   recon {L['recon_seconds_median']:.2f} s ({L['ratio_time']:.2f}x), "
+              f"peak RSS {L['recon_peak_rss_mib_median']:.1f} MiB ({L['ratio_peak_rss']:.2f}x), floor {L['floor_seconds_median']:.2f} s "
+              f"({L['ratio_floor']:.2f}x); per round {', '.join(f'{x:.2f}x' for x in L['ratio_time_per_round'])}")
+    for name, value, met in bar:
+        print(f"  {'met    ' if met else 'NOT MET'}  {name:34} {value}")
     print(f"written to {path}")
     if not phone["equal"] or result.get("findings_equal_fast_vs_slow") is False:
         sys.exit(1)

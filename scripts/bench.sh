@@ -2,8 +2,10 @@
 # make bench: a mirror of BENCH_CUSTOMERS customers per system (default 1,000,000; about 1.5
 # orders each) in a throwaway cluster, recon end to end (median of BENCH_RUNS, default 3) with
 # peak RSS, the floor (psql COPY of the same four queries to /dev/null), the two peers (the same
-# reconciliation in SQL inside PostgreSQL; COPY export + DuckDB), the fast-vs-slow findings check
-# and the large phone differential check, all in the same run (bench/bench.py).
+# reconciliation in SQL inside PostgreSQL; COPY export + DuckDB), the linearity point (recon and
+# the floor at BENCH_LINEAR_CUSTOMERS, default 4x BENCH_CUSTOMERS, 0 to skip, in the same rounds),
+# the fast-vs-slow findings check and the large phone differential check, all in the same run
+# (bench/bench.py), which prints each point of the bar as met or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 customers=${BENCH_CUSTOMERS:-1000000}
@@ -12,23 +14,35 @@ bin=$(swift build -c release --show-bin-path)
 admin=$(scripts/pg.sh start .bench/pg)
 trap 'scripts/pg.sh stop .bench/pg' EXIT
 # One database per size (kept between runs: loading 4M customers takes minutes).
+load() {
+  local n=$1 db=$2 dbname=$3 marker=".bench/loaded-$1"
+  if [ ! -f "$marker" ]; then
+    echo "bench: loading a mirror of $n customers per system" >&2
+    psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname" >/dev/null
+    local start=$(date +%s)
+    "$bin/recon-mirror" --customers "$n" --truth ".bench/truth-$n.csv" | psql -qX -v ON_ERROR_STOP=1 "$db"
+    psql -qAtX "$db" -c "VACUUM ANALYZE" >/dev/null
+    echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
+    touch "$marker"
+  fi
+  "$bin/recon" migrate --database "$db" >/dev/null
+}
 dbname="recon_bench_$customers"
 db="${admin/dbname=postgres/dbname=$dbname}"
-marker=".bench/loaded-$customers"
-if [ ! -f "$marker" ]; then
-  echo "bench: loading a mirror of $customers customers per system" >&2
-  psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname" >/dev/null
-  start=$(date +%s)
-  "$bin/recon-mirror" --customers "$customers" --truth ".bench/truth-$customers.csv" | psql -qX -v ON_ERROR_STOP=1 "$db"
-  psql -qAtX "$db" -c "VACUUM ANALYZE" >/dev/null
-  echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
-  touch "$marker"
+load "$customers" "$db" "$dbname"
+# The linearity point (4x the customers, recon and the floor only), run in the same rounds.
+linear=${BENCH_LINEAR_CUSTOMERS-$(( customers * 4 ))}
+linear_args=()
+if [ "$linear" != 0 ] && [ -n "$linear" ]; then
+  ldbname="recon_bench_$linear"
+  ldb="${admin/dbname=postgres/dbname=$ldbname}"
+  load "$linear" "$ldb" "$ldbname"
+  linear_args=(--linear-database "$ldb" --linear-customers "$linear")
 fi
-"$bin/recon" migrate --database "$db" >/dev/null
 # The DuckDB peer needs the duckdb Python package: a venv under .bench (PyPI, test tooling only).
 if [ ! -x .bench/venv/bin/python ] || ! .bench/venv/bin/python -c "import duckdb" 2>/dev/null; then
   python3 -m venv .bench/venv
   .bench/venv/bin/pip install -q duckdb
 fi
 python3 bench/bench.py --recon "$bin/recon" --mirror-tool "$bin/recon-mirror" --database "$db" \
-  --customers "$customers" --runs "$runs" --python .bench/venv/bin/python ${BENCH_ARGS:-}
+  --customers "$customers" --runs "$runs" --python .bench/venv/bin/python "${linear_args[@]}" ${BENCH_ARGS:-}
