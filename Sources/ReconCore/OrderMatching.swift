@@ -22,22 +22,20 @@ struct OrderMatcher {
 
     /// One usable order, normalised. Values are interned codes; their text comes from the
     /// codes (`amountCodes`, `currencyCodes`) or the row store when a finding needs it.
+    /// Not written after `prepare` (each order's customer and identity are kept beside them,
+    /// in `customerRaw` and `run`'s own array): the linked pairs are compared on either thread
+    /// while this one goes on (`LinkedOrders`).
     struct Prepared {
         // Three million of these at a million customers per side: 8-byte fields first and no
-        // optionals in storage (nil is a sentinel), 40 bytes each.
+        // optionals in storage (nil is a sentinel), 32 bytes each.
         private var createdRaw: Int64 = .min
         /// The canonical amount as `AmountCodes` encodes it (`AmountCodes.none`: no amount).
         var amount: Int64 = AmountCodes.none
         var record: Int32
         /// The order id's code in `idCodes` of its system.
         var idCode: Int32
-        /// The customer's identity, -1 when the customer does not exist.
-        var identity: Int32 = -1
         /// Uppercased currency, -1 for none.
         var currencyCode: Int32 = -1
-        /// ≥ 0: the customer's code; -1: no customer id; ≤ -2: (-2 - code) among the customer
-        /// ids that name no customer.
-        private var customerRaw: Int32 = -1
         var system: System
         var status: CanonicalStatus?
 
@@ -50,15 +48,18 @@ struct OrderMatcher {
             set { createdRaw = newValue ?? .min }
         }
         var hasAmount: Bool { amount != AmountCodes.none }
-        /// Equal for orders naming the same trimmed customer id (nil: no customer id): the
-        /// customer's code, or 2^40 + the code of an id that names no customer.
-        var customerKey: UInt64? {
-            get { customerRaw == -1 ? nil : customerRaw >= 0 ? UInt64(customerRaw) : 1 << 40 | UInt64(-2 - Int64(customerRaw)) }
-            set {
-                guard let k = newValue else { customerRaw = -1; return }
-                customerRaw = k >> 40 == 0 ? Int32(k) : Int32(-2 - Int64(k & 0xFF_FFFF_FFFF))
-            }
-        }
+    }
+
+    /// Each order's customer (set by `resolveCustomers`): ≥ 0 the customer's code; -1 no
+    /// customer id; ≤ -2: (-2 - code) among the customer ids that name no customer.
+    private var customerRaw: [Int32] = []
+
+    /// Equal for orders naming the same trimmed customer id (nil: no customer id): the
+    /// customer's code, or 2^40 + the code of an id that names no customer.
+    @inline(__always)
+    private func customerKey(_ o: Int) -> UInt64? {
+        let raw = customerRaw[o]
+        return raw == -1 ? nil : raw >= 0 ? UInt64(raw) : 1 << 40 | UInt64(-2 - Int64(raw))
     }
 
     private var amountCodes = AmountCodes()
@@ -217,6 +218,7 @@ struct OrderMatcher {
         typealias F = OrderRecord.Field
         let crmCustomers = customerIds[0], erpCustomers = customerIds[1]
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
+        var raw = [Int32](repeating: -1, count: orders.count)
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<orders.count {
                 let s = orders[o].system == .crm ? 0 : 1
@@ -224,16 +226,17 @@ struct OrderMatcher {
                 let t = ByteText.trimmedBytes(f)
                 if let t, t.isEmpty { continue }
                 if let t, let code = s == 0 ? crmCustomers.find(t) : erpCustomers.find(t) {
-                    orders[o].customerKey = UInt64(code)
+                    raw[o] = code
                     continue
                 }
-                orders[o].customerKey = ByteText.trimmed(f) { c in
-                    if c.isEmpty { return nil }
-                    if let code = customerIds[s].find(c) { return UInt64(code) }
-                    return UInt64(1) << 40 | UInt64(otherCustomers.intern(c).code)
+                raw[o] = ByteText.trimmed(f) { c in
+                    if c.isEmpty { return -1 }
+                    if let code = customerIds[s].find(c) { return code }
+                    return -2 - otherCustomers.intern(c).code
                 }
             }
         }
+        customerRaw = raw
         customerCodeCount = [customerIds[0].count, customerIds[1].count]
         steps.lap("orders.customers")
     }
@@ -271,19 +274,20 @@ struct OrderMatcher {
         let others = otherCustomers.count
         let base = [0, customerCount[0] + others]
         let buckets = customerCount[0] + customerCount[1] + 2 * others
-        func bucket(_ p: Prepared) -> Int? {
-            guard let key = p.customerKey, p.hasAmount, p.created != nil else { return nil }
+        func bucket(_ o: Int) -> Int? {
+            let p = orders[o]
+            guard let key = customerKey(o), p.hasAmount, p.created != nil else { return nil }
             let s = p.system == .crm ? 0 : 1
             return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
         }
         // 32-bit positions: three million orders, two million buckets.
         var starts = [Int32](repeating: 0, count: buckets + 1)
-        for o in 0..<n { if let b = bucket(orders[o]) { starts[b + 1] += 1 } }
+        for o in 0..<n { if let b = bucket(o) { starts[b + 1] += 1 } }
         for b in 0..<buckets { starts[b + 1] += starts[b] }
         var fill = starts
         var byCustomer = [Int32](repeating: 0, count: Int(starts[buckets]))
         for o in 0..<n {
-            if let b = bucket(orders[o]) { byCustomer[Int(fill[b])] = Int32(o); fill[b] += 1 }
+            if let b = bucket(o) { byCustomer[Int(fill[b])] = Int32(o); fill[b] += 1 }
         }
         fill = []
         var windowGroups: [[Int]] = []
@@ -343,46 +347,23 @@ struct OrderMatcher {
         steps.lap("orders.duplicates")
     }
 
-    /// Linked pairs: statuses and fields (after `link`; independent of customers and duplicates).
+    /// Linked pairs: statuses and fields (after `link`; independent of customers and duplicates),
+    /// on this thread.
     mutating func compareLinked() {
-        let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
-        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
-            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
-        }
-        let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
-        let crmStore = crmRecords.store, erpStore = erpRecords.store
-        // Hoisted: over a million linked pairs, fetching them per pair retains (and releases)
-        // each of their arrays and dictionaries every time.
-        let statuses = config.statuses
-        typealias F = OrderRecord.Field
-        withExtendedLifetime((crmStore, erpStore)) {
-            for (c, e) in linkPairs {
-                let pc = orders[Int(c)], pe = orders[Int(e)]
-                // The records' text is read only for a finding (no view of the records per pair).
-                let rc = Int(pc.record), re = Int(pe.record)
-                if let sc = pc.status, let se = pe.status, !statuses.isCompatible(sc, se) {
-                    findings.append(Finding(type: .statusMismatch, entity: .order, severity: severity(.statusMismatch),
-                                            matchedOn: "external_id", field: "status",
-                                            detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(statuses.owner.label) owns order status",
-                                            members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue),
-                                                      FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue)]))
-                }
-                if pc.hasAmount, pe.hasAmount, pc.amount != pe.amount {
-                    mismatch(idText(pc), idText(pe), field: "amount", crmRecords.field(rc, F.amount) ?? "", erpRecords.field(re, F.amount) ?? "")
-                }
-                if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
-                    mismatch(idText(pc), idText(pe), field: "currency", crmRecords.field(rc, F.currency) ?? "", erpRecords.field(re, F.currency) ?? "")
-                }
-                for s in shared {
-                    let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
-                    if let a = crmStore.bytes(rc, ck), let b = erpStore.bytes(re, ek), a.count == b.count,
-                       a.isEmpty || memcmpEqual(a.baseAddress!, b.baseAddress!, a.count) { continue }
-                    let cv = ValueNormaliser.attribute(crmRecords.field(rc, ck)), ev = ValueNormaliser.attribute(erpRecords.field(re, ek))
-                    if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
-                }
-            }
-        }
+        let linked = LinkedOrders()
+        linked.start(linkedComparison())
+        linked.help()
+        findings += linked.result()
         steps.lap("orders.fields")
+    }
+
+    /// What comparing the linked pairs reads, none of which changes after `link`.
+    func linkedComparison() -> LinkedOrders.Comparison {
+        let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
+        return LinkedOrders.Comparison(
+            mirror: mirror, statuses: config.statuses, orders: orders, pairs: linkPairs, idCodes: idCodes,
+            shared: crmAttrs.enumerated().compactMap { ci, name in erpAttrs.firstIndex(of: name).map { (name, ci, $0) } },
+            statusSeverity: severity(.statusMismatch), fieldSeverity: severity(.fieldMismatch))
     }
 
     /// Everything after `prepare`, on this thread: links, customers, the rest.
@@ -398,22 +379,22 @@ struct OrderMatcher {
     /// matching: each customer code's identity, per system.
     mutating func run(identityOfCode: [[Int32]]) {
         let n = orders.count
-        for o in 0..<n {
-            if let key = orders[o].customerKey, key >> 40 == 0 {
-                orders[o].identity = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(key)]
-            }
+        // Each order's customer identity, -1 when the customer does not exist.
+        var identity = [Int32](repeating: -1, count: n)
+        for o in 0..<n where customerRaw[o] >= 0 {
+            identity[o] = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(customerRaw[o])]
         }
         let dangling = dangling
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
         let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]
         var customerMissing = [Bool](repeating: false, count: n)
-        for o in 0..<n where hasCustomerColumn[orders[o].system == .crm ? 0 : 1] && orders[o].identity < 0 {
+        for o in 0..<n where hasCustomerColumn[orders[o].system == .crm ? 0 : 1] && identity[o] < 0 {
             let p = orders[o]
             customerMissing[o] = true
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                     field: "customer_id",
-                                    detail: p.customerKey == nil ? "order has no customer_id"
+                                    detail: customerRaw[o] == -1 ? "order has no customer_id"
                                         : "customer_id does not exist among \(p.system.label) customers",
                                     members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan")],
                                     identity: ["\(p.system.rawValue):\(idText(p))", "customer_id"]))
@@ -425,15 +406,16 @@ struct OrderMatcher {
         var pairedUnlinked = [Bool](repeating: false, count: n)
         struct IdentityKey: Hashable { let identity: Int32, amount: Int64, currency: Int32 }
         var candidates: [IdentityKey: [Int]] = [:]
-        func identityKey(_ p: Prepared) -> IdentityKey? {
-            guard p.identity >= 0, p.hasAmount else { return nil }
-            return IdentityKey(identity: p.identity, amount: p.amount, currency: p.currencyCode)
+        func identityKey(_ o: Int) -> IdentityKey? {
+            let p = orders[o]
+            guard identity[o] >= 0, p.hasAmount else { return nil }
+            return IdentityKey(identity: identity[o], amount: p.amount, currency: p.currencyCode)
         }
         for o in 0..<n where orders[o].system == .erp && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
-            if let k = identityKey(orders[o]) { candidates[k, default: []].append(o) }
+            if let k = identityKey(o) { candidates[k, default: []].append(o) }
         }
         for o in 0..<n where orders[o].system == .crm && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
-            guard let k = identityKey(orders[o]), var list = candidates[k], !list.isEmpty else { continue }
+            guard let k = identityKey(o), var list = candidates[k], !list.isEmpty else { continue }
             // The closest in time, then the smallest id.
             let c = orders[o].created ?? 0
             let best = list.indices.min { a, b in
@@ -477,14 +459,6 @@ struct OrderMatcher {
         findings.append(Finding(type: .invalid, entity: .order, severity: severity(.invalid), field: field,
                                 detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
                                 identity: identity))
-    }
-
-    private mutating func mismatch(_ crmId: String, _ erpId: String, field: String, _ crmValue: String, _ erpValue: String) {
-        findings.append(Finding(type: .fieldMismatch, entity: .order, severity: severity(.fieldMismatch),
-                                matchedOn: "external_id", field: field,
-                                detail: "\(field) differs between CRM and ERP",
-                                members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
-                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
     }
 }
 
@@ -650,6 +624,8 @@ private final class MatchBox: @unchecked Sendable {
     var phoneCounts = (fast: 0, slow: 0)
     /// Each system's customers are normalised in pieces, by whichever thread is free.
     let normalising: [PiecesOfWork]
+    /// The linked orders compared in pieces, by whichever thread is free.
+    let linked = LinkedOrders()
 
     init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror, early: CustomerNormalising?) {
         self.customers = customers
@@ -764,20 +740,24 @@ public enum Reconciler {
                 box.orders.link()
                 box.normalising[1].help(phones: phones)
                 box.orders.steps.lap("customers.normalise_erp")
-                // Linked pairs need no customers: compared while the customers' ids are interned.
-                box.orders.compareLinked()
-                // Where this thread may wait for the customers' index (at 4M customers per side it
-                // does, for about 1.5 s): the caller's own work starts here.
+                // Linked pairs need no customers: compared in pieces by this thread while it would
+                // wait for the customers, and by both once the rest is done.
+                box.linked.start(box.orders.linkedComparison())
+                // Where this thread may wait for the customers' index: the caller's own work
+                // starts here.
                 midway?()
-                indexed.wait()
+                box.linked.help(until: indexed)
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
                 box.orders.groupDuplicates()
                 // The orders' own findings once the customers' identities are known, while the
                 // customers' findings are reported on the other core; sorted here too.
-                identified.wait()
+                box.linked.help(until: identified)
                 box.orders.steps.lap("orders.wait_for_identities")
                 box.orders.run(identityOfCode: box.identityOfCode)
+                box.linked.help()
+                box.orders.steps.lap("orders.fields")
+                box.orders.findings += box.linked.result()
                 box.orderFindings = Reconciler.sortedByTypeEntityId(box.orders.findings)
                 box.orders.findings = []
                 box.orders.steps.lap("orders.sort")
@@ -801,6 +781,8 @@ public enum Reconciler {
             var customerFindings = Reconciler.sortedByTypeEntityId(box.customers.findings)
             box.customers.findings = []
             box.customers.steps.lap("customers.sort")
+            box.linked.help()
+            box.customers.steps.lap("customers.orders_fields")
             done.wait()
             findings = Reconciler.mergedByTypeEntity(customerFindings, box.orderFindings)
             customerFindings = []
