@@ -251,6 +251,10 @@ struct OrderMatcher {
 
     /// Duplicates (after `link` and `resolveCustomers`).
     mutating func groupDuplicates() {
+        // Locals for the closures below: a closure that calls a method copies the whole matcher
+        // (a few dozen references) each time it is made.
+        let orders = self.orders, idCodes = self.idCodes, amountCodes = self.amountCodes
+        let firstCounterpart = self.firstCounterpart, moreCounterparts = self.moreCounterparts
         let n = orders.count
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
@@ -305,14 +309,18 @@ struct OrderMatcher {
             }
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
+        func idOf(_ o: Int) -> String { idCodes[orders[o].system == .crm ? 0 : 1].string(orders[o].idCode) }
+        func counterpartsOf(_ o: Int) -> [Int] {
+            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
+        }
         for group in windowGroups {
-            let sorted = group.sorted { (orders[$0].created!, idText(orders[$0])) < (orders[$1].created!, idText(orders[$1])) }
+            let sorted = group.sorted { (orders[$0].created!, idOf($0)) < (orders[$1].created!, idOf($1)) }
             var run = [sorted[0]]
             func close(_ run: [Int]) {
                 guard run.count >= 2 else { return }
                 // Two orders that each have their own counterpart are two real orders.
-                let allOwn = run.allSatisfy { hasCounterpart($0) }
-                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
+                let allOwn = run.allSatisfy { firstCounterpart[$0] >= 0 }
+                    && Set(run.flatMap { counterpartsOf($0) }).count == run.reduce(0) { $0 + counterpartsOf($1).count }
                 if allOwn { return }
                 for o in run.dropFirst() { union(run[0], o) }
                 for o in run { dupKeys[o] |= 2 }
@@ -335,12 +343,12 @@ struct OrderMatcher {
                                     matchedOn: on.joined(separator: "|"),
                                     detail: "\(group.count) \(system.label) orders for one order",
                                     members: group.map {
-                                        FindingMember(system: system, recordId: idText(orders[$0]),
-                                                      value: amountText(orders[$0]) ?? "", role: "duplicate")
+                                        FindingMember(system: system, recordId: idOf($0),
+                                                      value: amountCodes.text(orders[$0].amount) ?? "", role: "duplicate")
                                     }))
             // A copy whose sibling has a counterpart is explained by the duplicate finding.
-            if group.contains(where: { hasCounterpart($0) }) {
-                for o in group where !hasCounterpart(o) { explainedByDuplicate[o] = true }
+            if group.contains(where: { firstCounterpart[$0] >= 0 }) {
+                for o in group where firstCounterpart[o] < 0 { explainedByDuplicate[o] = true }
             }
         }
 

@@ -470,7 +470,9 @@ public struct Pipeline {
     static func breaches(_ config: ReconConfig, _ lifecycle: Lifecycle) -> [String] {
         var out: [String] = []
         if let failOn = config.failOn {
-            let n = lifecycle.current.filter { $0.status != .waived && $0.finding.severity >= failOn }.count
+            // Counted in place (a filter would copy every finding).
+            var n = 0
+            for i in lifecycle.current.indices where lifecycle.current[i].status != .waived && lifecycle.current[i].finding.severity >= failOn { n += 1 }
             if n > 0 { out.append("\(n) open findings at or above \(failOn.rawValue) (fail_on)") }
         }
         for t in config.thresholds {
