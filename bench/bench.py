@@ -37,6 +37,16 @@ def run_measured(cmd, env=None):
     return elapsed, p.returncode, usage.ru_maxrss * 1024, err
 
 
+def recon_run(recon, out_dir, env, what):
+    """`recon run` into a fresh out_dir: (seconds, peak RSS, its report folder, its summary.json)."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    t, code, peak, err = run_measured([recon, "run", "-q", "--reports", out_dir], env=env)
+    if code not in (0, 1):  # 0 clean, 1 breached
+        sys.exit(f"bench: {what} failed with exit {code}: {err}")
+    run_dir = os.path.join(out_dir, sorted(os.listdir(out_dir))[-1])
+    return t, peak, run_dir, json.load(open(os.path.join(run_dir, "summary.json")))
+
+
 def query_text(q):
     return open(f"queries/{q}.sql").read().rstrip().rstrip(";")
 
@@ -94,29 +104,18 @@ def main():
             sys.exit(f"bench: floor failed: {err}")
         floor.append(t)
 
-        shutil.rmtree(out_dir, ignore_errors=True)
-        t, code, peak, err = run_measured([a.recon, "run", "-q", "--reports", out_dir], env=env)
-        if code not in (0, 1):  # 0 clean, 1 breached
-            sys.exit(f"bench: recon failed with exit {code}: {err}")
+        t, peak, run_dir, summary = recon_run(a.recon, out_dir, env, "recon")
         recon.append(t)
         rss.append(peak)
-        run_dir = os.path.join(out_dir, sorted(os.listdir(out_dir))[-1])
-        summary = json.load(open(os.path.join(run_dir, "summary.json")))
         phases.append(summary["timings_ms"])
 
         lin_note = ""
         if lin_env:
             # Right after the run above, so that the ratio of the two compares like with like on
             # a noisy machine; then the floor at that size.
-            lin_out = ".bench/reports-linear"
-            shutil.rmtree(lin_out, ignore_errors=True)
-            t, code, peak, err = run_measured([a.recon, "run", "-q", "--reports", lin_out], env=lin_env)
-            if code not in (0, 1):
-                sys.exit(f"bench: recon at {a.linear_customers:,} customers failed with exit {code}: {err}")
+            t, peak, _, lin_summary = recon_run(a.recon, ".bench/reports-linear", lin_env, f"recon at {a.linear_customers:,} customers")
             lin_recon.append(t)
             lin_rss.append(peak)
-            lin_dir = os.path.join(lin_out, sorted(os.listdir(lin_out))[-1])
-            lin_summary = json.load(open(os.path.join(lin_dir, "summary.json")))
             lin_phases.append(lin_summary["timings_ms"])
             t, code, _, err = run_measured(psql + ["-o", "/dev/null", "-f", ".bench/floor.sql", a.linear_database])
             if code != 0:
