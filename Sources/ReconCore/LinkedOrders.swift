@@ -1,11 +1,10 @@
 import Dispatch
-import Foundation
 
 /// The statuses and fields of the orders linked by external id, compared in pieces (ranges of
 /// the pairs) that any thread may take: matching's second thread takes them while it would
 /// wait for the customers, and both threads share what is left at the end, so neither ends
 /// long before the other. The findings come out in the pairs' order, whoever compared them.
-final class LinkedOrders: @unchecked Sendable {
+final class LinkedOrders: Sendable {
     /// Everything one piece reads: none of it changes once the orders are linked.
     struct Comparison: Sendable {
         let mirror: Mirror
@@ -18,7 +17,7 @@ final class LinkedOrders: @unchecked Sendable {
         let statusSeverity: Severity
         let fieldSeverity: Severity
 
-        private func idText(_ p: OrderMatcher.Prepared) -> String { idCodes[p.system == .crm ? 0 : 1].string(p.idCode) }
+        private func idText(_ p: OrderMatcher.Prepared) -> String { p.id(in: idCodes) }
 
         /// The findings of pairs `range`, in their order.
         func findings(_ range: Range<Int>) -> [Finding] {
@@ -64,13 +63,8 @@ final class LinkedOrders: @unchecked Sendable {
         }
     }
 
-    private var comparison: Comparison?
-    private var next = 0
-    private var pieceCount = 0
+    private let pieces = SharedPieces<Comparison, [Finding]>()
     private let fixedPieceCount: Int?
-    private var done: [[Finding]?] = []
-    private let lock = NSLock()
-    private let stored = DispatchSemaphore(value: 0)
 
     /// - Parameter pieces: how many pieces (tests); by default 64 from 65,536 pairs, else one.
     init(pieces: Int? = nil) {
@@ -79,55 +73,26 @@ final class LinkedOrders: @unchecked Sendable {
 
     /// Hands out `comparison`'s pieces from now on (until then there is nothing to help with).
     func start(_ comparison: Comparison) {
-        lock.lock(); defer { lock.unlock() }
-        precondition(self.comparison == nil, "recon: the linked orders are compared once")
-        self.comparison = comparison
         // Pieces of 5 to 25 ms at 1M to 4M customers per side; one for a small mirror.
-        pieceCount = fixedPieceCount ?? (comparison.pairs.count >= 64 * 1024 ? 64 : 1)
-        done = Array(repeating: nil, count: pieceCount)
+        pieces.start(comparison, items: comparison.pairs.count,
+                     pieces: fixedPieceCount ?? (comparison.pairs.count >= 64 * 1024 ? 64 : 1))
     }
 
     /// Compares pieces no other thread has claimed while `keepGoing` says so (asked before each
     /// piece is claimed); returns when none is left (or none was started).
     func help(while keepGoing: () -> Bool = { true }) {
-        while keepGoing() {
-            lock.lock()
-            guard let c = comparison, next < pieceCount else { lock.unlock(); return }
-            let k = next
-            next += 1
-            lock.unlock()
-            let n = c.pairs.count, size = (n + pieceCount - 1) / pieceCount
-            let part = c.findings(min(n, k * size)..<min(n, (k + 1) * size))
-            lock.lock()
-            done[k] = part
-            lock.unlock()
-            stored.signal()
-        }
+        pieces.help(while: keepGoing) { $0.findings($1) }
     }
 
     /// Compares pieces until `ready` is signalled (checked before each piece), then waits for
     /// it if none is left.
     func help(until ready: DispatchSemaphore) {
-        var signalled = false
-        help(while: {
-            signalled = ready.wait(timeout: .now()) == .success
-            return !signalled
-        })
-        if !signalled { ready.wait() }
+        pieces.help(until: ready) { $0.findings($1) }
     }
 
     /// Every piece's findings in the pairs' order, once all are compared (waiting for those on
     /// other threads). Only after `start`.
     func result() -> [Finding] {
-        lock.lock()
-        let count = pieceCount
-        precondition(comparison != nil, "recon: the linked orders were not compared")
-        lock.unlock()
-        for _ in 0..<count { stored.wait() }
-        lock.lock(); defer { lock.unlock() }
-        let all = done.flatMap { $0! }
-        done = []
-        comparison = nil     // its arrays are shared with the matcher's: let them go
-        return all
+        pieces.parts().flatMap { $0 }
     }
 }

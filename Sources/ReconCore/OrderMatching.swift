@@ -48,6 +48,9 @@ struct OrderMatcher {
             set { createdRaw = newValue ?? .min }
         }
         var hasAmount: Bool { amount != AmountCodes.none }
+
+        /// The order's trimmed id, from the id codes of both systems.
+        func id(in idCodes: [ByteInterner]) -> String { idCodes[system == .crm ? 0 : 1].string(idCode) }
     }
 
     /// Each order's customer (set by `resolveCustomers`): ≥ 0 the customer's code; -1 no
@@ -65,7 +68,7 @@ struct OrderMatcher {
     private var amountCodes = AmountCodes()
     private var currencyCodes = ByteInterner()
 
-    private func idText(_ p: Prepared) -> String { idCodes[p.system == .crm ? 0 : 1].string(p.idCode) }
+    private func idText(_ p: Prepared) -> String { p.id(in: idCodes) }
 
     private func amountText(_ p: Prepared) -> String? { amountCodes.text(p.amount) }
 
@@ -206,9 +209,6 @@ struct OrderMatcher {
 
     private func hasCounterpart(_ o: Int) -> Bool { firstCounterpart[o] >= 0 }
 
-    private func counterparts(_ o: Int) -> [Int] {
-        firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
-    }
 
     /// Each order's customer code among the customers (`customerIds`: per system, trimmed id →
     /// code, as customer matching interned them), or a code of its own for an id that names no
@@ -255,6 +255,9 @@ struct OrderMatcher {
         // (a few dozen references) each time it is made.
         let orders = self.orders, idCodes = self.idCodes, amountCodes = self.amountCodes
         let firstCounterpart = self.firstCounterpart, moreCounterparts = self.moreCounterparts
+        func counterparts(_ o: Int) -> [Int] {
+            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
+        }
         let n = orders.count
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
@@ -309,10 +312,7 @@ struct OrderMatcher {
             }
         }
         let window = Int64(config.orderDuplicateWindowSeconds)
-        func idOf(_ o: Int) -> String { idCodes[orders[o].system == .crm ? 0 : 1].string(orders[o].idCode) }
-        func counterpartsOf(_ o: Int) -> [Int] {
-            firstCounterpart[o] < 0 ? [] : [Int(firstCounterpart[o])] + (moreCounterparts[Int32(o)] ?? [])
-        }
+        func idOf(_ o: Int) -> String { orders[o].id(in: idCodes) }
         for group in windowGroups {
             let sorted = group.sorted { (orders[$0].created!, idOf($0)) < (orders[$1].created!, idOf($1)) }
             var run = [sorted[0]]
@@ -320,7 +320,7 @@ struct OrderMatcher {
                 guard run.count >= 2 else { return }
                 // Two orders that each have their own counterpart are two real orders.
                 let allOwn = run.allSatisfy { firstCounterpart[$0] >= 0 }
-                    && Set(run.flatMap { counterpartsOf($0) }).count == run.reduce(0) { $0 + counterpartsOf($1).count }
+                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
                 if allOwn { return }
                 for o in run.dropFirst() { union(run[0], o) }
                 for o in run { dupKeys[o] |= 2 }
@@ -537,45 +537,22 @@ public struct RecordIndex: Sendable {
 
 /// One customer table's normalisation in pieces (row ranges), each done by whichever thread
 /// claims it first and joined in row order once all are done.
-final class PiecesOfWork: @unchecked Sendable {
-    private let records: Records<CustomerRecord>
-    private let count: Int
-    private var next = 0
-    private var done: [PreNormalised?]
-    private let lock = NSLock()
-    private let stored = DispatchSemaphore(value: 0)
+final class PiecesOfWork: Sendable {
+    private let pieces: SharedPieces<Records<CustomerRecord>, PreNormalised>
 
     init(_ records: Records<CustomerRecord>) {
-        self.records = records
-        count = records.count >= 64 * 1024 ? 16 : 1
-        done = Array(repeating: nil, count: count)
+        pieces = SharedPieces(records, items: records.count, pieces: records.count >= 64 * 1024 ? 16 : 1)
     }
 
     /// Normalises pieces no other thread has claimed, with this thread's `phones`, while
     /// `keepGoing` says so (asked before each piece is claimed).
     func help(phones: PhoneNormaliser, while keepGoing: () -> Bool = { true }) {
-        let rows = records.count, size = (rows + count - 1) / count
-        while keepGoing() {
-            lock.lock()
-            let k = next
-            next += 1
-            lock.unlock()
-            guard k < count else { return }
-            let part = PreNormalised(records, rows: min(rows, k * size)..<min(rows, (k + 1) * size), phones: phones)
-            lock.lock()
-            done[k] = part
-            lock.unlock()
-            stored.signal()
-        }
+        pieces.help(while: keepGoing) { records, rows in PreNormalised(records, rows: rows, phones: phones) }
     }
 
     /// The whole table normalised, once every piece is (waiting for those on other threads).
     func result() -> PreNormalised {
-        for _ in 0..<count { stored.wait() }
-        lock.lock(); defer { lock.unlock() }
-        let whole = PreNormalised(joining: done.map { $0! })
-        done = []
-        return whole
+        PreNormalised(joining: pieces.parts())
     }
 }
 
