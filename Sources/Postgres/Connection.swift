@@ -72,6 +72,12 @@ public final class Connection {
     /// The server's version number, e.g. 150018.
     public var serverVersion: Int { Int(PQserverVersion(conn)) }
 
+    /// Whether the session is inside a transaction block (also a failed one, awaiting ROLLBACK).
+    public var inTransaction: Bool {
+        let s = PQtransactionStatus(conn)
+        return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE
+    }
+
     /// Runs one or more commands that return no rows (BEGIN, SET, DDL, COMMIT).
     /// - Throws: `PostgresError` naming the SQLSTATE.
     public func execute(_ sql: String) throws {

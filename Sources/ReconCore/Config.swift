@@ -42,10 +42,19 @@ public struct ReconConfig: Sendable {
     public var batchExpirySeconds: Int = 72 * 3600
     /// Lets the role that generated a batch approve it (a single-person team).
     public var allowSelfApproval = false
+    /// What create and update actions write for phones and emails.
+    public var payloadValues: PayloadValues = .normalised
     public var severities: [FindingType: Severity] = FindingType.defaultSeverities
     public var statuses = StatusConfig()
 
     public init() {}
+}
+
+/// What a correction writes for a phone or an email: the normalised value (E.164 phones,
+/// trimmed lowercase emails), or the owner's value exactly as its system holds it.
+public enum PayloadValues: String, Sendable, CaseIterable {
+    case normalised
+    case raw
 }
 
 public struct StatusConfig: Sendable {
@@ -142,7 +151,8 @@ extension ReconConfig {
                         let b = try r.string(v, "batches.allow_self_approval")
                         guard b == "true" || b == "false" else { throw r.error(v, "batches.allow_self_approval must be true or false") }
                         config.allowSelfApproval = b == "true"
-                    default: throw r.error(k, "unknown key \"batches.\(try r.string(k, "a key"))\" (known: expire_after, allow_self_approval)")
+                    case "payload_values": config.payloadValues = try r.enumValue(v, "batches.payload_values", PayloadValues.self)
+                    default: throw r.error(k, "unknown key \"batches.\(try r.string(k, "a key"))\" (known: expire_after, allow_self_approval, payload_values)")
                     }
                 }
             case "thresholds":

@@ -251,7 +251,13 @@ public struct Plan: Sendable {
 
     /// The inverse batch: each action undone, its precondition being the value it wrote.
     public func rollback(batchId: String, createdAt: String) -> Plan {
-        let inverse: [PlanAction] = actions.map { a in
+        rollback(of: actions, batchId: batchId, createdAt: createdAt)
+    }
+
+    /// The batch that undoes `applied` (actions of this plan that were applied): each inverted,
+    /// its precondition being the value written.
+    public func rollback(of applied: [PlanAction], batchId: String, createdAt: String) -> Plan {
+        let inverse: [PlanAction] = applied.map { a in
             switch a.operation {
             case .updateField, .updateStatus, .link:
                 return PlanAction(operation: a.operation, system: a.system, entity: a.entity, recordId: a.recordId, field: a.field,

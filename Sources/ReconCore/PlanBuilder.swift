@@ -134,6 +134,7 @@ public final class PlanBuilder {
 
     /// Each finding's actions, or why a human decides it, in the order of `findings`.
     private func decide(_ findings: ArraySlice<Finding>) -> (actions: [PlanAction], human: [HumanItem]) {
+        let writable = WritableValues(config)
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
         func toHuman(_ f: Finding, _ reason: String) {
@@ -143,7 +144,7 @@ public final class PlanBuilder {
         for f in findings {
             switch (f.type, f.entity) {
             case (.duplicate, .customer):
-                if let merges = merge(f) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
+                if let merges = merge(f, writable) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
             case (.unlinked, _):
                 let crm = f.members.filter { $0.system == .crm }, erp = f.members.filter { $0.system == .erp }
                 guard crm.count == 1, erp.count == 1 else { toHuman(f, "more than one record on a side: link by hand"); continue }
@@ -162,6 +163,8 @@ public final class PlanBuilder {
                 for (k, v) in [("email", r.email), ("phone", r.phone), ("name", r.name), ("country", r.country)] {
                     if let v, !v.trimmingWhitespace().isEmpty { payload[k] = v }
                 }
+                if let email = r.email { payload["email"] = writable.email(email) ?? payload["email"] }
+                if let phone = r.phone { payload["phone"] = writable.phone(phone, country: r.country) ?? payload["phone"] }
                 for (i, name) in mirror.customers(system).attributeNames.enumerated() {
                     if let v = ValueNormaliser.attribute(r.attributes[i]) { payload[name] = v }
                 }
@@ -180,7 +183,7 @@ public final class PlanBuilder {
                     toHuman(f, "the owner's status has no single raw status in the other system's status map")
                 }
             case (.fieldMismatch, _):
-                if let a = updateField(f) { actions.append(a) } else {
+                if let a = updateField(f, writable) { actions.append(a) } else {
                     toHuman(f, "ownership.fields names no owner for \(f.field), or the target's query does not return it")
                 }
             case (.conflict, _):
@@ -237,7 +240,7 @@ public final class PlanBuilder {
     }
 
     /// One merge action per non-surviving record.
-    func merge(_ f: Finding) -> [PlanAction]? {
+    func merge(_ f: Finding, _ writable: WritableValues) -> [PlanAction]? {
         let system = f.members[0].system
         let records = f.members.compactMap { m in customer(system, m.recordId).map { (id: m.recordId, record: $0) } }
         guard records.count == f.members.count, records.count >= 2 else { return nil }
@@ -271,6 +274,8 @@ public final class PlanBuilder {
         for (i, name) in mirror.customers(system).attributeNames.enumerated() {
             if let v = ranked.lazy.compactMap({ ValueNormaliser.attribute($0.record.attributes[i]) }).first { values[name] = v }
         }
+        if let email = values["email"] { values["email"] = writable.email(email) ?? email }
+        if let phone = values["phone"] { values["phone"] = writable.phone(phone, country: values["country"]) ?? phone }
         return ranked.dropFirst().map { loser in
             PlanAction(operation: .merge, system: system, entity: .customer, recordId: loser.id, field: "",
                        oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, findingIds: [f.id], payload: values,
@@ -304,7 +309,7 @@ public final class PlanBuilder {
                           reason: "\(owner.label) owns order status: \(canonical.rawValue)")
     }
 
-    func updateField(_ f: Finding) -> PlanAction? {
+    func updateField(_ f: Finding, _ writable: WritableValues) -> PlanAction? {
         guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
         let mapped = f.entity == .customer ? mirror.customers(owner.other).has(f.field) : mirror.orders(owner.other).has(f.field)
@@ -329,8 +334,18 @@ public final class PlanBuilder {
                 return orderField(OrderRecord.fixedFields + i)
             }
         }
+        // The precondition is the target's value as its system holds it; the new value is the
+        // one to write (an E.164 phone, a normalised email, unless batches.payload_values: raw).
+        var newValue = raw(owner, source.recordId) ?? source.value
+        switch (f.entity, f.field) {
+        case (.customer, "email"): newValue = writable.email(newValue) ?? newValue
+        case (.customer, "phone"):
+            let country = customerRow(owner, source.recordId).flatMap { mirror.customers(owner).records.field($0, CustomerRecord.Field.country) }
+            newValue = writable.phone(newValue, country: country) ?? newValue
+        default: break
+        }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
-                          oldValue: raw(owner.other, target.recordId) ?? target.value, newValue: raw(owner, source.recordId) ?? source.value,
+                          oldValue: raw(owner.other, target.recordId) ?? target.value, newValue: newValue,
                           findingIds: [f.id], reason: "\(owner.label) owns \(f.field)")
     }
 
@@ -372,4 +387,25 @@ private final class PiecesBox: @unchecked Sendable {
         parts = Array(repeating: nil, count: pieces)
     }
     func set(_ k: Int, _ part: (actions: [PlanAction], human: [HumanItem])) { lock.lock(); parts[k] = part; lock.unlock() }
+}
+
+/// The value a correction writes for a phone or an email: normalised (an E.164 phone, a trimmed
+/// lowercase email) unless `batches.payload_values: raw`; nil keeps the owner's value as it is
+/// (raw mode, or a value that does not normalise, which its `invalid` finding reports).
+struct WritableValues {
+    let mode: PayloadValues
+    let phones: PhoneNormaliser
+
+    init(_ config: ReconConfig) {
+        mode = config.payloadValues
+        phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
+    }
+
+    func email(_ raw: String) -> String? {
+        mode == .normalised ? EmailNormaliser.normalise(raw).key : nil
+    }
+
+    func phone(_ raw: String, country: String?) -> String? {
+        mode == .normalised ? phones.normalise(raw, region: phones.region(for: country)).key : nil
+    }
 }

@@ -204,15 +204,20 @@ public struct MirrorReader {
 
     /// Re-reads only the records whose `column` (id or external_id) is one of `values`, through
     /// the same query file (wrapped as a subquery, values as a bind parameter).
+    /// Every character `String.trimmingWhitespace` trims (Unicode's White_Space property).
+    static let whitespace = String(String.UnicodeScalarView((0...0x3000).compactMap(Unicode.Scalar.init).filter { Character($0).isWhitespace }))
+
     public func readSome(_ extract: Extract, column: String, values: [String]) throws -> Mirror {
         var mirror = Mirror()
         guard !values.isEmpty else { return mirror }
         let mapping = try describe(extract)
         guard mapping.position(column) != nil else { return mirror }
-        let literal = "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
-        let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE btrim(recon_q.\(column)::text) = ANY($1::text[])"
+        let literal = textArrayLiteral(values)
+        // Trimmed of every whitespace character, exactly as the run trims ids (tabs, line breaks,
+        // no-break spaces…), so a record the run found is found again.
+        let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE btrim(recon_q.\(column)::text, $2) = ANY($1::text[])"
         let rows: [[String?]]
-        do { rows = try connection.query(sql, [literal]) } catch let error as PostgresError {
+        do { rows = try connection.query(sql, [literal, Self.whitespace]) } catch let error as PostgresError {
             throw ReconError("\(queries.path(extract)): \(error)")
         }
         let build = RecordBuilder(mapping)

@@ -399,10 +399,10 @@ public struct Pipeline {
             // Batches awaiting a decision (approved but not applied too), this run's included.
             var pending: [PendingBatch]?
             if config.ownership != nil {
-                let open = ((try? store.batches()) ?? []).filter { $0.status == "pending" || $0.status == "approved" }
+                let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
                 pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
                                                      actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
-                    + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
+                    + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
             var path: String
             do {
@@ -416,7 +416,8 @@ public struct Pipeline {
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             var batchLine: String?
             if let (plan, sha) = planned {
-                do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha) } catch let e as StateError {
+                do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
+                                             allowSelfApproval: config.allowSelfApproval) } catch let e as StateError {
                     throw ReconError(e.description)
                 }
                 batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"

@@ -1,20 +1,36 @@
 import Foundation
 
 /// RFC 4180 CSV: fields holding a comma, quote, CR or LF are quoted (quotes doubled), lines end
-/// in CRLF, text is UTF-8. Cells a spreadsheet would run as a formula (starting with `=`, `+`,
-/// `-`, `@`, tab or CR) get a leading apostrophe, which spreadsheets hide and treat as "text":
-/// `+447911123456` is written `'+447911123456` and shows as `+447911123456`.
+/// in CRLF, text is UTF-8.
+///
+/// Who reads the file decides what a cell holds (`Audience`): a CSV for people guards cells a
+/// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) with a leading
+/// apostrophe; a CSV for machines (the import files of `batch apply`) holds the exact value to
+/// write, since an importer would write the apostrophe into the record.
 public struct CSVWriter {
+    /// Who reads the file.
+    public enum Audience: Sendable {
+        /// Spreadsheets: formula-like cells get a leading apostrophe.
+        case people
+        /// Import tools and scripts: every value exactly as it is to be written.
+        case machines
+    }
+
     public private(set) var bytes: [UInt8] = []
     private let file: CSVFile?
+    private let guardsFormulas: Bool
 
     /// Collects the CSV in `bytes`.
-    public init() { file = nil }
+    public init(for audience: Audience = .people) {
+        file = nil
+        guardsFormulas = audience == .people
+    }
 
     /// Streams the CSV to a new file at `path`, a megabyte at a time; `finish` flushes and closes it.
     /// - Throws: `ReportError.io` when the file cannot be created.
-    public init(streamingTo path: String) throws {
+    public init(streamingTo path: String, for audience: Audience = .people) throws {
         file = try CSVFile(path)
+        guardsFormulas = audience == .people
         bytes.reserveCapacity(Self.chunk + 4096)
     }
 
@@ -71,7 +87,7 @@ public struct CSVWriter {
     private mutating func append(_ utf8: UnsafeBufferPointer<UInt8>) {
         var needsQuotes = false
         var neutralise = false
-        if let first = utf8.first {
+        if guardsFormulas, let first = utf8.first {
             neutralise = first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
                 || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
         }

@@ -209,19 +209,70 @@ public struct ReportWriter {
     /// Writes files into an existing folder through a hidden temporary folder renamed into
     /// `name` (for the import files and rollback batch that `batch apply` adds to a run's folder).
     public func publishInto(_ folder: String, name: String, files: [(String, [UInt8])]) throws -> String {
-        let fm = FileManager.default
-        let temp = folder + "/.tmp-" + name + "-\(ProcessInfo.processInfo.processIdentifier)"
-        let final = folder + "/" + name
-        try? fm.removeItem(atPath: temp)
-        do {
-            try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
-            for (file, bytes) in files { try write(temp + "/" + file, bytes) }
-            guard rename(temp, final) == 0 else { throw ReportError.io(path: final, reason: String(cString: strerror(errno))) }
-        } catch {
-            try? fm.removeItem(atPath: temp)
+        let staged = try stage(into: folder, name: name, files: files)
+        do { try staged.publish() } catch {
+            staged.discard()
             throw error
         }
-        return final
+        return staged.finalPath
+    }
+
+    /// Files written into a hidden temporary folder, put in place (renamed to their final name)
+    /// or discarded later: `batch apply` writes its files before its transaction commits and puts
+    /// them in place after.
+    public struct Staged: Sendable {
+        public let temporaryPath: String
+        public let finalPath: String
+
+        /// Renames the folder into place, replacing a folder of that name.
+        /// - Throws: `ReportError.io` naming the folder.
+        public func publish() throws {
+            let fm = FileManager.default
+            let old = temporaryPath + ".old"
+            let replacing = fm.fileExists(atPath: finalPath)
+            if replacing, rename(finalPath, old) != 0 { throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno))) }
+            guard rename(temporaryPath, finalPath) == 0 else {
+                let reason = String(cString: strerror(errno))
+                if replacing { _ = rename(old, finalPath) }
+                throw ReportError.io(path: finalPath, reason: reason)
+            }
+            if replacing { try? fm.removeItem(atPath: old) }
+        }
+
+        public func discard() { try? FileManager.default.removeItem(atPath: temporaryPath) }
+    }
+
+    /// - Throws: `ReportError.io` naming the file that could not be written (nothing is left behind).
+    public func stage(into folder: String, name: String, files: [(String, [UInt8])]) throws -> Staged {
+        let fm = FileManager.default
+        let staged = Staged(temporaryPath: folder + "/.tmp-" + name + "-\(ProcessInfo.processInfo.processIdentifier)",
+                            finalPath: folder + "/" + name)
+        staged.discard()
+        do {
+            do { try fm.createDirectory(atPath: staged.temporaryPath, withIntermediateDirectories: true) } catch {
+                throw ReportError.io(path: staged.temporaryPath, reason: Self.plainReason(error))
+            }
+            for (file, bytes) in files { try write(staged.temporaryPath + "/" + file, bytes) }
+        } catch {
+            staged.discard()
+            throw error
+        }
+        return staged
+    }
+
+    /// A Foundation file error in plain words (permission denied, no space left…), never its
+    /// domain and code.
+    static func plainReason(_ error: any Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        switch ns.code {
+        case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
+        case NSFileWriteOutOfSpaceError: return "no space left on the device"
+        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or directory"
+        default: return "cannot write it"
+        }
     }
 
     /// Findings open in the previous run and gone now.

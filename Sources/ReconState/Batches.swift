@@ -13,41 +13,50 @@ public struct BatchRecord: Sendable {
     public var planSHA256: String
     public var actions: Int
     public var needsHuman: Int
-    public var status: String
+    public var status: BatchStatus
     public var approvedBy: String?
     public var approvedSHA256: String?
     public var excluded: [String]
     public var ageSeconds: Double
+    /// The expiry fixed when the batch was generated.
+    public var expiresAt: String
+    public var expired: Bool
+    public var allowSelfApproval: Bool
+
+    /// What the batch state machine needs to decide a request.
+    public var facts: BatchFacts {
+        BatchFacts(status: status, createdBy: createdBy, planSHA256: planSHA256, approvedSHA256: approvedSHA256, approvedBy: approvedBy,
+                   allowSelfApproval: allowSelfApproval, expired: expired)
+    }
 }
 
+/// Batches change only through the state database's functions (migration 4), which enforce the
+/// batch state machine, four eyes and the expiry, and append every change and every refusal to
+/// `recon.batch_events`. The approver is the session's login role (`session_user`).
 extension StateStore {
     static let batchColumns = """
         batch_id, run_id, rollback_of, to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), created_by, plan_path, plan_sha256,
         actions, needs_human, status, approved_by, approved_sha256, array_to_string(excluded, ' '),
-        extract(epoch FROM now() - created_at)::float8
+        extract(epoch FROM now() - created_at)::float8, to_char(expires_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), now() >= expires_at,
+        allow_self_approval
         """
 
     static func batch(_ r: [String?]) -> BatchRecord {
         BatchRecord(batchId: r[0] ?? "", runId: r[1] ?? "", rollbackOf: r[2], createdAt: r[3] ?? "", createdBy: r[4] ?? "",
                     planPath: r[5] ?? "", planSHA256: r[6] ?? "", actions: Int(r[7] ?? "0") ?? 0, needsHuman: Int(r[8] ?? "0") ?? 0,
-                    status: r[9] ?? "", approvedBy: r[10], approvedSHA256: r[11],
-                    excluded: (r[12] ?? "").split(separator: " ").map(String.init), ageSeconds: Double(r[13] ?? "0") ?? 0)
+                    status: BatchStatus(rawValue: r[9] ?? "") ?? .pending, approvedBy: r[10], approvedSHA256: r[11],
+                    excluded: (r[12] ?? "").split(separator: " ").map(String.init), ageSeconds: Double(r[13] ?? "0") ?? 0,
+                    expiresAt: r[14] ?? "", expired: r[15] == "t", allowSelfApproval: r[16] == "t")
     }
 
-    /// Registers a batch as pending, with its first audit event.
-    public func registerBatch(_ plan: Plan, path: String, sha256: String) throws {
+    /// Registers a batch as pending, with its first audit event; the generating role, the expiry
+    /// and whether self-approval is allowed are fixed now, by the database.
+    public func registerBatch(_ plan: Plan, path: String, sha256: String, expireSeconds: Int, allowSelfApproval: Bool) throws {
         do {
-            try connection.execute("BEGIN")
-            _ = try connection.query("""
-                INSERT INTO recon.batches (batch_id, run_id, rollback_of, plan_path, plan_sha256, actions, needs_human, status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
-                """, [plan.batchId, plan.runId, plan.rollbackOf, path, sha256, String(plan.actions.count), String(plan.needsHuman.count)])
-            _ = try connection.query("INSERT INTO recon.batch_events (batch_id, event, plan_sha256, detail) VALUES ($1, 'generated', $2, $3)",
-                                     [plan.batchId, sha256, "\(plan.actions.count) actions, \(plan.needsHuman.count) for a human"
-                                        + (plan.rollbackOf.map { "; rolls back \($0)" } ?? "")])
-            try connection.execute("COMMIT")
+            _ = try connection.query("SELECT recon.register_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                     [plan.batchId, plan.runId, plan.rollbackOf, path, sha256, String(plan.actions.count),
+                                      String(plan.needsHuman.count), String(expireSeconds), allowSelfApproval ? "true" : "false"])
         } catch let error as PostgresError {
-            try? connection.execute("ROLLBACK")
             throw StateError("state database: cannot register batch \(plan.batchId): \(error)")
         }
     }
@@ -56,8 +65,8 @@ extension StateStore {
         try q("SELECT \(Self.batchColumns) FROM recon.batches ORDER BY created_at DESC, batch_id").map(Self.batch)
     }
 
-    public func batch(_ id: String, forUpdate: Bool = false) throws -> BatchRecord {
-        guard let row = try q("SELECT \(Self.batchColumns) FROM recon.batches WHERE batch_id = $1" + (forUpdate ? " FOR UPDATE" : ""), [id]).first else {
+    public func batch(_ id: String) throws -> BatchRecord {
+        guard let row = try q("SELECT \(Self.batchColumns) FROM recon.batches WHERE batch_id = $1", [id]).first else {
             throw StateError("unknown batch \(id) (recon batch list shows the batches)")
         }
         return Self.batch(row)
@@ -67,51 +76,60 @@ extension StateStore {
         try q("SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS'), event, actor, coalesce(detail, '') FROM recon.batch_events WHERE batch_id = $1 ORDER BY event_id", [id])
     }
 
-    public func approve(_ id: String, sha256: String, excluded: [String]) throws {
-        try transaction {
-            _ = try connection.query("""
-                UPDATE recon.batches SET status = 'approved', approved_by = current_user, approved_at = now(),
-                    approved_sha256 = $2, excluded = $3::text[] WHERE batch_id = $1 AND status = 'pending'
-                """, [id, sha256, Self.arrayLiteral(excluded)])
-            _ = try connection.query("INSERT INTO recon.batch_events (batch_id, event, plan_sha256, detail) VALUES ($1, 'approved', $2, $3)",
-                                     [id, sha256, excluded.isEmpty ? "all actions" : "excluding \(excluded.joined(separator: " "))"])
-        }
+    /// - Returns: nil when approved, else why the database refused (the refusal is audited).
+    public func approve(_ id: String, sha256: String, excluded: [String]) throws -> String? {
+        try q("SELECT recon.approve_batch($1, $2, $3::text[])", [id, sha256, textArrayLiteral(excluded)]).first?.first ?? nil
     }
 
-    public func reject(_ id: String, reason: String) throws {
-        try transaction {
-            _ = try connection.query("""
-                UPDATE recon.batches SET status = 'rejected', rejected_by = current_user, rejected_at = now(), reject_reason = $2
-                WHERE batch_id = $1
-                """, [id, reason])
-            _ = try connection.query("INSERT INTO recon.batch_events (batch_id, event, detail) VALUES ($1, 'rejected', $2)", [id, reason])
-        }
+    /// - Returns: nil when rejected, else why the database refused (the refusal is audited).
+    public func reject(_ id: String, reason: String) throws -> String? {
+        try q("SELECT recon.reject_batch($1, $2)", [id, reason]).first?.first ?? nil
     }
 
-    /// Records a refused attempt (hash mismatch, self-approval, expired…) in the audit.
+    /// Records a refused attempt the binary found (an unknown action id, a missing plan file) in
+    /// the audit. `event` is `approve refused`, `reject refused` or `apply refused`.
     public func refusal(_ id: String, event: String, detail: String) {
-        _ = try? q("INSERT INTO recon.batch_events (batch_id, event, detail) VALUES ($1, $2, $3)", [id, event, detail])
+        _ = try? q("SELECT recon.refuse_batch($1, $2, $3)", [id, event, detail])
     }
 
-    /// Inserts actions into the outbox once each. - Returns: the ids inserted now.
+    /// In the caller's transaction: locks the batch and checks it may be applied for a plan file
+    /// of this hash. - Returns: nil, or why not (audited: commit, then stop).
+    public func beginApply(_ id: String, sha256: String) throws -> String? {
+        try q("SELECT recon.begin_apply($1, $2)", [id, sha256]).first?.first ?? nil
+    }
+
+    /// Adds actions to the outbox, each once per precondition (in the caller's transaction).
+    /// - Returns: the ids added now; the others are in the outbox already, not yet delivered.
     public func insertCorrections(_ actions: [PlanAction], batchId: String) throws -> Set<String> {
-        var inserted: Set<String> = []
-        for a in actions {
-            let payload = "{" + a.payload.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }.joined(separator: ",") + "}"
-            let rows = try connection.query("""
-                INSERT INTO recon.corrections (action_id, batch_id, operation, system, entity, record_id, field, old_value, new_value, payload)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) ON CONFLICT (action_id) DO NOTHING RETURNING action_id
-                """, [a.actionId, batchId, a.operation.rawValue, a.system.rawValue, a.entity.rawValue, a.recordId, a.field,
-                      a.oldValue, a.newValue, payload])
-            if !rows.isEmpty { inserted.insert(a.actionId) }
-        }
-        return inserted
+        guard !actions.isEmpty else { return [] }
+        func column(_ value: (PlanAction) -> String?) -> String? { textArrayLiteral(actions.map(value)) }
+        let rows = try q("SELECT recon.add_corrections($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])", [
+            batchId, column(\.actionId), column(\.operation.rawValue), column(\.system.rawValue), column(\.entity.rawValue),
+            column(\.recordId), column(\.field), column(\.oldValue), column(\.newValue),
+            column { a in "{" + a.payload.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }.joined(separator: ",") + "}" },
+            column { $0.findingIds.joined(separator: " ") },
+        ])
+        return Set(rows.compactMap { $0.first ?? nil })
     }
 
+    /// In the caller's transaction: the batch is applied.
     public func markApplied(_ id: String, sha256: String, detail: String) throws {
-        _ = try connection.query("UPDATE recon.batches SET status = 'applied', applied_by = current_user, applied_at = now() WHERE batch_id = $1", [id])
-        _ = try connection.query("INSERT INTO recon.batch_events (batch_id, event, plan_sha256, detail) VALUES ($1, 'applied', $2, $3)",
-                                 [id, sha256, detail])
+        _ = try q("SELECT recon.finish_apply($1, $2, $3)", [id, sha256, detail])
+    }
+
+    /// The outbox rows a batch added, as actions (to write its import files again).
+    public func corrections(of batchId: String) throws -> [PlanAction] {
+        try q("""
+            SELECT operation, system, entity, record_id, field, old_value, new_value, payload::text, array_to_string(finding_ids, ' ')
+            FROM recon.corrections WHERE batch_id = $1 ORDER BY action_id
+            """, [batchId]).compactMap { r in
+            guard let op = r[0].flatMap(Operation.init(rawValue:)), let system = r[1].flatMap(System.init(rawValue:)),
+                  let entity = r[2].flatMap(Entity.init(rawValue:)) else { return nil }
+            let payload = (r[7].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: String]) ?? [:]
+            return PlanAction(operation: op, system: system, entity: entity, recordId: r[3] ?? "", field: r[4] ?? "",
+                              oldValue: r[5], newValue: r[6], findingIds: (r[8] ?? "").split(separator: " ").map(String.init),
+                              payload: payload, reason: "")
+        }
     }
 
     /// Runs `body` in a transaction of the state session.
@@ -128,10 +146,5 @@ extension StateStore {
             try? connection.execute("ROLLBACK")
             throw error
         }
-    }
-
-    static func arrayLiteral(_ items: [String]) -> String {
-        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
     }
 }

@@ -156,6 +156,218 @@ public enum Migrations {
         -- From now on a run's rows in run_findings are the findings it opened and resolved.
         COMMENT ON TABLE recon.run_findings IS 'findings each run opened (new, or waived when first seen) or resolved; before schema 3 every finding of every run';
         """),
+        Migration(version: 4, description: "batches change only through the database's functions: four eyes, expiry and audit enforced where the data is; an outbox keyed by the precondition", sql: """
+        -- A batch's status, creator, approver, hashes and expiry change only through the functions
+        -- below (SECURITY DEFINER, owned by the role that migrates): a plain INSERT, UPDATE or
+        -- DELETE by any other role is refused, whatever it was granted. So is writing the audit or
+        -- the outbox by hand. The functions apply the rules of ReconCore's BatchLifecycle.
+        ALTER TABLE recon.batches DROP CONSTRAINT batches_status_check;
+        ALTER TABLE recon.batches ADD CONSTRAINT batches_status_check
+            CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'applied', 'superseded'));
+        ALTER TABLE recon.batches ADD COLUMN expires_at timestamptz, ADD COLUMN allow_self_approval boolean NOT NULL DEFAULT false;
+        UPDATE recon.batches SET expires_at = created_at + interval '72 hours';
+        ALTER TABLE recon.batches ALTER COLUMN expires_at SET NOT NULL;
+
+        CREATE FUNCTION recon.owner_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID) THEN
+                RAISE EXCEPTION '% on %.% is allowed only through recon''s functions (recon batch approve, reject, apply)',
+                    TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        END $$;
+        CREATE TRIGGER batches_owner_only BEFORE INSERT OR UPDATE OR DELETE ON recon.batches
+            FOR EACH ROW EXECUTE FUNCTION recon.owner_only();
+        CREATE TRIGGER batch_events_owner_only BEFORE INSERT ON recon.batch_events
+            FOR EACH ROW EXECUTE FUNCTION recon.owner_only();
+
+        -- The outbox: one row per correction sent. Its key binds the action (target, operation,
+        -- field, new value: the action id) to its precondition (the old value), so the same
+        -- correction is never sent twice for the same state; once a later run saw one of its
+        -- findings resolved (the correction was delivered), the same key may be sent again.
+        ALTER TABLE recon.corrections DROP CONSTRAINT corrections_pkey;
+        ALTER TABLE recon.corrections ADD COLUMN correction_id bigserial PRIMARY KEY,
+            ADD COLUMN outbox_key text, ADD COLUMN finding_ids text[] NOT NULL DEFAULT '{}', ADD COLUMN delivered_run text;
+        CREATE FUNCTION recon.outbox_key(p_action_id text, p_old_value text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+            SELECT 'OBX-' || left(encode(sha256(convert_to(p_action_id || E'\\n' || coalesce('=' || p_old_value, 'NULL'), 'UTF8')), 'hex'), 32)
+        $$;
+        UPDATE recon.corrections SET outbox_key = recon.outbox_key(action_id, old_value);
+        ALTER TABLE recon.corrections ALTER COLUMN outbox_key SET NOT NULL;
+        CREATE UNIQUE INDEX corrections_undelivered ON recon.corrections (outbox_key) WHERE delivered_run IS NULL;
+        CREATE INDEX corrections_batch ON recon.corrections (batch_id);
+        CREATE TRIGGER corrections_owner_only BEFORE INSERT OR UPDATE OR DELETE ON recon.corrections
+            FOR EACH ROW EXECUTE FUNCTION recon.owner_only();
+
+        -- Settings only the owner can change. allow_self_approval: whether a batch generated with
+        -- batches.allow_self_approval: true may be approved by the role that generated it (both
+        -- must say so; a single-person team sets it with UPDATE recon.settings … as the owner).
+        CREATE TABLE recon.settings (key text PRIMARY KEY, value text NOT NULL);
+        INSERT INTO recon.settings VALUES ('allow_self_approval', 'false');
+        CREATE TRIGGER settings_owner_only BEFORE INSERT OR UPDATE OR DELETE ON recon.settings
+            FOR EACH ROW EXECUTE FUNCTION recon.owner_only();
+
+        CREATE FUNCTION recon.register_batch(p_batch text, p_run text, p_rollback_of text, p_plan_path text, p_sha256 text,
+                                             p_actions int, p_needs_human int, p_expire_seconds int, p_allow_self boolean)
+        RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            INSERT INTO recon.batches (batch_id, run_id, rollback_of, created_by, plan_path, plan_sha256, actions, needs_human,
+                                       status, expires_at, allow_self_approval)
+            VALUES (p_batch, p_run, p_rollback_of, session_user, p_plan_path, p_sha256, p_actions, p_needs_human,
+                    'pending', now() + make_interval(secs => p_expire_seconds),
+                    p_allow_self AND coalesce((SELECT value = 'true' FROM recon.settings WHERE key = 'allow_self_approval'), false));
+            INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail)
+            VALUES (p_batch, 'generated', session_user, p_sha256,
+                    format('%s actions, %s for a human; expires %s', p_actions, p_needs_human,
+                           to_char((now() + make_interval(secs => p_expire_seconds)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                    || CASE WHEN p_allow_self THEN '; self-approval asked, ' || CASE WHEN
+                           (SELECT value = 'true' FROM recon.settings WHERE key = 'allow_self_approval') THEN 'allowed' ELSE 'not allowed by recon.settings' END
+                       ELSE '' END
+                    || coalesce('; rolls back ' || p_rollback_of, ''));
+        END $$;
+
+        -- A refused attempt the binary found (a plan file missing, an unknown action id): audited.
+        CREATE FUNCTION recon.refuse_batch(p_batch text, p_event text, p_detail text)
+        RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF p_event NOT IN ('approve refused', 'reject refused', 'apply refused') THEN
+                RAISE EXCEPTION 'not a refusal event: %', p_event USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            INSERT INTO recon.batch_events (batch_id, event, actor, detail) VALUES (p_batch, p_event, session_user, p_detail);
+        END $$;
+
+        -- The batch row, locked; an expired pending or approved batch is marked expired (audited).
+        CREATE FUNCTION recon.lock_batch(p_batch text) RETURNS recon.batches
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE b recon.batches;
+        BEGIN
+            SELECT * INTO b FROM recon.batches WHERE batch_id = p_batch FOR UPDATE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'unknown batch % (recon batch list shows the batches)', p_batch USING ERRCODE = 'no_data_found';
+            END IF;
+            IF b.status IN ('pending', 'approved') AND now() >= b.expires_at THEN
+                UPDATE recon.batches SET status = 'expired' WHERE batch_id = p_batch;
+                INSERT INTO recon.batch_events (batch_id, event, actor, detail)
+                VALUES (p_batch, 'expired', session_user, 'expiry fixed at generation: ' || b.expires_at);
+                b.status := 'expired';
+            END IF;
+            RETURN b;
+        END $$;
+
+        -- Approve: returns NULL, or why it was refused (the refusal is audited). Concurrent
+        -- approvals wait for the row lock: exactly one wins.
+        CREATE FUNCTION recon.approve_batch(p_batch text, p_sha256 text, p_excluded text[])
+        RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE b recon.batches; why text;
+        BEGIN
+            b := recon.lock_batch(p_batch);
+            why := CASE
+                WHEN b.status = 'expired' THEN 'it has expired (the expiry was fixed when it was generated); plan a new one'
+                WHEN b.status <> 'pending' THEN format('it is %s; only a pending batch can be approved', b.status)
+                WHEN p_sha256 IS DISTINCT FROM b.plan_sha256 THEN
+                    format('its plan file has changed since it was generated (sha256 %s, recorded %s)', p_sha256, b.plan_sha256)
+                WHEN session_user = b.created_by AND NOT b.allow_self_approval THEN
+                    format('%s generated it and cannot approve it (four eyes); another role must, or generate it with batches.allow_self_approval: true for a single-person team', session_user)
+                END;
+            IF why IS NOT NULL THEN
+                INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail) VALUES (p_batch, 'approve refused', session_user, p_sha256, why);
+                RETURN why;
+            END IF;
+            UPDATE recon.batches SET status = 'approved', approved_by = session_user, approved_at = now(), approved_sha256 = p_sha256,
+                   excluded = coalesce(p_excluded, '{}') WHERE batch_id = p_batch;
+            INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail)
+            VALUES (p_batch, 'approved', session_user, p_sha256,
+                    CASE WHEN cardinality(p_excluded) > 0 THEN 'excluding ' || array_to_string(p_excluded, ' ') ELSE 'all actions' END);
+            RETURN NULL;
+        END $$;
+
+        CREATE FUNCTION recon.reject_batch(p_batch text, p_reason text)
+        RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE b recon.batches; why text;
+        BEGIN
+            b := recon.lock_batch(p_batch);
+            why := CASE
+                WHEN coalesce(btrim(p_reason), '') = '' THEN 'a rejection needs a reason'
+                WHEN b.status NOT IN ('pending', 'approved') THEN format('it was %s; nothing can change it any more', b.status)
+                END;
+            IF why IS NOT NULL THEN
+                INSERT INTO recon.batch_events (batch_id, event, actor, detail) VALUES (p_batch, 'reject refused', session_user, why);
+                RETURN why;
+            END IF;
+            UPDATE recon.batches SET status = 'rejected', rejected_by = session_user, rejected_at = now(), reject_reason = p_reason
+            WHERE batch_id = p_batch;
+            INSERT INTO recon.batch_events (batch_id, event, actor, detail) VALUES (p_batch, 'rejected', session_user, p_reason);
+            RETURN NULL;
+        END $$;
+
+        -- Apply, step 1 (in the applier's transaction): lock the batch and check it may be applied
+        -- now, for this plan file. An approval must be backed by its audit event: a status set by
+        -- hand is not one. Returns NULL, or why not (audited; the caller commits that and stops).
+        CREATE FUNCTION recon.begin_apply(p_batch text, p_sha256 text)
+        RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE b recon.batches; why text;
+        BEGIN
+            b := recon.lock_batch(p_batch);
+            why := CASE
+                WHEN b.status = 'applied' THEN 'it has already been applied; applying it again changes nothing'
+                WHEN b.status = 'pending' THEN 'it is pending: it must be approved before it is applied'
+                WHEN b.status <> 'approved' THEN format('it was %s; nothing can change it any more', b.status)
+                WHEN p_sha256 IS DISTINCT FROM b.plan_sha256 OR p_sha256 IS DISTINCT FROM b.approved_sha256 THEN
+                    format('its plan file differs from what was approved (sha256 %s, approved %s)', p_sha256, coalesce(b.approved_sha256, '-'))
+                WHEN NOT EXISTS (SELECT 1 FROM recon.batch_events e WHERE e.batch_id = p_batch AND e.event = 'approved'
+                                 AND e.actor = b.approved_by AND e.plan_sha256 = b.approved_sha256
+                                 AND (e.actor <> b.created_by OR b.allow_self_approval)) THEN
+                    'its approval has no matching approved event in the audit (was the status set by hand?)'
+                END;
+            IF why IS NOT NULL THEN
+                INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail) VALUES (p_batch, 'apply refused', session_user, p_sha256, why);
+            END IF;
+            RETURN why;
+        END $$;
+
+        -- Apply, step 2: the corrections into the outbox, each once per precondition. Returns the
+        -- action ids added now; the others are already in the outbox, not yet delivered.
+        CREATE FUNCTION recon.add_corrections(p_batch text, p_action_ids text[], p_operations text[], p_systems text[],
+                                              p_entities text[], p_records text[], p_fields text[], p_old text[], p_new text[],
+                                              p_payloads text[], p_findings text[])
+        RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM recon.batches WHERE batch_id = p_batch AND status = 'approved') THEN
+                RAISE EXCEPTION 'batch % is not approved: nothing of it goes to the outbox', p_batch USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            -- Delivered: a run after the correction was sent saw one of its findings resolved.
+            UPDATE recon.corrections c SET delivered_run = (
+                    SELECT r.run_id FROM recon.run_findings rf JOIN recon.runs r ON r.run_id = rf.run_id
+                    WHERE rf.finding_id = ANY (c.finding_ids) AND rf.status = 'resolved' AND r.started_at > c.applied_at
+                    ORDER BY r.started_at LIMIT 1)
+            WHERE c.delivered_run IS NULL
+              AND c.outbox_key IN (SELECT recon.outbox_key(a, o) FROM unnest(p_action_ids, p_old) AS u(a, o))
+              AND EXISTS (SELECT 1 FROM recon.run_findings rf JOIN recon.runs r ON r.run_id = rf.run_id
+                          WHERE rf.finding_id = ANY (c.finding_ids) AND rf.status = 'resolved' AND r.started_at > c.applied_at);
+            RETURN QUERY
+            INSERT INTO recon.corrections AS c (action_id, outbox_key, batch_id, operation, system, entity, record_id, field,
+                                                old_value, new_value, payload, finding_ids, applied_by)
+            SELECT u.a, recon.outbox_key(u.a, u.o), p_batch, u.op, u.sys, u.ent, u.rec, u.fld, u.o, u.n, u.pl::jsonb,
+                   string_to_array(u.fi, ' '), session_user
+            FROM unnest(p_action_ids, p_operations, p_systems, p_entities, p_records, p_fields, p_old, p_new, p_payloads, p_findings)
+                 AS u(a, op, sys, ent, rec, fld, o, n, pl, fi)
+            ON CONFLICT (outbox_key) WHERE delivered_run IS NULL DO NOTHING
+            RETURNING c.action_id;
+        END $$;
+
+        -- Apply, step 3: the batch is applied (same transaction as the outbox rows).
+        CREATE FUNCTION recon.finish_apply(p_batch text, p_sha256 text, p_detail text)
+        RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            UPDATE recon.batches SET status = 'applied', applied_by = session_user, applied_at = now()
+            WHERE batch_id = p_batch AND status = 'approved';
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'batch % is not approved', p_batch USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail) VALUES (p_batch, 'applied', session_user, p_sha256, p_detail);
+        END $$;
+
+        REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recon FROM PUBLIC;
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -90,6 +90,11 @@ public final class StateStore {
         try q("SELECT current_user").first?.first.flatMap { $0 } ?? "unknown"
     }
 
+    /// The role the session logged in as: the approver of record (a `SET ROLE` changes nothing).
+    public func sessionUser() throws -> String {
+        try q("SELECT session_user").first?.first.flatMap { $0 } ?? "unknown"
+    }
+
     public func runExists(_ runId: String) throws -> Bool {
         try q("SELECT 1 FROM recon.runs WHERE run_id = $1", [runId]).count == 1
     }

@@ -149,7 +149,7 @@ struct Explain: ParsableCommand {
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Review, approve, reject and apply correction batches.",
-        subcommands: [List.self, Show.self, Approve.self, Reject.self, Apply.self])
+        subcommands: [List.self, Show.self, Approve.self, Reject.self, Apply.self, Export.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The batches and their status.")
@@ -185,6 +185,14 @@ struct Batch: ParsableCommand {
         @Argument var batch: String
         @OptionGroup var common: CommonOptions
         func run() throws { print(try common.pipeline().applyBatch(batch).text) }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write an applied batch's import files again, from the outbox.")
+        @Argument var batch: String
+        @Option(name: .long, help: "A folder to write them into (default: the batch's apply folder, replaced).") var into: String?
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().exportBatch(batch, into: into)) }
     }
 }
 

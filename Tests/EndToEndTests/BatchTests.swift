@@ -24,33 +24,65 @@ struct BatchTests {
 
     struct Setup {
         let f: Fixture
+        /// The nightly run's role (it generates the batches), and the README's two approvers.
+        let nightlyURL: String
         let approverURL: String
+        let bobURL: String
+        let ownerURL: String
         let batch: String
         let planPath: String
     }
 
-    /// Runs recon once (as postgres) and returns the pending batch.
-    func setup(config: String = Self.config) throws -> Setup {
-        let f = try fixture(config: config, extraSQL: Self.changes)
-        try psql(f.url, command: """
-            DO $$ BEGIN CREATE ROLE recon_approver LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-            GRANT USAGE ON SCHEMA recon, sales TO recon_approver;
-            GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA recon TO recon_approver;
-            GRANT USAGE ON ALL SEQUENCES IN SCHEMA recon TO recon_approver;
-            GRANT SELECT ON ALL TABLES IN SCHEMA sales TO recon_approver;
-            """)
-        let run = try f.recon()
+    /// The README's "Roles and grants" blocks, as written, with the fixture's names: the mirror
+    /// schemas crm and erp are its schema sales, the state database recon is its database.
+    static func readmeGrants(database: String) throws -> [String] {
+        let readme = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md").path, encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "### Roles and grants").dropFirst().first?
+            .components(separatedBy: "\n## ").first)
+        let blocks = section.components(separatedBy: "```sql\n").dropFirst().map { $0.components(separatedBy: "```").first ?? "" }
+        try #require(blocks.count == 2, "the README's roles section has a block before and one after migrate")
+        return blocks.map {
+            $0.replacingOccurrences(of: "SCHEMA crm, erp", with: "SCHEMA sales")
+                .replacingOccurrences(of: "SCHEMA recon, crm, erp", with: "SCHEMA recon, sales")
+                .replacingOccurrences(of: "DATABASE recon", with: "DATABASE \(database)")
+        }
+    }
+
+    /// Runs SQL statement by statement as the admin; roles that exist already (the cluster is
+    /// shared by the tests) are kept.
+    static func runAsAdmin(_ url: String, _ sql: String) throws {
+        let c = try Connection(conninfo: url)
+        let statements = sql.components(separatedBy: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+            .components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        for statement in statements {
+            do { try c.execute(statement) } catch let e as PostgresError where e.sqlState == "42710" && statement.hasPrefix("CREATE ROLE") {}
+        }
+    }
+
+    /// The README's roles: recon_owner migrates, recon_state runs nightly (and reads the mirror,
+    /// which shares its database), alice and bob approve. Runs recon once and returns the pending batch.
+    func setup(config: String = Self.config, extraSQL: String = Self.changes, actions: Int = 4) throws -> Setup {
+        let f = try fixture(config: config, extraSQL: extraSQL, migrate: false)
+        func url(_ role: String) -> String { f.url.replacingOccurrences(of: "user=postgres", with: "user=\(role)") }
+        let grants = try Self.readmeGrants(database: f.db)
+        try Self.runAsAdmin(f.url, grants[0])
+        let migrated = try f.recon([], "migrate", env: ["DATABASE_URL": url("recon_owner")])
+        try #require(migrated.status == 0, "\(migrated.stderr)")
+        try Self.runAsAdmin(f.url, grants[1])
+        try Self.runAsAdmin(f.url, "GRANT USAGE ON SCHEMA sales TO recon_state; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO recon_state")
+        let run = try f.recon(env: ["DATABASE_URL": url("recon_state")])
         #expect(run.status == 1, "\(run.stderr)")
         let entry = try #require(f.reportEntries().last)
         let batch = "B-" + entry
-        #expect(run.stdout.contains("batch \(batch): 4 actions, 0 findings for a human"), "\(run.stdout)")
-        return Setup(f: f, approverURL: f.url.replacingOccurrences(of: "user=postgres", with: "user=recon_approver"),
+        #expect(run.stdout.contains("batch \(batch): \(actions) actions, 0 findings for a human"), "\(run.stdout)")
+        return Setup(f: f, nightlyURL: url("recon_state"), approverURL: url("alice"), bobURL: url("bob"), ownerURL: url("recon_owner"),
                      batch: batch, planPath: f.reports + "/" + entry + "/plan.json")
     }
 
     func recon(_ s: Setup, _ args: [String], as url: String? = nil) throws -> ProcessResult {
         try Binaries.run(try Binaries.directory() + "/recon", args + ["--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries"],
-                         environment: ["DATABASE_URL": url ?? s.f.url])
+                         environment: ["DATABASE_URL": url ?? s.nightlyURL])
     }
 
     func outboxRows(_ s: Setup) throws -> Int {
@@ -87,7 +119,7 @@ struct BatchTests {
 
         let approve = try recon(s, ["batch", "approve", s.batch], as: s.approverURL)
         #expect(approve.status == 0, "\(approve.stderr)")
-        #expect(approve.stdout.contains("as recon_approver"))
+        #expect(approve.stdout.contains("as alice"))
 
         let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
         #expect(apply.status == 0, "\(apply.stderr)")
@@ -111,8 +143,8 @@ struct BatchTests {
         // The audit: every state change, and it cannot be rewritten.
         let c = try Connection(conninfo: s.f.url)
         let events = try c.query("SELECT event, actor FROM recon.batch_events WHERE batch_id = $1 ORDER BY event_id", [s.batch]).map { "\($0[0]!) \($0[1]!)" }
-        #expect(events == ["generated postgres", "approve refused postgres", "apply refused recon_approver", "approved recon_approver",
-                           "applied recon_approver", "apply refused recon_approver"], "\(events)")
+        #expect(events == ["generated recon_state", "approve refused recon_state", "apply refused alice", "approved alice",
+                           "applied alice", "apply refused alice"], "\(events)")
         for statement in ["UPDATE recon.batch_events SET actor = 'someone else'", "DELETE FROM recon.batch_events", "TRUNCATE recon.batch_events"] {
             let error = try #require(throws: PostgresError.self) { try c.execute(statement) }
             #expect(error.sqlState == "42501", "\(statement): \(error)")
@@ -215,11 +247,203 @@ struct BatchTests {
         let rollback = "R-" + s.batch
         let approveRollback = try recon(s, ["batch", "approve", rollback], as: copyURL)
         #expect(approveRollback.status == 0, "\(approveRollback.stderr)")
-        let apply = try recon(s, ["batch", "apply", rollback], as: copyURL.replacingOccurrences(of: "user=postgres", with: "user=recon_approver"))
+        let apply = try recon(s, ["batch", "apply", rollback], as: copyURL.replacingOccurrences(of: "user=postgres", with: "user=bob"))
         #expect(apply.status == 0, "\(apply.stderr)")
         #expect(apply.stdout.contains("4 applied, 0 stale"), "\(apply.stdout)")
         try replay(folder + "/rollback-\(s.batch)/apply-\(rollback)/corrections.jsonl", on: copyURL)
         #expect(try snapshot(copyURL) == before)
+    }
+
+    func events(_ s: Setup, _ batch: String? = nil) throws -> [String] {
+        try Connection(conninfo: s.f.url).query("SELECT event, actor FROM recon.batch_events WHERE batch_id = $1 ORDER BY event_id",
+                                                [batch ?? s.batch]).map { "\($0[0]!) \($0[1]!)" }
+    }
+
+    /// The attacks of issue 15, run as the README's roles with exactly its grants: none of them
+    /// changes a batch, and each refusal is in the audit.
+    @Test func theDatabaseEnforcesFourEyesWhateverTheRoleTries() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        let alice = try Connection(conninfo: s.approverURL)
+        for attack in ["UPDATE recon.batches SET created_by = 'recon_state'",
+                       "UPDATE recon.batches SET status = 'approved', approved_by = 'bob'",
+                       "INSERT INTO recon.batch_events (batch_id, event, actor) SELECT batch_id, 'approved', 'bob' FROM recon.batches",
+                       "INSERT INTO recon.corrections (action_id, outbox_key, batch_id, operation, system, entity, record_id, field) SELECT 'ACT-x', 'k', batch_id, 'create', 'erp', 'customer', 'x', '' FROM recon.batches",
+                       "DELETE FROM recon.batches",
+                       "UPDATE recon.settings SET value = 'true'"] {
+            let error = try #require(throws: PostgresError.self, "\(attack)") { try alice.execute(attack) }
+            #expect(error.sqlState == "42501", "\(attack): \(error)")
+        }
+        // The nightly role cannot approve its own batch, also when its recon.yml allows
+        // self-approval: the database's own setting does not.
+        let selfApproval = try recon(s, ["batch", "approve", s.batch])
+        #expect(selfApproval.status == 2 && selfApproval.stderr.contains("four eyes"), "\(selfApproval.stderr)")
+        let state = try Connection(conninfo: s.nightlyURL)
+        let denied = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.approve_batch('\(s.batch)', 'x', '{}')") }
+        #expect(denied.sqlState == "42501")
+        // An approver who registers a batch herself, asking for self-approval, cannot approve it.
+        _ = try alice.query("SELECT recon.register_batch('B-alice', 'r', NULL, '/nowhere', 'abc', 1, 0, 3600, true)")
+        #expect(try alice.query("SELECT recon.approve_batch('B-alice', 'abc', '{}')").first?.first??.contains("four eyes") == true)
+
+        // The owner sets the status by hand: apply refuses, for want of the approval's audit event.
+        try psql(s.ownerURL, command: "UPDATE recon.batches SET status = 'approved', approved_by = 'bob', approved_sha256 = plan_sha256")
+        let forged = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(forged.status == 2 && forged.stderr.contains("no matching approved event"), "\(forged.stderr)")
+        #expect(try outboxRows(s) == 0)
+        try psql(s.ownerURL, command: "UPDATE recon.batches SET status = 'pending', approved_by = NULL, approved_sha256 = NULL")
+
+        // Refused attempts are audited: an unknown --exclude, a tampered plan, approving twice.
+        #expect(try recon(s, ["batch", "approve", s.batch, "--exclude", "ACT-0000000000000000"], as: s.approverURL).status == 2)
+        let original = try Data(contentsOf: URL(fileURLWithPath: s.planPath))
+        try Data(original + Data(" ".utf8)).write(to: URL(fileURLWithPath: s.planPath))
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 2)
+        try original.write(to: URL(fileURLWithPath: s.planPath))
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        let twice = try recon(s, ["batch", "approve", s.batch], as: s.bobURL)
+        #expect(twice.status == 2 && twice.stderr.contains("only a pending batch can be approved"), "\(twice.stderr)")
+        let audit = try events(s)
+        #expect(audit == ["generated recon_state", "approve refused recon_state", "apply refused alice",
+                          "approve refused alice", "approve refused alice", "approved alice", "approve refused bob"], "\(audit)")
+    }
+
+    @Test func twoApprovalsAtOnceExactlyOneWins() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        let exclude = try plan(s.planPath)[0]["action_id"] as! String
+        var processes: [Process] = []
+        for (url, extra) in [(s.approverURL, ["--exclude", exclude]), (s.bobURL, [])] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
+            p.arguments = ["batch", "approve", s.batch] + extra + ["--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries"]
+            p.environment = ["DATABASE_URL": url]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            processes.append(p)
+        }
+        for p in processes { try p.run() }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.map(\.terminationStatus).sorted() == [0, 2])
+        let audit = try events(s)
+        #expect(audit.filter { $0.hasPrefix("approved ") }.count == 1 && audit.filter { $0.hasPrefix("approve refused") }.count == 1, "\(audit)")
+        // The stored approval is the winner's.
+        let row = try #require(try Connection(conninfo: s.f.url).query("SELECT approved_by, cardinality(excluded) FROM recon.batches WHERE batch_id = $1", [s.batch]).first)
+        #expect((row[0] == "alice" && row[1] == "1") || (row[0] == "bob" && row[1] == "0"), "\(row)")
+    }
+
+    /// The expiry is the generating run's, whatever recon.yml the approver or applier uses.
+    @Test func theExpiryIsFixedWhenTheBatchIsGenerated() throws {
+        let s = try setup(config: Self.config.replacingOccurrences(of: "expire_after: 1h", with: "expire_after: 1s"))
+        defer { s.f.cleanup() }
+        try s.f.write("recon.yml", Self.config)   // 1h
+        Thread.sleep(forTimeInterval: 1.2)
+        let late = try recon(s, ["batch", "approve", s.batch], as: s.approverURL)
+        #expect(late.status == 2 && late.stderr.contains("has expired"), "\(late.stderr)")
+        let c = try Connection(conninfo: s.approverURL)
+        let sha = try #require(try c.query("SELECT plan_sha256 FROM recon.batches WHERE batch_id = $1", [s.batch]).first?.first ?? nil)
+        #expect(try c.query("SELECT recon.approve_batch($1, $2, '{}')", [s.batch, sha]).first?.first??.contains("expired") == true)
+        #expect(try c.query("SELECT status FROM recon.batches WHERE batch_id = $1", [s.batch]).first?.first == "expired")
+    }
+
+    /// Import files hold the value to write: no spreadsheet guard, phones in E.164.
+    @Test func importFilesHoldExactValues() throws {
+        let config = Self.config.replacingOccurrences(of: "email: crm}", with: "email: crm, phone: crm}")
+        let s = try setup(config: config, extraSQL: Self.changes + " UPDATE sales.party SET tel = '0151 22222222' WHERE src = 'erp' AND pk = 101;"
+                          + " UPDATE sales.purchase SET total = -12.50 WHERE src = 'erp';", actions: 5)
+        defer { s.f.cleanup() }
+        let phone = try #require(try plan(s.planPath).first { ($0["field"] as? String) == "phone" })
+        #expect(phone["new_value"] as? String == "+4915111111111" && phone["old_value"] as? String == "0151 22222222", "\(phone)")
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let folder = (s.planPath as NSString).deletingLastPathComponent + "/apply-" + s.batch
+        let phones = try String(contentsOfFile: folder + "/erp-customer-update_field-phone.csv", encoding: .utf8)
+        #expect(phones.contains("101,+4915111111111,ACT-"), "\(phones)")
+        let amounts = try String(contentsOfFile: folder + "/crm-order-update_field-amount.csv", encoding: .utf8)
+        #expect(amounts.contains("7,-12.50,ACT-"), "\(amounts)")
+        // plan.csv is for people: it keeps the guard.
+        let planCSV = try String(contentsOfFile: (s.planPath as NSString).deletingLastPathComponent + "/plan.csv", encoding: .utf8)
+        #expect(planCSV.contains("'+4915111111111"))
+    }
+
+    /// A correction sent, imported, then undone in the system is sent again the next night; not
+    /// delivered yet, it is not sent twice.
+    @Test func aCorrectionThatDriftsBackIsSentAgainNeverTwiceForOneState() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        #expect(try recon(s, ["batch", "apply", s.batch], as: s.approverURL).status == 0)
+
+        // Not imported yet: the next night plans the same four; they are in the outbox already.
+        func night() throws -> String {
+            #expect(try s.f.recon(env: ["DATABASE_URL": s.nightlyURL]).status <= 1)
+            return "B-" + (try #require(s.f.reportEntries().last))
+        }
+        let second = try night()
+        #expect(try recon(s, ["batch", "approve", second], as: s.bobURL).status == 0)
+        let resend = try recon(s, ["batch", "apply", second], as: s.bobURL)
+        #expect(resend.stdout.contains("0 applied, 0 stale, 4 already applied"), "\(resend.stdout) \(resend.stderr)")
+        #expect(try outboxRows(s) == 4)
+
+        // Imported; a night sees the findings resolved; someone sets the tier back.
+        let folder = (s.planPath as NSString).deletingLastPathComponent
+        try replay(folder + "/apply-\(s.batch)/corrections.jsonl", on: s.f.url)
+        _ = try night()
+        try psql(s.f.url, command: "UPDATE sales.party SET tier = 'silver' WHERE src = 'erp' AND pk = 101")
+        let fourth = try night()
+        #expect(try recon(s, ["batch", "approve", fourth], as: s.approverURL).status == 0)
+        let again = try recon(s, ["batch", "apply", fourth], as: s.approverURL)
+        #expect(again.status == 0 && again.stdout.contains("1 applied, 0 stale, 0 already applied"), "\(again.stdout) \(again.stderr)")
+        #expect(try outboxRows(s) == 5)
+    }
+
+    /// With no space left for the import files, apply changes nothing (no outbox rows, no
+    /// `applied`), and succeeds once there is room.
+    @Test func applyIsAllOrNothingWithItsFiles() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        // The run's folder moved onto a tiny file system, filled up.
+        let runFolder = (s.planPath as NSString).deletingLastPathComponent
+        let saved = runFolder + ".saved"
+        try FileManager.default.moveItem(atPath: runFolder, toPath: saved)
+        try FileManager.default.createDirectory(atPath: runFolder, withIntermediateDirectories: false)
+        let mount = try Binaries.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", runFolder], environment: [:])
+        try #require(mount.status == 0, "mounting a small tmpfs needs root: \(mount.stderr)")
+        defer { _ = try? Binaries.run("/bin/umount", [runFolder], environment: [:]) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: saved) {
+            try FileManager.default.copyItem(atPath: saved + "/" + name, toPath: runFolder + "/" + name)
+        }
+        _ = try Binaries.run("/bin/dd", ["if=/dev/zero", "of=\(runFolder)/filler", "bs=4k", "count=1000"], environment: [:])
+        let full = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(full.status == 2 && full.stderr.contains("cannot write the import files"), "\(full.stderr)")
+        #expect(!full.stderr.contains("NSCocoaErrorDomain") && !full.stderr.contains("no transaction in progress"), "\(full.stderr)")
+        #expect(try outboxRows(s) == 0)
+        let audit = try events(s)
+        #expect(audit.suffix(2) == ["approved alice", "apply refused alice"], "\(audit)")
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: runFolder)).contains { $0.hasPrefix(".tmp-") })
+
+        try FileManager.default.removeItem(atPath: runFolder + "/filler")
+        let retry = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(retry.status == 0 && retry.stdout.contains("4 applied"), "\(retry.stdout) \(retry.stderr)")
+        #expect(FileManager.default.fileExists(atPath: runFolder + "/apply-\(s.batch)/corrections.jsonl"))
+        #expect(FileManager.default.fileExists(atPath: runFolder + "/rollback-\(s.batch)/plan.json"))
+
+        // The import files can always be written again from the outbox.
+        let export = try recon(s, ["batch", "export", s.batch, "--into", s.f.dir], as: s.approverURL)
+        #expect(export.status == 0, "\(export.stderr)")
+        let exported = try String(contentsOfFile: s.f.dir + "/export-\(s.batch)/erp-customer-update_field-tier.csv", encoding: .utf8)
+        #expect(exported.contains("101,gold,ACT-"))
+    }
+
+    /// Ids with a tab or a no-break space are found again by apply, as the run found them.
+    @Test func theReReadTrimsAsTheRunDoes() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        try psql(s.f.url, command: "ALTER TABLE sales.party ALTER COLUMN pk TYPE text; UPDATE sales.party SET pk = E'101\\t' WHERE src = 'erp' AND pk = '101'")
+        try s.f.write("queries/erp_customers.sql", "SELECT pk || E'\\u00a0' AS id, mail AS email, tel AS phone, cc AS country, tier FROM sales.party WHERE src = 'erp';")
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(apply.status == 0 && apply.stdout.contains("4 applied, 0 stale"), "\(apply.stdout) \(apply.stderr)")
     }
 
     /// The fixture's rows that the batch touches, as text.

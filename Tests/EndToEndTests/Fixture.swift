@@ -69,7 +69,8 @@ struct Fixture {
     }
 }
 
-func fixture(config: String? = nil, extraSQL: String = "") throws -> Fixture {
+/// - Parameter migrate: false leaves `recon migrate` to the test (to run it as another role).
+func fixture(config: String? = nil, extraSQL: String = "", migrate: Bool = true) throws -> Fixture {
     let db = try TestDatabase.create("e2e_other")
     let url = try TestDatabase.url(database: db)
     try psql(url, command: OtherMirror.otherSchema + extraSQL)
@@ -78,8 +79,10 @@ func fixture(config: String? = nil, extraSQL: String = "") throws -> Fixture {
     let f = Fixture(db: db, url: url, dir: dir)
     for (name, sql) in OtherMirror.otherQueries { try f.write("queries/" + name, sql) }
     try f.write("recon.yml", config ?? OtherMirror.otherConfig)
-    let migrated = try f.recon([], "migrate")
-    try #require(migrated.status == 0, "\(migrated.stderr)")
+    if migrate {
+        let migrated = try f.recon([], "migrate")
+        try #require(migrated.status == 0, "\(migrated.stderr)")
+    }
     return f
 }
 

@@ -134,6 +134,20 @@ struct NightlyTests {
         #expect(resolved == [["unlinked", "2", run2, run3]])
     }
 
+    /// What schema 4 added, taken away again (to go back to schema 2 or 3).
+    static let undoMigration4 = """
+        DROP FUNCTION recon.register_batch, recon.refuse_batch, recon.approve_batch, recon.reject_batch, recon.begin_apply,
+            recon.add_corrections, recon.finish_apply, recon.lock_batch, recon.outbox_key;
+        DROP FUNCTION recon.owner_only() CASCADE;
+        DROP TABLE recon.settings;
+        DROP INDEX recon.corrections_batch;
+        ALTER TABLE recon.batches DROP COLUMN expires_at, DROP COLUMN allow_self_approval, DROP CONSTRAINT batches_status_check;
+        ALTER TABLE recon.batches ADD CONSTRAINT batches_status_check CHECK (status IN ('pending', 'approved', 'rejected', 'applied'));
+        ALTER TABLE recon.corrections DROP COLUMN correction_id, DROP COLUMN outbox_key, DROP COLUMN finding_ids, DROP COLUMN delivered_run;
+        ALTER TABLE recon.corrections ADD PRIMARY KEY (action_id);
+        DELETE FROM recon.schema_version WHERE version = 4;
+        """
+
     /// A state database recorded by schema 2 (every finding rewritten each night) upgrades in
     /// place: `recon migrate` numbers its runs and keeps every open finding's nights.
     @Test func upgradeFromSchema2KeepsNights() throws {
@@ -148,7 +162,7 @@ struct NightlyTests {
             ALTER TABLE recon.findings DROP COLUMN first_seen_seq, DROP COLUMN digest;
             ALTER TABLE recon.runs DROP COLUMN seq;
             DELETE FROM recon.schema_version WHERE version = 3;
-            """)
+            """ + Self.undoMigration4)
         #expect(try f.recon().status == 2)
         let migrated = try f.recon([], "migrate")
         #expect(migrated.status == 0 && migrated.stdout.contains("applied migration 3"), "\(migrated.stderr)")

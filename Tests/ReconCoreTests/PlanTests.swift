@@ -31,8 +31,8 @@ struct PlanTests {
         let merges = Self.plan(m).actions.filter { $0.operation == .merge }
         #expect(Set(merges.map(\.recordId)) == ["c1", "c3"])
         #expect(merges.allSatisfy { $0.newValue == "c2" })                // linked wins over more recent
-        #expect(merges.first?.payload["phone"] == "07400 111111")         // a value the survivor lacks survives
-        #expect(merges.first?.payload["email"] == "A@x.com")              // the survivor's own value first
+        #expect(merges.first?.payload["phone"] == "+447400111111")        // a value the survivor lacks survives, as E.164
+        #expect(merges.first?.payload["email"] == "a@x.com")              // the survivor's own value first, normalised
 
         var c = Self.config
         c.survivorship = [.mostRecent]
@@ -54,7 +54,7 @@ struct PlanTests {
         ])
         let p = Self.plan(m)
         let actions = Set(p.actions.map { "\($0.operation.rawValue) \($0.system.rawValue):\($0.recordId) \($0.field) \($0.oldValue ?? "-") → \($0.newValue ?? "-")" })
-        #expect(actions.contains("update_field erp:e1 phone 07400 222222 → 07400 111111"))
+        #expect(actions.contains("update_field erp:e1 phone 07400 222222 → +447400111111"))   // the value to write: E.164
         #expect(actions.contains("update_field crm:d1 amount 10 → 11"))
         #expect(p.actions.contains { $0.operation == .create && $0.system == .erp && $0.recordId == "c9" })
         // Two CRM stages mean cancelled: ambiguous, a human picks; a chargeback has no CRM stage.
@@ -92,15 +92,31 @@ struct PlanTests {
         for pieces in [2, 3] { #expect(plan(pieces).canonicalJSON() == one.canonicalJSON()) }
     }
 
+    /// Creates and updates write E.164 phones and normalised emails, or, with
+    /// `batches.payload_values: raw`, the owner's values exactly.
+    @Test(arguments: [(PayloadValues.normalised, "+447400111111", "+447400333333", "ann@x.com"), (.raw, "07400 111111", "07400 333333", " Ann@X.com")])
+    func createsAndUpdatesCarryTheValueToWrite(mode: PayloadValues, phone: String, created: String, email: String) {
+        var c = Self.config
+        c.payloadValues = mode
+        let m = MatchingTests.customers([CustomerRecord(id: "c1", externalId: "e1", phone: "07400 111111"),
+                                         CustomerRecord(id: "c9", email: " Ann@X.com", phone: "07400 333333", country: "GB")],
+                                        [CustomerRecord(id: "e1", phone: "07400 222222")])
+        let p = Self.plan(m, c)
+        #expect(p.actions.first { $0.operation == .updateField }?.newValue == phone)
+        let create = p.actions.first { $0.operation == .create }
+        #expect(create?.payload["phone"] == created && create?.payload["email"] == email, "\(String(describing: create?.payload))")
+    }
+
     @Test func canonicalJSONAndIdsAreStableAndTheRollbackInverts() {
         let m = MatchingTests.customers([CustomerRecord(id: "c1", externalId: "e1", phone: "07400 111111")],
                                         [CustomerRecord(id: "e1", phone: "07400 222222")])
         let a = Self.plan(m), b = Self.plan(m)
         #expect(a.canonicalJSON() == b.canonicalJSON())
-        #expect(a.actions.map(\.actionId) == [PlanAction.makeId(system: .erp, recordId: "e1", operation: .updateField, field: "phone", newValue: "07400 111111")])
+        #expect(a.actions.map(\.actionId) == [PlanAction.makeId(system: .erp, recordId: "e1", operation: .updateField, field: "phone", newValue: "+447400111111")])
         let r = a.rollback(batchId: "R-B-1", createdAt: "x")
         #expect(r.rollbackOf == "B-1")
-        #expect(r.actions.first?.oldValue == "07400 111111" && r.actions.first?.newValue == "07400 222222")
+        // The rollback writes back the value the system held, exactly.
+        #expect(r.actions.first?.oldValue == "+447400111111" && r.actions.first?.newValue == "07400 222222")
         #expect(r.actions.first?.actionId != a.actions.first?.actionId)
         #expect(Plan.sha256(Array(a.canonicalJSON().utf8)) == Plan.sha256(Array(b.canonicalJSON().utf8)))
     }
