@@ -280,17 +280,24 @@ extension Pipeline {
     }
 
     /// Current values of every targeted record, read in one snapshot through the query files.
+    /// For a `create`, also whatever could be its counterpart by now: a record of the target
+    /// system naming the source in its external_id, the record the source's external_id names,
+    /// and (customers) a record with the same email.
     func reread(_ actions: [PlanAction], _ config: ReconConfig) throws -> Mirror {
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
         let reader = MirrorReader(connection: try connect(config), queries: queries, logger: logger)
         try reader.beginSnapshot()
         var byId: [Extract: Set<String>] = [:]
         var byExternal: [Extract: Set<String>] = [:]
+        var byEmail: [Extract: Set<String>] = [:]
         for a in actions {
             switch a.operation {
             case .create:
                 byId[Extract.of(a.system.other, a.entity), default: []].insert(a.recordId)
                 byExternal[Extract.of(a.system, a.entity), default: []].insert(a.recordId)
+                if a.entity == .customer, let email = a.payload["email"].flatMap({ EmailNormaliser.normalise($0).key }) {
+                    byEmail[Extract.of(a.system, a.entity), default: []].insert(email)
+                }
             case .delete:
                 byExternal[Extract.of(a.system, a.entity), default: []].insert(a.recordId)
             case .merge, .unmerge:
@@ -301,22 +308,36 @@ extension Pipeline {
             }
         }
         var mirror = Mirror()
-        for e in Extract.allCases {
-            let a = try reader.readSome(e, column: "id", values: Array(byId[e] ?? []).sorted())
-            let b = try reader.readSome(e, column: "external_id", values: Array(byExternal[e] ?? []).sorted())
+        func add(_ part: Mirror, _ e: Extract) {
             switch e {
-            case .crmCustomers: mirror.crmCustomers = Table(attributeNames: a.crmCustomers.attributeNames + [], records: Array(a.crmCustomers.records) + Array(b.crmCustomers.records))
-                if mirror.crmCustomers.attributeNames.isEmpty { mirror.crmCustomers.attributeNames = b.crmCustomers.attributeNames }
-            case .erpCustomers: mirror.erpCustomers = Table(attributeNames: a.erpCustomers.attributeNames, records: Array(a.erpCustomers.records) + Array(b.erpCustomers.records))
-                if mirror.erpCustomers.attributeNames.isEmpty { mirror.erpCustomers.attributeNames = b.erpCustomers.attributeNames }
-            case .crmOrders: mirror.crmOrders = Table(attributeNames: a.crmOrders.attributeNames, records: Array(a.crmOrders.records) + Array(b.crmOrders.records))
-                if mirror.crmOrders.attributeNames.isEmpty { mirror.crmOrders.attributeNames = b.crmOrders.attributeNames }
-            case .erpOrders: mirror.erpOrders = Table(attributeNames: a.erpOrders.attributeNames, records: Array(a.erpOrders.records) + Array(b.erpOrders.records))
-                if mirror.erpOrders.attributeNames.isEmpty { mirror.erpOrders.attributeNames = b.erpOrders.attributeNames }
+            case .crmCustomers: mirror.crmCustomers = Self.joined(mirror.crmCustomers, part.crmCustomers)
+            case .erpCustomers: mirror.erpCustomers = Self.joined(mirror.erpCustomers, part.erpCustomers)
+            case .crmOrders: mirror.crmOrders = Self.joined(mirror.crmOrders, part.crmOrders)
+            case .erpOrders: mirror.erpOrders = Self.joined(mirror.erpOrders, part.erpOrders)
             }
+        }
+        for e in Extract.allCases {
+            add(try reader.readSome(e, column: "id", values: Array(byId[e] ?? []).sorted()), e)
+            add(try reader.readSome(e, column: "external_id", values: Array(byExternal[e] ?? []).sorted()), e)
+            add(try reader.readSome(e, column: "email", values: Array(byEmail[e] ?? []).sorted(), lowercased: true), e)
+        }
+        // The records the creates' sources now name in their external_id (read in the same snapshot).
+        var named: [Extract: Set<String>] = [:]
+        for a in actions where a.operation == .create {
+            let source = a.entity == .customer
+                ? mirror.customers(a.system.other).records.first { ValueNormaliser.id($0.id) == a.recordId }?.externalId
+                : mirror.orders(a.system.other).records.first { ValueNormaliser.id($0.id) == a.recordId }?.externalId
+            if let id = ValueNormaliser.id(source) { named[Extract.of(a.system, a.entity), default: []].insert(id) }
+        }
+        for e in Extract.allCases where !(named[e] ?? []).isEmpty {
+            add(try reader.readSome(e, column: "id", values: Array(named[e]!).sorted()), e)
         }
         try reader.endSnapshot()
         return mirror
+    }
+
+    static func joined<R>(_ a: Table<R>, _ b: Table<R>) -> Table<R> {
+        Table(attributeNames: a.attributeNames.isEmpty ? b.attributeNames : a.attributeNames, records: Array(a.records) + Array(b.records))
     }
 
     /// The re-read records by id and by external id, per system and entity.
@@ -326,6 +347,8 @@ extension Pipeline {
         var orders: [System: [String: OrderRecord]] = [:]
         var customerExternal: [System: Set<String>] = [:]
         var orderExternal: [System: Set<String>] = [:]
+        /// Normalised emails of the re-read customers.
+        var customerEmails: [System: Set<String>] = [:]
 
         init(_ m: Mirror) {
             mirror = m
@@ -337,6 +360,7 @@ extension Pipeline {
                 orders[s] = o
                 customerExternal[s] = Set(m.customers(s).records.compactMap { ValueNormaliser.id($0.externalId) })
                 orderExternal[s] = Set(m.orders(s).records.compactMap { ValueNormaliser.id($0.externalId) })
+                customerEmails[s] = Set(m.customers(s).records.compactMap { EmailNormaliser.normalise($0.email).key })
             }
         }
     }
@@ -377,6 +401,19 @@ extension Pipeline {
         func hasCounterpart(_ s: System, external id: String) -> Bool {
             a.entity == .customer ? current.customerExternal[s]?.contains(id) == true : current.orderExternal[s]?.contains(id) == true
         }
+        /// Why a create's counterpart seems to exist now, or nil.
+        func counterpartNow(source: String) -> String? {
+            if hasCounterpart(a.system, external: source) { return "the counterpart exists now (its external_id names the source)" }
+            let named = a.entity == .customer ? customer(a.system.other, source)?.externalId : order(a.system.other, source)?.externalId
+            if let id = ValueNormaliser.id(named), fingerprint(a.system, id) != nil {
+                return "the counterpart exists now (the source's external_id names it)"
+            }
+            if a.entity == .customer, let email = a.payload["email"].flatMap({ EmailNormaliser.normalise($0).key }),
+               current.customerEmails[a.system]?.contains(email) == true {
+                return "a customer with the same email exists now in \(a.system.rawValue)"
+            }
+            return nil
+        }
         switch a.operation {
         case .updateField, .updateStatus, .link:
             let (found, v) = value(a.system, a.recordId)
@@ -388,8 +425,8 @@ extension Pipeline {
             return fingerprint(a.system, a.newValue ?? "") == nil ? "the surviving record no longer exists" : nil
         case .create:
             guard let fp = fingerprint(a.system.other, a.recordId) else { return "the source record no longer exists" }
-            if fp != a.oldValue { return "the source record has changed since the plan was made" }
-            return hasCounterpart(a.system, external: a.recordId) ? "the counterpart exists now" : nil
+            if let why = counterpartNow(source: a.recordId) { return why }
+            return fp != a.oldValue ? "the source record has changed since the plan was made" : nil
         case .delete:
             return hasCounterpart(a.system, external: a.recordId) ? nil : "the created record is not there"
         case .unmerge:

@@ -207,7 +207,8 @@ public struct MirrorReader {
     /// Every character `String.trimmingWhitespace` trims (Unicode's White_Space property).
     static let whitespace = String(String.UnicodeScalarView((0...0x3000).compactMap(Unicode.Scalar.init).filter { Character($0).isWhitespace }))
 
-    public func readSome(_ extract: Extract, column: String, values: [String]) throws -> Mirror {
+    /// - Parameter lowercased: compare the column lowercased (emails: `values` are normalised).
+    public func readSome(_ extract: Extract, column: String, values: [String], lowercased: Bool = false) throws -> Mirror {
         var mirror = Mirror()
         guard !values.isEmpty else { return mirror }
         let mapping = try describe(extract)
@@ -215,7 +216,7 @@ public struct MirrorReader {
         let literal = textArrayLiteral(values)
         // Trimmed of every whitespace character, exactly as the run trims ids (tabs, line breaks,
         // no-break spaces…), so a record the run found is found again.
-        let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE btrim(recon_q.\(column)::text, $2) = ANY($1::text[])"
+        let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE " + (lowercased ? "lower(btrim(recon_q.\(column)::text, $2))" : "btrim(recon_q.\(column)::text, $2)") + " = ANY($1::text[])"
         let rows: [[String?]]
         do { rows = try connection.query(sql, [literal, Self.whitespace]) } catch let error as PostgresError {
             throw ReconError("\(queries.path(extract)): \(error)")

@@ -435,6 +435,30 @@ struct BatchTests {
         #expect(exported.contains("101,gold,ACT-"))
     }
 
+    /// A create whose counterpart appeared between approval and apply (a late webhook, an
+    /// integration's retry) is stale, not applied: by external id in either direction, by email.
+    @Test func aCounterpartThatArrivedAfterApprovalIsNotCreatedTwice() throws {
+        let config = Self.config.replacingOccurrences(of: "email: crm}", with: "email: crm}\n  create_customers_in: erp\n  create_orders_in: erp")
+        let s = try setup(config: config, extraSQL: Self.changes + """
+             INSERT INTO sales.party VALUES ('crm', 3, NULL, 'cy@shop.example', NULL, 'DE', 'gold');
+             INSERT INTO sales.purchase VALUES ('crm', 8, NULL, 1, 'booked', 50, 'EUR', '2026-03-02 10:00+00');
+             """, actions: 6)
+        defer { s.f.cleanup() }
+        let creates = try plan(s.planPath).filter { ($0["operation"] as? String) == "create" }.map { "\($0["entity"]!) \($0["record_id"]!)" }
+        #expect(Set(creates) == ["customer 3", "order 8"], "\(creates)")
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        // The integration creates both before the batch is applied: the ERP order, named by the
+        // CRM order's external_id; the ERP customer, with the same email written otherwise.
+        try psql(s.f.url, command: """
+            INSERT INTO sales.purchase VALUES ('erp', 71, NULL, 101, 'ok', 50, 'EUR', '2026-03-02 10:05+00');
+            UPDATE sales.purchase SET other_pk = 71 WHERE src = 'crm' AND pk = 8;
+            INSERT INTO sales.party VALUES ('erp', 103, NULL, ' CY@Shop.example', NULL, 'DE', 'gold');
+            """)
+        let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(apply.status == 0 && apply.stdout.contains("4 applied, 2 stale"), "\(apply.stdout) \(apply.stderr)")
+        #expect(apply.stdout.contains("the source's external_id names it") && apply.stdout.contains("same email exists now"), "\(apply.stdout)")
+    }
+
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.
     @Test func theReReadTrimsAsTheRunDoes() throws {
         let s = try setup()
