@@ -85,6 +85,23 @@ struct BatchTests {
                          environment: ["DATABASE_URL": url ?? s.nightlyURL])
     }
 
+    /// Starts the recon commands together (each with its role's connection string) and returns
+    /// their exit statuses.
+    func atOnce(_ s: Setup, _ commands: [(args: [String], url: String)]) throws -> [Int32] {
+        let processes = try commands.map { command in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
+            p.arguments = command.args + ["--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries"]
+            p.environment = ["DATABASE_URL": command.url]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            return p
+        }
+        for p in processes { try p.run() }
+        for p in processes { p.waitUntilExit() }
+        return processes.map(\.terminationStatus)
+    }
+
     func outboxRows(_ s: Setup) throws -> Int {
         Int(try Connection(conninfo: s.f.url).query("SELECT count(*) FROM recon.corrections").first?.first.flatMap { $0 } ?? "") ?? -1
     }
@@ -209,19 +226,8 @@ struct BatchTests {
         let s = try setup()
         defer { s.f.cleanup() }
         #expect(try recon(s, ["batch", "approve", s.batch, "--exclude", try plan(s.planPath)[0]["action_id"] as! String], as: s.approverURL).status == 0)
-        var processes: [Process] = []
-        for _ in 0..<2 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
-            p.arguments = ["batch", "apply", s.batch, "--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries", "-q"]
-            p.environment = ["DATABASE_URL": s.approverURL]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            processes.append(p)
-        }
-        for p in processes { try p.run() }
-        for p in processes { p.waitUntilExit() }
-        #expect(processes.map(\.terminationStatus).sorted() == [0, 2])
+        let statuses = try atOnce(s, [(["batch", "apply", s.batch, "-q"], s.approverURL), (["batch", "apply", s.batch, "-q"], s.approverURL)])
+        #expect(statuses.sorted() == [0, 2])
         #expect(try outboxRows(s) == 3)   // four actions, one excluded
     }
 
@@ -310,19 +316,9 @@ struct BatchTests {
         let s = try setup()
         defer { s.f.cleanup() }
         let exclude = try plan(s.planPath)[0]["action_id"] as! String
-        var processes: [Process] = []
-        for (url, extra) in [(s.approverURL, ["--exclude", exclude]), (s.bobURL, [])] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
-            p.arguments = ["batch", "approve", s.batch] + extra + ["--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries"]
-            p.environment = ["DATABASE_URL": url]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            processes.append(p)
-        }
-        for p in processes { try p.run() }
-        for p in processes { p.waitUntilExit() }
-        #expect(processes.map(\.terminationStatus).sorted() == [0, 2])
+        let statuses = try atOnce(s, [(["batch", "approve", s.batch, "--exclude", exclude], s.approverURL),
+                                      (["batch", "approve", s.batch], s.bobURL)])
+        #expect(statuses.sorted() == [0, 2])
         let audit = try events(s)
         #expect(audit.filter { $0.hasPrefix("approved ") }.count == 1 && audit.filter { $0.hasPrefix("approve refused") }.count == 1, "\(audit)")
         // The stored approval is the winner's.
