@@ -63,7 +63,7 @@ extension Pipeline {
             lines.append([b.batchId.padding(toLength: 27, withPad: " ", startingAt: 0), b.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
                           b.createdAt.padding(toLength: 21, withPad: " ", startingAt: 0), b.createdBy.padding(toLength: 13, withPad: " ", startingAt: 0),
                           String(b.actions).padding(toLength: 8, withPad: " ", startingAt: 0), String(b.needsHuman).padding(toLength: 6, withPad: " ", startingAt: 0),
-                          b.runId + (b.rollbackOf.map { " (rolls back \($0))" } ?? "")].joined(separator: " "))
+                          b.runId + (b.rollbackOf.map { " (rolls back \($0))" } ?? "") + (b.supersededBy.map { " (superseded by \($0))" } ?? "")].joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }
@@ -230,8 +230,8 @@ extension Pipeline {
                     staged.append(try writer.stage(into: folder, name: "rollback-\(id)",
                                                    files: [("plan.json", json), ("plan.csv", ReportWriter.planCSV(rollbackPlan))]))
                 } catch let e as ReportError { throw ReconError("cannot write the rollback batch: \(e.description)") }
-                try wrap { try state.registerBatch(rollbackPlan, path: path + "/plan.json", sha256: Plan.sha256(json),
-                                                   expireSeconds: config.batchExpirySeconds, allowSelfApproval: config.allowSelfApproval) }
+                try wrap { try state.registerRollback(rollbackPlan, path: path + "/plan.json", sha256: Plan.sha256(json),
+                                                      expireSeconds: config.batchExpirySeconds) }
                 lines.append("rollback batch \(rollbackPlan.batchId) (pending; approve it before use): \(path)/plan.json")
             }
             try wrap { try state.markApplied(id, sha256: sha, detail: detail) }

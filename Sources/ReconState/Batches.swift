@@ -22,6 +22,8 @@ public struct BatchRecord: Sendable {
     public var expiresAt: String
     public var expired: Bool
     public var allowSelfApproval: Bool
+    /// The night's batch that replaced this pending one.
+    public var supersededBy: String?
 
     /// What the batch state machine needs to decide a request.
     public var facts: BatchFacts {
@@ -38,7 +40,7 @@ extension StateStore {
         batch_id, run_id, rollback_of, to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), created_by, plan_path, plan_sha256,
         actions, needs_human, status, approved_by, approved_sha256, array_to_string(excluded, ' '),
         extract(epoch FROM now() - created_at)::float8, to_char(expires_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), now() >= expires_at,
-        allow_self_approval
+        allow_self_approval, superseded_by
         """
 
     static func batch(_ r: [String?]) -> BatchRecord {
@@ -46,7 +48,7 @@ extension StateStore {
                     planPath: r[5] ?? "", planSHA256: r[6] ?? "", actions: Int(r[7] ?? "0") ?? 0, needsHuman: Int(r[8] ?? "0") ?? 0,
                     status: BatchStatus(rawValue: r[9] ?? "") ?? .pending, approvedBy: r[10], approvedSHA256: r[11],
                     excluded: (r[12] ?? "").split(separator: " ").map(String.init), ageSeconds: Double(r[13] ?? "0") ?? 0,
-                    expiresAt: r[14] ?? "", expired: r[15] == "t", allowSelfApproval: r[16] == "t")
+                    expiresAt: r[14] ?? "", expired: r[15] == "t", allowSelfApproval: r[16] == "t", supersededBy: r[17])
     }
 
     /// Registers a batch as pending, with its first audit event; the generating role, the expiry
@@ -59,6 +61,12 @@ extension StateStore {
         } catch let error as PostgresError {
             throw StateError("state database: cannot register batch \(plan.batchId): \(error)")
         }
+    }
+
+    /// Registers the rollback batch of `plan.rollbackOf`, in the transaction that applies it.
+    public func registerRollback(_ plan: Plan, path: String, sha256: String, expireSeconds: Int) throws {
+        _ = try q("SELECT recon.register_rollback($1, $2, $3, $4, $5, $6, $7)",
+                  [plan.batchId, plan.runId, plan.rollbackOf, path, sha256, String(plan.actions.count), String(expireSeconds)])
     }
 
     public func batches() throws -> [BatchRecord] {

@@ -164,7 +164,8 @@ public enum Migrations {
         ALTER TABLE recon.batches DROP CONSTRAINT batches_status_check;
         ALTER TABLE recon.batches ADD CONSTRAINT batches_status_check
             CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'applied', 'superseded'));
-        ALTER TABLE recon.batches ADD COLUMN expires_at timestamptz, ADD COLUMN allow_self_approval boolean NOT NULL DEFAULT false;
+        ALTER TABLE recon.batches ADD COLUMN expires_at timestamptz, ADD COLUMN allow_self_approval boolean NOT NULL DEFAULT false,
+            ADD COLUMN superseded_by text;
         UPDATE recon.batches SET expires_at = created_at + interval '72 hours';
         ALTER TABLE recon.batches ALTER COLUMN expires_at SET NOT NULL;
 
@@ -223,6 +224,28 @@ public enum Migrations {
                            (SELECT value = 'true' FROM recon.settings WHERE key = 'allow_self_approval') THEN 'allowed' ELSE 'not allowed by recon.settings' END
                        ELSE '' END
                     || coalesce('; rolls back ' || p_rollback_of, ''));
+            -- One pending batch at a time: a night's batch supersedes the pending batches of
+            -- earlier nights (approved ones are left to their approver; rollback batches stand alone).
+            IF p_rollback_of IS NULL THEN
+                WITH gone AS (
+                    UPDATE recon.batches SET status = 'superseded', superseded_by = p_batch
+                    WHERE status = 'pending' AND rollback_of IS NULL AND batch_id <> p_batch
+                    RETURNING batch_id)
+                INSERT INTO recon.batch_events (batch_id, event, actor, detail)
+                SELECT batch_id, 'superseded', session_user, 'by ' || p_batch FROM gone;
+            END IF;
+        END $$;
+
+        -- The rollback batch of a batch being applied (the applier's transaction holds its row lock).
+        -- Approvers get this, never register_batch: they cannot register a night's batch.
+        CREATE FUNCTION recon.register_rollback(p_batch text, p_run text, p_rollback_of text, p_plan_path text, p_sha256 text,
+                                                p_actions int, p_expire_seconds int)
+        RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF p_rollback_of IS NULL OR NOT EXISTS (SELECT 1 FROM recon.batches WHERE batch_id = p_rollback_of AND status = 'approved') THEN
+                RAISE EXCEPTION 'a rollback batch is registered only while its batch is applied' USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            PERFORM recon.register_batch(p_batch, p_run, p_rollback_of, p_plan_path, p_sha256, p_actions, 0, p_expire_seconds, false);
         END $$;
 
         -- A refused attempt the binary found (a plan file missing, an unknown action id): audited.

@@ -287,9 +287,18 @@ struct BatchTests {
         let state = try Connection(conninfo: s.nightlyURL)
         let denied = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.approve_batch('\(s.batch)', 'x', '{}')") }
         #expect(denied.sqlState == "42501")
-        // An approver who registers a batch herself, asking for self-approval, cannot approve it.
-        _ = try alice.query("SELECT recon.register_batch('B-alice', 'r', NULL, '/nowhere', 'abc', 1, 0, 3600, true)")
-        #expect(try alice.query("SELECT recon.approve_batch('B-alice', 'abc', '{}')").first?.first??.contains("four eyes") == true)
+        // An approver cannot register a batch (which would supersede the night's), nor a rollback
+        // batch of a batch that is not being applied.
+        for call in ["SELECT recon.register_batch('B-alice', 'r', NULL, '/nowhere', 'abc', 1, 0, 3600, true)",
+                     "SELECT recon.register_rollback('R-alice', 'r', '\(s.batch)', '/nowhere', 'abc', 1, 3600)"] {
+            let error = try #require(throws: PostgresError.self, "\(call)") { try alice.execute(call) }
+            #expect(error.sqlState == "42501", "\(call): \(error)")
+        }
+        // The database's own four-eyes check: a role approving a batch it registered, asking for
+        // self-approval that recon.settings does not allow.
+        let admin = try Connection(conninfo: s.f.url)
+        _ = try admin.query("SELECT recon.register_batch('B-self', 'r', $1, '/nowhere', 'abc', 1, 0, 3600, true)", [s.batch])
+        #expect(try admin.query("SELECT recon.approve_batch('B-self', 'abc', '{}')").first?.first??.contains("four eyes") == true)
 
         // The owner sets the status by hand: apply refuses, for want of the approval's audit event.
         try psql(s.ownerURL, command: "UPDATE recon.batches SET status = 'approved', approved_by = 'bob', approved_sha256 = plan_sha256")
@@ -453,6 +462,25 @@ struct BatchTests {
         let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
         #expect(apply.status == 0 && apply.stdout.contains("4 applied, 2 stale"), "\(apply.stdout) \(apply.stderr)")
         #expect(apply.stdout.contains("the source's external_id names it") && apply.stdout.contains("same email exists now"), "\(apply.stdout)")
+    }
+
+    /// Three nights without a decision leave one pending batch; the older ones say what superseded them.
+    @Test func aNightsBatchSupersedesThePendingOne() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        var batches = [s.batch]
+        for _ in 0..<2 {
+            #expect(try s.f.recon(env: ["DATABASE_URL": s.nightlyURL]).status == 1)
+            batches.append("B-" + (try #require(s.f.reportEntries().last)))
+        }
+        let rows = try Connection(conninfo: s.f.url).query("SELECT batch_id, status, coalesce(superseded_by, '') FROM recon.batches ORDER BY created_at, batch_id")
+        #expect(rows.map { $0.map { $0 ?? "" } } == [[batches[0], "superseded", batches[1]], [batches[1], "superseded", batches[2]], [batches[2], "pending", ""]],
+                "\(rows)")
+        let list = try recon(s, ["batch", "list"])
+        #expect(list.stdout.contains("(superseded by \(batches[2]))"), "\(list.stdout)")
+        #expect(try events(s, batches[0]) == ["generated recon_state", "superseded recon_state"])
+        let late = try recon(s, ["batch", "approve", batches[0]], as: s.approverURL)
+        #expect(late.status == 2 && late.stderr.contains("it is superseded"), "\(late.stderr)")
     }
 
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.

@@ -136,12 +136,12 @@ struct NightlyTests {
 
     /// What schema 4 added, taken away again (to go back to schema 2 or 3).
     static let undoMigration4 = """
-        DROP FUNCTION recon.register_batch, recon.refuse_batch, recon.approve_batch, recon.reject_batch, recon.begin_apply,
+        DROP FUNCTION recon.register_rollback, recon.register_batch, recon.refuse_batch, recon.approve_batch, recon.reject_batch, recon.begin_apply,
             recon.add_corrections, recon.finish_apply, recon.lock_batch, recon.outbox_key;
         DROP FUNCTION recon.owner_only() CASCADE;
         DROP TABLE recon.settings;
         DROP INDEX recon.corrections_batch;
-        ALTER TABLE recon.batches DROP COLUMN expires_at, DROP COLUMN allow_self_approval, DROP CONSTRAINT batches_status_check;
+        ALTER TABLE recon.batches DROP COLUMN expires_at, DROP COLUMN allow_self_approval, DROP COLUMN superseded_by, DROP CONSTRAINT batches_status_check;
         ALTER TABLE recon.batches ADD CONSTRAINT batches_status_check CHECK (status IN ('pending', 'approved', 'rejected', 'applied'));
         ALTER TABLE recon.corrections DROP COLUMN correction_id, DROP COLUMN outbox_key, DROP COLUMN finding_ids, DROP COLUMN delivered_run;
         ALTER TABLE recon.corrections ADD PRIMARY KEY (action_id);
