@@ -101,6 +101,10 @@ public struct MirrorGenerator {
     static let currencies = ["GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR"]
     static let segments = ["SMB", "Enterprise", "Public sector"]
     static let baseEpoch: Int64 = 1_767_225_600  // 2026-01-01T00:00:00Z
+    /// Customer `i`'s moment: `step` seconds apart, wrapping within 300 days of `baseEpoch`, so
+    /// that no record of a large mirror is dated in the future or just before a run (which
+    /// `settle_after` would hold back as settling).
+    static func moment(_ i: Int, step: Int64) -> Int64 { baseEpoch + (Int64(i) * step) % (300 * 86_400) }
 
     func hash(_ i: Int, _ salt: UInt64) -> UInt64 {
         var z = UInt64(truncatingIfNeeded: i) &+ seed &* 0x9E37_79B9_7F4A_7C15 &+ salt &* 0xD1B5_4A32_D192_ED03
@@ -194,7 +198,7 @@ public struct MirrorGenerator {
             }
             let digits = phoneDigits(phoneN, c)
             let segment = Self.segments[Int(hash(i, 3) % 3)]
-            let updated = Self.timestamp(Self.baseEpoch + Int64(i) * 37)
+            let updated = Self.timestamp(Self.moment(i, step: 37))
             let cid = crmId(i), eid = erpId(i)
             // Link direction: both, CRM only, or ERP only.
             var crmRef: String? = i % 3 == 1 ? nil : eid
@@ -270,7 +274,7 @@ public struct MirrorGenerator {
                 let did = "D" + pad(dealSeq, 8), so = "SO-" + pad(dealSeq, 8)
                 let cents = 1_000 + Int(hash(i &* 7 &+ j, 7) % 499_000)
                 let amount = "\(cents / 100).\(pad(cents % 100, 2))"
-                let created = Self.baseEpoch + Int64(i) * 60 + Int64(j) * 86_400
+                let created = Self.moment(i, step: 60) + Int64(j) * 86_400
                 let channel = hash(i, 8 &+ UInt64(j)) % 2 == 0 ? "web" : "partner"
                 var stage = "Closed Won"
                 var state = erpStates[Int(hash(i, 9 &+ UInt64(j)) % 3)]
@@ -347,7 +351,7 @@ public struct MirrorGenerator {
             if i % 7 == 0 {
                 dealSeq += 1
                 deals.row(["D" + pad(dealSeq, 8), nil, cid, i % 2 == 0 ? "Prospecting" : "Negotiation", "500.00",
-                           currency, "web", Self.timestamp(Self.baseEpoch + Int64(i) * 60 + 999), nil])
+                           currency, "web", Self.timestamp(Self.moment(i, step: 60) + 999), nil])
             }
             if contacts.pending > 1 << 20 { out(contacts.flush()) }
             if deals.pending > 1 << 20 { out(deals.flush()) }

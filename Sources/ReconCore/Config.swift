@@ -23,6 +23,9 @@ public struct ReconConfig: Sendable {
     public var defaultCountry: String = "US"
     /// Two orders of one customer with the same amount and currency this close are one order entered twice.
     public var orderDuplicateWindowSeconds: Int = 600
+    /// Records created or updated this long before the run may still be on their way between the
+    /// systems: their findings are `settling` (reported, never breaching, no action). 0: off.
+    public var settleAfterSeconds: Int = 3600
     /// Open (not waived) findings at or above this severity make the exit code 1; nil: only
     /// `thresholds` decide (`fail_on: none`).
     public var failOn: Severity? = .warning
@@ -131,6 +134,8 @@ extension ReconConfig {
                 config.defaultCountry = c
             case "order_duplicate_window":
                 config.orderDuplicateWindowSeconds = try r.duration(value, key)
+            case "settle_after":
+                config.settleAfterSeconds = try r.duration(value, key)
             case "fail_on":
                 if (try? r.string(value, key)) == "none" { config.failOn = nil } else {
                     config.failOn = try r.enumValue(value, key + " (or none)", Severity.self)
@@ -165,7 +170,7 @@ extension ReconConfig {
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
             }
         }
         return config

@@ -8,6 +8,10 @@ public enum LifecycleStatus: String, Sendable, CaseIterable {
     case waived
     /// Open in the previous run, gone now.
     case resolved
+    /// Involves a record created or updated just before the run (`settle_after`): the systems may
+    /// still be catching up. Reported, never breaching, no action planned; not recorded as opened
+    /// (a finding open before stays open).
+    case settling
 }
 
 /// A finding's history, as the state database knows it before this run.
@@ -145,15 +149,16 @@ public struct Lifecycle: Sendable {
     /// - Parameters:
     ///   - open: findings open before this run, by id.
     ///   - waived: ids with a waiver that has not expired.
-    public static func compute(findings: [Finding], open: [String: OpenFinding], waived: Set<String>,
+    public static func compute(findings: [Finding], open: [String: OpenFinding], waived: Set<String>, settling: Set<String> = [],
                                runId: String, now: String) -> Lifecycle {
-        compute(findings: findings, open: OpenFindings(open), waived: waived, runId: runId, now: now)
+        compute(findings: findings, open: OpenFindings(open), waived: waived, settling: settling, runId: runId, now: now)
     }
 
     /// - Parameters:
     ///   - open: findings open before this run.
-    ///   - waived: ids with a waiver that has not expired.
-    public static func compute(findings: [Finding], open: OpenFindings, waived: Set<String>,
+    ///   - waived: ids with a waiver that has not expired (a waiver wins over settling).
+    ///   - settling: ids of the findings that involve a record still settling (`SettleWindow`).
+    public static func compute(findings: [Finding], open: OpenFindings, waived: Set<String>, settling: Set<String> = [],
                                runId: String, now: String) -> Lifecycle {
         var current: [TrackedFinding] = []
         current.reserveCapacity(findings.count)
@@ -161,13 +166,18 @@ public struct Lifecycle: Sendable {
         var seenCount = 0
         for f in findings {
             let id = f.id
-            let state = waived.isEmpty ? nil : waived.contains(id) ? LifecycleStatus.waived : nil
+            var state = waived.isEmpty ? nil : waived.contains(id) ? LifecycleStatus.waived : nil
+            if state == nil, !settling.isEmpty, settling.contains(id) { state = .settling }
             if let i = open.index(of: id) {
                 if !seen[i] { seen[i] = true; seenCount += 1 }
                 let first = open.firstSeenRun(i)
                 current.append(TrackedFinding(finding: f, status: state ?? .persisting,
                                               firstSeenRun: first.run, firstSeenAt: first.at, nightsOpen: open.nightsOpen(i) + 1,
-                                              changed: open.digest(i) != f.stateDigest))
+                                              changed: state != .settling && open.digest(i) != f.stateDigest))
+            } else if state == .settling {
+                // Not opened: the state records it only if it is still there after the window.
+                current.append(TrackedFinding(finding: f, status: .settling, firstSeenRun: runId, firstSeenAt: now, nightsOpen: 0,
+                                              changed: false))
             } else {
                 current.append(TrackedFinding(finding: f, status: state ?? .new,
                                               firstSeenRun: runId, firstSeenAt: now, nightsOpen: 1))
@@ -187,7 +197,7 @@ public struct Lifecycle: Sendable {
         for t in current {
             let k = "\(t.finding.type.rawValue)/\(t.finding.entity.rawValue)"
             out[k, default: [:]][t.status.rawValue, default: 0] += 1
-            if t.status != .waived { out[k, default: [:]]["open", default: 0] += 1 }
+            if t.status != .waived && t.status != .settling { out[k, default: [:]]["open", default: 0] += 1 }
         }
         for r in resolved {
             out["\(r.history.type.rawValue)/\(r.history.entity.rawValue)", default: [:]]["resolved", default: 0] += 1
@@ -197,7 +207,8 @@ public struct Lifecycle: Sendable {
 }
 
 /// A rule that breaches a run: more than `limit` findings (of a type and entity, if given) that
-/// are new, or open, or any finding open for more than `limit` nights. Waived findings never count.
+/// are new, or open, or any finding open for more than `limit` nights. Waived and settling findings
+/// never count.
 public struct Threshold: Sendable, Equatable {
     public enum Measure: String, Sendable { case new, open, openNights = "open_nights" }
     public var type: FindingType?
@@ -225,7 +236,7 @@ public struct Threshold: Sendable, Equatable {
         var new = 0, open = 0, longest = 0
         for i in findings.indices {
             let status = findings[i].status
-            guard status != .waived, type == nil || findings[i].finding.type == type,
+            guard status != .waived, status != .settling, type == nil || findings[i].finding.type == type,
                   entity == nil || findings[i].finding.entity == entity else { continue }
             open += 1
             if status == .new { new += 1 }

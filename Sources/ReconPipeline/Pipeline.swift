@@ -304,6 +304,9 @@ public struct Pipeline {
             for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
 
             let t = Date()
+            // Findings of records changed just before the run: settling (see SettleWindow).
+            let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
+            let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
             let (open, waived, readMs) = try known.wait()
             logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
             // The batch needs only the findings and the waivers: it is planned (and plan.json and
@@ -319,7 +322,7 @@ public struct Pipeline {
                                           index: options.fastPaths ? outcome.index : nil)
                 // In two halves: with the lifecycle and the findings' CSVs on the other core, three
                 // threads keep both cores busy to the end instead of one waiting for the plan.
-                let plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) }, batchId: "B-" + runId,
+                let plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
                                          runId: runId, createdAt: ISO8601DateFormatter().string(from: started),
                                          pieces: options.fastPaths ? 2 : 1)
                 let ms = Int(Date().timeIntervalSince(t) * 1000)
@@ -333,7 +336,7 @@ public struct Pipeline {
             }
             var lifecycle: Lifecycle
             do {
-                lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, runId: runId,
+                lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, settling: settling, runId: runId,
                                               now: ISO8601DateFormatter().string(from: started))
                 if !lifecycle.resolved.isEmpty {
                     let records = try store.records(of: lifecycle.resolved.map(\.id))
@@ -352,7 +355,7 @@ public struct Pipeline {
             var byStatus: [LifecycleStatus: Int] = [:]
             for t in lifecycle.current { byStatus[t.status, default: 0] += 1 }
             logger.info("lifecycle", metadata: [
-                "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)",
+                "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)", "settling": "\(byStatus[.settling] ?? 0)",
                 "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
 
             var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
@@ -474,7 +477,8 @@ public struct Pipeline {
             // Counted in place (a filter would copy every finding).
             var n = 0
             for i in lifecycle.current.indices
-            where lifecycle.current[i].status != .waived && lifecycle.current[i].finding.severity >= failOn { n += 1 }
+            where lifecycle.current[i].status != .waived && lifecycle.current[i].status != .settling
+                && lifecycle.current[i].finding.severity >= failOn { n += 1 }
             if n > 0 { out.append("\(n) open findings at or above \(failOn.rawValue) (fail_on)") }
         }
         for t in config.thresholds {
@@ -558,14 +562,18 @@ public struct Pipeline {
             lines.append("findings: none")
         } else {
             let resolved = lifecycle.resolved.count
-            lines.append("findings: \(lifecycle.current.count) (open or waived), \(resolved) resolved since the last run")
-            lines.append("  " + "type (entity)".padding(toLength: 28, withPad: " ", startingAt: 0) + "   total     new  persisting  waived  resolved")
+            let settling = lifecycle.current.reduce(0) { $0 + ($1.status == .settling ? 1 : 0) }
+            lines.append("findings: \(lifecycle.current.count - settling) (open or waived), \(resolved) resolved since the last run"
+                         + (settling == 0 ? "" : ", \(settling) settling (records changed within settle_after: no action, no breach yet)"))
+            lines.append("  " + "type (entity)".padding(toLength: 28, withPad: " ", startingAt: 0) + "   total     new  persisting  waived  resolved"
+                         + (settling == 0 ? "" : "  settling"))
             func col(_ n: Int, _ w: Int) -> String { let t = String(n); return String(repeating: " ", count: max(0, w - t.count)) + t }
             for (k, c) in s.lifecycle.sorted(by: { $0.key < $1.key }) {
                 let label = k.replacingOccurrences(of: "/", with: " (") + ")"
                 let total = (c["new"] ?? 0) + (c["persisting"] ?? 0) + (c["waived"] ?? 0)
                 lines.append("  " + label.padding(toLength: 28, withPad: " ", startingAt: 0) + col(total, 8) + col(c["new"] ?? 0, 8)
-                             + col(c["persisting"] ?? 0, 12) + col(c["waived"] ?? 0, 8) + col(c["resolved"] ?? 0, 10))
+                             + col(c["persisting"] ?? 0, 12) + col(c["waived"] ?? 0, 8) + col(c["resolved"] ?? 0, 10)
+                             + (settling == 0 ? "" : col(c["settling"] ?? 0, 10)))
             }
         }
         lines.append("timings: " + s.timingsMs.map { "\($0.phase) \($0.ms) ms" }.joined(separator: ", "))

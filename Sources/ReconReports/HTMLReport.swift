@@ -59,21 +59,21 @@ enum HTMLReport {
                 + Extract.allCases.map { "\(escape($0.rawValue)) \(s.recordsRead[$0] ?? 0)" }.joined(separator: " · ") + "</div>\n"
         }
         if lifecycle != nil {
-            h += "<h2>Findings</h2><table><tr><th>type</th><th>entity</th><th>new</th><th>persisting</th><th>waived</th><th>resolved</th><th>open</th></tr>\n"
+            h += "<h2>Findings</h2><table><tr><th>type</th><th>entity</th><th>new</th><th>persisting</th><th>waived</th><th>resolved</th><th>open</th><th title=\"records changed within settle_after: no action, no breach yet\">settling</th></tr>\n"
             let keys = s.lifecycle.keys.sorted {
                 let a = $0.split(separator: "/"), b = $1.split(separator: "/")
                 let ta = FindingType(rawValue: String(a[0])), tb = FindingType(rawValue: String(b[0]))
                 if ta != tb, let ta, let tb { return ta < tb }
                 return $0 < $1
             }
-            if keys.isEmpty { h += "<tr><td colspan=\"7\">No findings.</td></tr>\n" }
+            if keys.isEmpty { h += "<tr><td colspan=\"8\">No findings.</td></tr>\n" }
             for k in keys {
                 let parts = k.split(separator: "/").map(String.init)
                 let c = s.lifecycle[k] ?? [:]
                 let new = c["new"] ?? 0
                 h += "<tr><td>\(escape(parts[0]))</td><td>\(escape(parts.count > 1 ? parts[1] : ""))</td>"
                 h += "<td class=\"n\(new > 0 ? " new" : "")\">\(new)</td><td class=\"n\">\(c["persisting"] ?? 0)</td>"
-                h += "<td class=\"n\">\(c["waived"] ?? 0)</td><td class=\"n\">\(c["resolved"] ?? 0)</td><td class=\"n\">\(c["open"] ?? 0)</td></tr>\n"
+                h += "<td class=\"n\">\(c["waived"] ?? 0)</td><td class=\"n\">\(c["resolved"] ?? 0)</td><td class=\"n\">\(c["open"] ?? 0)</td><td class=\"n\">\(c["settling"] ?? 0)</td></tr>\n"
             }
             h += "</table>\n"
         }
@@ -85,7 +85,7 @@ enum HTMLReport {
                 (a.firstSeenAt, -a.nightsOpen, a.finding.id) < (b.firstSeenAt, -b.nightsOpen, b.finding.id)
             }
             var oldest: [TrackedFinding] = []
-            for t in lifecycle.current where t.status != .waived {
+            for t in lifecycle.current where t.status != .waived && t.status != .settling {
                 if oldest.count == 20, !before(t, oldest[19]) { continue }
                 let at = oldest.firstIndex { before(t, $0) } ?? oldest.count
                 oldest.insert(t, at: at)
@@ -200,7 +200,7 @@ public enum MetricsFile {
         for (key, statuses) in s.lifecycle.sorted(by: { $0.key < $1.key }) {
             let parts = key.split(separator: "/").map(String.init)
             guard parts.count == 2 else { continue }
-            for status in ["new", "persisting", "waived", "resolved"] {
+            for status in ["new", "persisting", "waived", "resolved", "settling"] {
                 samples.append(("type=\"\(parts[0])\",entity=\"\(parts[1])\",status=\"\(status)\"", String(statuses[status] ?? 0)))
             }
         }

@@ -357,7 +357,11 @@ struct BatchTests {
         defer { s.f.cleanup() }
         let phone = try #require(try plan(s.planPath).first { ($0["field"] as? String) == "phone" })
         #expect(phone["new_value"] as? String == "+4915111111111" && phone["old_value"] as? String == "0151 22222222", "\(phone)")
-        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        // The README's approve example: the state connection string names the approver.
+        let approve = try Binaries.run(try Binaries.directory() + "/recon",
+                                       ["batch", "approve", s.batch, "--config", s.f.dir + "/recon.yml", "--queries", s.f.dir + "/queries"],
+                                       environment: ["DATABASE_URL": s.nightlyURL, "RECON_STATE_DATABASE_URL": s.approverURL])
+        #expect(approve.status == 0 && approve.stdout.contains("as alice"), "\(approve.stdout) \(approve.stderr)")
         let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
         #expect(apply.status == 0, "\(apply.stderr)")
         let folder = (s.planPath as NSString).deletingLastPathComponent + "/apply-" + s.batch
@@ -481,6 +485,37 @@ struct BatchTests {
         #expect(try events(s, batches[0]) == ["generated recon_state", "superseded recon_state"])
         let late = try recon(s, ["batch", "approve", batches[0]], as: s.approverURL)
         #expect(late.status == 2 && late.stderr.contains("it is superseded"), "\(late.stderr)")
+    }
+
+    /// A deal won five minutes before the run whose ERP order is not there yet is settling: in
+    /// the reports, breaching nothing, no create planned; once the window has passed and the order
+    /// is still missing, it is a new missing order and the create is planned.
+    @Test func aDealWonMinutesBeforeTheRunSettles() throws {
+        let config = Self.config.replacingOccurrences(of: "email: crm}", with: "email: crm}\n  create_orders_in: erp")
+            + "\nthresholds:\n  - {type: missing_order, new: 0}\n"
+        let s = try setup(config: config, extraSQL: Self.changes + """
+             INSERT INTO sales.purchase VALUES ('crm', 8, NULL, 1, 'booked', 50, 'EUR', now() - interval '5 minutes');
+             """)
+        defer { s.f.cleanup() }
+        func missingOrder(_ entry: String) throws -> [String]? {
+            parseCSV(try String(contentsOfFile: s.f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).first { $0.count > 10 && $0[1] == "missing_order" }
+        }
+        let first = try #require(s.f.reportEntries().last)
+        #expect(try missingOrder(first)?[10] == "settling")
+        let summary = try s.f.summary(first)
+        let counts = (summary["lifecycle"] as? [String: [String: Int]])?["missing_order/order"]
+        #expect(counts?["settling"] == 1 && counts?["new"] == nil, "\(String(describing: counts))")
+        #expect(!((summary["breaches"] as? [Any])?.description.contains("missing_order") ?? false), "\(summary)")
+        #expect(try plan(s.planPath).allSatisfy { ($0["operation"] as? String) != "create" })
+
+        // An hour and more later, still no ERP order: new, breaching, and the create is planned.
+        try psql(s.f.url, command: "UPDATE sales.purchase SET at = now() - interval '2 hours' WHERE src = 'crm' AND pk = 8")
+        let run = try s.f.recon(env: ["DATABASE_URL": s.nightlyURL])
+        #expect(run.status == 1 && run.stdout.contains("more than 0 new missing_order"), "\(run.stdout)")
+        let second = try #require(s.f.reportEntries().last)
+        #expect(try missingOrder(second)?[10] == "new")
+        let creates = try plan(s.f.reports + "/" + second + "/plan.json").filter { ($0["operation"] as? String) == "create" }
+        #expect(creates.count == 1 && creates.first?["record_id"] as? String == "8", "\(creates)")
     }
 
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.

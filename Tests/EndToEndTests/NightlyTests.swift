@@ -192,7 +192,8 @@ struct NightlyTests {
         // An alert command that fails is logged; the run's own exit code stands.
         try f.write("queries/erp_orders.sql", OtherMirror.otherQueries["erp_orders.sql"]!)
         try f.write("recon.yml", Self.thresholdsConfig + "\nalert_command: exit 7\n")
-        try psql(f.url, command: "INSERT INTO sales.purchase VALUES ('crm', 8, 80, 1, 'booked', 5, 'EUR', now()), ('erp', 80, NULL, 101, 'void', 5, 'EUR', now())")
+        // (Dated well before the run: orders created just now would be settling, and breach nothing.)
+        try psql(f.url, command: "INSERT INTO sales.purchase VALUES ('crm', 8, 80, 1, 'booked', 5, 'EUR', '2026-03-05 10:00+00'), ('erp', 80, NULL, 101, 'void', 5, 'EUR', '2026-03-05 10:00+00')")
         let failing = try f.recon()
         #expect(failing.status == 1)
         #expect(failing.stderr.contains("alert command failed"))

@@ -25,6 +25,30 @@ struct LifecycleTests {
         #expect(counts["duplicate/order"] == ["resolved": 1])
     }
 
+    /// A settling finding is neither opened (not written) nor resolved (an open one stays open),
+    /// breaches nothing, and a waiver still wins.
+    @Test func settlingFindingsAreReportedNotRecordedNotCounted() {
+        let fresh = Self.finding("f"), wasOpen = Self.finding("o"), waivedToo = Self.finding("w")
+        let open = [wasOpen.id: OpenFinding(firstSeenRun: "r1", firstSeenAt: "x", nightsOpen: 3, type: .orphan, entity: .customer, records: "")]
+        let l = Lifecycle.compute(findings: [fresh, wasOpen, waivedToo], open: open, waived: [waivedToo.id],
+                                  settling: [fresh.id, wasOpen.id, waivedToo.id], runId: "r2", now: "y")
+        let byId = Dictionary(uniqueKeysWithValues: l.current.map { ($0.finding.id, $0) })
+        #expect(byId[fresh.id]?.status == .settling && byId[fresh.id]?.changed == false && byId[fresh.id]?.nightsOpen == 0)
+        #expect(byId[wasOpen.id]?.status == .settling && byId[wasOpen.id]?.changed == false && byId[wasOpen.id]?.nightsOpen == 4)
+        #expect(byId[waivedToo.id]?.status == .waived)
+        #expect(l.resolved.isEmpty)
+        #expect(l.counts()["orphan/customer"] == ["settling": 2, "waived": 1])
+        #expect(Threshold(measure: .open, limit: 0).evaluate(l.current) == (0, false))
+    }
+
+    /// The settle window: recent means changed within `settle_after` of the run's start, either side.
+    @Test func theSettleWindow() {
+        let w = SettleWindow(runStartedAt: 10_000, seconds: 3600)
+        #expect(w.isRecent(10_000 - 300) && w.isRecent(10_000 + 60) && w.isRecent(10_000 - 3600))
+        #expect(!w.isRecent(10_000 - 3601) && !w.isRecent(10_000 + 86_400) && !w.isRecent(nil))
+        #expect(!SettleWindow(runStartedAt: 10_000, seconds: 0).isRecent(10_000))
+    }
+
     /// Only what the state must write is marked changed: new findings, findings stored before
     /// digests existed, and findings whose stored content (here the detail) differs.
     @Test func changedOnlyWhenTheStoredContentDiffers() {

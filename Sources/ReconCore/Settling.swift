@@ -1,0 +1,81 @@
+/// Records still settling: integrations lag. A deal won at 23:58 whose ERP order the integration
+/// creates at 00:03 (a delayed webhook, a retry after a timeout) is not a missing order in a run at
+/// 00:00; it is on its way.
+///
+/// The rule: a record created or updated within `settle_after` before the run started (its
+/// `updated_at`, and for orders also `created_at`) is *recent*, and every finding that involves a
+/// recent record is `settling`: reported with that status, never breaching a threshold or
+/// `fail_on`, and no correction is planned for it. If it is still wrong once the window has passed,
+/// the next run reports it as usual (new, or persisting if it was open before).
+///
+/// Edge cases: a timestamp up to `settle_after` *after* the run's start counts as recent too (clocks
+/// of the systems and of recon differ); one further in the future does not, so a record with a
+/// bogus date far ahead is never hidden. A record without a timestamp is never recent.
+/// `settle_after: 0` turns the rule off.
+public struct SettleWindow: Sendable {
+    /// Epoch seconds: recent means `from <= t <= to`.
+    public let from: Int64
+    public let to: Int64
+
+    public init(runStartedAt: Int64, seconds: Int) {
+        from = runStartedAt - Int64(seconds)
+        to = runStartedAt + Int64(seconds)
+    }
+
+    public var isOff: Bool { from == to }
+
+    public func isRecent(_ epoch: Int64?) -> Bool {
+        guard let epoch, !isOff else { return false }
+        return epoch >= from && epoch <= to
+    }
+
+    /// The ids (trimmed, as findings name them) of the recent records, per system and entity.
+    public struct RecentRecords: Sendable {
+        public var customers: PerSystemIds = PerSystemIds()
+        public var orders: PerSystemIds = PerSystemIds()
+        public var isEmpty: Bool { customers.isEmpty && orders.isEmpty }
+    }
+
+    public struct PerSystemIds: Sendable {
+        public var crm: Set<String> = []
+        public var erp: Set<String> = []
+        public subscript(_ s: System) -> Set<String> {
+            get { s == .crm ? crm : erp }
+            set { if s == .crm { crm = newValue } else { erp = newValue } }
+        }
+        public var isEmpty: Bool { crm.isEmpty && erp.isEmpty }
+    }
+
+    /// One pass over the mirror's timestamps.
+    public func recentRecords(in mirror: Mirror) -> RecentRecords {
+        var recent = RecentRecords()
+        guard !isOff else { return recent }
+        for s in System.allCases {
+            let customers = mirror.customers(s).records.store
+            for row in 0..<customers.count where isRecent(epoch(customers, row, CustomerRecord.Field.updatedAt)) {
+                if let id = ValueNormaliser.id(customers.string(row, CustomerRecord.Field.id)) { recent.customers[s].insert(id) }
+            }
+            let orders = mirror.orders(s).records.store
+            for row in 0..<orders.count
+            where isRecent(epoch(orders, row, OrderRecord.Field.updatedAt)) || isRecent(epoch(orders, row, OrderRecord.Field.createdAt)) {
+                if let id = ValueNormaliser.id(orders.string(row, OrderRecord.Field.id)) { recent.orders[s].insert(id) }
+            }
+        }
+        return recent
+    }
+
+    /// The ids of the findings that involve a recent record.
+    public func settling(_ findings: [Finding], recent: RecentRecords) -> Set<String> {
+        guard !recent.isEmpty else { return [] }
+        var ids: Set<String> = []
+        for f in findings {
+            let records = f.entity == .customer ? recent.customers : recent.orders
+            if f.members.contains(where: { records[$0.system].contains($0.recordId) }) { ids.insert(f.id) }
+        }
+        return ids
+    }
+
+    private func epoch(_ store: RowStore, _ row: Int, _ field: Int) -> Int64? {
+        store.withField(row, field) { $0.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
+    }
+}
