@@ -20,6 +20,38 @@ public struct SettleWindow: Sendable {
     public init(runStartedAt: Int64, seconds: Int) {
         from = runStartedAt - Int64(seconds)
         to = runStartedAt + Int64(seconds)
+        // A day either side covers any UTC offset the text may carry.
+        firstDay = Array(Self.day(from - 86_400).utf8)
+        lastDay = Array(Self.day(to + 86_400).utf8)
+    }
+
+    /// `YYYY-MM-DD` bounds: a timestamp whose ISO text starts with a day outside them is not
+    /// recent, without parsing it (almost every record of a mirror).
+    private let firstDay: [UInt8]
+    private let lastDay: [UInt8]
+
+    static func day(_ epoch: Int64) -> String {
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = (epoch >= 0 ? epoch : epoch - 86_399) / 86_400 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(y)-\(two(m))-\(two(d))"
+    }
+
+    /// Whether an ISO timestamp's text is recent; texts of another shape are parsed.
+    func isRecent(text b: UnsafeBufferPointer<UInt8>) -> Bool {
+        if b.count >= 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), firstDay.count == 10, lastDay.count == 10 {
+            let day = UnsafeBufferPointer(rebasing: b[0..<10])
+            if day.lexicographicallyPrecedes(firstDay) || lastDay.lexicographicallyPrecedes(day) { return false }
+        }
+        return isRecent(ValueNormaliser.epochSeconds(bytes: b))
     }
 
     public var isOff: Bool { from == to }
@@ -52,12 +84,12 @@ public struct SettleWindow: Sendable {
         guard !isOff else { return recent }
         for s in System.allCases {
             let customers = mirror.customers(s).records.store
-            for row in 0..<customers.count where isRecent(epoch(customers, row, CustomerRecord.Field.updatedAt)) {
+            for row in 0..<customers.count where isRecent(customers, row, CustomerRecord.Field.updatedAt) {
                 if let id = ValueNormaliser.id(customers.string(row, CustomerRecord.Field.id)) { recent.customers[s].insert(id) }
             }
             let orders = mirror.orders(s).records.store
             for row in 0..<orders.count
-            where isRecent(epoch(orders, row, OrderRecord.Field.updatedAt)) || isRecent(epoch(orders, row, OrderRecord.Field.createdAt)) {
+            where isRecent(orders, row, OrderRecord.Field.updatedAt) || isRecent(orders, row, OrderRecord.Field.createdAt) {
                 if let id = ValueNormaliser.id(orders.string(row, OrderRecord.Field.id)) { recent.orders[s].insert(id) }
             }
         }
@@ -75,7 +107,7 @@ public struct SettleWindow: Sendable {
         return ids
     }
 
-    private func epoch(_ store: RowStore, _ row: Int, _ field: Int) -> Int64? {
-        store.withField(row, field) { $0.flatMap { ValueNormaliser.epochSeconds(bytes: $0) } }
+    private func isRecent(_ store: RowStore, _ row: Int, _ field: Int) -> Bool {
+        store.withField(row, field) { $0.map { isRecent(text: $0) } ?? false }
     }
 }

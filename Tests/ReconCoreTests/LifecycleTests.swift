@@ -1,4 +1,4 @@
-import ReconCore
+@testable import ReconCore
 import Testing
 
 struct LifecycleTests {
@@ -47,6 +47,20 @@ struct LifecycleTests {
         #expect(w.isRecent(10_000 - 300) && w.isRecent(10_000 + 60) && w.isRecent(10_000 - 3600))
         #expect(!w.isRecent(10_000 - 3601) && !w.isRecent(10_000 + 86_400) && !w.isRecent(nil))
         #expect(!SettleWindow(runStartedAt: 10_000, seconds: 0).isRecent(10_000))
+    }
+
+    /// Texts are skipped by their day only when that cannot change the answer: the same as
+    /// parsing every one, around the window and across offsets, and for other shapes.
+    @Test func theSettleWindowOnTexts() {
+        let start: Int64 = 1_796_169_600   // 2026-12-02T00:00:00Z, just after midnight: the window spans two days
+        let w = SettleWindow(runStartedAt: start + 600, seconds: 3600)
+        #expect(SettleWindow.day(start) == "2026-12-02" && SettleWindow.day(0) == "1970-01-01" && SettleWindow.day(951_782_400) == "2000-02-29")
+        for text in ["2026-12-01 23:30:00+00", "2026-12-02 00:05:00+00", "2026-12-01 22:00:00+00", "2026-12-02 01:30:00+01",
+                     "2026-12-02 12:00:00+00", "2026-11-30 23:59:59+00", "2026-12-03 00:00:00+00", "1999-01-01", "2026-12-02", "garbage"] {
+            var t = text
+            let fast = t.withUTF8 { w.isRecent(text: $0) }
+            #expect(fast == w.isRecent(ValueNormaliser.epochSeconds(text)), "\(text)")
+        }
     }
 
     /// Only what the state must write is marked changed: new findings, findings stored before
