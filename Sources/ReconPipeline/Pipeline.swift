@@ -280,7 +280,11 @@ public struct Pipeline {
             store.closeInterruptedRuns()
             // A killed run may have taken this id in the state without publishing its folder.
             runId = Self.runId(started, reportsDirectory: config.reportsDirectory, taken: { (try? store.runExists($0)) ?? false })
-            try store.beginRun(runId: runId, startedAt: ISO8601DateFormatter().string(from: started),
+            // To the microsecond: whether a correction was applied before a run started decides
+            // whether that run's resolved findings mean it was delivered (recon.add_corrections).
+            let precise = ISO8601DateFormatter()
+            precise.formatOptions.insert(.withFractionalSeconds)
+            try store.beginRun(runId: runId, startedAt: precise.string(from: started),
                                host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
 
             // What the state knows (open findings, waivers) is read on its own connection while

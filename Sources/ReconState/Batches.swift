@@ -85,8 +85,10 @@ extension StateStore {
     }
 
     /// - Returns: nil when approved, else why the database refused (the refusal is audited).
-    public func approve(_ id: String, sha256: String, excluded: [String]) throws -> String? {
-        try q("SELECT recon.approve_batch($1, $2, $3::text[])", [id, sha256, textArrayLiteral(excluded)]).first?.first ?? nil
+    /// - Parameter selection: the approver's selection as written (recorded in the audit);
+    ///   `excluded` is what it leaves out, exactly.
+    public func approve(_ id: String, sha256: String, excluded: [String], selection: String) throws -> String? {
+        try q("SELECT recon.approve_batch($1, $2, $3::text[], $4)", [id, sha256, textArrayLiteral(excluded), selection]).first?.first ?? nil
     }
 
     /// - Returns: nil when rejected, else why the database refused (the refusal is audited).

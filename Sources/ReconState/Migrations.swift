@@ -278,7 +278,7 @@ public enum Migrations {
 
         -- Approve: returns NULL, or why it was refused (the refusal is audited). Concurrent
         -- approvals wait for the row lock: exactly one wins.
-        CREATE FUNCTION recon.approve_batch(p_batch text, p_sha256 text, p_excluded text[])
+        CREATE FUNCTION recon.approve_batch(p_batch text, p_sha256 text, p_excluded text[], p_selection text)
         RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         DECLARE b recon.batches; why text;
         BEGIN
@@ -299,7 +299,8 @@ public enum Migrations {
                    excluded = coalesce(p_excluded, '{}') WHERE batch_id = p_batch;
             INSERT INTO recon.batch_events (batch_id, event, actor, plan_sha256, detail)
             VALUES (p_batch, 'approved', session_user, p_sha256,
-                    CASE WHEN cardinality(p_excluded) > 0 THEN 'excluding ' || array_to_string(p_excluded, ' ') ELSE 'all actions' END);
+                    coalesce(nullif(p_selection, ''), 'all actions')
+                    || format(' (%s of %s actions)', b.actions - coalesce(cardinality(p_excluded), 0), b.actions));
             RETURN NULL;
         END $$;
 

@@ -160,16 +160,43 @@ struct Batch: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "What a batch would change: record, field, old → new, why.")
         @Argument var batch: String
+        @Option(name: .long, parsing: .upToNextOption, help: "Only these operations (link,update_status,…).") var operation: [String] = []
+        @Option(name: .long, help: "Only actions on this system (crm or erp).") var system: String?
+        @Option(name: .long, help: "Only actions resolving findings of this type.") var findingType: String?
+        @Option(name: .long, help: "Show at most this many actions (default 200).") var limit: Int = 200
         @OptionGroup var common: CommonOptions
-        func run() throws { print(try common.pipeline().showBatch(batch)) }
+        func run() throws {
+            var filter = ActionFilter(limit: max(0, limit))
+            do { filter.operations = try ActionSelection.operations(operation) } catch let e as SelectionError { throw ValidationError(e.description) }
+            if let system {
+                guard let s = System(rawValue: system) else { throw ValidationError("--system must be crm or erp") }
+                filter.system = s
+            }
+            if let findingType {
+                guard let t = FindingType(rawValue: findingType) else {
+                    throw ValidationError("--finding-type must be one of \(FindingType.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.findingType = t
+            }
+            print(try common.pipeline().showBatch(batch, filter: filter))
+        }
     }
 
     struct Approve: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Approve a pending batch (not by the role that generated it).")
         @Argument var batch: String
+        @Option(name: .long, parsing: .upToNextOption, help: "Only these operations, e.g. link,update_status.") var only: [String] = []
+        @Option(name: .customLong("exclude-operation"), parsing: .upToNextOption, help: "Leave out these operations, e.g. create.") var excludeOperation: [String] = []
         @Option(name: .long, parsing: .upToNextOption, help: "Action ids to leave out.") var exclude: [String] = []
         @OptionGroup var common: CommonOptions
-        func run() throws { print(try common.pipeline().approveBatch(batch, exclude: exclude)) }
+        func run() throws {
+            var selection = ActionSelection(excludedIds: Set(exclude))
+            do {
+                selection.only = try ActionSelection.operations(only)
+                selection.excludedOperations = try ActionSelection.operations(excludeOperation)
+            } catch let e as SelectionError { throw ValidationError(e.description) }
+            print(try common.pipeline().approveBatch(batch, selection: selection))
+        }
     }
 
     struct Reject: ParsableCommand {

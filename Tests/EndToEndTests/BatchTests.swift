@@ -285,7 +285,7 @@ struct BatchTests {
         let selfApproval = try recon(s, ["batch", "approve", s.batch])
         #expect(selfApproval.status == 2 && selfApproval.stderr.contains("four eyes"), "\(selfApproval.stderr)")
         let state = try Connection(conninfo: s.nightlyURL)
-        let denied = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.approve_batch('\(s.batch)', 'x', '{}')") }
+        let denied = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.approve_batch('\(s.batch)', 'x', '{}', '')") }
         #expect(denied.sqlState == "42501")
         // An approver cannot register a batch (which would supersede the night's), nor a rollback
         // batch of a batch that is not being applied.
@@ -298,7 +298,7 @@ struct BatchTests {
         // self-approval that recon.settings does not allow.
         let admin = try Connection(conninfo: s.f.url)
         _ = try admin.query("SELECT recon.register_batch('B-self', 'r', $1, '/nowhere', 'abc', 1, 0, 3600, true)", [s.batch])
-        #expect(try admin.query("SELECT recon.approve_batch('B-self', 'abc', '{}')").first?.first??.contains("four eyes") == true)
+        #expect(try admin.query("SELECT recon.approve_batch('B-self', 'abc', '{}', '')").first?.first??.contains("four eyes") == true)
 
         // The owner sets the status by hand: apply refuses, for want of the approval's audit event.
         try psql(s.ownerURL, command: "UPDATE recon.batches SET status = 'approved', approved_by = 'bob', approved_sha256 = plan_sha256")
@@ -345,7 +345,7 @@ struct BatchTests {
         #expect(late.status == 2 && late.stderr.contains("has expired"), "\(late.stderr)")
         let c = try Connection(conninfo: s.approverURL)
         let sha = try #require(try c.query("SELECT plan_sha256 FROM recon.batches WHERE batch_id = $1", [s.batch]).first?.first ?? nil)
-        #expect(try c.query("SELECT recon.approve_batch($1, $2, '{}')", [s.batch, sha]).first?.first??.contains("expired") == true)
+        #expect(try c.query("SELECT recon.approve_batch($1, $2, '{}', '')", [s.batch, sha]).first?.first??.contains("expired") == true)
         #expect(try c.query("SELECT status FROM recon.batches WHERE batch_id = $1", [s.batch]).first?.first == "expired")
     }
 
@@ -516,6 +516,37 @@ struct BatchTests {
         #expect(try missingOrder(second)?[10] == "new")
         let creates = try plan(s.f.reports + "/" + second + "/plan.json").filter { ($0["operation"] as? String) == "create" }
         #expect(creates.count == 1 && creates.first?["record_id"] as? String == "8", "\(creates)")
+    }
+
+    /// An approver reviews by summary and filters, approves a selection by operation, and only
+    /// it is applied; the selection is in the audit, the exact list left out in the batch.
+    @Test func aSelectionIsApprovedAndOnlyItIsApplied() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        let show = try recon(s, ["batch", "show", s.batch, "--operation", "update_field", "--limit", "1"], as: s.approverURL)
+        #expect(show.status == 0, "\(show.stderr)")
+        for line in ["summary: 4 actions, 0 findings for a human", "link            crm customer          1         0",
+                     "update_field    crm order             1         0", "2 actions of 4 (filtered):", "… 1 more"] {
+            #expect(show.stdout.contains(line), "\(line)\n\(show.stdout)")
+        }
+        let typed = try recon(s, ["batch", "show", s.batch, "--finding-type", "status_mismatch", "--system", "crm"], as: s.approverURL)
+        #expect(typed.stdout.contains("1 actions of 4 (filtered):") && typed.stdout.contains("update_status: crm order 7"), "\(typed.stdout)")
+        let bad = try recon(s, ["batch", "approve", s.batch, "--only", "link,upsert"], as: s.approverURL)
+        #expect(bad.status == 2 && bad.stderr.contains("\"upsert\" is not an operation"), "\(bad.stderr)")
+
+        let approve = try recon(s, ["batch", "approve", s.batch, "--only", "update_field,update_status", "--exclude-operation", "update_status"],
+                                as: s.approverURL)
+        #expect(approve.status == 0 && approve.stdout.contains("2 of 4 actions will be applied"), "\(approve.stdout) \(approve.stderr)")
+        let detail = try Connection(conninfo: s.f.url).query(
+            "SELECT detail FROM recon.batch_events WHERE batch_id = $1 AND event = 'approved'", [s.batch]).first?.first ?? nil
+        #expect(detail == "--only update_field,update_status --exclude-operation update_status (2 of 4 actions)", "\(String(describing: detail))")
+        let apply = try recon(s, ["batch", "apply", s.batch], as: s.approverURL)
+        #expect(apply.status == 0 && apply.stdout.contains("2 applied, 0 stale, 0 already applied, 2 excluded"), "\(apply.stdout) \(apply.stderr)")
+        let applied = try Connection(conninfo: s.f.url).query("SELECT operation FROM recon.corrections ORDER BY 1").map { $0[0] ?? "" }
+        #expect(applied == ["update_field", "update_field"])
+        let shown = try recon(s, ["batch", "show", s.batch], as: s.approverURL)
+        #expect(shown.stdout.contains("approved by alice, 2 actions left out") && shown.stdout.contains("update_status   crm order             1         1"),
+                "\(shown.stdout)")
     }
 
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.
