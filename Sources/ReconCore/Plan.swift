@@ -99,6 +99,16 @@ public struct PlanAction: Sendable, Equatable {
     public static func makeId(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> String {
         return "ACT-" + hex(SHA256.hash(data: hashInput([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"])).prefix(8))
     }
+
+    /// The outbox's key for this action: the action bound to its precondition (its old value). The
+    /// same formula as the state database's `recon.outbox_key` (migration 4), which is the one that
+    /// counts; a test holds the two equal.
+    public var outboxKey: String { Self.outboxKey(actionId: actionId, oldValue: oldValue) }
+
+    public static func outboxKey(actionId: String, oldValue: String?) -> String {
+        let text = actionId + "\n" + (oldValue.map { "=" + $0 } ?? "NULL")
+        return "OBX-" + hex(SHA256.hash(data: Array(text.utf8)).prefix(16))
+    }
 }
 
 /// A finding no action resolves: a person decides.

@@ -293,9 +293,11 @@ public struct Pipeline {
             // linked orders and may wait for the customers' index), not during the extraction,
             // when both cores are busy decoding and serving rows, and not at the end of matching,
             // when the lifecycle would wait for it (at 4M customers per side it takes about 2 s).
-            let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Int) in
+            let plansBatch = config.ownership != nil
+            let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Set<String>, Int) in
                 let t = Date()
-                return (try store.openFindings(), try store.activeWaivers(), Int(Date().timeIntervalSince(t) * 1000))
+                return (try store.openFindings(), try store.activeWaivers(), plansBatch ? try store.inFlightKeys() : [],
+                        Int(Date().timeIntervalSince(t) * 1000))
             }
             let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
             do {
@@ -311,7 +313,7 @@ public struct Pipeline {
             // Findings of records changed just before the run: settling (see SettleWindow).
             let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
             let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
-            let (open, waived, readMs) = try known.wait()
+            let (open, waived, inFlight, readMs) = try known.wait()
             logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
             // The batch needs only the findings and the waivers: it is planned (and plan.json and
             // plan.csv written, plan.json hashed) on a second thread from here on, while this one
@@ -319,16 +321,23 @@ public struct Pipeline {
             progress.note("writing reports")
             let folder: ReportFolder
             do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
-            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int)? in
+            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
                 guard let ownership = config.ownership else { return nil }
                 let t = Date()
                 let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
                                           index: options.fastPaths ? outcome.index : nil)
                 // In two halves: with the lifecycle and the findings' CSVs on the other core, three
                 // threads keep both cores busy to the end instead of one waiting for the plan.
-                let plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
+                var plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
                                          runId: runId, createdAt: ISO8601DateFormatter().string(from: started),
                                          pieces: options.fastPaths ? 2 : 1)
+                // Actions already sent for the same state, not yet delivered, are left out: the
+                // batch holds only what would change something.
+                let sent = inFlight.isEmpty ? 0 : plan.actions.reduce(0) { $0 + (inFlight.contains($1.outboxKey) ? 1 : 0) }
+                if sent > 0 {
+                    plan = Plan(batchId: plan.batchId, runId: plan.runId, createdAt: plan.createdAt, rollbackOf: plan.rollbackOf,
+                                actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
+                }
                 let ms = Int(Date().timeIntervalSince(t) * 1000)
                 // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
                 // are usually done by now, and plan.csv would otherwise follow on its own).
@@ -336,7 +345,7 @@ public struct Pipeline {
                 let sha: String
                 do { sha = try folder.writePlanJSON(plan) } catch { _ = try? csvJob.wait(); throw error }
                 try csvJob.wait()
-                return (plan, sha, ms)
+                return (plan, sha, ms, sent)
             }
             var lifecycle: Lifecycle
             do {
@@ -378,10 +387,12 @@ public struct Pipeline {
                 return Int(Date().timeIntervalSince(t) * 1000)
             }
             var planned: (plan: Plan, sha256: String)?
+            var alreadySent = 0
             do {
                 do {
                     try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
-                    if let (p, sha, ms) = try planJob.wait() {
+                    if let (p, sha, ms, sent) = try planJob.wait() {
+                        alreadySent = sent
                         summary.timingsMs.append(("plan", ms))
                         logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
                         planned = (p, sha)
@@ -428,6 +439,7 @@ public struct Pipeline {
                     throw ReconError(e.description)
                 }
                 batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"
+                    + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)")
                 logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
             }
             let finalTimings = summary.timingsMs + [("write", folder.writeMs)]

@@ -378,6 +378,16 @@ public enum Migrations {
             RETURNING c.action_id;
         END $$;
 
+        -- The keys of the corrections sent and not yet delivered: the night's batch leaves out the
+        -- actions already on their way (keys only: no value leaves the outbox).
+        CREATE FUNCTION recon.in_flight_keys() RETURNS SETOF text
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+            SELECT c.outbox_key FROM recon.corrections c
+            WHERE c.delivered_run IS NULL
+              AND NOT EXISTS (SELECT 1 FROM recon.run_findings rf JOIN recon.runs r ON r.run_id = rf.run_id
+                              WHERE rf.finding_id = ANY (c.finding_ids) AND rf.status = 'resolved' AND r.started_at > c.applied_at)
+        $$;
+
         -- Apply, step 3: the batch is applied (same transaction as the outbox rows).
         CREATE FUNCTION recon.finish_apply(p_batch text, p_sha256 text, p_detail text)
         RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

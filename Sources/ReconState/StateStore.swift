@@ -176,6 +176,11 @@ public final class StateStore {
     }
 
     /// Finding ids whose newest waiver has not expired (`until` is today or later, or none).
+    /// The outbox keys of corrections sent and not yet delivered (`PlanAction.outboxKey`).
+    public func inFlightKeys() throws -> Set<String> {
+        Set(try q("SELECT recon.in_flight_keys()").compactMap { $0.first ?? nil })
+    }
+
     public func activeWaivers() throws -> Set<String> {
         let rows = try q("""
             SELECT finding_id FROM (

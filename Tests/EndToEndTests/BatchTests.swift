@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ReconCore
 import TestSupport
 import Testing
 
@@ -375,32 +376,44 @@ struct BatchTests {
     }
 
     /// A correction sent, imported, then undone in the system is sent again the next night; not
-    /// delivered yet, it is not sent twice.
+    /// delivered yet, it is not sent twice (two approved batches proposing it add it once), and the
+    /// next nights' batches leave it out.
     @Test func aCorrectionThatDriftsBackIsSentAgainNeverTwiceForOneState() throws {
         let s = try setup()
         defer { s.f.cleanup() }
-        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
-        #expect(try recon(s, ["batch", "apply", s.batch], as: s.approverURL).status == 0)
-
-        // Not imported yet: the next night plans the same four; they are in the outbox already.
-        func night() throws -> String {
-            #expect(try s.f.recon(env: ["DATABASE_URL": s.nightlyURL]).status <= 1)
-            return "B-" + (try #require(s.f.reportEntries().last))
+        func night() throws -> (batch: String, stdout: String) {
+            let run = try s.f.recon(env: ["DATABASE_URL": s.nightlyURL])
+            #expect(run.status <= 1, "\(run.stderr)")
+            return ("B-" + (try #require(s.f.reportEntries().last)), run.stdout)
         }
-        let second = try night()
+        // Two approved batches with the same four actions: the second adds nothing.
+        #expect(try recon(s, ["batch", "approve", s.batch], as: s.approverURL).status == 0)
+        let second = try night().batch
         #expect(try recon(s, ["batch", "approve", second], as: s.bobURL).status == 0)
+        #expect(try recon(s, ["batch", "apply", s.batch], as: s.approverURL).stdout.contains("4 applied, 0 stale, 0 already applied"))
         let resend = try recon(s, ["batch", "apply", second], as: s.bobURL)
         #expect(resend.stdout.contains("0 applied, 0 stale, 4 already applied"), "\(resend.stdout) \(resend.stderr)")
         #expect(try outboxRows(s) == 4)
+
+        // The outbox's keys are what the binary computes.
+        for row in try Connection(conninfo: s.f.url).query("SELECT action_id, old_value, outbox_key, recon.outbox_key(action_id, old_value) FROM recon.corrections") {
+            #expect(PlanAction.outboxKey(actionId: row[0]!, oldValue: row[1]) == row[2] && row[2] == row[3], "\(row)")
+        }
+
+        // Not imported yet: the next night leaves the four out of its batch.
+        let third = try night()
+        #expect(third.stdout.contains("0 actions, 0 findings for a human") && third.stdout.contains("4 more already sent, awaiting import (left out)"),
+                "\(third.stdout)")
 
         // Imported; a night sees the findings resolved; someone sets the tier back.
         let folder = (s.planPath as NSString).deletingLastPathComponent
         try replay(folder + "/apply-\(s.batch)/corrections.jsonl", on: s.f.url)
         _ = try night()
         try psql(s.f.url, command: "UPDATE sales.party SET tier = 'silver' WHERE src = 'erp' AND pk = 101")
-        let fourth = try night()
-        #expect(try recon(s, ["batch", "approve", fourth], as: s.approverURL).status == 0)
-        let again = try recon(s, ["batch", "apply", fourth], as: s.approverURL)
+        let fifth = try night()
+        #expect(fifth.stdout.contains("1 actions") && !fifth.stdout.contains("already sent"), "\(fifth.stdout)")
+        #expect(try recon(s, ["batch", "approve", fifth.batch], as: s.approverURL).status == 0)
+        let again = try recon(s, ["batch", "apply", fifth.batch], as: s.approverURL)
         #expect(again.status == 0 && again.stdout.contains("1 applied, 0 stale, 0 already applied"), "\(again.stdout) \(again.stderr)")
         #expect(try outboxRows(s) == 5)
     }

@@ -136,7 +136,7 @@ struct NightlyTests {
 
     /// What schema 4 added, taken away again (to go back to schema 2 or 3).
     static let undoMigration4 = """
-        DROP FUNCTION recon.register_rollback, recon.register_batch, recon.refuse_batch, recon.approve_batch, recon.reject_batch, recon.begin_apply,
+        DROP FUNCTION recon.in_flight_keys, recon.register_rollback, recon.register_batch, recon.refuse_batch, recon.approve_batch, recon.reject_batch, recon.begin_apply,
             recon.add_corrections, recon.finish_apply, recon.lock_batch, recon.outbox_key;
         DROP FUNCTION recon.owner_only() CASCADE;
         DROP TABLE recon.settings;
