@@ -246,7 +246,8 @@ extension Pipeline {
                 let path = folder + "/rollback-\(id)"
                 do {
                     staged.append(try writer.stage(into: folder, name: "rollback-\(id)",
-                                                   files: [("plan.json", json), ("plan.csv", ReportWriter.planCSV(rollbackPlan))]))
+                                                   files: [("plan.json", json), ("plan.csv", ReportWriter.planCSV(rollbackPlan)),
+                                                           ("batch.html", Array(BatchPage.render(rollbackPlan, sha256: Plan.sha256(json)).utf8))]))
                 } catch let e as ReportError { throw ReconError("cannot write the rollback batch: \(e.description)") }
                 try wrap { try state.registerRollback(rollbackPlan, path: path + "/plan.json", sha256: Plan.sha256(json),
                                                       expireSeconds: config.batchExpirySeconds) }

@@ -343,7 +343,10 @@ public struct Pipeline {
                 // are usually done by now, and plan.csv would otherwise follow on its own).
                 let csvJob = BackgroundJob(inParallel: true) { try folder.writePlanCSV(plan) }
                 let sha: String
-                do { sha = try folder.writePlanJSON(plan) } catch { _ = try? csvJob.wait(); throw error }
+                do {
+                    sha = try folder.writePlanJSON(plan)
+                    try folder.writeBatchPage(plan, sha256: sha)
+                } catch { _ = try? csvJob.wait(); throw error }
                 try csvJob.wait()
                 return (plan, sha, ms, sent)
             }

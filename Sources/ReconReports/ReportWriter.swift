@@ -479,6 +479,11 @@ public final class ReportFolder {
         return sha
     }
 
+    /// batch.html, the batch's review page (needs plan.json's hash).
+    public func writeBatchPage(_ plan: Plan, sha256: String) throws {
+        try writer.write(tempPath + "/batch.html", Array(BatchPage.render(plan, sha256: sha256).utf8))
+    }
+
     /// plan.csv, the plan for people.
     public func writePlanCSV(_ plan: Plan) throws {
         var csv = try CSVWriter(streamingTo: tempPath + "/plan.csv")

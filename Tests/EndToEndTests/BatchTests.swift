@@ -562,6 +562,23 @@ struct BatchTests {
                 "\(shown.stdout)")
     }
 
+    /// batch.html: the review page, self-contained, rendered by headless chromium.
+    @Test func theReviewPageRendersInHeadlessChromium() throws {
+        let config = Self.config.replacingOccurrences(of: "email: crm}", with: "email: crm}\n  create_customers_in: erp")
+        let s = try setup(config: config, extraSQL: Self.changes + " INSERT INTO sales.party VALUES ('crm', 3, NULL, 'cy@shop.example', '+49 151 33333333', 'DE', 'gold');",
+                          actions: 5)
+        defer { s.f.cleanup() }
+        let page = (s.planPath as NSString).deletingLastPathComponent + "/batch.html"
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        for action in try plan(s.planPath) { #expect(html.contains(action["action_id"] as! String)) }
+        let (png, dom) = try renderInChromium(page, workDirectory: s.f.dir, size: "1366,900")
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "screenshot of \(png.count) bytes")
+        #expect(dom.contains("Summary: 5 actions, 0 findings for a human") && dom.contains("update_status · crm order · 1 action<")
+                && dom.contains("silver") && dom.contains("+4915133333333"), "\(dom.prefix(2000))")
+        if let keep = ProcessInfo.processInfo.environment["RECON_KEEP_BATCH_SCREENSHOT"] { try png.write(to: URL(fileURLWithPath: keep)) }
+    }
+
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.
     @Test func theReReadTrimsAsTheRunDoes() throws {
         let s = try setup()

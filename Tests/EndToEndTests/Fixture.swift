@@ -86,3 +86,17 @@ func fixture(config: String? = nil, extraSQL: String = "", migrate: Bool = true)
     return f
 }
 
+
+/// A page rendered by headless chromium: its screenshot (PNG) and the DOM it built.
+func renderInChromium(_ page: String, workDirectory dir: String, size: String = "1280,1400") throws -> (png: Data, dom: String) {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    let browser = try #require(chromium, "chromium is not installed: `make test` installs it (RECON_BOOTSTRAP_TEST=1 scripts/bootstrap.sh)")
+    let shot = dir + "/page-\(UUID().uuidString).png"
+    let args = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=" + size,
+                "--user-data-dir=" + dir + "/chromium"]
+    let r = try Binaries.run(browser, args + ["--screenshot=" + shot, "file://" + page])
+    #expect(r.status == 0, "\(r.stderr)")
+    let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+    let dom = try Binaries.run(browser, args + ["--dump-dom", "file://" + page])
+    return (png, dom.stdout)
+}

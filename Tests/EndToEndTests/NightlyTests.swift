@@ -310,17 +310,9 @@ struct NightlyTests {
         let html = try String(contentsOfFile: page, encoding: .utf8)
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
         #expect(html.contains("<svg") && html.contains("Oldest open findings"))
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let browser = try #require(chromium, "chromium is not installed: `make test` installs it (RECON_BOOTSTRAP_TEST=1 scripts/bootstrap.sh)")
-        let shot = f.dir + "/report.png"
-        let args = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1400",
-                    "--user-data-dir=" + f.dir + "/chromium"]
-        let r = try Binaries.run(browser, args + ["--screenshot=" + shot, "file://" + page])
-        #expect(r.status == 0, "\(r.stderr)")
-        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        let (png, dom) = try renderInChromium(page, workDirectory: f.dir)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "screenshot of \(png.count) bytes")
-        let dom = try Binaries.run(browser, args + ["--dump-dom", "file://" + page])
-        #expect(dom.stdout.contains("Open findings per type") && dom.stdout.contains("status_mismatch"))
+        #expect(dom.contains("Open findings per type") && dom.contains("status_mismatch"))
         if let keep = ProcessInfo.processInfo.environment["RECON_KEEP_SCREENSHOT"] { try png.write(to: URL(fileURLWithPath: keep)) }
     }
 
