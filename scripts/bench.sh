@@ -46,3 +46,9 @@ if [ ! -x .bench/venv/bin/python ] || ! .bench/venv/bin/python -c "import duckdb
 fi
 python3 bench/bench.py --recon "$bin/recon" --mirror-tool "$bin/recon-mirror" --database "$db" \
   --customers "$customers" --runs "$runs" --python .bench/venv/bin/python "${linear_args[@]}" ${BENCH_ARGS:-}
+# The apply benchmark: a batch of BENCH_APPLY_ACTIONS updates (default 100,000; 0 skips it)
+# approved and applied, median of the same number of rounds.
+apply_actions=${BENCH_APPLY_ACTIONS:-100000}
+if [ "$apply_actions" != 0 ]; then
+  python3 bench/apply.py --recon "$bin/recon" --admin "$admin" --actions "$apply_actions" --runs "$runs"
+fi

@@ -221,7 +221,8 @@ extension Pipeline {
                 throw ReconError("batch \(id) cannot be applied: \(why)")
             }
             let batch = try wrap { try state.batch(id) }
-            let actions = plan.actions.filter { !batch.excluded.contains($0.actionId) }
+            let excluded = Set(batch.excluded)
+            let actions = plan.actions.filter { !excluded.contains($0.actionId) }
             let current = Current(try reread(actions, config))
             var ok: [PlanAction] = []
             var stale: [(PlanAction, String)] = []

@@ -4,7 +4,8 @@ import Foundation
 /// in CRLF, text is UTF-8.
 ///
 /// Who reads the file decides what a cell holds (`Audience`): a CSV for people guards cells a
-/// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) with a leading
+/// spreadsheet would run as a formula (starting with `=`, `@`, tab or CR, or with `+` or `-` unless
+/// the rest is a plain number: `+4915111111111` and `-12.50` are left as they are) with a leading
 /// apostrophe; a CSV for machines (the import files of `batch apply`) holds the exact value to
 /// write, since an importer would write the apostrophe into the record.
 public struct CSVWriter {
@@ -84,12 +85,25 @@ public struct CSVWriter {
         return bytes
     }
 
+    /// `+` or `-`, digits, and at most one `.` between digits: a number a spreadsheet reads as a
+    /// number, never as a formula.
+    static func isPlainSignedNumber(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        var digits = 0, dot = false, lastWasDigit = false
+        for b in utf8.dropFirst() {
+            if b >= 0x30 && b <= 0x39 { digits += 1; lastWasDigit = true; continue }
+            guard b == UInt8(ascii: "."), !dot, lastWasDigit else { return false }
+            dot = true
+            lastWasDigit = false
+        }
+        return digits > 0 && lastWasDigit
+    }
+
     private mutating func append(_ utf8: UnsafeBufferPointer<UInt8>) {
         var needsQuotes = false
         var neutralise = false
         if guardsFormulas, let first = utf8.first {
-            neutralise = first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
-                || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+            neutralise = first == UInt8(ascii: "=") || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+                || ((first == UInt8(ascii: "+") || first == UInt8(ascii: "-")) && !Self.isPlainSignedNumber(utf8))
         }
         for b in utf8 where b == UInt8(ascii: ",") || b == UInt8(ascii: "\"") || b == 0x0D || b == 0x0A {
             needsQuotes = true

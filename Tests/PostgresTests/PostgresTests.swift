@@ -21,6 +21,15 @@ struct PostgresTests {
         TestDatabase.drop(database)
     }
 
+    /// Text arrays built by `textArrayLiteral` reach the server element for element.
+    @Test func textArrayLiteralsRoundTrip() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        let values: [String?] = ["plain", "", nil, "NULL", "a,b", "{x}", "say \"hi\"", "back\\slash", " padded ", "line\nbreak", "Zoë 😀", "\\\""]
+        let rows = try c.query("SELECT u.v, u.v IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n", [textArrayLiteral(values)])
+        #expect(rows.map { $0[1] == "t" ? nil : $0[0] ?? "" } == values)
+    }
+
     @Test func describeReportsColumnsAndTypes() throws {
         defer { TestDatabase.drop(database) }
         let c = try Connection(conninfo: url)
