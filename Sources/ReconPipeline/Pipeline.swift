@@ -341,7 +341,10 @@ public struct Pipeline {
                 let ms = Int(Date().timeIntervalSince(t) * 1000)
                 // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
                 // are usually done by now, and plan.csv would otherwise follow on its own).
-                let csvJob = BackgroundJob(inParallel: true) { try folder.writePlanCSV(plan) }
+                let csvJob = BackgroundJob(inParallel: true) {
+                    try folder.writePlanCSV(plan)
+                    try folder.writePlanXLSX(plan)
+                }
                 let sha: String
                 do {
                     sha = try folder.writePlanJSON(plan)

@@ -206,6 +206,27 @@ public struct ReportWriter {
         }
     }
 
+    /// The plan as a workbook: plan.csv's columns, amounts as numbers.
+    public static func planXLSX(_ plan: Plan, path: String) throws {
+        let x = try XLSXWriter(path: path, sheetName: "plan " + plan.batchId)
+        x.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"].map { .text($0) })
+        func value(_ v: String?, _ field: String) -> XLSXWriter.Cell {
+            guard let v else { return .empty }
+            if field == "amount", let n = ValueNormaliser.amount(v) { return .number(n) }
+            return .text(v)
+        }
+        for a in plan.actions {
+            x.row([.text(a.actionId), .text(a.operation.rawValue), .text(a.system.rawValue), .text(a.entity.rawValue), .text(a.recordId),
+                   .text(a.field), value(a.oldValue, a.field), value(a.newValue, a.field), .text(a.findingIds.joined(separator: " ")),
+                   .text(a.reason)])
+        }
+        for h in plan.needsHuman {
+            x.row([.empty, .text("needs_human"), .empty, .text(h.entity.rawValue), .text(h.records.joined(separator: " ")),
+                   .text(h.type.rawValue), .empty, .empty, .text(h.findingId), .text(h.reason)])
+        }
+        try x.finish()
+    }
+
     /// Writes files into an existing folder through a hidden temporary folder renamed into
     /// `name` (for the import files and rollback batch that `batch apply` adds to a run's folder).
     public func publishInto(_ folder: String, name: String, files: [(String, [UInt8])]) throws -> String {
@@ -482,6 +503,12 @@ public final class ReportFolder {
     /// batch.html, the batch's review page (needs plan.json's hash).
     public func writeBatchPage(_ plan: Plan, sha256: String) throws {
         try writer.write(tempPath + "/batch.html", Array(BatchPage.render(plan, sha256: sha256).utf8))
+    }
+
+    /// plan.xlsx, the plan for people who review it in a spreadsheet: typed cells (text for ids,
+    /// phones and statuses, numbers for amounts), nothing a spreadsheet would run.
+    public func writePlanXLSX(_ plan: Plan) throws {
+        try ReportWriter.planXLSX(plan, path: tempPath + "/plan.xlsx")
     }
 
     /// plan.csv, the plan for people.

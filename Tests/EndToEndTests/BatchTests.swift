@@ -579,6 +579,41 @@ struct BatchTests {
         if let keep = ProcessInfo.processInfo.environment["RECON_KEEP_BATCH_SCREENSHOT"] { try png.write(to: URL(fileURLWithPath: keep)) }
     }
 
+    /// The review files in a real spreadsheet (LibreOffice Calc, headless): plan.xlsx shows a
+    /// phone, a signed amount and a formula-like value exactly, typed, and runs nothing; plan.csv
+    /// runs no formula either.
+    @Test func aSpreadsheetShowsTheReviewFilesAsTheyAre() throws {
+        let config = Self.config.replacingOccurrences(of: "email: crm}", with: "email: crm, phone: crm}")
+        let s = try setup(config: config, extraSQL: Self.changes + " UPDATE sales.party SET tel = '0151 22222222' WHERE src = 'erp' AND pk = 101;"
+                          + " UPDATE sales.purchase SET total = -12.50 WHERE src = 'erp';"
+                          + " UPDATE sales.party SET tier = '=1+1' WHERE src = 'crm' AND pk = 1;", actions: 5)
+        defer { s.f.cleanup() }
+        let folder = (s.planPath as NSString).deletingLastPathComponent
+        let soffice = try #require(["/usr/bin/soffice", "/usr/bin/libreoffice"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                   "LibreOffice is not installed: `make test` installs it (RECON_BOOTSTRAP_TEST=1 scripts/bootstrap.sh)")
+        func throughCalc(_ file: String) throws -> [[String]] {
+            let out = s.f.dir + "/calc-" + UUID().uuidString
+            let r = try Binaries.run(soffice, ["-env:UserInstallation=file://" + s.f.dir + "/lo-profile", "--headless", "--calc",
+                                               "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false", "--outdir", out, file])
+            #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+            let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension + ".csv"
+            // Calc ends its lines with LF; the test's reader splits records on CRLF.
+            let text = try String(contentsOfFile: out + "/" + name, encoding: .utf8)
+            return parseCSV(text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n"))
+        }
+        let xlsx = try throughCalc(folder + "/plan.xlsx")
+        #expect(xlsx.first == ["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
+        func row(_ field: String) -> [String]? { xlsx.first { $0.count > 7 && $0[5] == field } }
+        #expect(row("phone")?[6] == "0151 22222222" && row("phone")?[7] == "+4915111111111", "\(xlsx)")
+        #expect(row("amount")?[6] == "99.5" && row("amount")?[7] == "-12.5", "\(xlsx)")
+        #expect(row("tier")?[6] == "silver" && row("tier")?[7] == "=1+1", "\(xlsx)")
+        #expect(!xlsx.joined().contains { $0.hasPrefix("'") })
+        // plan.csv: the formula-like value is guarded and stays text; nothing is computed.
+        let csv = try throughCalc(folder + "/plan.csv")
+        let tier = csv.first { $0.count > 7 && $0[5] == "tier" }
+        #expect(tier?[7] == "'=1+1", "\(csv)")
+    }
+
     /// Ids with a tab or a no-break space are found again by apply, as the run found them.
     @Test func theReReadTrimsAsTheRunDoes() throws {
         let s = try setup()
