@@ -14,6 +14,9 @@ public enum Normalised: Equatable, Sendable {
 }
 
 public enum EmailNormaliser {
+    /// The longest address a mail system accepts (RFC 5321's path limit less its brackets).
+    public static let maxLength = 254
+
     /// Trims and lowercases; then checks the syntax a mail system would accept: one `@`, a
     /// non-empty local part of at most 64 bytes without spaces or consecutive/edge dots, and a
     /// domain of at least two dot-separated labels of letters, digits and hyphens (or IDN bytes).
@@ -99,6 +102,7 @@ public enum EmailNormaliser {
 
     /// Why a trimmed, lowercased address is not one a mail system would accept, or nil.
     static func problem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        if bytes.count > maxLength { return "email is longer than \(maxLength) characters" }
         guard let at = bytes.firstIndex(of: UInt8(ascii: "@")), bytes.lastIndex(of: UInt8(ascii: "@")) == at else {
             return "email must contain exactly one @"
         }
@@ -165,6 +169,10 @@ public final class PhoneNormaliser {
     public private(set) var fastCount = 0
     public private(set) var slowCount = 0
 
+    /// The longest phone text normalised (trimmed); a longer one is invalid at once. E.164 numbers
+    /// have at most 15 digits; 64 leaves room for formatting and an extension.
+    public static let maxLength = 64
+
     /// - Parameter fast: false sends every number to libphonenumber (to check the fast path).
     public init(defaultRegion: String, fast: Bool = true) {
         self.defaultRegion = defaultRegion
@@ -193,6 +201,8 @@ public final class PhoneNormaliser {
         guard let raw else { return .empty }
         return ByteText.trimmed(raw) { t -> Normalised in
             if t.isEmpty { return .empty }
+            // Bounded work per value: no phone is this long, and parsing one costs more than linear time.
+            if t.count > Self.maxLength { return .invalid(reason: "phone is longer than \(Self.maxLength) characters") }
             if let fastPath, let result = fastPath.normalise(bytes: t, region: region, slot: slot) {
                 fastCount += 1
                 return result

@@ -26,6 +26,17 @@ struct EmailTests {
         }
     }
 
+    /// An address longer than mail systems accept is invalid, on the String and the byte paths.
+    @Test func overlongIsInvalid() {
+        let long = String(repeating: "a", count: 60) + "@" + String(repeating: "b", count: 60) + "." + String(repeating: "c", count: 60)
+            + "." + String(repeating: "d", count: 60) + ".eeeee.example"
+        #expect(long.utf8.count > 254)
+        #expect(EmailNormaliser.normalise(long) == .invalid(reason: "email is longer than 254 characters"))
+        var bytes = Array(long.utf8), key: [UInt8] = []
+        #expect(bytes.withUnsafeBufferPointer { EmailNormaliser.normalise(bytes: $0, appendingTo: &key) } == .invalid(reason: "email is longer than 254 characters"))
+        bytes.removeAll()
+    }
+
     @Test func emptyIsNotInvalid() {
         #expect(EmailNormaliser.normalise(nil) == .empty)
         #expect(EmailNormaliser.normalise("   ") == .empty)
@@ -33,6 +44,16 @@ struct EmailTests {
 }
 
 struct PhoneTests {
+    /// Hostile values cost no more than their length to reject, on both paths (fast and libphonenumber).
+    @Test(arguments: ["+44" + String(repeating: "1", count: 100_000), String(repeating: "1 ", count: 25_000),
+                      String(repeating: "9", count: 65), "+44 7400 123456 ext. " + String(repeating: "1", count: 50)])
+    func overlongIsInvalidAtOnce(raw: String) {
+        for fast in [true, false] {
+            #expect(PhoneNormaliser(defaultRegion: "GB", fast: fast).normalise(raw, region: "GB")
+                    == .invalid(reason: "phone is longer than 64 characters"))
+        }
+    }
+
     @Test(arguments: [
         ("+44 7400 123456", "GB", "+447400123456"),
         ("07400 123456", "GB", "+447400123456"),
