@@ -26,6 +26,9 @@ public struct ReconConfig: Sendable {
     /// Records created or updated this long before the run may still be on their way between the
     /// systems: their findings are `settling` (reported, never breaching, no action). 0: off.
     public var settleAfterSeconds: Int = 3600
+    /// Permission bits of report files (they hold emails, phones and names): owner only by
+    /// default; folders get the same bits plus search (x) where a file's are readable.
+    public var reportMode: Int = 0o600
     /// Open (not waived) findings at or above this severity make the exit code 1; nil: only
     /// `thresholds` decide (`fail_on: none`).
     public var failOn: Severity? = .warning
@@ -136,6 +139,12 @@ extension ReconConfig {
                 config.orderDuplicateWindowSeconds = try r.duration(value, key)
             case "settle_after":
                 config.settleAfterSeconds = try r.duration(value, key)
+            case "report_mode":
+                let text = try r.string(value, key)
+                guard text.count == 4, text.hasPrefix("0"), let mode = Int(text, radix: 8), mode & 0o600 == 0o600, mode & 0o111 == 0 else {
+                    throw r.error(value, "report_mode must be an octal file mode such as 0600 or 0640 (owner read and write, no execute bits), quoted")
+                }
+                config.reportMode = mode
             case "fail_on":
                 if (try? r.string(value, key)) == "none" { config.failOn = nil } else {
                     config.failOn = try r.enumValue(value, key + " (or none)", Severity.self)
@@ -170,7 +179,7 @@ extension ReconConfig {
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, report_mode, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
             }
         }
         return config

@@ -48,6 +48,13 @@ public struct Pipeline {
 
     /// Loads and checks recon.yml.
     /// - Throws: `ReconError` naming the file (and line and column for content problems).
+    /// Every file and folder recon creates from here on (reports, import files, rollback plans)
+    /// gets `mode` (folders: plus x where readable), whatever the caller's umask allowed.
+    static func restrictNewFiles(to mode: Int) {
+        let folders = mode | ((mode & 0o444) >> 2)
+        umask(mode_t(~folders & 0o777))
+    }
+
     public func loadConfig() throws -> ReconConfig {
         guard let data = FileManager.default.contents(atPath: options.configPath) else {
             throw ReconError("\(options.configPath): config file not found")
@@ -57,6 +64,7 @@ public struct Pipeline {
         }
         do {
             var config = try ReconConfig.parse(text, file: options.configPath)
+            Self.restrictNewFiles(to: config.reportMode)
             if let q = options.queriesDirectory { config.queriesDirectory = q }
             if let r = options.reportsDirectory { config.reportsDirectory = r }
             if let s = options.stateDatabase { config.stateDatabase = s }

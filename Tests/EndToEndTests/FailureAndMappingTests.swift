@@ -92,3 +92,33 @@ struct FailureAndMappingTests {
         #expect(r.status == 0, "\(r.stderr)")
     }
 }
+/// Reports hold emails, phones and names: readable by their owner only, unless recon.yml widens it.
+@Suite struct ReportPermissionTests {
+    func modes(_ f: Fixture) throws -> (folder: Int, files: Set<Int>) {
+        let entry = try #require(f.reportEntries().last)
+        let fm = FileManager.default
+        let folder = try fm.attributesOfItem(atPath: f.reports + "/" + entry)[.posixPermissions] as? Int ?? -1
+        let files = Set(try fm.contentsOfDirectory(atPath: f.reports + "/" + entry).map {
+            try fm.attributesOfItem(atPath: f.reports + "/" + entry + "/" + $0)[.posixPermissions] as? Int ?? -1
+        })
+        return (folder, files)
+    }
+
+    @Test func reportsAreTheOwnersOnlyByDefault() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        // Whatever the caller's umask (the tests' is usually 022).
+        #expect(try f.recon().status == 1)
+        let m = try modes(f)
+        #expect(m.folder == 0o700 && m.files == [0o600], "folder \(String(m.folder, radix: 8)), files \(m.files.map { String($0, radix: 8) })")
+
+        try f.write("recon.yml", OtherMirror.otherConfig + "\nreport_mode: \"0640\"\n")
+        #expect(try f.recon().status == 1)
+        let g = try modes(f)
+        #expect(g.folder == 0o750 && g.files == [0o640], "folder \(String(g.folder, radix: 8)), files \(g.files.map { String($0, radix: 8) })")
+
+        try f.write("recon.yml", OtherMirror.otherConfig + "\nreport_mode: \"0755\"\n")
+        let bad = try f.recon([], "check")
+        #expect(bad.status == 2 && bad.stderr.contains("report_mode must be an octal file mode"), "\(bad.stderr)")
+    }
+}
