@@ -120,12 +120,7 @@ public struct Pipeline {
     /// `recon waive`: accepts a finding for now (recorded with who and when).
     public func waive(findingId: String, reason: String, until: String?) throws -> String {
         guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why the finding is waived") }
-        if let until {
-            let parts = until.split(separator: "-")
-            guard parts.count == 3, parts[0].count == 4, parts.allSatisfy({ Int($0) != nil }) else {
-                throw ReconError("--until \(until): expected a date like 2026-12-31")
-            }
-        }
+        if let until { try Self.checkWaiverEnd(until, today: Date()) }
         let config = try loadConfig()
         let state = try openState(config)
         do {
@@ -134,6 +129,22 @@ public struct Pipeline {
             return "waived \(findingId) by \(who)" + (until.map { " until \($0)" } ?? " until further notice")
         } catch let e as StateError {
             throw ReconError(e.description)
+        }
+    }
+
+    /// A waiver's end: a real calendar date (`YYYY-MM-DD`, UTC), today or later.
+    static func checkWaiverEnd(_ until: String, today: Date) throws {
+        let parts = until.split(separator: "-", omittingEmptySubsequences: false)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+              DateComponents(calendar: calendar, year: y, month: m, day: d).isValidDate(in: calendar) else {
+            throw ReconError("--until \(until): not a date; write it as YYYY-MM-DD, e.g. 2026-12-31")
+        }
+        let now = calendar.dateComponents([.year, .month, .day], from: today)
+        if (y, m, d) < (now.year ?? 0, now.month ?? 0, now.day ?? 0) {
+            throw ReconError("--until \(until) is in the past: a waiver must end today or later (UTC)")
         }
     }
 

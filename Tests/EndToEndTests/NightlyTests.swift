@@ -69,9 +69,13 @@ struct NightlyTests {
         let resolved = parseCSV(try String(contentsOfFile: f.reports + "/" + run2 + "/resolved.csv", encoding: .utf8))
         #expect(resolved.count == 2 && resolved[1][1] == "unlinked")
 
-        // A newer waiver that has already expired puts the mismatch back to persisting.
-        let expire = try waiveFinding(f, mismatch, reason: "only until yesterday", until: "2000-01-01")
-        #expect(expire.status == 0)
+        // A waiver cannot be given an end in the past, nor a date that does not exist.
+        let past = try waiveFinding(f, mismatch, reason: "only until yesterday", until: "2000-01-01")
+        #expect(past.status == 2 && past.stderr.contains("--until 2000-01-01 is in the past"), "\(past.stderr)")
+        let notADate = try waiveFinding(f, mismatch, reason: "typo", until: "2099-02-30")
+        #expect(notADate.status == 2 && notADate.stderr.contains("--until 2099-02-30: not a date; write it as YYYY-MM-DD"), "\(notADate.stderr)")
+        // Time passes: the waiver's end is behind us, and the mismatch is persisting again.
+        try psql(f.url, command: "UPDATE recon.waivers SET until = '2000-01-01'")
 
         // Night 3: the mismatch is persisting, open 3 nights > 2: breached.
         let r3 = try f.recon(["--metrics-file", f.dir + "/recon.prom"])
