@@ -102,6 +102,32 @@ public struct MirrorReader {
         }
     }
 
+    /// What a query would do, from its plan (`EXPLAIN`, never executed): whether it modifies data
+    /// anywhere (a `DELETE … RETURNING`, a data-modifying `WITH`), and the tables it reads.
+    public func planShape(_ extract: Extract) throws -> (modifies: Bool, tables: Set<String>) {
+        let rows: [[String?]]
+        do { rows = try connection.query("EXPLAIN (FORMAT JSON, VERBOSE) " + queries.sql[extract]!) } catch let error as PostgresError {
+            throw ReconError("\(queries.path(extract)): \(error)")
+        }
+        guard let text = rows.first?.first ?? nil, let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
+            throw ReconError("\(queries.path(extract)): the server returned no plan")
+        }
+        var modifies = false
+        var tables: Set<String> = []
+        func walk(_ node: Any) {
+            if let list = node as? [Any] { list.forEach(walk); return }
+            guard let object = node as? [String: Any] else { return }
+            if object["Node Type"] as? String == "ModifyTable" { modifies = true }
+            if let relation = object["Relation Name"] as? String {
+                func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                tables.insert(((object["Schema"] as? String).map { quoted($0) + "." } ?? "") + quoted(relation))
+            }
+            for value in object.values { walk(value) }
+        }
+        walk(json)
+        return (modifies, tables)
+    }
+
     /// Reads all four extracts on this connection, one after the other.
     public func read() throws -> Mirror {
         var mirror = Mirror()

@@ -148,6 +148,28 @@ public struct Pipeline {
         }
     }
 
+    /// Least privilege, self-checked: the mirror role should only read.
+    func privilegeWarnings(_ connection: Connection, tables: Set<String>) throws -> [String] {
+        var warnings: [String] = []
+        do {
+            if try connection.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").first?.first == "t" {
+                warnings.append("WARNING: the mirror role is a superuser; give recon a role that can only read the tables the queries name (README, Roles and grants)")
+            }
+            let writable = try connection.query("""
+                SELECT t FROM unnest($1::text[]) AS t
+                WHERE has_table_privilege(current_user, t, 'INSERT') OR has_table_privilege(current_user, t, 'UPDATE')
+                   OR has_table_privilege(current_user, t, 'DELETE') OR has_table_privilege(current_user, t, 'TRUNCATE')
+                ORDER BY 1
+                """, [textArrayLiteral(tables.map { Optional($0) })]).compactMap { $0.first ?? nil }
+            if !writable.isEmpty {
+                warnings.append("WARNING: the mirror role can write tables the queries read (\(writable.joined(separator: ", "))); recon needs SELECT only")
+            }
+        } catch let error as PostgresError {
+            throw ReconError("cannot check the mirror role's privileges: \(error)")
+        }
+        return warnings
+    }
+
     /// `recon check`: config, query files and the query contract, without reading rows.
     public func check() throws -> [String] {
         let config = try loadConfig()
@@ -159,12 +181,22 @@ public struct Pipeline {
         let connection = try connect(config)
         let reader = MirrorReader(connection: connection, queries: queries, logger: logger)
         try reader.beginSnapshot()
+        var readTables: Set<String> = []
+        for extract in Extract.allCases {
+            // Refused before anything else, and without running it.
+            let shape = try reader.planShape(extract)
+            if shape.modifies {
+                throw ReconError("\(queries.path(extract)): the query modifies data (an INSERT, UPDATE or DELETE, perhaps inside WITH): recon only reads the mirror; it was not run")
+            }
+            readTables.formUnion(shape.tables)
+        }
         for extract in Extract.allCases {
             let mapping = try reader.describe(extract)
             let attrs = mapping.attributes.map(\.name)
             notes.append("\(queries.path(extract)): ok"
                          + (attrs.isEmpty ? "" : " (attributes: \(attrs.joined(separator: ", ")))"))
         }
+        notes += try privilegeWarnings(connection, tables: readTables)
         try reader.endSnapshot()
         let state = try openState(config)
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import TestSupport
 import Testing
 
@@ -120,5 +121,40 @@ struct FailureAndMappingTests {
         try f.write("recon.yml", OtherMirror.otherConfig + "\nreport_mode: \"0755\"\n")
         let bad = try f.recon([], "check")
         #expect(bad.status == 2 && bad.stderr.contains("report_mode must be an octal file mode"), "\(bad.stderr)")
+    }
+}
+
+/// `recon check` as a least-privilege guard: it refuses a query that would modify data without
+/// running it, and warns about a mirror role that could write.
+@Suite struct CheckPrivilegeTests {
+    @Test func aDataModifyingQueryIsRefusedWithoutRunningIt() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        func purchases() throws -> String? { try Connection(conninfo: f.url).query("SELECT count(*) FROM sales.purchase").first?.first ?? nil }
+        let before = try purchases()
+        for sql in ["WITH gone AS (DELETE FROM sales.purchase RETURNING pk) SELECT pk AS id, 'ok' AS status, NULL::int AS customer_id, 1.0 AS amount, 'EUR' AS currency, now() AS created_at FROM gone",
+                    "DELETE FROM sales.purchase WHERE src = 'erp' RETURNING pk AS id, state AS status, party AS customer_id, total AS amount, cur AS currency, at AS created_at"] {
+            try f.write("queries/erp_orders.sql", sql)
+            let check = try f.recon([], "check")
+            #expect(check.status == 2 && check.stderr.contains("erp_orders.sql: the query modifies data"), "\(check.stderr)")
+            #expect(try purchases() == before)
+        }
+    }
+
+    @Test func aMirrorRoleThatCanWriteIsWarnedAbout() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let asAdmin = try f.recon([], "check")
+        #expect(asAdmin.status == 0 && asAdmin.stdout.contains("WARNING: the mirror role is a superuser"), "\(asAdmin.stdout) \(asAdmin.stderr)")
+        try psql(f.url, command: """
+            DO $$ BEGIN CREATE ROLE recon_writer LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+            GRANT USAGE ON SCHEMA sales TO recon_writer; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO recon_writer;
+            GRANT INSERT ON sales.purchase TO recon_writer;
+            GRANT USAGE, CREATE ON SCHEMA recon TO recon_writer; GRANT SELECT ON ALL TABLES IN SCHEMA recon TO recon_writer;
+            """)
+        let writer = try f.recon([], "check", env: ["DATABASE_URL": f.url.replacingOccurrences(of: "user=postgres", with: "user=recon_writer")])
+        #expect(writer.stdout.contains("WARNING: the mirror role can write tables the queries read (\"sales\".\"purchase\")"),
+                "\(writer.stdout) \(writer.stderr)")
+        #expect(!writer.stdout.contains("superuser"))
     }
 }
