@@ -46,10 +46,15 @@ public final class Connection {
     /// defaults: the `PG*` environment variables and `~/.pgpass`.
     ///
     /// - Throws: `PostgresError` of kind `.connect` with libpq's message.
-    public init(conninfo: String, applicationName: String = "recon", connectTimeoutSeconds: Int = 10) throws {
+    /// - Parameter sessionOptions: server settings for the session (libpq's `options`, e.g.
+    ///   `-c lock_timeout=60000`); an `options` in the connection string replaces them.
+    public init(conninfo: String, applicationName: String = "recon", connectTimeoutSeconds: Int = 10, sessionOptions: String? = nil) throws {
         // Earlier keywords are defaults; the expanded connection string overrides them.
-        let keywords = ["connect_timeout", "application_name", "dbname"]
-        let values = [String(connectTimeoutSeconds), applicationName, conninfo]
+        var keywords = ["connect_timeout", "application_name"]
+        var values = [String(connectTimeoutSeconds), applicationName]
+        if let sessionOptions { keywords.append("options"); values.append(sessionOptions) }
+        keywords.append("dbname")
+        values.append(conninfo)
         let raw = withCStrings(keywords) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }

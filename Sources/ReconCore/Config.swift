@@ -29,6 +29,14 @@ public struct ReconConfig: Sendable {
     /// Permission bits of report files (they hold emails, phones and names): owner only by
     /// default; folders get the same bits plus search (x) where a file's are readable.
     public var reportMode: Int = 0o600
+    /// Bounds on every database session (seconds; 0: none): a statement, a wait for a lock, an
+    /// idle transaction.
+    public var statementTimeoutSeconds: Int = 3600
+    public var lockTimeoutSeconds: Int = 60
+    public var idleInTransactionTimeoutSeconds: Int = 600
+    /// How often a connection that failed for a passing reason (refused, server starting up or
+    /// shutting down, timed out) is tried again, waiting 1, 2, 4… seconds (at most 30) between.
+    public var connectRetries: Int = 5
     /// Open (not waived) findings at or above this severity make the exit code 1; nil: only
     /// `thresholds` decide (`fail_on: none`).
     public var failOn: Severity? = .warning
@@ -54,6 +62,12 @@ public struct ReconConfig: Sendable {
     public var statuses = StatusConfig()
 
     public init() {}
+
+    /// The timeouts as libpq session options (milliseconds).
+    public var sessionOptions: String {
+        "-c statement_timeout=\(statementTimeoutSeconds * 1000) -c lock_timeout=\(lockTimeoutSeconds * 1000)"
+            + " -c idle_in_transaction_session_timeout=\(idleInTransactionTimeoutSeconds * 1000)"
+    }
 }
 
 /// What a correction writes for a phone or an email: the normalised value (E.164 phones,
@@ -139,6 +153,20 @@ extension ReconConfig {
                 config.orderDuplicateWindowSeconds = try r.duration(value, key)
             case "settle_after":
                 config.settleAfterSeconds = try r.duration(value, key)
+            case "timeouts":
+                for (k, v) in try r.mapping(value, key) {
+                    switch try r.string(k, "a key") {
+                    case "statement": config.statementTimeoutSeconds = try r.duration(v, "timeouts.statement")
+                    case "lock": config.lockTimeoutSeconds = try r.duration(v, "timeouts.lock")
+                    case "idle_in_transaction": config.idleInTransactionTimeoutSeconds = try r.duration(v, "timeouts.idle_in_transaction")
+                    default: throw r.error(k, "unknown key \"timeouts.\(try r.string(k, "a key"))\" (known: statement, lock, idle_in_transaction)")
+                    }
+                }
+            case "connect_retries":
+                guard let n = Int(try r.string(value, key)), n >= 0, n <= 20 else {
+                    throw r.error(value, "connect_retries must be a whole number from 0 to 20")
+                }
+                config.connectRetries = n
             case "report_mode":
                 let text = try r.string(value, key)
                 guard text.count == 4, text.hasPrefix("0"), let mode = Int(text, radix: 8), mode & 0o600 == 0o600, mode & 0o111 == 0 else {
@@ -179,7 +207,7 @@ extension ReconConfig {
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, report_mode, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, report_mode, timeouts, connect_retries, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
             }
         }
         return config

@@ -92,15 +92,47 @@ public struct Pipeline {
 
     func connect(_ config: ReconConfig) throws -> Connection {
         do {
-            return try Connection(conninfo: connectionString(config))
+            return try withConnectRetries(config, "mirror database") {
+                try Connection(conninfo: connectionString(config), sessionOptions: config.sessionOptions)
+            }
         } catch let error as PostgresError {
             throw ReconError("mirror database: \(error)")
         }
     }
 
     func openState(_ config: ReconConfig) throws -> StateStore {
-        do { return try StateStore(conninfo: stateConnectionString(config)) } catch let e as StateError {
+        do {
+            return try withConnectRetries(config, "state database") {
+                try StateStore(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
+            }
+        } catch let e as StateError {
             throw ReconError(e.description)
+        }
+    }
+
+    /// Whether a failed connect may succeed if tried again: the server refused or was not there
+    /// yet (a failover, a restart), is starting up or shutting down, or did not answer in time.
+    /// Wrong passwords, unknown databases and the like are final.
+    static func isTransientConnectFailure(_ message: String) -> Bool {
+        ["Connection refused", "No such file or directory", "the database system is starting up", "the database system is shutting down",
+         "the database system is in recovery mode", "timeout expired", "too many clients already", "could not receive data from server",
+         "server closed the connection unexpectedly"].contains { message.contains($0) }
+    }
+
+    /// `body`, tried again after 1, 2, 4… seconds (at most 30) while it fails for a passing
+    /// reason, `connect_retries` times at most; each retry is logged.
+    func withConnectRetries<T>(_ config: ReconConfig, _ what: String, _ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do { return try body() } catch {
+                let message = String(describing: error)
+                guard attempt < config.connectRetries, Self.isTransientConnectFailure(message) else { throw error }
+                attempt += 1
+                let wait = min(30, 1 << (attempt - 1))
+                logger.warning("connect failed, retrying", metadata: ["database": "\(what)", "attempt": "\(attempt)",
+                                                                      "of": "\(config.connectRetries)", "in_s": "\(wait)"])
+                Thread.sleep(forTimeInterval: Double(wait))
+            }
         }
     }
 
@@ -274,7 +306,7 @@ public struct Pipeline {
         var statuses: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
         var stateNote = ""
         do {
-            let state = try StateStore(conninfo: stateConnectionString(config))
+            let state = try StateStore(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
             try state.checkVersion()
             statuses = try state.latestStatuses()
         } catch {

@@ -17,9 +17,10 @@ public final class StateStore {
     public static let runLockKey: Int64 = 0x72_65_63_6F_6E
 
     /// - Throws: `StateError` when the state database cannot be reached.
-    public init(conninfo: String) throws {
+    /// - Parameter sessionOptions: server settings for the session (timeouts), as for `Connection`.
+    public init(conninfo: String, sessionOptions: String? = nil) throws {
         do {
-            connection = try Connection(conninfo: conninfo, applicationName: "recon-state")
+            connection = try Connection(conninfo: conninfo, applicationName: "recon-state", sessionOptions: sessionOptions)
             try connection.execute("SET TimeZone = 'UTC'")
         } catch let error as PostgresError {
             throw StateError("state database: \(error)")

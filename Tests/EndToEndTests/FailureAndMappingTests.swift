@@ -158,3 +158,45 @@ struct FailureAndMappingTests {
         #expect(!writer.stdout.contains("superuser"))
     }
 }
+
+/// Nothing waits forever, and a server that is not there yet is waited for, a bounded number of times.
+@Suite(.serialized) struct TimeoutAndRetryTests {
+    @Test func aTableLockedByAnotherSessionFailsTheRunWithinTheLockTimeout() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        try f.write("recon.yml", OtherMirror.otherConfig + "\ntimeouts: {lock: 2s}\n")
+        let holder = try Connection(conninfo: f.url)
+        try holder.execute("BEGIN")
+        try holder.execute("LOCK TABLE sales.purchase IN ACCESS EXCLUSIVE MODE")
+        defer { try? holder.execute("ROLLBACK") }
+        let started = Date()
+        let run = try f.recon()
+        #expect(run.status == 2 && run.stderr.contains("55P03") && run.stderr.contains("lock timeout"), "\(run.stderr)")
+        #expect(Date().timeIntervalSince(started) < 60, "the run waited for the lock")
+    }
+
+    @Test func aServerThatStartsLateIsWaitedFor() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = try makeTemporaryDirectory("recon-late-pg")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A cluster of its own, made and stopped; recon is started while it is down, and the
+        // cluster two seconds later.
+        let script = """
+            set -u
+            url=$("$ROOT/scripts/pg.sh" start "$DIR") || exit 10
+            psql -qX "$url" -c "CREATE DATABASE late" >/dev/null || exit 11
+            "$ROOT/scripts/pg.sh" stop "$DIR"
+            "$RECON" migrate --database "${url/dbname=postgres/dbname=late}" --config "$ROOT/recon.yml" >"$DIR/out" 2>"$DIR/err" </dev/null &
+            sleep 2
+            "$ROOT/scripts/pg.sh" start "$DIR" >/dev/null 2>&1 </dev/null
+            wait $!; status=$?
+            "$ROOT/scripts/pg.sh" stop "$DIR"
+            cat "$DIR/err"
+            exit $status
+            """
+        let r = try Binaries.run("/bin/bash", ["-c", script],
+                                 environment: ["ROOT": root, "DIR": dir, "RECON": try Binaries.directory() + "/recon"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("connect failed, retrying"), "\(r.stdout)")
+    }
+}
