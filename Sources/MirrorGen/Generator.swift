@@ -1,4 +1,5 @@
 import Foundation
+import ReconCore
 
 /// A deterministic sample mirror: a CRM (contacts, deals) and an ERP (customers, sales orders)
 /// with their own schema, every finding type injected at known records, look-alikes that must
@@ -160,16 +161,8 @@ public struct MirrorGenerator {
     func erpId(_ i: Int) -> String { "K" + pad(i, 7) }
 
     static func timestamp(_ epoch: Int64) -> String {
-        let days = Int(epoch / 86400), secs = Int(epoch % 86400)
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = CivilDate.ymd(epoch)
+        let secs = Int(epoch % 86400)
         func p2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(y)-\(p2(m))-\(p2(d)) \(p2(secs / 3600)):\(p2(secs / 60 % 60)):\(p2(secs % 60))+00"
     }

@@ -31,17 +31,8 @@ public struct SettleWindow: Sendable {
     private let lastDay: [UInt8]
 
     static func day(_ epoch: Int64) -> String {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = (epoch >= 0 ? epoch : epoch - 86_399) / 86_400 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let (y, m, d) = CivilDate.ymd(epoch)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(y)-\(two(m))-\(two(d))"
     }
 
@@ -109,5 +100,20 @@ public struct SettleWindow: Sendable {
 
     private func isRecent(_ store: RowStore, _ row: Int, _ field: Int) -> Bool {
         store.withField(row, field) { $0.map { isRecent(text: $0) } ?? false }
+    }
+}
+
+/// The proleptic Gregorian date (UTC) of a moment in epoch seconds (Howard Hinnant's algorithm).
+public enum CivilDate {
+    public static func ymd(_ epoch: Int64) -> (year: Int, month: Int, day: Int) {
+        let z = Int((epoch >= 0 ? epoch : epoch - 86_399) / 86_400) + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
