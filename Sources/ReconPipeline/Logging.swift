@@ -145,3 +145,13 @@ private struct UncheckedWork<T>: @unchecked Sendable {
     let work: () throws -> T
     init(_ work: @escaping () throws -> T) { self.work = work }
 }
+
+/// The last line of a failed command on stderr: `recon: error: …`, or under `--log-format json`
+/// a JSON object like every log line, so that each line of stderr parses.
+public func finalErrorLine(_ message: String, json: Bool) -> String {
+    guard json else { return "recon: error: \(message)" }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    let fields = [("ts", formatter.string(from: Date())), ("level", "error"), ("logger", "recon"), ("message", message)]
+    return "{" + fields.map { "\(jsonQuote($0.0)):\(jsonQuote($0.1))" }.joined(separator: ",") + "}"
+}

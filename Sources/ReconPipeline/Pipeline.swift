@@ -244,6 +244,8 @@ public struct Pipeline {
         public var exit: ExitStatus
         public var reportPath: String?
         public var summaryText: String
+        /// What `-q` prints: the outcome, the report folder and the batch, on one line.
+        public var quietLine: String = ""
     }
 
     /// Reads the mirror in one snapshot and matches it.
@@ -544,7 +546,9 @@ public struct Pipeline {
             var text = Self.describe(summary, lifecycle: lifecycle, path: path)
             if let batchLine { text += "\n" + batchLine }
             if !options.releaseMemory { keptUntilExit.append((mirror, outcome, lifecycle, planned, open)) }
-            return Result(exit: exit, reportPath: path, summaryText: text)
+            let quiet = "\(summary.outcome) (exit \(exit.rawValue)); reports: \(path)/"
+                + (planned.map { "; batch: \($0.plan.batchId) (\($0.plan.actions.count) actions, pending approval)" } ?? "")
+            return Result(exit: exit, reportPath: path, summaryText: text, quietLine: quiet)
         } catch {
             progress.clear()
             let message = (error as? ReconError)?.description ?? "\(error)"
@@ -561,7 +565,7 @@ public struct Pipeline {
                 alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: "error")
             }
             writeMetrics(summary: summary, started: started, state: state)
-            return Result(exit: .error, reportPath: path, summaryText: "recon: error: \(message)")
+            return Result(exit: .error, reportPath: path, summaryText: message)
         }
     }
 

@@ -86,8 +86,10 @@ struct Run: ParsableCommand {
         }.run()
         switch result.exit {
         case .clean, .breached:
-            if !common.quiet { print(result.summaryText) }
-        case .error, .alreadyRunning:
+            print(common.quiet ? result.quietLine : result.summaryText)
+        case .error:
+            FileHandle.standardError.write(Data((finalErrorLine(result.summaryText, json: common.logFormat == "json") + "\n").utf8))
+        case .alreadyRunning:
             FileHandle.standardError.write(Data((result.summaryText + "\n").utf8))
         }
         if result.exit != .clean { throw ExitCode(result.exit.rawValue) }
@@ -223,16 +225,24 @@ struct Batch: ParsableCommand {
     }
 }
 
+/// Whether the command line asked for JSON logs (also for the last error line, whatever failed).
+let jsonLogs: Bool = {
+    let args = Array(CommandLine.arguments.dropFirst())
+    if args.contains("--log-format=json") { return true }
+    return zip(args, args.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
+}()
+
 do {
     var command = try Recon.parseAsRoot()
     try command.run()
 } catch let error as ReconError {
-    FileHandle.standardError.write(Data("recon: error: \(error.description)\n".utf8))
+    FileHandle.standardError.write(Data((finalErrorLine(error.description, json: jsonLogs) + "\n").utf8))
     exit(ExitStatus.error.rawValue)
 } catch let code as ExitCode {
     exit(code.rawValue)
 } catch {
     if Recon.exitCode(for: error) == .success { Recon.exit(withError: error) }
-    FileHandle.standardError.write(Data((Recon.fullMessage(for: error) + "\n").utf8))
+    let line = jsonLogs ? finalErrorLine(Recon.message(for: error), json: true) : Recon.fullMessage(for: error)
+    FileHandle.standardError.write(Data((line + "\n").utf8))
     exit(ExitStatus.error.rawValue)
 }

@@ -200,3 +200,34 @@ struct FailureAndMappingTests {
         #expect(r.stdout.contains("connect failed, retrying"), "\(r.stdout)")
     }
 }
+
+/// What a nightly job's wrapper reads: `-q` still says the outcome in one line; JSON logs are JSON
+/// to the last line.
+@Suite struct QuietAndJSONTests {
+    @Test func quietPrintsOneLine() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let r = try f.recon(["-q"])
+        #expect(r.status == 1)
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("breached (exit 1); reports: " + f.reports + "/"), "\(r.stdout)")
+    }
+
+    @Test func everyStderrLineIsJSONAlsoTheLastError() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        try f.write("queries/erp_orders.sql", "SELECT nonsense FROM sales.purchase")
+        for command in ["run", "check"] {
+            let r = try f.recon(["--log-format", "json"], command)
+            #expect(r.status == 2)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(!lines.isEmpty)
+            for line in lines {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object != nil, "not JSON: \(line)")
+            }
+            let last = try #require(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+            #expect(last["level"] as? String == "error" && (last["message"] as? String)?.contains("erp_orders.sql") == true, "\(last)")
+        }
+    }
+}
