@@ -132,10 +132,16 @@ extension Pipeline {
 
     /// The refusal of a request, as the binary's state machine decides it before asking the
     /// database (which decides again, under the row lock, and has the last word).
-    func refuseIfNeeded(_ batch: BatchRecord, _ request: BatchRequest, event: String, _ state: StateStore) throws {
+    func refuseIfNeeded(_ batch: BatchRecord, _ request: BatchRequest, _ state: StateStore) throws {
         if case .failure(let why) = BatchLifecycle.transition(batch.facts, request) {
+            let (event, done): (String, String)
+            switch request {
+            case .approve: (event, done) = ("approve refused", "approved")
+            case .reject: (event, done) = ("reject refused", "rejected")
+            case .apply: (event, done) = ("apply refused", "applied")
+            }
             state.refusal(batch.batchId, event: event, detail: why.description)
-            throw ReconError("batch \(batch.batchId) cannot be \(event == "approve refused" ? "approved" : event == "reject refused" ? "rejected" : "applied"): \(why)")
+            throw ReconError("batch \(batch.batchId) cannot be \(done): \(why)")
         }
     }
 
@@ -155,7 +161,7 @@ extension Pipeline {
         let batch = try wrap { try state.batch(id) }
         let (plan, sha, _) = try planOrRefuse(batch, event: "approve refused", state)
         let approver = try wrap { try state.sessionUser() }
-        try refuseIfNeeded(batch, .approve(by: approver, sha256: sha), event: "approve refused", state)
+        try refuseIfNeeded(batch, .approve(by: approver, sha256: sha), state)
         let known = Set(plan.actions.map(\.actionId))
         let unknown = selection.excludedIds.filter { !known.contains($0) }.sorted()
         var problem: SelectionError? = unknown.isEmpty ? nil : .unknownActions(unknown)
@@ -178,7 +184,7 @@ extension Pipeline {
         let state = try stateChecked(config)
         let batch = try wrap { try state.batch(id) }
         let who = try wrap { try state.sessionUser() }
-        try refuseIfNeeded(batch, .reject(by: who), event: "reject refused", state)
+        try refuseIfNeeded(batch, .reject(by: who), state)
         if let why = try wrap({ try state.reject(id, reason: reason) }) {
             throw ReconError("batch \(id) cannot be rejected: \(why)")
         }
@@ -207,7 +213,7 @@ extension Pipeline {
         let first = try wrap { try state.batch(id) }
         let (plan, sha, _) = try planOrRefuse(first, event: "apply refused", state)
         let applier = try wrap { try state.sessionUser() }
-        try refuseIfNeeded(first, .apply(by: applier, sha256: sha), event: "apply refused", state)
+        try refuseIfNeeded(first, .apply(by: applier, sha256: sha), state)
 
         let folder = (first.planPath as NSString).deletingLastPathComponent
         let writer = ReportWriter(reportsDirectory: folder)
@@ -342,12 +348,20 @@ extension Pipeline {
             add(try reader.readSome(e, column: "email", values: Array(byEmail[e] ?? []).sorted(), lowercased: true), e)
         }
         // The records the creates' sources now name in their external_id (read in the same snapshot).
+        // One pass over each source table read: id → the id its external_id names.
+        var externalOf: [Extract: [String: String]] = [:]
+        for e in Extract.allCases where actions.contains(where: { $0.operation == .create && Extract.of($0.system.other, $0.entity) == e }) {
+            var map: [String: String] = [:]
+            if e.entity == .customer {
+                for r in mirror.customers(e.system).records { if let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId) { map[id] = ext } }
+            } else {
+                for r in mirror.orders(e.system).records { if let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId) { map[id] = ext } }
+            }
+            externalOf[e] = map
+        }
         var named: [Extract: Set<String>] = [:]
         for a in actions where a.operation == .create {
-            let source = a.entity == .customer
-                ? mirror.customers(a.system.other).records.first { ValueNormaliser.id($0.id) == a.recordId }?.externalId
-                : mirror.orders(a.system.other).records.first { ValueNormaliser.id($0.id) == a.recordId }?.externalId
-            if let id = ValueNormaliser.id(source) { named[Extract.of(a.system, a.entity), default: []].insert(id) }
+            if let id = externalOf[Extract.of(a.system.other, a.entity)]?[a.recordId] { named[Extract.of(a.system, a.entity), default: []].insert(id) }
         }
         for e in Extract.allCases where !(named[e] ?? []).isEmpty {
             add(try reader.readSome(e, column: "id", values: Array(named[e]!).sorted()), e)
