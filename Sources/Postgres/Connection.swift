@@ -16,14 +16,16 @@ struct OwnedResult: ~Copyable {
 
     var status: ExecStatusType { PQresultStatus(raw) }
 
-    func error(kind: PostgresError.Kind) -> PostgresError {
+    /// - Parameter statement: the SQL that failed: text quoted in the message is kept only when
+    /// the statement holds it too (an identifier the author wrote), else it is redacted.
+    func error(kind: PostgresError.Kind, statement: String) -> PostgresError {
         let state = PQresultErrorField(raw, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         let primary = PQresultErrorField(raw, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
         let message = primary ?? String(cString: PQresultErrorMessage(raw))
         // 08xxx (connection exception) and 57P0x (the server ended the session) mean the
         // connection is gone, even when libpq has not noticed yet.
         let lost = state.map { $0.hasPrefix("08") || $0.hasPrefix("57P") } ?? false
-        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: state, message: message)
+        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: state, message: message, statement: statement)
     }
 }
 
@@ -62,6 +64,21 @@ public final class Connection {
             throw PostgresError(kind: .connect, message: "out of memory")
         }
         conn = raw
+        PQsetNoticeReceiver(raw, { _, result in
+            guard let result else { return }
+            func field(_ code: Character) -> String? {
+                PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            }
+            let state = field("C")
+            let message = PostgresError.redactNotice(field("M") ?? "", sqlState: state, statement: "")
+            let severity = field("V") ?? field("S") ?? "NOTICE"
+            if let handler = Connection.onNotice {
+                handler(severity, state, message)
+            } else {
+                let line = Array("\(severity): \(message)\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            }
+        }, nil)
         if PQstatus(raw) != CONNECTION_OK {
             let message = String(cString: PQerrorMessage(raw))
             // `conn` is initialised, so throwing runs deinit, which calls PQfinish: once.
@@ -70,6 +87,14 @@ public final class Connection {
     }
 
     deinit { PQfinish(conn) }
+
+    /// Where the server's notices and warnings go (severity, SQLSTATE, message redacted as in
+    /// `PostgresError.redactNotice`); nil writes them to stderr as libpq would. Set once, before
+    /// the first connection.
+    public nonisolated(unsafe) static var onNotice: (@Sendable (_ severity: String, _ sqlState: String?, _ message: String) -> Void)?
+
+    /// The version of the libpq this process loaded, e.g. 150018.
+    public static var libraryVersion: Int { Int(PQlibVersion()) }
 
     /// Whether libpq still considers the connection usable.
     public var isOK: Bool { PQstatus(conn) == CONNECTION_OK }
@@ -89,7 +114,7 @@ public final class Connection {
         guard let result = OwnedResult(PQexec(conn, sql)) else { throw lostOrError() }
         let status = result.status
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            throw result.error(kind: errorKind())
+            throw result.error(kind: errorKind(), statement: sql)
         }
     }
 
@@ -102,7 +127,7 @@ public final class Connection {
         guard let result = OwnedResult(raw) else { throw lostOrError() }
         let status = result.status
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            throw result.error(kind: errorKind())
+            throw result.error(kind: errorKind(), statement: sql)
         }
         let rows = PQntuples(result.raw)
         let cols = PQnfields(result.raw)
@@ -123,10 +148,10 @@ public final class Connection {
     public func describe(_ sql: String) throws -> [ColumnDescription] {
         do {
             guard let prepared = OwnedResult(PQprepare(conn, "", sql, 0, nil)) else { throw lostOrError() }
-            guard prepared.status == PGRES_COMMAND_OK else { throw prepared.error(kind: errorKind()) }
+            guard prepared.status == PGRES_COMMAND_OK else { throw prepared.error(kind: errorKind(), statement: sql) }
         }
         guard let described = OwnedResult(PQdescribePrepared(conn, "")) else { throw lostOrError() }
-        guard described.status == PGRES_COMMAND_OK else { throw described.error(kind: errorKind()) }
+        guard described.status == PGRES_COMMAND_OK else { throw described.error(kind: errorKind(), statement: sql) }
         var columns: [ColumnDescription] = []
         for i in 0..<PQnfields(described.raw) {
             columns.append(ColumnDescription(
@@ -162,7 +187,7 @@ public final class Connection {
         let statement = "COPY (\n" + sql + "\n) TO STDOUT"
         do {
             guard let started = OwnedResult(PQexec(conn, statement)) else { throw lostOrError() }
-            guard started.status == PGRES_COPY_OUT else { throw started.error(kind: errorKind()) }
+            guard started.status == PGRES_COPY_OUT else { throw started.error(kind: errorKind(), statement: sql) }
         }
         var rows = 0
         var failure: (any Error)?
@@ -193,7 +218,7 @@ public final class Connection {
         var serverError: PostgresError?
         while let result = OwnedResult(PQgetResult(conn)) {
             if result.status != PGRES_COMMAND_OK, serverError == nil {
-                serverError = result.error(kind: errorKind())
+                serverError = result.error(kind: errorKind(), statement: sql)
             }
         }
         if let serverError { throw serverError }
@@ -215,7 +240,7 @@ public final class Connection {
     public func copyIn(_ copyStatement: String, count: Int, row makeRow: (Int) -> [String?]) throws -> Int {
         do {
             guard let started = OwnedResult(PQexec(conn, copyStatement)) else { throw lostOrError() }
-            guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind()) }
+            guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind(), statement: copyStatement) }
         }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 16)
@@ -258,7 +283,7 @@ public final class Connection {
         }
         var serverError: PostgresError?
         while let result = OwnedResult(PQgetResult(conn)) {
-            if result.status != PGRES_COMMAND_OK, serverError == nil { serverError = result.error(kind: errorKind()) }
+            if result.status != PGRES_COMMAND_OK, serverError == nil { serverError = result.error(kind: errorKind(), statement: copyStatement) }
         }
         if let serverError { throw serverError }
         return count
