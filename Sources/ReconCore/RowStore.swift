@@ -10,8 +10,11 @@ import Darwin
 /// Strings are made when a field is asked for (`string`), and hot loops read bytes (`withField`).
 ///
 /// One arena per chunk of rows: a finished chunk is trimmed to its size and never moves again, so
-/// reading millions of rows never copies (or doubles) one huge buffer. Offsets are 31-bit and
-/// relative to the chunk (the top bit marks SQL NULL); one chunk may hold up to 2 GiB.
+/// reading millions of rows never copies (or doubles) one huge buffer. Offsets are 30-bit and
+/// relative to the chunk (the two top bits mark SQL NULL and a field kept out of line); a chunk
+/// holds at most `pageBytes` (1 GiB). A field of 1 MiB or more, or one that would not fit in its
+/// chunk, gets a buffer of its own: values of any size are stored, and the common small ones
+/// stay packed.
 ///
 /// Every field is followed by one separator byte, so a COPY text line without escapes can be
 /// stored as it came, in one copy (`appendCopyLine`): its tabs and newline are the separators.
@@ -24,11 +27,26 @@ public struct RowStore: Sendable {
     /// bytes are never copied into a chunk of their own).
     private var open = Chunk(capacity: 0)
     private var ends: [UInt32] = []
+    /// Fields kept out of line, by `row * width + field`.
+    private var large: [Int: Chunk] = [:]
     private static let nullBit: UInt32 = 1 << 31
+    private static let largeBit: UInt32 = 1 << 30
+    private static let flagBits = nullBit | largeBit
     private static let chunkShift = 16
+    /// Fields of this size or more are kept out of line.
+    static let outOfLineBytes = 1 << 20
+    /// The most bytes of fields one chunk holds: below 2^30 (offsets are 30-bit) by room for
+    /// every separator of a full chunk, which follow even NULL and out-of-line fields.
+    private let pageBytes: Int
 
     public init(width: Int) {
+        self.init(width: width, pageBytes: Int.max)
+    }
+
+    /// - Parameter pageBytes: the most bytes per chunk (smaller in tests, to reach the limit).
+    init(width: Int, pageBytes: Int) {
         self.width = width
+        self.pageBytes = Swift.min(pageBytes, (1 << 30) - (1 << Self.chunkShift) * (width + 1))
     }
 
     public mutating func reserve(rows: Int, bytesPerRow: Int) {
@@ -61,9 +79,16 @@ public struct RowStore: Sendable {
     @inline(__always)
     public mutating func appendField(_ field: UnsafeBufferPointer<UInt8>?) {
         uniqueOpen()
+        if let field, field.count >= Self.outOfLineBytes || open.count + field.count + 1 >= pageBytes {
+            let own = Chunk(capacity: field.count)
+            own.append(field)
+            large[ends.count] = own
+            ends.append(UInt32(open.count) | Self.largeBit)
+            open.append(0x09)
+            return
+        }
         if let field { open.append(field) }
         let offset = open.count
-        precondition(offset < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         ends.append(UInt32(offset) | (field == nil ? Self.nullBit : 0))
         open.append(0x09)
     }
@@ -77,10 +102,11 @@ public struct RowStore: Sendable {
     public mutating func appendCopyLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         var n = line.count
         if n > 0, line[n - 1] == 0x0A { n -= 1 }
+        // A line with a large field, or one the chunk has no room for: field by field instead.
+        if n >= Self.outOfLineBytes || open.count + n + 1 >= pageBytes { return false }
         let base = open.count, endsBase = ends.count
         open.append(UnsafeBufferPointer(rebasing: line[0..<n]))
         open.append(0x0A)
-        precondition(open.count < Int(Self.nullBit), "recon: more than 2 GiB in 65,536 rows of one extract")
         var fields = 0, fieldStart = 0, i = 0, ok = true
         var null: UInt32 = 0
         let raw = UnsafeRawPointer(line.baseAddress)
@@ -210,19 +236,18 @@ public struct RowStore: Sendable {
         }
     }
 
-    /// The byte range of field `k` of `row` in its chunk's arena, or nil for NULL.
+    /// The byte range of field `k` of `row` in its chunk's arena (a field in line), given its
+    /// entry `e` in `ends`.
     @inline(__always)
-    private func range(_ row: Int, _ k: Int) -> Range<Int>? {
-        let at = row * width + k
-        let e = ends[at]
-        if e & Self.nullBit != 0 { return nil }
-        let start: Int
-        if k > 0 || row & ((1 << Self.chunkShift) - 1) != 0 {
-            start = Int(ends[at - 1] & ~Self.nullBit) + 1     // past the previous field's separator
-        } else {
-            start = 0
-        }
-        return start..<Int(e)
+    private func range(_ at: Int, _ e: UInt32, firstOfChunk: Bool) -> Range<Int> {
+        let start = firstOfChunk ? 0 : Int(ends[at - 1] & ~Self.flagBits) + 1     // past the previous field's separator
+        return start..<Int(e & ~Self.flagBits)
+    }
+
+    /// A field kept out of line.
+    private func outOfLine(_ at: Int) -> UnsafeBufferPointer<UInt8> {
+        let c = large[at]!
+        return c[0..<c.count]
     }
 
     public func string(_ row: Int, _ k: Int) -> String? {
@@ -232,7 +257,10 @@ public struct RowStore: Sendable {
     /// Field `k` of `row` as bytes (nil for NULL), valid only inside `body`.
     @inline(__always)
     public func withField<R>(_ row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
-        guard let r = range(row, k) else { return try body(nil) }
+        let at = row * width + k
+        let e = ends[at]
+        if e & Self.flagBits != 0 { return try body(e & Self.nullBit != 0 ? nil : outOfLine(at)) }
+        let r = range(at, e, firstOfChunk: k == 0 && row & ((1 << Self.chunkShift) - 1) == 0)
         let c = row >> Self.chunkShift
         return try body(c < chunks.count ? chunks[c][r] : open[r])
     }
@@ -242,8 +270,10 @@ public struct RowStore: Sendable {
     /// local and read inside `withExtendedLifetime(store)`. Only for a finished store (`shrink`).
     @inline(__always)
     public func bytes(_ row: Int, _ k: Int) -> UnsafeBufferPointer<UInt8>? {
-        guard let r = range(row, k) else { return nil }
-        return chunks[row >> Self.chunkShift][r]
+        let at = row * width + k
+        let e = ends[at]
+        if e & Self.flagBits != 0 { return e & Self.nullBit != 0 ? nil : outOfLine(at) }
+        return chunks[row >> Self.chunkShift][range(at, e, firstOfChunk: k == 0 && row & ((1 << Self.chunkShift) - 1) == 0)]
     }
 }
 

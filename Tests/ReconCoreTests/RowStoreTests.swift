@@ -33,6 +33,38 @@ struct RowStoreTests {
         #expect(store.withField(65_536, 1) { $0.map { String(decoding: $0, as: UTF8.self) } } == value(65_536, 1))
     }
 
+    /// Values of any size: a field of a megabyte or more is kept out of line, and a chunk that
+    /// would pass its byte limit sends the rest out of line too (here a 64 KiB limit stands in
+    /// for the real 1 GiB). Whole COPY lines that do not fit are refused, to be split by field.
+    @Test func largeValuesAndFullChunksAreStored() {
+        var store = RowStore(width: 3, pageBytes: 64 * 1024)
+        func value(_ i: Int, _ k: Int) -> String? {
+            if k == 1 && i == 3 { return String(repeating: "L", count: RowStore.outOfLineBytes + 5) }
+            if k == 2 { return i % 5 == 0 ? nil : "tail-\(i)" }
+            return String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 1_000 + i % 17)
+        }
+        let rows = 300     // about 300 KB of fields: far past one 64 KiB chunk
+        for i in 0..<rows {
+            store.beginRow()
+            if i % 2 == 0 {
+                var line = Array(((0..<3).map { value(i, $0) ?? "\\N" }.joined(separator: "\t") + "\n").utf8)
+                let appended = line.withUnsafeMutableBufferPointer { store.appendCopyLine(UnsafeBufferPointer($0)) }
+                if !appended { for k in 0..<3 { store.appendField(value(i, k)) } }
+            } else {
+                for k in 0..<3 { store.appendField(value(i, k)) }
+            }
+            store.endRow()
+        }
+        store.shrink()
+        var wrong: [String] = []
+        for i in 0..<rows {
+            for k in 0..<3 where store.string(i, k) != value(i, k) || store.bytes(i, k).map({ String(decoding: $0, as: UTF8.self) }) != value(i, k) {
+                if wrong.count < 5 { wrong.append("row \(i) field \(k)") }
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
+
     /// A store copied while it is being built (its open chunk written in place) is a value: rows
     /// appended to the copy are not in the original, nor the other way round, on either side of
     /// a chunk boundary.
