@@ -15,9 +15,11 @@ bootstrap-test:
 
 build: bootstrap
 	swift build
+	@git describe --always --dirty --abbrev=12 2>/dev/null > "$$(swift build --show-bin-path)/recon.commit" || true
 
 release: bootstrap
 	swift build -c release
+	@git describe --always --dirty --abbrev=12 2>/dev/null > "$$(swift build -c release --show-bin-path)/recon.commit" || true
 
 ## Install what is missing, build, start a throwaway PostgreSQL, load the sample mirror, run recon.
 demo: build

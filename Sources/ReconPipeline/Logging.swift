@@ -40,17 +40,56 @@ public struct ReconLogHandler: LogHandler {
             for (k, v) in all.sorted(by: { $0.key < $1.key }) { fields.append((k, "\(v)")) }
             line = "{" + fields.map { "\(jsonQuote($0.0)):\(jsonQuote($0.1))" }.joined(separator: ",") + "}"
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        TerminalLine.shared.writeLine(line)
     }
 }
 
 func jsonQuote(_ s: String) -> String { JSONText.quote(s) }
 
-/// Rows read and rate, redrawn on one terminal line while a long phase runs. Silent when stderr
-/// is not a terminal (cron, systemd, pipes).
-public final class Progress {
+/// The one line of stderr that recon redraws in place (the progress line), shared with the log
+/// handler: a log line first clears it, so the two never run into each other.
+public final class TerminalLine: @unchecked Sendable {
+    // @unchecked: `drawn` is read and written under `lock`, which also orders the writes.
+    public static let shared = TerminalLine()
+    private let lock = NSLock()
+    private var drawn = false
+
+    /// Replaces the line with `text` (no newline).
+    func draw(_ text: String) {
+        lock.withLock {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+            drawn = true
+        }
+    }
+
+    /// Erases the line if something is drawn on it.
+    public func clear() {
+        lock.withLock {
+            if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            drawn = false
+        }
+    }
+
+    /// Writes a whole line (a log line) on a clean line.
+    func writeLine(_ line: String) {
+        lock.withLock {
+            FileHandle.standardError.write(Data(((drawn ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+            drawn = false
+        }
+    }
+}
+
+/// What a run is doing, on one terminal line: rows read and their rate while extracting, and
+/// the phase with its elapsed seconds (redrawn four times a second) while matching, planning
+/// and writing. Silent when stderr is not a terminal (cron, systemd, pipes).
+public final class Progress: @unchecked Sendable {
+    // @unchecked: `phase`, `generation` and `lastDraw` are used under `lock`.
+    public static var terminal: TerminalLine { .shared }
     let enabled: Bool
+    private let lock = NSLock()
     private var lastDraw = Date.distantPast
+    /// Bumped by every change: a ticker whose generation is old stops.
+    private var generation = 0
 
     public init(enabled: Bool) {
         self.enabled = enabled && isatty(2) == 1
@@ -59,21 +98,38 @@ public final class Progress {
     public func update(_ phase: String, rows: Int, started: Date) {
         guard enabled else { return }
         let now = Date()
-        guard now.timeIntervalSince(lastDraw) >= 0.25 else { return }
-        lastDraw = now
+        let draw: Bool = lock.withLock {
+            generation += 1
+            guard now.timeIntervalSince(lastDraw) >= 0.25 else { return false }
+            lastDraw = now
+            return true
+        }
+        guard draw else { return }
         let seconds = max(0.001, now.timeIntervalSince(started))
-        let text = "\r\u{1B}[K\(phase): \(rows.formatted()) rows (\(Int(Double(rows) / seconds).formatted()) rows/s)"
-        FileHandle.standardError.write(Data(text.utf8))
+        TerminalLine.shared.draw("\(phase): \(rows.formatted()) rows (\(Int(Double(rows) / seconds).formatted()) rows/s)")
     }
 
+    /// Shows `phase` with a running count of seconds until the next `note`, `update` or `clear`.
     public func note(_ phase: String) {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(phase)…".utf8))
+        let mine: Int = lock.withLock { generation += 1; return generation }
+        let started = Date()
+        TerminalLine.shared.draw("\(phase)…")
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.25)
+                guard lock.withLock({ generation == mine }) else { return }
+                TerminalLine.shared.draw(String(format: "%@… %.1f s", phase, Date().timeIntervalSince(started)))
+            }
+        }
+        thread.name = "recon-progress"
+        thread.start()
     }
 
     public func clear() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        lock.withLock { generation += 1 }
+        TerminalLine.shared.clear()
     }
 }
 

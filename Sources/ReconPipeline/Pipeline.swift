@@ -21,6 +21,10 @@ public struct RunOptions: Sendable {
     /// command whose process ends right after saves the time of freeing them one by one (about
     /// 0.3 s at a million customers per side); the system takes the memory back at exit.
     public var releaseMemory = true
+    /// True catches SIGTERM and SIGINT during `run` (the command line; not tests in-process).
+    public var catchSignals = false
+    /// The final error line is JSON (`--log-format json`).
+    public var jsonLogs = false
     public init() {}
 }
 
@@ -44,6 +48,16 @@ public struct Pipeline {
     public init(options: RunOptions, logger: Logger) {
         self.options = options
         self.logger = logger
+        Self.routeServerNotices(to: logger)
+    }
+
+    /// The server's notices and warnings become log lines (JSON under `--log-format json`),
+    /// redacted like errors.
+    static func routeServerNotices(to logger: Logger) {
+        Connection.onNotice = { severity, sqlState, message in
+            let level: Logger.Level = ["WARNING", "ERROR", "FATAL", "PANIC"].contains(severity) ? .warning : .info
+            logger.log(level: level, "server \(severity.lowercased())", metadata: ["sqlstate": "\(sqlState ?? "")", "message": "\(message)"])
+        }
     }
 
     /// Loads and checks recon.yml.
@@ -348,6 +362,13 @@ public struct Pipeline {
         var recordsRead: [Extract: Int] = [:]
         var timings: [(phase: String, ms: Int)] = []
         let progress = Progress(enabled: options.progress)
+        let json = options.jsonLogs
+        let stopper = RunGuard(stderrLine: { message in
+            Progress.terminal.clear()
+            FileHandle.standardError.write(Data((finalErrorLine(message, json: json) + "\n").utf8))
+        })
+        if options.catchSignals { stopper.catchSignals() }
+        defer { stopper.finish() }
         logger.info("run started", metadata: ["run_id": "\(runId)"])
         do {
             config = try loadConfig()
@@ -355,14 +376,20 @@ public struct Pipeline {
             writer.removeLeftovers()
             let store = try openState(config)
             do { try store.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
-            guard try store.tryRunLock() else {
+            let taken: RunLock?
+            do {
+                taken = try withConnectRetries(config, "state database") {
+                    try RunLock.take(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
+                }
+            } catch let e as StateError { throw ReconError(e.description) }
+            guard let lock = taken else {
                 let message = "another recon run is in progress (it holds the run lock in the state database); this run did nothing"
                 logger.error("already running", metadata: ["run_id": "\(runId)"])
                 return Result(exit: .alreadyRunning, reportPath: nil, summaryText: "recon: \(message)")
             }
             state = store
-            // We hold the lock: a run still marked running was killed.
-            store.closeInterruptedRuns()
+            // We hold the lock: a run still marked running has no process any more.
+            closeDeadRuns(store, reportsDirectory: config.reportsDirectory)
             // A killed run may have taken this id in the state without publishing its folder.
             runId = Self.runId(started, reportsDirectory: config.reportsDirectory, taken: { (try? store.runExists($0)) ?? false })
             // To the microsecond: whether a correction was applied before a run started decides
@@ -370,7 +397,15 @@ public struct Pipeline {
             let precise = ISO8601DateFormatter()
             precise.formatOptions.insert(.withFractionalSeconds)
             try store.beginRun(runId: runId, startedAt: precise.string(from: started),
-                               host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier)
+                               host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
+                               reportsDirectory: URL(fileURLWithPath: config.reportsDirectory).standardizedFileURL.path)
+            stopper.attach(runId: runId, lock: lock, stateSession: try? store.backendPid()) { [runId, options, config] reason in
+                let summary = RunSummary(runId: runId, startedAt: started, outcome: "error", exitCode: ExitStatus.error.rawValue,
+                                         error: reason, recordsRead: [:], timingsMs: [], failOn: config.failOn)
+                _ = try? ReportWriter(reportsDirectory: options.reportsDirectory ?? config.reportsDirectory)
+                    .publishFailure(summary: summary, history: [], aside: true)
+            }
+            stopper.setPhase("reading and matching the mirror")
 
             // What the state knows (open findings, waivers) is read on its own connection while
             // the mirror is read and matched.
@@ -393,6 +428,7 @@ public struct Pipeline {
             }
             timings = phaseTimings
             for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
+            stopper.setPhase("writing the reports")
 
             let t = Date()
             // Findings of records changed just before the run: settling (see SettleWindow).
@@ -406,6 +442,7 @@ public struct Pipeline {
             progress.note("writing reports")
             let folder: ReportFolder
             do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
+            stopper.working(in: folder.tempPath)
             let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
                 guard let ownership = config.ownership else { return nil }
                 let t = Date()
@@ -466,7 +503,7 @@ public struct Pipeline {
                                      exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
                                      failOn: config.failOn, breaches: breaches, lifecycle: counts)
             // Recording the run is mostly the server's work: it runs on a third thread (with the
-            // state connection to itself).
+            // state connection to itself). It is committed only once the folder is published.
             let record = StateStore.RunRecord(
                 outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
                 counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
@@ -474,7 +511,7 @@ public struct Pipeline {
                 breaches: Self.json(breaches), snapshot: snapshot)
             let stateJob = BackgroundJob(inParallel: options.fastPaths) { [runId, lifecycle] in
                 let t = Date()
-                try store.completeRun(runId: runId, lifecycle: lifecycle, record: record)
+                try store.stageRun(runId: runId, lifecycle: lifecycle, record: record)
                 return Int(Date().timeIntervalSince(t) * 1000)
             }
             var planned: (plan: Plan, sha256: String)?
@@ -513,24 +550,43 @@ public struct Pipeline {
                                                      actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
                     + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
-            var path: String
-            do {
-                path = try folder.finish(summary: summary, lifecycle: lifecycle,
-                                         history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                         pending: pending)
-            } catch let error as ReportError {
-                folder.discard()
-                throw ReconError(error.description)
-            }
-            if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+            // Published and recorded together: the batch is registered and the lifecycle written in
+            // the state's open transaction; the folder is renamed into place; then the transaction
+            // commits. Should the commit fail, the folder is taken back: no report without its
+            // state, no state without its report (README, "Reliability").
             var batchLine: String?
+            var path = config.reportsDirectory + "/" + runId
+            if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
             if let (plan, sha) = planned {
                 do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
                                              allowSelfApproval: config.allowSelfApproval) } catch let e as StateError {
+                    folder.discard()
                     throw ReconError(e.description)
                 }
                 batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"
                     + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)")
+            }
+            do {
+                try folder.complete(summary: summary, lifecycle: lifecycle,
+                                    history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
+                                    pending: pending)
+                TestPause.at("publish")
+                try stopper.publishing {
+                    _ = try folder.publish()
+                    TestPause.at("commit")
+                    do { try store.commitRun(lock: lock) } catch {
+                        folder.unpublish()
+                        throw error
+                    }
+                }
+            } catch let error as ReportError {
+                folder.discard()
+                throw ReconError(error.description)
+            } catch let e as StateError {
+                folder.discard()
+                throw ReconError(e.description)
+            }
+            if let plan = planned?.plan {
                 logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
             }
             let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
@@ -553,6 +609,7 @@ public struct Pipeline {
             progress.clear()
             let message = (error as? ReconError)?.description ?? "\(error)"
             logger.error("run failed", metadata: ["run_id": "\(runId)", "error": "\(message)"])
+            state?.abandonRun()
             state?.failRun(runId: runId, error: message, exitCode: ExitStatus.error.rawValue)
             let summary = RunSummary(runId: runId, startedAt: started, outcome: "error", exitCode: ExitStatus.error.rawValue,
                                      error: message, recordsRead: recordsRead, timingsMs: timings, failOn: config.failOn)
@@ -566,6 +623,28 @@ public struct Pipeline {
             }
             writeMetrics(summary: summary, started: started, state: state)
             return Result(exit: .error, reportPath: path, summaryText: message)
+        }
+    }
+
+    /// Marks the runs left `running` by a process that is gone (we hold the run lock), with the
+    /// best reason there is: the error its failure folder recorded when the state database could
+    /// not be told, "published but not recorded" when its folder is whole, else how far it got.
+    func closeDeadRuns(_ store: StateStore, reportsDirectory: String) {
+        for (id, phase, directory) in (try? store.runningRuns()) ?? [] {
+            let reason: String
+            if let data = FileManager.default.contents(atPath: (directory ?? reportsDirectory) + "/" + id + "/summary.json"),
+               let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                if summary["outcome"] as? String == "error", let error = summary["error"] as? String {
+                    reason = error
+                } else {
+                    reason = "its reports were published but the process ended before the run was recorded: the next run reports its changes again"
+                }
+            } else {
+                reason = "interrupted" + (phase.map { " while \($0)" } ?? "")
+                    + ": the process ended before the run finished (killed, out of memory or crashed)"
+            }
+            store.closeInterruptedRun(id, error: reason)
+            logger.warning("an earlier run ended without finishing", metadata: ["run_id": "\(id)", "recorded_as": "\(reason)"])
         }
     }
 

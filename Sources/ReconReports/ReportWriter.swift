@@ -109,16 +109,18 @@ public struct ReportWriter {
     }
 
     /// A failed run's folder: summary.json with the error, and index.html saying so.
-    public func publishFailure(summary: RunSummary, history: [HistoryPoint]) throws -> String {
-        try publishFolder(summary.runId) { temp in
+    /// - Parameter aside: writes it in a temporary folder of another name than the run's own
+    ///   (when the run's thread may still be writing into its own).
+    public func publishFailure(summary: RunSummary, history: [HistoryPoint], aside: Bool = false) throws -> String {
+        try publishFolder(summary.runId, tempSuffix: aside ? "-failure" : "") { temp in
             try write(temp + "/summary.json", Array(summaryJSON(summary, findingsByType: [:]).utf8))
             try write(temp + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: nil, history: history).utf8))
         }
     }
 
-    private func publishFolder(_ runId: String, _ body: (String) throws -> Void) throws -> String {
+    private func publishFolder(_ runId: String, tempSuffix: String = "", _ body: (String) throws -> Void) throws -> String {
         let fm = FileManager.default
-        let tempPath = reportsDirectory + "/.tmp-" + runId + "-\(ProcessInfo.processInfo.processIdentifier)"
+        let tempPath = reportsDirectory + "/.tmp-" + runId + tempSuffix + "-\(ProcessInfo.processInfo.processIdentifier)"
         do {
             try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
         } catch {
@@ -136,11 +138,6 @@ public struct ReportWriter {
     /// Renames a finished temporary folder to the run's folder.
     func renameIntoPlace(_ tempPath: String, _ runId: String) throws -> String {
         let finalPath = reportsDirectory + "/" + runId
-        // Fault injection for the kill -9 test: pause with a whole report in the temporary
-        // folder, just before it is published.
-        if let pause = ProcessInfo.processInfo.environment["RECON_TEST_PAUSE_BEFORE_PUBLISH"].flatMap(Double.init) {
-            Thread.sleep(forTimeInterval: pause)
-        }
         guard rename(tempPath, finalPath) == 0 else {
             throw ReportError.io(path: finalPath, reason: String(cString: strerror(errno)))
         }
@@ -467,7 +464,8 @@ struct RecordLookup {
 public final class ReportFolder {
     let writer: ReportWriter
     public let runId: String
-    let tempPath: String
+    /// Where the files are written until the folder is published.
+    public let tempPath: String
     /// Milliseconds `writeFindings` took.
     public private(set) var writeMs = 0
 
@@ -547,13 +545,29 @@ public final class ReportFolder {
     /// summary.json and index.html, then the folder renamed into place.
     /// - Returns: the published folder's path.
     public func finish(summary: RunSummary, lifecycle: Lifecycle, history: [HistoryPoint], pending: [PendingBatch]?) throws -> String {
+        try complete(summary: summary, lifecycle: lifecycle, history: history, pending: pending)
+        return try publish()
+    }
+
+    /// summary.json and index.html: the folder is whole, not yet published.
+    public func complete(summary: RunSummary, lifecycle: Lifecycle, history: [HistoryPoint], pending: [PendingBatch]?) throws {
         var summary = summary
         summary.timingsMs.append(("write", writeMs))
         summary.finishedAt = Date()
         try writer.write(tempPath + "/summary.json", Array(writer.summaryJSON(summary, findingsByType: writer.countByType(lifecycle)).utf8))
         try writer.write(tempPath + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history,
                                                                           pending: pending).utf8))
-        return try writer.renameIntoPlace(tempPath, runId)
+    }
+
+    /// Renames the whole folder into place. - Returns: the published folder's path.
+    public func publish() throws -> String {
+        try writer.renameIntoPlace(tempPath, runId)
+    }
+
+    /// Takes a published folder back (its run could not be recorded): it is removed.
+    public func unpublish() {
+        let finalPath = writer.reportsDirectory + "/" + runId
+        if rename(finalPath, tempPath) == 0 { discard() }
     }
 
     /// Removes the temporary folder (after an error).

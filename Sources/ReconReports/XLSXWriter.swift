@@ -161,7 +161,8 @@ final class ZipStore {
     }
 
     func endEntry() throws {
-        guard var (entry, crc, size) = current, let file else { return }
+        guard let (first, crc, size) = current, let file else { return }
+        var entry = first
         current = nil
         guard size < UInt64(UInt32.max) else { throw ReportError.io(path: path, reason: "an entry larger than 4 GiB") }
         entry.crc = crc ^ 0xFFFF_FFFF

@@ -402,6 +402,9 @@ public enum Migrations {
 
         REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recon FROM PUBLIC;
         """),
+        Migration(version: 5, description: "runs say how far they got and where their reports go, so a run whose process died says where", sql: """
+        ALTER TABLE recon.runs ADD COLUMN phase text, ADD COLUMN reports_directory text;
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -15,6 +15,8 @@ public final class StateStore {
     public let connection: Connection
     /// The advisory lock key that serialises runs ("recon" in ASCII).
     public static let runLockKey: Int64 = 0x72_65_63_6F_6E
+    /// How `pg_locks` shows the key: its high and low 32 bits (`classid`, `objid`).
+    static let runLockKeyParts: [String?] = [String(runLockKey >> 32), String(runLockKey & 0xFFFF_FFFF)]
 
     /// - Throws: `StateError` when the state database cannot be reached.
     /// - Parameter sessionOptions: server settings for the session (timeouts), as for `Connection`.
@@ -82,11 +84,6 @@ public final class StateStore {
         return applied
     }
 
-    /// Takes the run lock without waiting. - Returns: false when another run holds it.
-    public func tryRunLock() throws -> Bool {
-        try q("SELECT pg_try_advisory_lock($1)", [String(Self.runLockKey)]).first?.first == "t"
-    }
-
     public func currentUser() throws -> String {
         try q("SELECT current_user").first?.first.flatMap { $0 } ?? "unknown"
     }
@@ -100,9 +97,14 @@ public final class StateStore {
         try q("SELECT 1 FROM recon.runs WHERE run_id = $1", [runId]).count == 1
     }
 
-    public func beginRun(runId: String, startedAt: String, host: String, pid: Int32) throws {
-        _ = try q("INSERT INTO recon.runs (run_id, started_at, outcome, host, pid) VALUES ($1, $2, 'running', $3, $4)",
-                  [runId, startedAt, host, String(pid)])
+    public func beginRun(runId: String, startedAt: String, host: String, pid: Int32, reportsDirectory: String) throws {
+        _ = try q("INSERT INTO recon.runs (run_id, started_at, outcome, host, pid, reports_directory) VALUES ($1, $2, 'running', $3, $4, $5)",
+                  [runId, startedAt, host, String(pid), reportsDirectory])
+    }
+
+    /// The server process of this session (to end it when the run is stopped from outside).
+    public func backendPid() throws -> String {
+        try q("SELECT pg_backend_pid()").first?.first.flatMap { $0 } ?? ""
     }
 
     /// Findings open after the last completed run, with their history (nights counted up to
@@ -217,11 +219,14 @@ public final class StateStore {
         }
     }
 
-    /// Stores a completed run and its findings' lifecycle in one transaction. Only what changed is
-    /// written: findings new in this run, findings whose stored content changed, and resolved
+    /// Writes a completed run and its findings' lifecycle in a transaction that stays open: the
+    /// run publishes its reports, then `commitRun` makes the state final (or `abandonRun` leaves
+    /// it as it was). So the state records a night only if its reports were published, and a
+    /// run that fails before commits nothing: the next run reports every change since the last
+    /// published one. Only what changed is written: findings new in this run, findings whose stored content changed, and resolved
     /// ones; a finding that persists unchanged is not touched (its nights are counted from the
     /// number of the run that opened it, `first_seen_seq`).
-    public func completeRun(runId: String, lifecycle: Lifecycle, record: RunRecord) throws {
+    public func stageRun(runId: String, lifecycle: Lifecycle, record: RunRecord) throws {
         do {
             try connection.execute("BEGIN")
             // The run lock is held: no other run takes a number meanwhile.
@@ -270,10 +275,28 @@ public final class StateStore {
             _ = try connection.query("""
                 UPDATE recon.runs SET finished_at = now(), outcome = $2, exit_code = $3, findings_total = $4,
                     counts = $5::jsonb, records_read = $6::jsonb, timings_ms = $7::jsonb, breaches = $8::jsonb, snapshot = $9,
-                    seq = $10
+                    seq = $10, phase = NULL
                 WHERE run_id = $1
                 """, [runId, record.outcome, String(record.exitCode), String(record.findingsTotal), record.counts,
                       record.recordsRead, record.timings, record.breaches, record.snapshot, String(seq)])
+        } catch let error as PostgresError {
+            try? connection.execute("ROLLBACK")
+            throw StateError("state database: cannot record the run: \(error)")
+        }
+    }
+
+    /// Commits what `stageRun` (and the batch registration after it) wrote, only if `lock`'s
+    /// session still holds the run lock: a run that lost its lock commits nothing.
+    public func commitRun(lock: RunLock) throws {
+        do {
+            let held = try connection.query("""
+                SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1::int
+                  AND classid = $2::oid AND objid = $3::oid AND objsubid = 1
+                """, [lock.backendPid] + Self.runLockKeyParts)
+            guard held.count == 1 else {
+                try? connection.execute("ROLLBACK")
+                throw StateError("state database: this run lost its run lock (the state database restarted or its session ended); nothing was recorded")
+            }
             try connection.execute("COMMIT")
         } catch let error as PostgresError {
             try? connection.execute("ROLLBACK")
@@ -281,14 +304,26 @@ public final class StateStore {
         }
     }
 
+    /// Leaves the state as it was before `stageRun`.
+    public func abandonRun() {
+        if connection.inTransaction { try? connection.execute("ROLLBACK") }
+    }
+
     /// The run's final phase timings (plan, state and write finish after `completeRun` began).
     public func recordTimings(runId: String, timings: String) {
         _ = try? q("UPDATE recon.runs SET timings_ms = $2::jsonb WHERE run_id = $1", [runId, timings])
     }
 
-    /// Marks runs left "running" by a killed process as failed (call while holding the run lock).
-    public func closeInterruptedRuns() {
-        _ = try? q("UPDATE recon.runs SET finished_at = now(), outcome = 'error', exit_code = 2, error = 'interrupted: the process ended before the run finished' WHERE outcome = 'running'")
+    /// Runs still marked running, with how far each got (call while holding the run lock: their
+    /// processes are gone).
+    public func runningRuns() throws -> [(runId: String, phase: String?, reportsDirectory: String?)] {
+        try q("SELECT run_id, phase, reports_directory FROM recon.runs WHERE outcome = 'running' ORDER BY started_at").map { ($0[0] ?? "", $0[1], $0[2]) }
+    }
+
+    /// Marks a run whose process ended without finishing it as failed, with `error` as its reason.
+    public func closeInterruptedRun(_ runId: String, error: String) {
+        _ = try? q("UPDATE recon.runs SET finished_at = now(), outcome = 'error', exit_code = 2, error = $2 WHERE run_id = $1 AND outcome = 'running'",
+                   [runId, error])
     }
 
     /// Marks a run failed (best effort: the state database may be the thing that failed).

@@ -62,7 +62,8 @@ struct Recon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon",
         abstract: "Reconcile a CRM and an ERP from a PostgreSQL mirror.",
-        discussion: "Exit codes: 0 clean, 1 threshold breached, 2 error, 3 another run in progress.",
+        discussion: "Exit codes: 0 clean, 1 threshold breached, 2 error, 3 another run in progress, 130 / 143 stopped by SIGINT / SIGTERM.",
+        version: BuildInfo.text,
         subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self, Batch.self],
         defaultSubcommand: Run.self)
 }
@@ -83,6 +84,8 @@ struct Run: ParsableCommand {
             o.fastPaths = !noFastPaths
             o.progress = !common.quiet && common.logFormat == "text"
             o.releaseMemory = false     // the process ends right after
+            o.catchSignals = true
+            o.jsonLogs = common.logFormat == "json"
         }.run()
         switch result.exit {
         case .clean, .breached:

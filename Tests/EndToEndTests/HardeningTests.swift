@@ -1,0 +1,242 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// A PostgreSQL cluster of the test's own (scripts/pg.sh), for a state database that the test
+/// stops and starts under a running recon without touching the shared test cluster.
+struct OwnCluster {
+    let dir: String
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/pg.sh").path
+
+    /// Starts it (initdb the first time). - Returns: its connection string.
+    @discardableResult
+    func start() throws -> String {
+        // system(3), not Process: the server would inherit Process's own pipe, and waiting for
+        // the script would then last as long as the server.
+        let status = system("'\(Self.script)' start '\(dir)' >'\(dir).url' 2>'\(dir).err' </dev/null")
+        let url = (try? String(contentsOfFile: dir + ".url", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard status == 0, !url.isEmpty else {
+            throw TestSetupError("cannot start a cluster in \(dir): \((try? String(contentsOfFile: dir + ".err", encoding: .utf8)) ?? "")")
+        }
+        return url
+    }
+
+    func stop() {
+        _ = system("'\(Self.script)' stop '\(dir)' >/dev/null 2>&1 </dev/null")
+    }
+}
+
+/// A recon run in the background, its stderr in a file.
+struct RunningRecon {
+    let process: Process
+    let stderrFile: String
+    var stderr: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+
+    init(_ f: Fixture, _ args: [String] = [], env: [String: String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try Binaries.directory() + "/recon")
+        process.arguments = ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", f.reports] + args
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(env) { $1 }
+        stderrFile = f.dir + "/stderr-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrFile))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits (at most `seconds`) until `condition` holds.
+    static func await(_ seconds: Double = 30, _ condition: () -> Bool) -> Bool {
+        var waited = 0.0
+        while waited < seconds {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05); waited += 0.05
+        }
+        return condition()
+    }
+}
+
+/// The nightly run against what goes wrong at night: a crash, a full disk or a lost state
+/// database at each step of publishing, a state database that restarts under a run, SIGTERM
+/// and SIGINT, server notices under JSON logs, and `--version`.
+@Suite(.serialized) struct HardeningTests {
+    func rows(_ url: String, _ sql: String) throws -> [[String]] {
+        try Connection(conninfo: url).query(sql).map { $0.map { $0 ?? "" } }
+    }
+
+    func lastSuccess(_ metricsFile: String) throws -> String {
+        let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
+        return text.split(separator: "\n").first { $0.hasPrefix("recon_last_success_timestamp_seconds ") }.map(String.init) ?? "none"
+    }
+
+    /// Each boundary of publication, broken in turn: the state records a night exactly when its
+    /// folder is published, and the next published run reports what the broken ones missed.
+    @Test func aRunIsPublishedAndRecordedTogetherOrNotAtAll() throws {
+        let f = try fixture(migrate: false)
+        defer { f.cleanup() }
+        let cluster = OwnCluster(dir: f.dir + "/state")
+        let stateURL = try cluster.start()
+        defer { cluster.stop() }
+        let env = ["DATABASE_URL": f.url, "RECON_STATE_DATABASE_URL": stateURL]
+        #expect(try f.recon([], "migrate", env: env).status == 0)
+        let metrics = f.dir + "/recon.prom"
+        let first = try f.recon(["--metrics-file", metrics], env: env)
+        #expect(first.status == 1, "\(first.stderr)")
+        let firstSuccess = try lastSuccess(metrics)
+        #expect(firstSuccess != "none")
+        // A second status mismatch, for the runs below to report (or fail to).
+        try psql(f.url, command: "INSERT INTO sales.purchase VALUES ('crm', 8, 80, 1, 'booked', 5, 'EUR', '2026-03-05 10:00+00'), ('erp', 80, NULL, 101, 'void', 5, 'EUR', '2026-03-05 10:00+00')")
+        func published() -> [String] { f.reportEntries().filter { !$0.hasPrefix(".") } }
+        func wholeTemporaryFolder() -> Bool { f.reportEntries().contains { $0.hasPrefix(".tmp-") && f.files($0).contains("index.html") } }
+
+        // 1. Killed with the whole report in its temporary folder and the state written but not
+        //    committed: no folder, nothing recorded.
+        let killedBeforePublish = try RunningRecon(f, env: env.merging(["RECON_TEST_PAUSE": "publish:30"]) { $1 })
+        #expect(RunningRecon.await(30, wholeTemporaryFolder))
+        kill(killedBeforePublish.process.processIdentifier, SIGKILL)
+        killedBeforePublish.process.waitUntilExit()
+        #expect(published().count == 1)
+
+        // 2. Killed after the folder was published, before the commit: the folder stays, the
+        //    state does not count the night.
+        let killedBeforeCommit = try RunningRecon(f, env: env.merging(["RECON_TEST_PAUSE": "commit:30"]) { $1 })
+        #expect(RunningRecon.await { published().count == 2 })
+        kill(killedBeforeCommit.process.processIdentifier, SIGKILL)
+        killedBeforeCommit.process.waitUntilExit()
+
+        // 3. The state database lost before the commit: exit 2, the folder taken back and a
+        //    failure folder published in its place.
+        let lostState = try RunningRecon(f, env: env.merging(["RECON_TEST_PAUSE": "publish:3"]) { $1 })
+        #expect(RunningRecon.await(30, wholeTemporaryFolder))
+        cluster.stop()
+        lostState.process.waitUntilExit()
+        #expect(lostState.process.terminationStatus == 2, "\(lostState.stderr)")
+        #expect(lostState.stderr.contains("state database"), "\(lostState.stderr)")
+        let lostFolder = try #require(published().last)
+        #expect(try f.summary(lostFolder)["outcome"] as? String == "error")
+        try cluster.start()
+
+        // 4. No space left for the reports: exit 2, nothing recorded but the error; the metrics
+        //    still show the first run as the last success.
+        let small = f.dir + "/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        let mount = try Binaries.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", small], environment: [:])
+        try #require(mount.status == 0, "mounting a small tmpfs needs root: \(mount.stderr)")
+        defer { _ = try? Binaries.run("/bin/umount", [small], environment: [:]) }
+        try Data(repeating: 0x41, count: 12 * 1024).write(to: URL(fileURLWithPath: small + "/filler"))
+        let full = try Binaries.run(try Binaries.directory() + "/recon",
+                                    ["run", "--config", f.dir + "/recon.yml", "--queries", f.dir + "/queries", "--reports", small,
+                                     "--metrics-file", metrics], environment: env)
+        #expect(full.status == 2, "\(full.stderr)")
+        #expect(full.stderr.contains("No space left") || full.stderr.contains("no space left"), "\(full.stderr)")
+        #expect(try lastSuccess(metrics) == firstSuccess)
+
+        // The next run reports the new mismatch as new: no broken run swallowed it.
+        let next = try f.recon(["--metrics-file", metrics], env: env)
+        #expect(next.status == 1, "\(next.stderr)")
+        let nextFolder = try #require(published().last)
+        let lifecycle = try #require(try f.summary(nextFolder)["lifecycle"] as? [String: [String: Int]])
+        #expect(lifecycle["status_mismatch/order"]?["new"] == 1, "\(lifecycle)")
+        #expect(lifecycle["status_mismatch/order"]?["persisting"] == 1, "\(lifecycle)")
+        #expect(try lastSuccess(metrics) != firstSuccess)
+
+        // Only published runs are numbered; every broken one says what happened to it.
+        let runs = try rows(stateURL, "SELECT outcome, seq, coalesce(error, '') FROM recon.runs ORDER BY started_at")
+        #expect(runs.count == 6, "\(runs)")
+        guard runs.count == 6 else { return }
+        #expect(runs.map { $0[1] } == ["1", "", "", "", "", "2"], "\(runs)")
+        #expect(runs[1][0] == "error" && runs[1][2].hasPrefix("interrupted while writing the reports"), "\(runs[1])")
+        #expect(runs[2][0] == "error" && runs[2][2].contains("reports were published but the process ended"), "\(runs[2])")
+        #expect(runs[3][0] == "error" && runs[3][2].contains("state database"), "\(runs[3])")
+        #expect(runs[4][0] == "error" && runs[4][2].lowercased().contains("no space left"), "\(runs[4])")
+        // The nights of the first mismatch count the two recorded runs.
+        let nights = try rows(stateURL, "SELECT nights_open FROM recon.findings_now WHERE type = 'status_mismatch' ORDER BY nights_open")
+        #expect(nights.map { $0[0] } == ["1", "2"], "\(nights)")
+    }
+
+    /// The state database restarts under a run: the run loses its lock and stops; a second run
+    /// takes the lock; only one of them records the night.
+    @Test func aRunThatLosesItsLockStops() throws {
+        let f = try fixture(migrate: false)
+        defer { f.cleanup() }
+        let cluster = OwnCluster(dir: f.dir + "/state")
+        let stateURL = try cluster.start()
+        defer { cluster.stop() }
+        let env = ["DATABASE_URL": f.url, "RECON_STATE_DATABASE_URL": stateURL]
+        #expect(try f.recon([], "migrate", env: env).status == 0)
+        try f.write("queries/erp_orders.sql", "SELECT pk AS id, state AS status, party AS customer_id, pg_sleep(3)::text AS nap FROM sales.purchase WHERE src = 'erp'")
+        let first = try RunningRecon(f, env: env)
+        Thread.sleep(forTimeInterval: 1)
+        cluster.stop()
+        try cluster.start()
+        let second = try f.recon(env: env)
+        first.process.waitUntilExit()
+        #expect(first.process.terminationStatus == 2, "\(first.stderr)")
+        #expect(first.stderr.contains("lost the run lock"), "\(first.stderr)")
+        #expect(second.status == 1, "\(second.stderr)")
+        #expect(try rows(stateURL, "SELECT count(seq) FROM recon.runs") == [["1"]])
+        #expect(f.reportEntries().filter { $0.hasPrefix(".") }.isEmpty, "\(f.reportEntries())")
+    }
+
+    /// SIGTERM (systemd stop) and SIGINT (Ctrl-C): the run stops at once, leaves no temporary
+    /// folder, records why, exits 143 or 130, and the lock is free for the next run.
+    @Test func signalsStopARunCleanly() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let term = try RunningRecon(f, env: ["DATABASE_URL": f.url, "RECON_TEST_PAUSE": "publish:30"])
+        #expect(RunningRecon.await { f.reportEntries().contains { $0.hasPrefix(".tmp-") && f.files($0).contains("index.html") } })
+        let sent = Date()
+        kill(term.process.processIdentifier, SIGTERM)
+        term.process.waitUntilExit()
+        #expect(Date().timeIntervalSince(sent) < 10)
+        #expect(term.process.terminationReason == .exit && term.process.terminationStatus == 143, "\(term.stderr)")
+        #expect(term.stderr.contains("interrupted by SIGTERM"))
+        #expect(f.reportEntries().isEmpty, "\(f.reportEntries())")
+
+        try f.write("queries/erp_orders.sql", "SELECT pk AS id, state AS status, party AS customer_id, pg_sleep(8)::text AS nap FROM sales.purchase WHERE src = 'erp'")
+        let int = try RunningRecon(f, env: ["DATABASE_URL": f.url])
+        Thread.sleep(forTimeInterval: 1)
+        kill(int.process.processIdentifier, SIGINT)
+        int.process.waitUntilExit()
+        #expect(int.process.terminationReason == .exit && int.process.terminationStatus == 130, "\(int.stderr)")
+        let errors = try rows(f.url, "SELECT error FROM recon.runs ORDER BY started_at").map { $0[0] }
+        #expect(errors == ["interrupted by SIGTERM", "interrupted by SIGINT"], "\(errors)")
+
+        try f.write("queries/erp_orders.sql", OtherMirror.otherQueries["erp_orders.sql"]!)
+        let next = try f.recon()
+        #expect(next.status == 1, "\(next.stderr)")
+    }
+
+    /// Under `--log-format json` every line of stderr is JSON: the server's warnings (their text
+    /// withheld when a function raised them) and the last error line too.
+    @Test func jsonLogsAreJSONWithServerNotices() throws {
+        let f = try fixture(extraSQL: """
+            CREATE FUNCTION sales.loud(t text) RETURNS text LANGUAGE plpgsql AS $$
+            BEGIN RAISE WARNING 'odd address %', t; RETURN t; END $$;
+            """)
+        defer { f.cleanup() }
+        try f.write("queries/erp_customers.sql", "SELECT pk AS id, sales.loud(mail) AS email, tel AS phone, cc AS country, tier FROM sales.party WHERE src = 'erp'")
+        let r = try f.recon(["--log-format", "json"])
+        #expect(r.status == 1, "\(r.stderr)")
+        try f.write("queries/crm_orders.sql", "SELECT nonsense FROM sales.purchase")
+        let failed = try f.recon(["--log-format", "json"])
+        #expect(failed.status == 2)
+        let lines = (r.stderr + failed.stderr).split(separator: "\n")
+        for line in lines {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not JSON: \(line)")
+        }
+        #expect(lines.contains { $0.contains("\"server warning\"") }, "\(r.stderr)")
+        #expect(!r.stderr.contains("shop.example"), "\(r.stderr)")
+    }
+
+    @Test func versionNamesRecordLibpqAndLibphonenumber() throws {
+        let r = try Binaries.run(try Binaries.directory() + "/recon", ["--version"])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(r.stdout)")
+        #expect(lines.first?.hasPrefix("recon ") == true && lines.first?.contains("(commit ") == true, "\(r.stdout)")
+        #expect(lines.contains { $0.range(of: #"^libpq \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
+        #expect(lines.contains { $0.range(of: #"^libphonenumber \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
+    }
+}
