@@ -5,6 +5,8 @@
 #   scripts/pg.sh start DIR   initdb if needed, start, print a libpq connection string
 #   scripts/pg.sh stop DIR    stop it (fast shutdown); safe when it is not running
 #   scripts/pg.sh url DIR     print the connection string of a running cluster
+#
+# RECON_PG_OPTIONS adds server settings at start (e.g. the TLS test's `-c ssl=on -c port=…`).
 set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|url DIR}
 dir=${2:?usage: pg.sh start|stop|url DIR}
@@ -42,7 +44,7 @@ case "$cmd" in
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       as_owner "$bindir/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$sock' -p 5432 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$sock' -p 5432 -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${RECON_PG_OPTIONS:-}" \
         start >/dev/null || { tail -n 20 "$(dirname "$data")/server.log" >&2; exit 1; }
     fi
     url

@@ -11,11 +11,12 @@ struct OwnCluster {
         .deletingLastPathComponent().appendingPathComponent("scripts/pg.sh").path
 
     /// Starts it (initdb the first time). - Returns: its connection string.
+    /// - Parameter options: more server settings (pg.sh's RECON_PG_OPTIONS).
     @discardableResult
-    func start() throws -> String {
+    func start(options: String = "") throws -> String {
         // system(3), not Process: the server would inherit Process's own pipe, and waiting for
         // the script would then last as long as the server.
-        let status = system("'\(Self.script)' start '\(dir)' >'\(dir).url' 2>'\(dir).err' </dev/null")
+        let status = system("RECON_PG_OPTIONS='\(options)' '\(Self.script)' start '\(dir)' >'\(dir).url' 2>'\(dir).err' </dev/null")
         let url = (try? String(contentsOfFile: dir + ".url", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard status == 0, !url.isEmpty else {
             throw TestSetupError("cannot start a cluster in \(dir): \((try? String(contentsOfFile: dir + ".err", encoding: .utf8)) ?? "")")
@@ -238,5 +239,95 @@ struct RunningRecon {
         #expect(lines.first?.hasPrefix("recon ") == true && lines.first?.contains("(commit ") == true, "\(r.stdout)")
         #expect(lines.contains { $0.range(of: #"^libpq \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
         #expect(lines.contains { $0.range(of: #"^libphonenumber \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
+    }
+}
+
+/// recon on a terminal (a tmux pseudo-terminal, read back as a person would see it): the
+/// progress line is cleared before each log line, and the phases after extraction show movement.
+@Suite struct TerminalTests {
+    static func tmux(_ args: String) -> Int32 { system("tmux " + args + " >/dev/null 2>&1 </dev/null") }
+
+    static func screen(_ session: String, _ file: String) -> String {
+        _ = system("tmux capture-pane -p -J -S -200 -t \(session) >'\(file)' 2>/dev/null </dev/null")
+        return (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+    }
+
+    @Test func progressAndLogLinesDoNotCollide() throws {
+        let f = try fixture(extraSQL: "INSERT INTO sales.party SELECT 'crm', g, NULL, NULL, NULL, 'DE', 'x' FROM generate_series(1000, 150000) g;")
+        defer { f.cleanup() }
+        let session = "recon-\(UUID().uuidString.prefix(8))"
+        let script = f.dir + "/run.sh"
+        try """
+            #!/bin/sh
+            export DATABASE_URL='\(f.url)' RECON_TEST_PAUSE=publish:3
+            '\(try Binaries.directory())/recon' run --config '\(f.dir)/recon.yml' --queries '\(f.dir)/queries' --reports '\(f.reports)'
+            echo "EXIT=$?"
+            sleep 120
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        try #require(Self.tmux("new-session -d -s \(session) -x 200 -y 60 'sh \(script)'") == 0, "tmux is not installed: `make test` installs it")
+        defer { _ = Self.tmux("kill-session -t \(session)") }
+        let shot = f.dir + "/screen.txt"
+        // While the report waits to be published, the phase line ticks.
+        var first = ""
+        #expect(RunningRecon.await(60) { first = Self.screen(session, shot); return first.contains("writing reports… ") })
+        Thread.sleep(forTimeInterval: 1)
+        let second = Self.screen(session, shot)
+        let ticking = { (s: String) in s.split(separator: "\n").last { $0.contains("writing reports… ") }.map(String.init) ?? "" }
+        #expect(!ticking(first).isEmpty && ticking(first) != ticking(second), "\(ticking(first)) / \(ticking(second))")
+        var end = ""
+        #expect(RunningRecon.await(60) { end = Self.screen(session, shot); return end.contains("EXIT=") })
+        #expect(end.contains("EXIT=1"), "\(end)")
+        // Every log line starts on a line of its own.
+        let stamp = #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (trace|debug|info|notice|warning|error)"#
+        let glued = end.split(separator: "\n").filter { line in
+            guard let r = line.range(of: stamp, options: .regularExpression) else { return false }
+            return r.lowerBound != line.startIndex
+        }
+        #expect(glued.isEmpty, "\(glued)")
+        #expect(end.contains("info recon: extracted"), "\(end)")
+    }
+}
+
+/// `sslmode=verify-full`: a cluster of the test's own serves TLS on loopback with a certificate
+/// made here (openssl) for `localhost`; recon connects with the right CA and host, and refuses a
+/// wrong CA or a host the certificate does not name.
+@Suite struct TLSTests {
+    static func sh(_ command: String) -> Int32 { system(command + " </dev/null") }
+
+    @Test func verifyFullChecksTheCAAndTheHostName() throws {
+        let dir = try makeTemporaryDirectory("recon-tls")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tls = dir + "/tls"
+        try FileManager.default.createDirectory(atPath: tls, withIntermediateDirectories: true)
+        let openssl = """
+            cd '\(tls)' && \
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=recon-test-ca -keyout ca.key -out ca.crt && \
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key -out other.crt && \
+            openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr && \
+            printf 'subjectAltName=DNS:localhost\\n' > san.ext && \
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.crt && \
+            chmod 600 server.key && { [ "$(id -u)" -ne 0 ] || chown postgres server.key server.crt; }
+            """
+        try #require(Self.sh("(\(openssl)) >'\(dir)/openssl.log' 2>&1") == 0,
+                     "openssl failed: \((try? String(contentsOfFile: dir + "/openssl.log", encoding: .utf8)) ?? "")")
+        let port = Int.random(in: 20_000...40_000)
+        let cluster = OwnCluster(dir: dir + "/pg")
+        // (Its printed unix-socket address assumes port 5432; TCP is used below.)
+        _ = try? cluster.start(options: "-c listen_addresses=127.0.0.1 -c port=\(port) -c ssl=on -c ssl_cert_file=\(tls)/server.crt -c ssl_key_file=\(tls)/server.key")
+        defer { cluster.stop() }
+        try "default_country: DE\nstatuses:\n  crm: {a: won}\n  erp: {b: paid}\n".write(toFile: dir + "/recon.yml", atomically: true, encoding: .utf8)
+        func migrate(host: String, ca: String, mode: String = "verify-full") throws -> ProcessResult {
+            try Binaries.run(try Binaries.directory() + "/recon", ["migrate", "--config", dir + "/recon.yml"], environment: [
+                "DATABASE_URL": "host=\(host) port=\(port) user=postgres dbname=postgres sslmode=\(mode) sslrootcert=\(tls)/\(ca) connect_timeout=5"])
+        }
+        #expect(RunningRecon.await(20) { (try? migrate(host: "localhost", ca: "ca.crt"))?.status == 0 }, "the TLS cluster did not come up")
+        let good = try migrate(host: "localhost", ca: "ca.crt")
+        #expect(good.status == 0, "\(good.stderr)")
+        let wrongCA = try migrate(host: "localhost", ca: "other.crt")
+        #expect(wrongCA.status == 2 && wrongCA.stderr.contains("certificate verify failed"), "\(wrongCA.stderr)")
+        let wrongHost = try migrate(host: "127.0.0.1", ca: "ca.crt")
+        #expect(wrongHost.status == 2 && wrongHost.stderr.contains("does not match host name"), "\(wrongHost.stderr)")
+        // verify-ca checks the CA but not the name: the same host is accepted.
+        #expect(try migrate(host: "127.0.0.1", ca: "ca.crt", mode: "verify-ca").status == 0)
     }
 }
