@@ -199,7 +199,7 @@ public struct MirrorReader {
             do {
                 mapping = try QueryContract.validate(extract, described: columns.map { ($0.name, $0.typeOID) })
             } catch let error as ContractError {
-                throw ReconError("\(path): \(error)")
+                throw ReconError("\(queries.directory)/\(error)")     // the error names the file
             }
             var decoder = StoreDecoder(extract.entity, mapping)
             var store = RowStore(width: decoder.sources.count)

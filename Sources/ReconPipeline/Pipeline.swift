@@ -693,7 +693,7 @@ public struct Pipeline {
             p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: summaryFile))
             try p.run()
         } catch {
-            logger.warning("alert command could not start", metadata: ["error": "\(error.localizedDescription)"])
+            logger.warning("alert command could not start", metadata: ["error": "\(ReportWriter.plainReason(error))"])
             return
         }
         let deadline = Date().addingTimeInterval(Double(config.alertTimeoutSeconds))

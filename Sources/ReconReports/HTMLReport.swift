@@ -213,11 +213,17 @@ public enum MetricsFile {
     /// Writes `text` to `path` through a temporary file in the same folder and a rename.
     public static func write(_ text: String, to path: String) throws {
         let temp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8)) else {
-            throw ReportError.io(path: temp, reason: "cannot create")
+        guard let f = fopen(temp, "wb") else { throw ReportError.io(path: temp, reason: ReportWriter.posixReason(errno)) }
+        let bytes = Array(text.utf8)
+        let written = fwrite(bytes, 1, bytes.count, f)
+        let closed = fclose(f) == 0
+        guard written == bytes.count, closed else {
+            let reason = ReportWriter.posixReason(errno)
+            try? FileManager.default.removeItem(atPath: temp)
+            throw ReportError.io(path: path, reason: reason)
         }
         guard rename(temp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = ReportWriter.posixReason(errno)
             try? FileManager.default.removeItem(atPath: temp)
             throw ReportError.io(path: path, reason: reason)
         }

@@ -100,11 +100,7 @@ public struct ReportWriter {
     /// which `ReportFolder.finish` renames into place (a reader never sees half a report).
     public func begin(_ runId: String) throws -> ReportFolder {
         let tempPath = reportsDirectory + "/.tmp-" + runId + "-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try FileManager.default.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
-        } catch {
-            throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
-        }
+        try Self.makeDirectory(tempPath)
         return ReportFolder(writer: self, runId: runId, tempPath: tempPath)
     }
 
@@ -121,11 +117,7 @@ public struct ReportWriter {
     private func publishFolder(_ runId: String, tempSuffix: String = "", _ body: (String) throws -> Void) throws -> String {
         let fm = FileManager.default
         let tempPath = reportsDirectory + "/.tmp-" + runId + tempSuffix + "-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true)
-        } catch {
-            throw ReportError.io(path: tempPath, reason: "\(error.localizedDescription)")
-        }
+        try Self.makeDirectory(tempPath)
         do {
             try body(tempPath)
             return try renameIntoPlace(tempPath, runId)
@@ -262,14 +254,11 @@ public struct ReportWriter {
 
     /// - Throws: `ReportError.io` naming the file that could not be written (nothing is left behind).
     public func stage(into folder: String, name: String, files: [(String, [UInt8])]) throws -> Staged {
-        let fm = FileManager.default
         let staged = Staged(temporaryPath: folder + "/.tmp-" + name + "-\(ProcessInfo.processInfo.processIdentifier)",
                             finalPath: folder + "/" + name)
         staged.discard()
         do {
-            do { try fm.createDirectory(atPath: staged.temporaryPath, withIntermediateDirectories: true) } catch {
-                throw ReportError.io(path: staged.temporaryPath, reason: Self.plainReason(error))
-            }
+            try Self.makeDirectory(staged.temporaryPath)
             for (file, bytes) in files { try write(staged.temporaryPath + "/" + file, bytes) }
         } catch {
             staged.discard()
@@ -280,17 +269,37 @@ public struct ReportWriter {
 
     /// A Foundation file error in plain words (permission denied, no space left…), never its
     /// domain and code.
-    static func plainReason(_ error: any Error) -> String {
+    public static func plainReason(_ error: any Error) -> String {
         let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return posixReason(Int32(ns.code)) }
         if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
+            return posixReason(Int32(posix.code))
         }
         switch ns.code {
         case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
         case NSFileWriteOutOfSpaceError: return "no space left on the device"
         case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or directory"
-        default: return "cannot write it"
+        case NSFileWriteFileExistsError: return "it already exists"
+        case NSFileWriteVolumeReadOnlyError: return "the file system is read-only"
+        case NSFileWriteInvalidFileNameError, NSFileReadInvalidFileNameError: return "not a valid file name (is a part of the path a file, not a directory?)"
+        default: return "the system refused it"
         }
+    }
+
+    /// Creates `path` and the folders above it that are missing (mkdir(2), so a failure has its
+    /// errno: "not a directory", "permission denied", "no space left on device").
+    public static func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o777) == 0 || errno == EEXIST { return }
+        let failure = errno
+        let parent = (path as NSString).deletingLastPathComponent
+        guard failure == ENOENT, !parent.isEmpty, parent != path else { throw ReportError.io(path: path, reason: posixReason(failure)) }
+        try makeDirectory(parent)
+        if mkdir(path, 0o777) != 0 && errno != EEXIST { throw ReportError.io(path: path, reason: posixReason(errno)) }
+    }
+
+    /// An errno in plain words, lower case (`no space left on device`, `not a directory`).
+    public static func posixReason(_ code: Int32) -> String {
+        String(cString: strerror(code)).lowercased()
     }
 
     /// Findings open in the previous run and gone now.

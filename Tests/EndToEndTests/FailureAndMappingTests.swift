@@ -58,6 +58,8 @@ struct FailureAndMappingTests {
         let r = try f.recon()
         #expect(r.status == 2, "\(name): exit \(r.status), stderr \(r.stderr)")
         #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
+        // The file is named once (never `q/crm_customers.sql: crm_customers.sql: …`).
+        #expect(r.stderr.range(of: #"(\w+\.sql): (\S*/)?\1:"#, options: .regularExpression) == nil, "\(name): \(r.stderr)")
         // A failed run leaves only its summary (with the error) and the HTML page saying so.
         let entries = f.reportEntries()
         #expect(entries.count == 1, "\(name): report entries \(entries)")

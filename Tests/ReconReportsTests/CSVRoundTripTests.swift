@@ -97,3 +97,18 @@ struct CSVRoundTripTests {
         #expect(wrong.isEmpty, "\(wrong)")
     }
 }
+
+/// File errors read as plain words naming the path once, never as a Foundation domain and code.
+struct FileErrorTests {
+    @Test func aReportFolderUnderAFileSaysNotADirectory() throws {
+        let file = NSTemporaryDirectory() + "recon-not-a-dir-\(UUID().uuidString)"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = try #require(throws: ReportError.self) { _ = try ReportWriter(reportsDirectory: file + "/reports").begin("R1") }
+        #expect(error.description.contains("not a directory") || error.description.contains("not a valid file name"), "\(error)")
+        #expect(!error.description.contains("NSCocoaErrorDomain") && !error.description.contains("error 5"), "\(error)")
+        #expect(error.description.components(separatedBy: file).count == 2, "the path once: \(error)")
+        let metrics = try #require(throws: ReportError.self) { try MetricsFile.write("x 1\n", to: file + "/recon.prom") }
+        #expect(metrics.description.hasSuffix(": not a directory"), "\(metrics)")
+    }
+}
