@@ -364,20 +364,10 @@ struct CustomerMatcher {
         var conflictKeys = [UInt8](repeating: 0, count: n)
         for key in [MatchKey.email, MatchKey.phone] {
             let values = key == .email ? idx.email : idx.phone
-            // Counting sort of records by interned value: each value's records are contiguous,
-            // in record order, without a dictionary or an array per value.
-            let distinct = Int(values.max() ?? -1) + 1
-            var starts = [Int](repeating: 0, count: distinct + 1)
-            for v in values where v >= 0 { starts[Int(v) + 1] += 1 }
-            for v in 0..<distinct { starts[v + 1] += starts[v] }
-            var fill = starts
-            var byValue = [Int32](repeating: 0, count: starts[distinct])
-            for g in 0..<n where values[g] >= 0 {
-                byValue[fill[Int(values[g])]] = Int32(g)
-                fill[Int(values[g])] += 1
-            }
-            for value in 0..<distinct where starts[value + 1] - starts[value] >= 2 {
-                let members = byValue[starts[value]..<starts[value + 1]]
+            // Each value's records, contiguous and in record order.
+            let byValue = GroupedByKey(count: n, keys: Int(values.max() ?? -1) + 1) { g in values[g] >= 0 ? Int(values[g]) : nil }
+            for value in 0..<byValue.keyCount where byValue.count(value) >= 2 {
+                let members = byValue[value]
                 // Most shared values (a linked pair's email) are already within one identity:
                 // nothing to decide, and nothing to allocate.
                 let first = comps.find(members.first!)
@@ -443,18 +433,8 @@ struct CustomerMatcher {
         for g in 0..<n { roots[g] = comps.find(Int32(g)) }
         let identity = idx.globalOfCode.map { globals in globals.map { roots[Int($0)] } }
         identified?(identity)
-        // Counting sort by root (roots are record indices), records ascending within a root.
-        var order = [Int32](repeating: 0, count: n)
-        do {
-            var starts = [Int32](repeating: 0, count: n + 1)
-            for g in 0..<n { starts[Int(roots[g]) + 1] += 1 }
-            for r in 0..<n { starts[r + 1] += starts[r] }
-            for g in 0..<n {
-                let r = Int(roots[g])
-                order[Int(starts[r])] = Int32(g)
-                starts[r] += 1
-            }
-        }
+        // Records grouped by root (roots are record indices), ascending within a root.
+        let order = GroupedByKey(count: n, keys: n) { g in Int(roots[g]) }.items
         var start = 0
         var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id") }
         while start < n {
@@ -578,7 +558,7 @@ struct CustomerMatcher {
                 let ck = CustomerRecord.fixedFields + a.c, ek = CustomerRecord.fixedFields + a.e
                 if cr.store.withField(crow, ck, { c in er.store.withField(erow, ek, { e in
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
-                let cv = ValueNormaliser.attribute(cr.field(crow, ck)), ev = ValueNormaliser.attribute(er.field(erow, ek))
+                let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if let cv, let ev, cv != ev {
                     mismatch(idx.id(ci), idx.id(ei), on: on, field: a.name, cv, ev)
                 }

@@ -51,7 +51,7 @@ extension Reconciler {
         let match = customers.run()
         var orders = OrderMatcher(mirror: mirror, config: config)
         orders.prepare()
-        orders.linkAndRun(customers: match)
+        orders.linkAndCompare(customers: match)
         let all = customers.findings + orders.findings
         let findings = all.filter { f in f.entity == entity && f.members.contains { $0.system == system && $0.recordId == id } }
             .sorted { ($0.type, $0.id) < ($1.type, $1.id) }
@@ -106,10 +106,10 @@ extension Reconciler {
             }
             return Explanation(system: system, entity: entity, id: id, keys: keys, identity: members, keptApart: apart, findings: findings)
         case .order:
-            guard let record = mirror.orders(system).records.first(where: { ValueNormaliser.id($0.id) == id }) else { return nil }
+            guard let record = mirror.orders(system).records.first(where: { ValueNormaliser.trimmed($0.id) == id }) else { return nil }
             var keys: [Explanation.Key] = [
                 .init(name: "external_id", value: record.externalId ?? "", state: record.externalId == nil ? "empty" : "as written"),
-                .init(name: "customer_id", value: record.customerId ?? "", state: record.customerId.map { match.exists(system, ValueNormaliser.id($0) ?? "") ? "exists" : "not found" } ?? "empty"),
+                .init(name: "customer_id", value: record.customerId ?? "", state: record.customerId.map { match.exists(system, ValueNormaliser.trimmed($0) ?? "") ? "exists" : "not found" } ?? "empty"),
                 .init(name: "status", value: record.status ?? "", state: config.statuses.map(system)[record.status?.trimmingWhitespace() ?? ""].map { "canonical \($0.rawValue)" } ?? "not in the status map"),
                 .init(name: "amount", value: record.amount ?? "", state: ValueNormaliser.amount(record.amount) ?? "empty"),
                 .init(name: "currency", value: record.currency ?? "", state: ValueNormaliser.currency(record.currency) ?? "empty"),
@@ -117,12 +117,12 @@ extension Reconciler {
             keys[3].state = keys[3].value.isEmpty ? "empty" : "normalised \(keys[3].state)"
             var linked: [Explanation.Member] = []
             let other = system.other
-            if let ext = ValueNormaliser.id(record.externalId),
-               mirror.orders(other).records.contains(where: { ValueNormaliser.id($0.id) == ext }) {
+            if let ext = ValueNormaliser.trimmed(record.externalId),
+               mirror.orders(other).records.contains(where: { ValueNormaliser.trimmed($0.id) == ext }) {
                 linked.append(.init(system: other, id: ext, how: "this order's external_id"))
             }
-            for r in mirror.orders(other).records where ValueNormaliser.id(r.externalId) == id {
-                if let rid = ValueNormaliser.id(r.id), !linked.contains(where: { $0.id == rid }) {
+            for r in mirror.orders(other).records where ValueNormaliser.trimmed(r.externalId) == id {
+                if let rid = ValueNormaliser.trimmed(r.id), !linked.contains(where: { $0.id == rid }) {
                     linked.append(.init(system: other, id: rid, how: "its external_id points here"))
                 }
             }

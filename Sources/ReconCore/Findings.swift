@@ -74,11 +74,9 @@ public struct FindingMember: Sendable, Equatable {
 /// A problem recon found. Its id is derived from what it is about (type, entity, field and the
 /// records involved), never from run order, so the same problem has the same id every night.
 ///
-/// A value type whose fields live in one shared, copy-on-write box: a nightly run passes hundreds
-/// of thousands of findings through sorting, lifecycle, plan and reports, and copying one is a
-/// single reference count instead of one per string.
+/// Its fields live in one copy-on-write box (`CopyOnWrite`): copying a finding is one reference count.
 public struct Finding: Sendable {
-    private final class Storage: @unchecked Sendable {
+    private struct Fields {
         var type: FindingType
         var entity: Entity
         var severity: Severity
@@ -87,41 +85,27 @@ public struct Finding: Sendable {
         var detail: String
         var members: [FindingMember]
         var id: String
-        init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String, field: String, detail: String,
-             members: [FindingMember], id: String) {
-            self.type = type; self.entity = entity; self.severity = severity; self.matchedOn = matchedOn
-            self.field = field; self.detail = detail; self.members = members; self.id = id
-        }
-        func copy() -> Storage {
-            Storage(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field, detail: detail,
-                    members: members, id: id)
-        }
     }
 
-    private var storage: Storage
+    private var fields: CopyOnWrite<Fields>
 
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        return storage
-    }
-
-    public var type: FindingType { get { storage.type } set { unique().type = newValue } }
-    public var entity: Entity { get { storage.entity } set { unique().entity = newValue } }
-    public var severity: Severity { get { storage.severity } set { unique().severity = newValue } }
+    public var type: FindingType { get { fields.value.type } set { fields.value.type = newValue } }
+    public var entity: Entity { get { fields.value.entity } set { fields.value.entity = newValue } }
+    public var severity: Severity { get { fields.value.severity } set { fields.value.severity = newValue } }
     /// The key(s) that matched the records: external_id, email, phone, window, …
-    public var matchedOn: String { get { storage.matchedOn } set { unique().matchedOn = newValue } }
+    public var matchedOn: String { get { fields.value.matchedOn } set { fields.value.matchedOn = newValue } }
     /// The field concerned (field_mismatch, invalid), else empty.
-    public var field: String { get { storage.field } set { unique().field = newValue } }
-    public var detail: String { get { storage.detail } set { unique().detail = newValue } }
-    public var members: [FindingMember] { get { storage.members } set { unique().members = newValue } }
-    public var id: String { get { storage.id } set { unique().id = newValue } }
+    public var field: String { get { fields.value.field } set { fields.value.field = newValue } }
+    public var detail: String { get { fields.value.detail } set { fields.value.detail = newValue } }
+    public var members: [FindingMember] { get { fields.value.members } set { fields.value.members = newValue } }
+    public var id: String { get { fields.value.id } set { fields.value.id = newValue } }
 
     public init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String = "",
                 field: String = "", detail: String = "", members: [FindingMember], identity: [String]? = nil) {
         let id = Finding.makeId(type: type, entity: entity, field: field,
                                 parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
-        storage = Storage(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field,
-                          detail: detail, members: members, id: id)
+        fields = CopyOnWrite(Fields(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field,
+                                    detail: detail, members: members, id: id))
     }
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.

@@ -31,9 +31,8 @@ public struct OpenFinding: Sendable {
     }
 }
 
-/// The findings open before this run, kept compactly: at a few hundred thousand open findings a
-/// dictionary of `OpenFinding`s costs about 80 MB, this about 15. Ids are interned; the runs
-/// that first saw them (a handful of distinct values) are stored once. Records are not kept
+/// The findings open before this run, kept compactly (docs/PERFORMANCE.md, "Memory"). Ids are
+/// interned; the runs that first saw them (a handful of distinct values) are stored once. Records are not kept
 /// (only resolved findings need them; the caller fills those in).
 public struct OpenFindings: Sendable {
     private var ids = ByteInterner()

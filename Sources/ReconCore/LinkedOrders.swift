@@ -54,7 +54,7 @@ final class LinkedOrders: Sendable {
                         let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
                         if let a = crmStore.bytes(rc, ck), let b = erpStore.bytes(re, ek), a.count == b.count,
                            a.isEmpty || memcmpEqual(a.baseAddress!, b.baseAddress!, a.count) { continue }
-                        let cv = ValueNormaliser.attribute(crmRecords.field(rc, ck)), ev = ValueNormaliser.attribute(erpRecords.field(re, ek))
+                        let cv = ValueNormaliser.trimmed(crmRecords.field(rc, ck)), ev = ValueNormaliser.trimmed(erpRecords.field(re, ek))
                         if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
                     }
                 }
@@ -73,7 +73,7 @@ final class LinkedOrders: Sendable {
 
     /// Hands out `comparison`'s pieces from now on (until then there is nothing to help with).
     func start(_ comparison: Comparison) {
-        // Pieces of 5 to 25 ms at 1M to 4M customers per side; one for a small mirror.
+        // Pieces small enough for the two threads to finish together; one for a small mirror.
         pieces.start(comparison, items: comparison.pairs.count,
                      pieces: fixedPieceCount ?? (comparison.pairs.count >= 64 * 1024 ? 64 : 1))
     }

@@ -280,8 +280,8 @@ public final class PhoneNormaliser {
 }
 
 public enum ValueNormaliser {
-    /// Ids are compared trimmed.
-    public static func id(_ raw: String?) -> String? {
+    /// Ids and attributes are compared trimmed; NULL, empty and all-blank are the same: no value.
+    public static func trimmed(_ raw: String?) -> String? {
         guard let raw else { return nil }
         let t = raw.trimmingWhitespace()
         return t.isEmpty ? nil : t
@@ -349,13 +349,6 @@ public enum ValueNormaliser {
             }
             return true
         }
-    }
-
-    /// Attributes compare trimmed; NULL and empty are the same (no value).
-    public static func attribute(_ raw: String?) -> String? {
-        guard let raw else { return nil }
-        let t = raw.trimmingWhitespace()
-        return t.isEmpty ? nil : t
     }
 
     /// Seconds since 1970 for PostgreSQL's ISO output (`2024-03-01 10:00:00+00`,

@@ -74,7 +74,7 @@ struct OrderMatcher {
 
     /// The order's trimmed customer id as the query returned it.
     private func customerIdText(_ p: Prepared) -> String? {
-        ValueNormaliser.id(mirror.orders(p.system).records.field(Int(p.record), OrderRecord.Field.customerId))
+        ValueNormaliser.trimmed(mirror.orders(p.system).records.field(Int(p.record), OrderRecord.Field.customerId))
     }
 
     private var orders: [Prepared] = []
@@ -268,11 +268,11 @@ struct OrderMatcher {
             return x
         }
         func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = Int32(min(ra, rb)) } }
-        var dupKeys = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
+        var duplicateEvidence = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
         for (o, _) in moreCounterparts {
             let cs = counterparts(Int(o))
             for c in cs.dropFirst() { union(cs[0], c) }
-            for c in cs { dupKeys[c] |= 1 }
+            for c in cs { duplicateEvidence[c] |= 1 }
         }
         // Group by (system, customer, amount, currency): a counting sort of the orders by their
         // customer (dense integer keys), then each customer's few orders ordered by amount and
@@ -287,19 +287,10 @@ struct OrderMatcher {
             let s = p.system == .crm ? 0 : 1
             return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
         }
-        // 32-bit positions: three million orders, two million buckets.
-        var starts = [Int32](repeating: 0, count: buckets + 1)
-        for o in 0..<n { if let b = bucket(o) { starts[b + 1] += 1 } }
-        for b in 0..<buckets { starts[b + 1] += starts[b] }
-        var fill = starts
-        var byCustomer = [Int32](repeating: 0, count: Int(starts[buckets]))
-        for o in 0..<n {
-            if let b = bucket(o) { byCustomer[Int(fill[b])] = Int32(o); fill[b] += 1 }
-        }
-        fill = []
+        let byCustomer = GroupedByKey(count: n, keys: buckets, key: bucket)
         var windowGroups: [[Int]] = []
-        for b in 0..<buckets where starts[b + 1] - starts[b] >= 2 {
-            let members = byCustomer[Int(starts[b])..<Int(starts[b + 1])].map { Int($0) }.sorted {
+        for b in 0..<buckets where byCustomer.count(b) >= 2 {
+            let members = byCustomer[b].map { Int($0) }.sorted {
                 (orders[$0].amount, orders[$0].currencyCode, $0) < (orders[$1].amount, orders[$1].currencyCode, $1)
             }
             var at = 0
@@ -323,7 +314,7 @@ struct OrderMatcher {
                     && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
                 if allOwn { return }
                 for o in run.dropFirst() { union(run[0], o) }
-                for o in run { dupKeys[o] |= 2 }
+                for o in run { duplicateEvidence[o] |= 2 }
             }
             for o in sorted.dropFirst() {
                 if orders[o].created! - orders[run.last!].created! <= window { run.append(o) } else { close(run); run = [o] }
@@ -331,10 +322,10 @@ struct OrderMatcher {
             close(run)
         }
         var dupGroups: [Int: [Int]] = [:]
-        for o in 0..<n where dupKeys[o] != 0 { dupGroups[find(o), default: []].append(o) }
+        for o in 0..<n where duplicateEvidence[o] != 0 { dupGroups[find(o), default: []].append(o) }
         explainedByDuplicate = [Bool](repeating: false, count: n)
         for (_, group) in dupGroups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
-            let keys = group.reduce(UInt8(0)) { $0 | dupKeys[$1] }
+            let keys = group.reduce(UInt8(0)) { $0 | duplicateEvidence[$1] }
             var on: [String] = []
             if keys & 1 != 0 { on.append("external_id") }
             if keys & 2 != 0 { on.append("customer_id+amount+currency+window") }
@@ -375,7 +366,7 @@ struct OrderMatcher {
     }
 
     /// Everything after `prepare`, on this thread: links, customers, the rest.
-    mutating func linkAndRun(customers: CustomerMatch) {
+    mutating func linkAndCompare(customers: CustomerMatch) {
         link()
         resolveCustomers(customers.idCodes)
         groupAndCompare()
@@ -537,7 +528,7 @@ public struct RecordIndex: Sendable {
 
 /// One customer table's normalisation in pieces (row ranges), each done by whichever thread
 /// claims it first and joined in row order once all are done.
-final class PiecesOfWork: Sendable {
+final class CustomerNormalisationPieces: Sendable {
     private let pieces: SharedPieces<Records<CustomerRecord>, PreNormalised>
 
     init(_ records: Records<CustomerRecord>) {
@@ -562,7 +553,7 @@ final class PiecesOfWork: Sendable {
 /// pieces nobody has claimed yet (`Reconciler.reconcile(…, normalising:)`).
 public final class CustomerNormalising: @unchecked Sendable {
     private let defaultRegion: String
-    private var tables: [PiecesOfWork?] = [nil, nil]
+    private var tables: [CustomerNormalisationPieces?] = [nil, nil]
     private let lock = NSLock()
 
     public init(defaultCountry: String) {
@@ -572,7 +563,7 @@ public final class CustomerNormalising: @unchecked Sendable {
     /// System `system`'s customers are read: their pieces may be claimed from now on.
     public func offer(_ system: System, _ records: Records<CustomerRecord>) {
         lock.lock(); defer { lock.unlock() }
-        tables[system == .crm ? 0 : 1] = PiecesOfWork(records)
+        tables[system == .crm ? 0 : 1] = CustomerNormalisationPieces(records)
     }
 
     /// Normalises pieces of the tables offered so far, CRM first, while `keepGoing` says so
@@ -588,14 +579,14 @@ public final class CustomerNormalising: @unchecked Sendable {
     }
 
     /// System `system`'s pieces, when its table was offered.
-    func pieces(_ system: System) -> PiecesOfWork? {
+    func pieces(_ system: System) -> CustomerNormalisationPieces? {
         lock.lock(); defer { lock.unlock() }
         return tables[system == .crm ? 0 : 1]
     }
 }
 
 /// The two matchers while they run on two threads (each thread touches only its own).
-private final class MatchBox: @unchecked Sendable {
+private final class TwoThreadMatch: @unchecked Sendable {
     var customers: CustomerMatcher
     var orders: OrderMatcher
     var match: CustomerMatch?
@@ -608,15 +599,15 @@ private final class MatchBox: @unchecked Sendable {
     /// How the customers' phones were answered (both tables, both threads).
     var phoneCounts = (fast: 0, slow: 0)
     /// Each system's customers are normalised in pieces, by whichever thread is free.
-    let normalising: [PiecesOfWork]
+    let normalising: [CustomerNormalisationPieces]
     /// The linked orders compared in pieces, by whichever thread is free.
     let linked = LinkedOrders()
 
     init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror, early: CustomerNormalising?) {
         self.customers = customers
         self.orders = orders
-        normalising = [early?.pieces(.crm) ?? PiecesOfWork(mirror.crmCustomers.records),
-                       early?.pieces(.erp) ?? PiecesOfWork(mirror.erpCustomers.records)]
+        normalising = [early?.pieces(.crm) ?? CustomerNormalisationPieces(mirror.crmCustomers.records),
+                       early?.pieces(.erp) ?? CustomerNormalisationPieces(mirror.erpCustomers.records)]
     }
 
     /// System `s`'s customers normalised (on the customers' thread), with their phone counts.
@@ -650,7 +641,6 @@ public enum Reconciler {
         public var steps: [(step: String, ms: Int, atMs: Int, rssMiB: Int)] = []
     }
 
-    /// Matches a mirror snapshot and returns its findings sorted by type, entity and id.
     /// Findings in report order: type, entity, id. Ids are `TYP-E-` + 16 hex digits, so within
     /// one type and entity their order is that of the hex number: integer keys, no string compares.
     static func sortedByTypeEntityId(_ findings: [Finding]) -> [Finding] {
@@ -698,15 +688,15 @@ public enum Reconciler {
     /// - Parameter fastPaths: false normalises every phone with libphonenumber's Parse (slow, the reference).
     /// - Parameter normalising: the customers' normalisation begun during the extraction (fast
     ///   paths only), offered exactly `mirror`'s customer tables.
-    /// - Parameter midway: called once, on the second thread, about halfway through matching
+    /// - Parameter onOrdersCompared: called once, on the second thread, about halfway through matching
     ///   (when the linked orders are compared, before it may wait for the customers' index):
     ///   where the caller starts work of its own (the state read), which then fills that wait
     ///   or shares the cores with the rest of matching, and is done before matching is.
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
                                  normalising early: CustomerNormalising? = nil,
-                                 midway: (@Sendable () -> Void)? = nil) -> Outcome {
+                                 onOrdersCompared: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
-        let box = MatchBox(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
+        let box = TwoThreadMatch(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
                            orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror,
                            early: fastPaths ? early : nil)
         var findings: [Finding] = []
@@ -730,7 +720,7 @@ public enum Reconciler {
                 box.linked.start(box.orders.linkedComparison())
                 // Where this thread may wait for the customers' index: the caller's own work
                 // starts here.
-                midway?()
+                onOrdersCompared?()
                 box.linked.help(until: indexed)
                 box.orders.steps.lap("orders.wait_for_customers")
                 box.orders.resolveCustomers(box.customerIds)
@@ -781,7 +771,7 @@ public enum Reconciler {
         // Taken out of the box, not copied: a shared copy would be duplicated on first write.
         var orderMatcher = box.takeOrders()
         if !fastPaths {
-            orderMatcher.linkAndRun(customers: match)
+            orderMatcher.linkAndCompare(customers: match)
             findings = Reconciler.sortedByTypeEntityId(customerMatcher.findings + orderMatcher.findings)
         }
         orderMatcher.steps.lap(fastPaths ? "findings.merge" : "findings.sort")

@@ -31,11 +31,9 @@ public enum Operation: String, Sendable, CaseIterable {
 
 /// One change a batch proposes to one record of one system.
 ///
-/// Like `Finding`, a value whose fields live in one shared, copy-on-write box: a nightly plan
-/// moves a hundred thousand actions through deciding, combining, sorting and writing, and
-/// copying one is a single reference count instead of one per string, array and dictionary.
+/// Like `Finding`, its fields live in one copy-on-write box (`CopyOnWrite`).
 public struct PlanAction: Sendable, Equatable {
-    private final class Storage: @unchecked Sendable {
+    private struct Fields: Equatable {
         var actionId: String
         var operation: Operation
         var system: System
@@ -47,52 +45,33 @@ public struct PlanAction: Sendable, Equatable {
         var findingIds: [String]
         var payload: [String: String]
         var reason: String
-        init(actionId: String, operation: Operation, system: System, entity: Entity, recordId: String, field: String,
-             oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String], reason: String) {
-            self.actionId = actionId; self.operation = operation; self.system = system; self.entity = entity
-            self.recordId = recordId; self.field = field; self.oldValue = oldValue; self.newValue = newValue
-            self.findingIds = findingIds; self.payload = payload; self.reason = reason
-        }
-        func copy() -> Storage {
-            Storage(actionId: actionId, operation: operation, system: system, entity: entity, recordId: recordId, field: field,
-                    oldValue: oldValue, newValue: newValue, findingIds: findingIds, payload: payload, reason: reason)
-        }
     }
 
-    private var storage: Storage
+    private var fields: CopyOnWrite<Fields>
 
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        return storage
-    }
-
-    public var actionId: String { get { storage.actionId } set { unique().actionId = newValue } }
-    public var operation: Operation { get { storage.operation } set { unique().operation = newValue } }
-    public var system: System { get { storage.system } set { unique().system = newValue } }
-    public var entity: Entity { get { storage.entity } set { unique().entity = newValue } }
-    public var recordId: String { get { storage.recordId } set { unique().recordId = newValue } }
-    public var field: String { get { storage.field } set { unique().field = newValue } }
+    public var actionId: String { get { fields.value.actionId } set { fields.value.actionId = newValue } }
+    public var operation: Operation { get { fields.value.operation } set { fields.value.operation = newValue } }
+    public var system: System { get { fields.value.system } set { fields.value.system = newValue } }
+    public var entity: Entity { get { fields.value.entity } set { fields.value.entity = newValue } }
+    public var recordId: String { get { fields.value.recordId } set { fields.value.recordId = newValue } }
+    public var field: String { get { fields.value.field } set { fields.value.field = newValue } }
     /// What the plan saw (the precondition): the field's value, or for merge/create the record's fingerprint.
-    public var oldValue: String? { get { storage.oldValue } set { unique().oldValue = newValue } }
-    public var newValue: String? { get { storage.newValue } set { unique().newValue = newValue } }
-    public var findingIds: [String] { get { storage.findingIds } set { unique().findingIds = newValue } }
+    public var oldValue: String? { get { fields.value.oldValue } set { fields.value.oldValue = newValue } }
+    public var newValue: String? { get { fields.value.newValue } set { fields.value.newValue = newValue } }
+    public var findingIds: [String] { get { fields.value.findingIds } set { fields.value.findingIds = newValue } }
     /// Extra data: surviving values of a merge, the new record of a create.
-    public var payload: [String: String] { get { storage.payload } set { unique().payload = newValue } }
-    public var reason: String { get { storage.reason } set { unique().reason = newValue } }
+    public var payload: [String: String] { get { fields.value.payload } set { fields.value.payload = newValue } }
+    public var reason: String { get { fields.value.reason } set { fields.value.reason = newValue } }
 
     public init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
                 oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String) {
-        storage = Storage(actionId: PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
-                          operation: operation, system: system, entity: entity, recordId: recordId, field: field,
-                          oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason)
+        fields = CopyOnWrite(Fields(actionId: PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
+                                    operation: operation, system: system, entity: entity, recordId: recordId, field: field,
+                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
-        if a.storage === b.storage { return true }
-        let x = a.storage, y = b.storage
-        return x.actionId == y.actionId && x.operation == y.operation && x.system == y.system && x.entity == y.entity
-            && x.recordId == y.recordId && x.field == y.field && x.oldValue == y.oldValue && x.newValue == y.newValue
-            && x.findingIds == y.findingIds && x.payload == y.payload && x.reason == y.reason
+        a.fields.isShared(with: b.fields) || a.fields.value == b.fields.value
     }
 
     /// `ACT-` + 16 hex digits of SHA-256 over target system, record, operation, field and new value.

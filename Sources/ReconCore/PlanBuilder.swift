@@ -41,10 +41,10 @@ public final class PlanBuilder {
             let erp = mirror.erpCustomers.records
             for f in findings where f.type == .missingOrder {
                 guard let id = f.members.first?.recordId, let row = recordIndex.orderRow(.crm, id),
-                      let cid = ValueNormaliser.id(mirror.crmOrders.records.field(row, OrderRecord.Field.customerId)),
+                      let cid = ValueNormaliser.trimmed(mirror.crmOrders.records.field(row, OrderRecord.Field.customerId)),
                       erpCustomerByCrmId[cid] == nil,
                       let namer = match.firstNamerRow(.crm, cid),
-                      let erpId = ValueNormaliser.id(erp.field(namer, CustomerRecord.Field.id)) else { continue }
+                      let erpId = ValueNormaliser.trimmed(erp.field(namer, CustomerRecord.Field.id)) else { continue }
                 erpCustomerByCrmId[cid] = erpId
             }
             return
@@ -59,20 +59,20 @@ public final class PlanBuilder {
         for s in System.allCases where !wantOrders[s]!.isEmpty {
             let recs = mirror.orders(s).records
             for i in 0..<recs.count {
-                if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
+                if let id = ValueNormaliser.trimmed(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
             }
         }
         var customersOfMissingOrders: Set<String> = []
         for f in findings where f.type == .missingOrder {
-            if let id = f.members.first?.recordId, let cid = ValueNormaliser.id(order(.crm, id)?.customerId) { customersOfMissingOrders.insert(cid) }
+            if let id = f.members.first?.recordId, let cid = ValueNormaliser.trimmed(order(.crm, id)?.customerId) { customersOfMissingOrders.insert(cid) }
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
         for s in System.allCases {
             let recs = mirror.customers(s).records
             let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
             for i in 0..<recs.count {
-                let ext = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.externalId))
-                if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)) {
+                let ext = ValueNormaliser.trimmed(recs.field(i, CustomerRecord.Field.externalId))
+                if let id = ValueNormaliser.trimmed(recs.field(i, CustomerRecord.Field.id)) {
                     if want.contains(id), customers[s]![id] == nil {
                         customers[s]![id] = i
                         if let ext, match.exists(s.other, ext) { linkedCustomers[s]!.insert(id) }
@@ -166,7 +166,7 @@ public final class PlanBuilder {
                 if let email = r.email { payload["email"] = writable.email(email) ?? payload["email"] }
                 if let phone = r.phone { payload["phone"] = writable.phone(phone, country: r.country) ?? payload["phone"] }
                 for (i, name) in mirror.customers(system).attributeNames.enumerated() {
-                    if let v = ValueNormaliser.attribute(r.attributes[i]) { payload[name] = v }
+                    if let v = ValueNormaliser.trimmed(r.attributes[i]) { payload[name] = v }
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
                                           field: "", oldValue: Fingerprint.customer(r), newValue: nil, findingIds: [f.id], payload: payload,
@@ -246,7 +246,7 @@ public final class PlanBuilder {
         guard records.count == f.members.count, records.count >= 2 else { return nil }
         func completeness(_ r: CustomerRecord) -> Int {
             [r.externalId, r.email, r.phone, r.name, r.country].filter { !($0?.trimmingWhitespace().isEmpty ?? true) }.count
-                + r.attributes.filter { ValueNormaliser.attribute($0) != nil }.count
+                + r.attributes.filter { ValueNormaliser.trimmed($0) != nil }.count
         }
         let ranked = records.sorted { a, b in
             for rule in config.survivorship {
@@ -272,7 +272,7 @@ public final class PlanBuilder {
             if let v = ranked.lazy.compactMap({ get($0.record) }).first(where: { !$0.trimmingWhitespace().isEmpty }) { values[name] = v }
         }
         for (i, name) in mirror.customers(system).attributeNames.enumerated() {
-            if let v = ranked.lazy.compactMap({ ValueNormaliser.attribute($0.record.attributes[i]) }).first { values[name] = v }
+            if let v = ranked.lazy.compactMap({ ValueNormaliser.trimmed($0.record.attributes[i]) }).first { values[name] = v }
         }
         if let email = values["email"] { values["email"] = writable.email(email) ?? email }
         if let phone = values["phone"] { values["phone"] = writable.phone(phone, country: values["country"]) ?? phone }
@@ -290,7 +290,7 @@ public final class PlanBuilder {
             let table = f.entity == .customer ? mirror.customers(system).has("external_id") : mirror.orders(system).has("external_id")
             guard table else { continue }   // this system's query does not map external_id: nothing to set there
             let current = f.entity == .customer ? customer(system, id)?.externalId : order(system, id)?.externalId
-            guard ValueNormaliser.id(current) != counterpart else { continue }
+            guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, findingIds: [f.id],
                                   reason: "matched on \(f.matchedOn); set the missing link"))
@@ -350,11 +350,11 @@ public final class PlanBuilder {
     }
 
     func createOrder(_ f: Finding) -> PlanAction? {
-        guard let m = f.members.first, let o = order(.crm, m.recordId), let crmCustomer = ValueNormaliser.id(o.customerId),
+        guard let m = f.members.first, let o = order(.crm, m.recordId), let crmCustomer = ValueNormaliser.trimmed(o.customerId),
               let c = customer(.crm, crmCustomer) else { return nil }
         // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
         var erpCustomer: String?
-        if let ext = ValueNormaliser.id(c.externalId), match.exists(.erp, ext) { erpCustomer = ext }
+        if let ext = ValueNormaliser.trimmed(c.externalId), match.exists(.erp, ext) { erpCustomer = ext }
         if erpCustomer == nil { erpCustomer = erpCustomerByCrmId[crmCustomer] }
         guard let erpCustomer else { return nil }
         var payload: [String: String] = ["external_id": m.recordId, "customer_id": erpCustomer]
@@ -366,7 +366,7 @@ public final class PlanBuilder {
             if raws.count == 1 { payload["status"] = raws[0] }
         }
         for (i, name) in mirror.crmOrders.attributeNames.enumerated() {
-            if let v = ValueNormaliser.attribute(o.attributes[i]) { payload[name] = v }
+            if let v = ValueNormaliser.trimmed(o.attributes[i]) { payload[name] = v }
         }
         return PlanAction(operation: .create, system: .erp, entity: .order, recordId: m.recordId, field: "",
                           oldValue: Fingerprint.order(o), newValue: nil, findingIds: [f.id], payload: payload,

@@ -5,8 +5,8 @@ import Darwin
 #endif
 
 /// The rows of one extract, stored compactly: the bytes of every field in arenas of 65,536
-/// rows each and, per field, where it ends. No per-row objects and no per-field `String`s: at a
-/// million customers per side that is the difference between about 3 GB and well under 1 GB.
+/// rows each and, per field, where it ends. No per-row objects and no per-field `String`s
+/// (docs/PERFORMANCE.md, "Memory").
 /// Strings are made when a field is asked for (`string`), and hot loops read bytes (`withField`).
 ///
 /// One arena per chunk of rows: a finished chunk is trimmed to its size and never moves again, so

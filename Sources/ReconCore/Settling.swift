@@ -76,12 +76,12 @@ public struct SettleWindow: Sendable {
         for s in System.allCases {
             let customers = mirror.customers(s).records.store
             for row in 0..<customers.count where isRecent(customers, row, CustomerRecord.Field.updatedAt) {
-                if let id = ValueNormaliser.id(customers.string(row, CustomerRecord.Field.id)) { recent.customers[s].insert(id) }
+                if let id = ValueNormaliser.trimmed(customers.string(row, CustomerRecord.Field.id)) { recent.customers[s].insert(id) }
             }
             let orders = mirror.orders(s).records.store
             for row in 0..<orders.count
             where isRecent(orders, row, OrderRecord.Field.updatedAt) || isRecent(orders, row, OrderRecord.Field.createdAt) {
-                if let id = ValueNormaliser.id(orders.string(row, OrderRecord.Field.id)) { recent.orders[s].insert(id) }
+                if let id = ValueNormaliser.trimmed(orders.string(row, OrderRecord.Field.id)) { recent.orders[s].insert(id) }
             }
         }
         return recent

@@ -4,7 +4,7 @@ import Foundation
 /// Work over `items` things cut into equal ranges (pieces) that any thread may claim: each piece
 /// is done once, by whoever claims it first, and the parts come back in the pieces' order
 /// whoever made them. Until `start` there is nothing to claim. Matching's two threads share the
-/// customers' normalisation (`PiecesOfWork`) and the linked orders' comparison
+/// customers' normalisation (`CustomerNormalisationPieces`) and the linked orders' comparison
 /// (`LinkedOrders`) this way.
 final class SharedPieces<Work, Part>: @unchecked Sendable {
     private var work: Work?

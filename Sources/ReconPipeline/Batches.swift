@@ -353,9 +353,9 @@ extension Pipeline {
         for e in Extract.allCases where actions.contains(where: { $0.operation == .create && Extract.of($0.system.other, $0.entity) == e }) {
             var map: [String: String] = [:]
             if e.entity == .customer {
-                for r in mirror.customers(e.system).records { if let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId) { map[id] = ext } }
+                for r in mirror.customers(e.system).records { if let id = ValueNormaliser.trimmed(r.id), let ext = ValueNormaliser.trimmed(r.externalId) { map[id] = ext } }
             } else {
-                for r in mirror.orders(e.system).records { if let id = ValueNormaliser.id(r.id), let ext = ValueNormaliser.id(r.externalId) { map[id] = ext } }
+                for r in mirror.orders(e.system).records { if let id = ValueNormaliser.trimmed(r.id), let ext = ValueNormaliser.trimmed(r.externalId) { map[id] = ext } }
             }
             externalOf[e] = map
         }
@@ -388,12 +388,12 @@ extension Pipeline {
             mirror = m
             for s in System.allCases {
                 var c: [String: CustomerRecord] = [:], o: [String: OrderRecord] = [:]
-                for r in m.customers(s).records { if let id = ValueNormaliser.id(r.id), c[id] == nil { c[id] = r } }
-                for r in m.orders(s).records { if let id = ValueNormaliser.id(r.id), o[id] == nil { o[id] = r } }
+                for r in m.customers(s).records { if let id = ValueNormaliser.trimmed(r.id), c[id] == nil { c[id] = r } }
+                for r in m.orders(s).records { if let id = ValueNormaliser.trimmed(r.id), o[id] == nil { o[id] = r } }
                 customers[s] = c
                 orders[s] = o
-                customerExternal[s] = Set(m.customers(s).records.compactMap { ValueNormaliser.id($0.externalId) })
-                orderExternal[s] = Set(m.orders(s).records.compactMap { ValueNormaliser.id($0.externalId) })
+                customerExternal[s] = Set(m.customers(s).records.compactMap { ValueNormaliser.trimmed($0.externalId) })
+                orderExternal[s] = Set(m.orders(s).records.compactMap { ValueNormaliser.trimmed($0.externalId) })
                 customerEmails[s] = Set(m.customers(s).records.compactMap { EmailNormaliser.normalise($0.email).key })
             }
         }
@@ -439,7 +439,7 @@ extension Pipeline {
         func counterpartNow(source: String) -> String? {
             if hasCounterpart(a.system, external: source) { return "the counterpart exists now (its external_id names the source)" }
             let named = a.entity == .customer ? customer(a.system.other, source)?.externalId : order(a.system.other, source)?.externalId
-            if let id = ValueNormaliser.id(named), fingerprint(a.system, id) != nil {
+            if let id = ValueNormaliser.trimmed(named), fingerprint(a.system, id) != nil {
                 return "the counterpart exists now (the source's external_id names it)"
             }
             if a.entity == .customer, let email = a.payload["email"].flatMap({ EmailNormaliser.normalise($0).key }),

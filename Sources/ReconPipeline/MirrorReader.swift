@@ -203,8 +203,7 @@ public struct MirrorReader {
             }
             var decoder = StoreDecoder(extract.entity, mapping)
             var store = RowStore(width: decoder.sources.count)
-            // Sized by the planner's estimate, so the offsets are not copied each time they
-            // double (at a million customers per side: 190 MB of offsets, and page faults twice).
+            // Sized by the planner's estimate, so the offsets are not copied each time they double.
             store.reserve(rows: Self.estimatedRows(queries.sql[extract]!, on: connection) ?? 1 << 12, bytesPerRow: 96)
             try connection.copyOutLines(select: queries.sql[extract]!) { line in
                 if store.count & 0xFFF == 0 { progress?.update("extracting \(extract.rawValue)", rows: store.count, started: started) }

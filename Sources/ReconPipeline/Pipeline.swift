@@ -18,8 +18,8 @@ public struct RunOptions: Sendable {
     /// normalisation): the benchmark checks both give the same findings.
     public var fastPaths = true
     /// False keeps the run's mirror, matching and findings allocated when `run` returns: a
-    /// command whose process ends right after saves the time of freeing them one by one (about
-    /// 0.3 s at a million customers per side); the system takes the memory back at exit.
+    /// command whose process ends right after saves the time of freeing them one by one; the
+    /// system takes the memory back at exit (docs/PERFORMANCE.md).
     public var releaseMemory = true
     /// True catches SIGTERM and SIGINT during `run` (the command line; not tests in-process).
     public var catchSignals = false
@@ -263,7 +263,7 @@ public struct Pipeline {
     }
 
     /// Reads the mirror in one snapshot and matches it.
-    func readAndMatch(_ config: ReconConfig, progress: Progress?, midway: (@Sendable () -> Void)? = nil) throws
+    func readAndMatch(_ config: ReconConfig, progress: Progress?, onOrdersCompared: (@Sendable () -> Void)? = nil) throws
         -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
         var timings: [(phase: String, ms: Int)] = []
         var t = Date()
@@ -294,7 +294,7 @@ public struct Pipeline {
         lap("extract")
         progress?.note("matching")
         let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, normalising: normalising,
-                                           midway: midway)
+                                           onOrdersCompared: onOrdersCompared)
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
@@ -407,12 +407,8 @@ public struct Pipeline {
             }
             stopper.setPhase("reading and matching the mirror")
 
-            // What the state knows (open findings, waivers) is read on its own connection while
-            // the mirror is read and matched.
-            // It starts about halfway through matching (when the second thread has compared the
-            // linked orders and may wait for the customers' index), not during the extraction,
-            // when both cores are busy decoding and serving rows, and not at the end of matching,
-            // when the lifecycle would wait for it (at 4M customers per side it takes about 2 s).
+            // What the state knows (open findings, waivers) is read on its own connection, started
+            // once the linked orders are compared: when a core is likely to wait (docs/PERFORMANCE.md).
             let plansBatch = config.ownership != nil
             let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Set<String>, Int) in
                 let t = Date()
@@ -421,7 +417,7 @@ public struct Pipeline {
             }
             let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
             do {
-                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, midway: { known.start() })
+                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, onOrdersCompared: { known.start() })
             } catch {
                 known.waitIfStarted()     // the state connection is free again before the error is handled
                 throw error
@@ -648,10 +644,8 @@ public struct Pipeline {
         }
     }
 
-    /// glibc raises its mmap threshold each time a large block is freed, up to 32 MB, after which
-    /// the large arrays of matching come from the heap and freed ones are kept: a fixed 8 MB
-    /// threshold returns them to the system (about 70 MB less peak RSS at 1M customers per side,
-    /// no measurable time; smaller thresholds cost page faults).
+    /// A fixed 8 MB mmap threshold, so that glibc returns the large arrays of matching to the
+    /// system when they are freed instead of keeping them (docs/PERFORMANCE.md, "Memory").
     static func tuneMalloc() {
         #if os(Linux)
         _ = glibcMallopt(-3, 8 << 20)    // M_MMAP_THRESHOLD (malloc.h), which Glibc's module does not export

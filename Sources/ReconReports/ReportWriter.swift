@@ -420,7 +420,7 @@ struct RecordLookup {
             if !wc.isEmpty {
                 let recs = mirror.customers(s).records
                 for i in 0..<recs.count {
-                    if let id = ValueNormaliser.id(recs.field(i, CustomerRecord.Field.id)), wc.contains(id), c[id] == nil { c[id] = i }
+                    if let id = ValueNormaliser.trimmed(recs.field(i, CustomerRecord.Field.id)), wc.contains(id), c[id] == nil { c[id] = i }
                 }
             }
             customers[s] = c
@@ -429,7 +429,7 @@ struct RecordLookup {
             if !wo.isEmpty {
                 let recs = mirror.orders(s).records
                 for i in 0..<recs.count {
-                    if let id = ValueNormaliser.id(recs.field(i, OrderRecord.Field.id)), wo.contains(id), o[id] == nil { o[id] = i }
+                    if let id = ValueNormaliser.trimmed(recs.field(i, OrderRecord.Field.id)), wo.contains(id), o[id] == nil { o[id] = i }
                 }
             }
             orders[s] = o

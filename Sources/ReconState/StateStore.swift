@@ -67,18 +67,18 @@ public final class StateStore {
         }
         for m in Migrations.all where m.version > current {
             do {
-                try connection.execute("BEGIN")
-                _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [String(Self.runLockKey + 1)])
-                // Another migrate may have applied it while we waited.
-                if (try schemaVersion() ?? 0) >= m.version { try connection.execute("ROLLBACK"); continue }
-                try connection.execute(m.sql)
-                _ = try connection.query("INSERT INTO recon.schema_version (version, description) VALUES ($1, $2)",
-                                         [String(m.version), m.description])
-                try connection.execute("COMMIT")
-                applied.append(m)
-            } catch let error as PostgresError {
-                try? connection.execute("ROLLBACK")
-                throw StateError("state database: migration \(m.version) failed: \(error)")
+                let done: Bool = try transaction {
+                    _ = try connection.query("SELECT pg_advisory_xact_lock($1)", [String(Self.runLockKey + 1)])
+                    // Another migrate may have applied it while we waited.
+                    if (try schemaVersion() ?? 0) >= m.version { return false }
+                    try connection.execute(m.sql)
+                    _ = try connection.query("INSERT INTO recon.schema_version (version, description) VALUES ($1, $2)",
+                                             [String(m.version), m.description])
+                    return true
+                }
+                if done { applied.append(m) }
+            } catch let error as StateError {
+                throw StateError("migration \(m.version) failed: \(error.description)")
             }
         }
         return applied

@@ -265,7 +265,7 @@ struct PiecesTests {
         }
         let table = Records(records, attributeCount: 0)
         let whole = PreNormalised(table, phones: PhoneNormaliser(defaultRegion: "GB"))
-        let work = PiecesOfWork(table)
+        let work = CustomerNormalisationPieces(table)
         DispatchQueue.concurrentPerform(iterations: 2) { _ in work.help(phones: PhoneNormaliser(defaultRegion: "GB")) }
         let shared = work.result()
         var differences = 0
