@@ -261,13 +261,9 @@ struct OrderMatcher {
         let n = orders.count
         // Duplicates: a union of (a) orders linked to one counterpart and (b) one customer's
         // orders with equal amount and currency within the window.
-        var parent = (0..<Int32(n)).map { $0 }
-        func find(_ x: Int) -> Int {
-            var x = x
-            while Int(parent[x]) != x { parent[x] = parent[Int(parent[x])]; x = Int(parent[x]) }
-            return x
-        }
-        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = Int32(min(ra, rb)) } }
+        var sets = DisjointSets(count: n)
+        func find(_ x: Int) -> Int { Int(sets.find(Int32(x))) }
+        func union(_ a: Int, _ b: Int) { sets.union(Int32(a), Int32(b)) }
         var duplicateEvidence = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
         for (o, _) in moreCounterparts {
             let cs = counterparts(Int(o))

@@ -1,26 +1,15 @@
-/// Disjoint sets over record indices with per-set facts that matching needs while merging:
-/// which systems the set holds, which keys joined it, and its valid emails.
-struct Components {
-    private(set) var parent: [Int32]
+/// Disjoint sets over indices `0..<count` (union by rank, path compression): the one union-find
+/// that matching uses, for customers (`Components`) and for duplicate orders.
+struct DisjointSets {
+    private var parent: [Int32]
     private var rank: [UInt8]
-    /// Bit 0: holds a CRM record, bit 1: holds an ERP record.
-    private(set) var systems: [UInt8]
-    /// Keys that joined records of the set (`MatchKey` bits).
-    private(set) var keys: [UInt8]
-    /// Interned valid emails of the set's records (kept on roots only): the first in an array,
-    /// further distinct ones in a side table (most sets have one email: no array per record).
-    private var email: [Int32]
-    private var moreEmails: [Int32: [Int32]] = [:]
 
-    init(systems: [UInt8], emails: [Int32]) {
-        let n = systems.count
-        parent = (0..<n).map { Int32($0) }
-        rank = Array(repeating: 0, count: n)
-        self.systems = systems
-        keys = Array(repeating: 0, count: n)
-        email = emails
+    init(count: Int) {
+        parent = (0..<Int32(count)).map { $0 }
+        rank = Array(repeating: 0, count: count)
     }
 
+    @inline(__always)
     mutating func find(_ x: Int32) -> Int32 {
         var root = x
         while parent[Int(root)] != root { root = parent[Int(root)] }
@@ -33,12 +22,46 @@ struct Components {
         return root
     }
 
-    mutating func union(_ a: Int32, _ b: Int32, key: MatchKey) {
+    /// Joins the sets of `a` and `b`. - Returns: the root that stays and the one that no longer
+    /// is a root (nil when they were one set already).
+    @discardableResult
+    mutating func union(_ a: Int32, _ b: Int32) -> (kept: Int32, absorbed: Int32?) {
         var ra = find(a), rb = find(b)
-        if ra == rb { keys[Int(ra)] |= key.rawValue; return }
+        if ra == rb { return (ra, nil) }
         if rank[Int(ra)] < rank[Int(rb)] { swap(&ra, &rb) }
         if rank[Int(ra)] == rank[Int(rb)] { rank[Int(ra)] += 1 }
         parent[Int(rb)] = ra
+        return (ra, rb)
+    }
+}
+
+/// Disjoint sets over record indices with per-set facts that matching needs while merging:
+/// which systems the set holds, which keys joined it, and its valid emails.
+struct Components {
+    private var sets: DisjointSets
+    /// Bit 0: holds a CRM record, bit 1: holds an ERP record.
+    private(set) var systems: [UInt8]
+    /// Keys that joined records of the set (`MatchKey` bits).
+    private(set) var keys: [UInt8]
+    /// Interned valid emails of the set's records (kept on roots only): the first in an array,
+    /// further distinct ones in a side table (most sets have one email: no array per record).
+    private var email: [Int32]
+    private var moreEmails: [Int32: [Int32]] = [:]
+
+    init(systems: [UInt8], emails: [Int32]) {
+        let n = systems.count
+        sets = DisjointSets(count: n)
+        self.systems = systems
+        keys = Array(repeating: 0, count: n)
+        email = emails
+    }
+
+    @inline(__always)
+    mutating func find(_ x: Int32) -> Int32 { sets.find(x) }
+
+    mutating func union(_ a: Int32, _ b: Int32, key: MatchKey) {
+        let (ra, absorbed) = sets.union(a, b)
+        guard let rb = absorbed else { keys[Int(ra)] |= key.rawValue; return }
         systems[Int(ra)] |= systems[Int(rb)]
         keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
         if email[Int(rb)] >= 0 {
