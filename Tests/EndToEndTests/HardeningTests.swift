@@ -66,6 +66,17 @@ struct RunningRecon {
         try Connection(conninfo: url).query(sql).map { $0.map { $0 ?? "" } }
     }
 
+    /// The small mirror on the shared test cluster, its state in a cluster of the test's own
+    /// (started and migrated), and the environment that points recon at both.
+    func fixtureWithOwnStateDatabase() throws -> (Fixture, OwnCluster, String, [String: String]) {
+        let f = try fixture(migrate: false)
+        let cluster = OwnCluster(dir: f.dir + "/state")
+        let stateURL = try cluster.start()
+        let env = ["DATABASE_URL": f.url, "RECON_STATE_DATABASE_URL": stateURL]
+        #expect(try f.recon([], "migrate", env: env).status == 0)
+        return (f, cluster, stateURL, env)
+    }
+
     func lastSuccess(_ metricsFile: String) throws -> String {
         let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
         return text.split(separator: "\n").first { $0.hasPrefix("recon_last_success_timestamp_seconds ") }.map(String.init) ?? "none"
@@ -74,13 +85,8 @@ struct RunningRecon {
     /// Each boundary of publication, broken in turn: the state records a night exactly when its
     /// folder is published, and the next published run reports what the broken ones missed.
     @Test func aRunIsPublishedAndRecordedTogetherOrNotAtAll() throws {
-        let f = try fixture(migrate: false)
-        defer { f.cleanup() }
-        let cluster = OwnCluster(dir: f.dir + "/state")
-        let stateURL = try cluster.start()
-        defer { cluster.stop() }
-        let env = ["DATABASE_URL": f.url, "RECON_STATE_DATABASE_URL": stateURL]
-        #expect(try f.recon([], "migrate", env: env).status == 0)
+        let (f, cluster, stateURL, env) = try fixtureWithOwnStateDatabase()
+        defer { cluster.stop(); f.cleanup() }
         let metrics = f.dir + "/recon.prom"
         let first = try f.recon(["--metrics-file", metrics], env: env)
         #expect(first.status == 1, "\(first.stderr)")
@@ -159,13 +165,8 @@ struct RunningRecon {
     /// The state database restarts under a run: the run loses its lock and stops; a second run
     /// takes the lock; only one of them records the night.
     @Test func aRunThatLosesItsLockStops() throws {
-        let f = try fixture(migrate: false)
-        defer { f.cleanup() }
-        let cluster = OwnCluster(dir: f.dir + "/state")
-        let stateURL = try cluster.start()
-        defer { cluster.stop() }
-        let env = ["DATABASE_URL": f.url, "RECON_STATE_DATABASE_URL": stateURL]
-        #expect(try f.recon([], "migrate", env: env).status == 0)
+        let (f, cluster, stateURL, env) = try fixtureWithOwnStateDatabase()
+        defer { cluster.stop(); f.cleanup() }
         try f.write("queries/erp_orders.sql", "SELECT pk AS id, state AS status, party AS customer_id, pg_sleep(3)::text AS nap FROM sales.purchase WHERE src = 'erp'")
         let first = try RunningRecon(f, env: env)
         Thread.sleep(forTimeInterval: 1)
