@@ -546,42 +546,14 @@ public struct Pipeline {
                                                      actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
                     + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
             }
-            // Published and recorded together: the batch is registered and the lifecycle written in
-            // the state's open transaction; the folder is renamed into place; then the transaction
-            // commits. Should the commit fail, the folder is taken back: no report without its
-            // state, no state without its report (README, "Reliability").
-            var batchLine: String?
             var path = config.reportsDirectory + "/" + runId
             if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
-            if let (plan, sha) = planned {
-                do { try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
-                                             allowSelfApproval: config.allowSelfApproval) } catch let e as StateError {
-                    folder.discard()
-                    throw ReconError(e.description)
-                }
-                batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))"
-                    + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)")
-            }
-            do {
-                try folder.complete(summary: summary, lifecycle: lifecycle,
-                                    history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                    pending: pending)
-                TestPause.at("publish")
-                try stopper.publishing {
-                    _ = try folder.publish()
-                    TestPause.at("commit")
-                    do { try store.commitRun(lock: lock) } catch {
-                        folder.unpublish()
-                        throw error
-                    }
-                }
-            } catch let error as ReportError {
-                folder.discard()
-                throw ReconError(error.description)
-            } catch let e as StateError {
-                folder.discard()
-                throw ReconError(e.description)
-            }
+            try publishAndRecord(folder, path: path, store: store, lock: lock, stopper: stopper, planned: planned, config: config,
+                                 summary: summary, lifecycle: lifecycle,
+                                 history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
+                                 pending: pending)
+            let batchLine = planned.map { "batch \($0.plan.batchId): \($0.plan.actions.count) actions, \($0.plan.needsHuman.count) findings for a human; pending approval (recon batch show \($0.plan.batchId))"
+                + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)") }
             if let plan = planned?.plan {
                 logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
             }
@@ -619,6 +591,39 @@ public struct Pipeline {
             }
             writeMetrics(summary: summary, started: started, state: state)
             return Result(exit: .error, reportPath: path, summaryText: message)
+        }
+    }
+
+    /// Publishes the report folder and records the night together (README, "Reliability and
+    /// security"): the batch is registered in the state's open transaction (the lifecycle and the
+    /// run record are in it already, from `stageRun`), summary.json and index.html complete the
+    /// folder, the folder is renamed into place, then the transaction commits. Should the commit
+    /// fail, the folder is taken back: no report without its state, no state without its report.
+    /// A signal waits for the rename and the commit (`RunGuard.publishing`).
+    func publishAndRecord(_ folder: ReportFolder, path: String, store: StateStore, lock: RunLock, stopper: RunGuard,
+                          planned: (plan: Plan, sha256: String)?, config: ReconConfig, summary: RunSummary, lifecycle: Lifecycle,
+                          history: [HistoryPoint], pending: [PendingBatch]?) throws {
+        do {
+            if let (plan, sha) = planned {
+                try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
+                                        allowSelfApproval: config.allowSelfApproval)
+            }
+            try folder.complete(summary: summary, lifecycle: lifecycle, history: history, pending: pending)
+            TestPause.at("publish")
+            try stopper.publishing {
+                _ = try folder.publish()
+                TestPause.at("commit")
+                do { try store.commitRun(lock: lock) } catch {
+                    folder.unpublish()
+                    throw error
+                }
+            }
+        } catch let error as ReportError {
+            folder.discard()
+            throw ReconError(error.description)
+        } catch let e as StateError {
+            folder.discard()
+            throw ReconError(e.description)
         }
     }
 
