@@ -84,7 +84,6 @@ public final class TerminalLine: @unchecked Sendable {
 /// and writing. Silent when stderr is not a terminal (cron, systemd, pipes).
 public final class Progress: @unchecked Sendable {
     // @unchecked: `phase`, `generation` and `lastDraw` are used under `lock`.
-    public static var terminal: TerminalLine { .shared }
     let enabled: Bool
     private let lock = NSLock()
     private var lastDraw = Date.distantPast

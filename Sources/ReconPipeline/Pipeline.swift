@@ -364,7 +364,7 @@ public struct Pipeline {
         let progress = Progress(enabled: options.progress)
         let json = options.jsonLogs
         let stopper = RunGuard(stderrLine: { message in
-            Progress.terminal.clear()
+            TerminalLine.shared.clear()
             FileHandle.standardError.write(Data((finalErrorLine(message, json: json) + "\n").utf8))
         })
         if options.catchSignals { stopper.catchSignals() }

@@ -309,7 +309,7 @@ public final class StateStore {
         if connection.inTransaction { try? connection.execute("ROLLBACK") }
     }
 
-    /// The run's final phase timings (plan, state and write finish after `completeRun` began).
+    /// The run's final phase timings (plan, state and write finish after `stageRun` began).
     public func recordTimings(runId: String, timings: String) {
         _ = try? q("UPDATE recon.runs SET timings_ms = $2::jsonb WHERE run_id = $1", [runId, timings])
     }
