@@ -21,10 +21,20 @@ public struct MirrorGenerator {
     enum Case: Int {
         case dupCrmByEmail = 1, dupErpByPhone, orphanCrm, orphanErp, unlinked, conflict, phoneMismatch,
              segmentMismatch, invalidEmail, invalidPhone, duplicateId, emptyId
+        // Identities: one person with a work and a private address (across the systems, inside
+        // one), colleagues sharing a phone, strangers sharing a name, a changed surname, one
+        // mailbox written two ways (linked, unlinked).
+        case twoAddressesAcross = 13, twoAddressesInside, colleaguesOnePhone, sameNameStrangers, changedSurname,
+             oneMailboxLinked, oneMailboxUnlinked
         case missingOrder = 20, orphanOrder, statusCancelled, statusChargeback, amountMismatch, currencyMismatch,
              dupDealInWindow, twoOrdersOneDeal, unlinkedOrder, unknownCustomer, unmappedStatus
         case switchboard = 40, switchboard2, switchboard3, switchboard4, switchboard5
         case sameAmountLater = 46, twoRealOrdersInWindow = 47
+        // A near miss: a CRM-only and an ERP-only customer with one phone and the same surname
+        // (a spouse, or one person under another given name): named, never created.
+        case nearMiss = 31
+        // A second ERP record with the same phone and neither name nor email: possible, not acted on.
+        case dupErpByPhoneNoName = 32
     }
 
     /// One expected finding: type, entity, field and the records (`system:id`).
@@ -33,8 +43,13 @@ public struct MirrorGenerator {
         public var entity: String
         public var field: String
         public var records: [String]
-        public init(type: String, entity: String, field: String, records: [String]) {
+        /// Customer duplicates and unlinked pairs: how sure the match is (certain, probable, possible).
+        public var tier: String
+        /// Orphan customers: the near misses recon must name (`system:id`), sorted.
+        public var candidates: [String]
+        public init(type: String, entity: String, field: String, records: [String], tier: String = "", candidates: [String] = []) {
             self.type = type; self.entity = entity; self.field = field; self.records = records.sorted()
+            self.tier = tier; self.candidates = candidates.sorted()
         }
         public var key: String { "\(type)|\(entity)|\(field)|\(records.joined(separator: " "))" }
     }
@@ -98,6 +113,26 @@ public struct MirrorGenerator {
                              "Anna", "Lukas", "Sophie", "Léa", "Hugo", "Emma", "Oliver", "Amelia", "José", "Zoë"]
     static let lastNames = ["Smith", "Johnson", "Williams", "Brown", "Müller", "Schmidt", "Martin", "Bernard",
                             "Taylor", "Davies", "Jones", "O'Brien", "García", "Dubois", "Evans", "Wilson"]
+
+    /// The same person's name as another system or a second record writes it: without accents
+    /// in capitals, surname first, the given name as an initial, or one letter swapped.
+    func nameVariant(_ first: String, _ last: String, _ i: Int) -> String {
+        let plain = { (s: String) in s.folding(options: [.diacriticInsensitive], locale: nil) }
+        switch hash(i, 11) % 4 {
+        case 0: return plain("\(first) \(last)").uppercased()
+        case 1: return "\(last.uppercased()), \(first)"
+        case 2: return "\(first.prefix(1)). \(last)"
+        default:
+            // One pair of neighbouring letters swapped, in a word of five letters or more.
+            let word = last.count >= 5 ? last : (first.count >= 5 ? first : "")
+            guard !word.isEmpty else { return plain("\(first) \(last)").uppercased() }
+            var chars = Array(word)
+            let at = 1 + Int(hash(i, 12) % UInt64(chars.count - 2))
+            if chars[at] == chars[at + 1] { return plain("\(first) \(last)").uppercased() }
+            chars.swapAt(at, at + 1)
+            return last.count >= 5 ? "\(first) \(String(chars))" : "\(String(chars)) \(last)"
+        }
+    }
     static let countries = ["GB", "US", "DE", "FR"]
     static let currencies = ["GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR"]
     static let segments = ["SMB", "Enterprise", "Public sector"]
@@ -181,8 +216,8 @@ public struct MirrorGenerator {
         for i in 1...n {
             let kind = Case(rawValue: i % 100)
             let c = country(i)
-            let first = Self.firstNames[Int(hash(i, 1) % UInt64(Self.firstNames.count))]
-            let last = Self.lastNames[Int(hash(i, 2) % UInt64(Self.lastNames.count))]
+            let fi = Int(hash(i, 1) % UInt64(Self.firstNames.count)), li = Int(hash(i, 2) % UInt64(Self.lastNames.count))
+            let first = Self.firstNames[fi], last = Self.lastNames[li]
             let email = "\(first.lowercased()).\(last.lowercased()).\(i)@example.com"
                 .replacingOccurrences(of: "'", with: "")
             var phoneN = i
@@ -201,10 +236,16 @@ public struct MirrorGenerator {
             let hasCrm = kind != .orphanErp, hasErp = kind != .orphanCrm
             if kind == .orphanCrm { crmRef = nil }
             if kind == .orphanErp { erpRef = nil }
+            // Two different people, one in each system: no link, and no orders between them.
+            let twoPeople = [Case.colleaguesOnePhone, .sameNameStrangers, .nearMiss].contains(kind)
+            if twoPeople || [Case.twoAddressesAcross, .changedSurname, .oneMailboxUnlinked].contains(kind) { crmRef = nil; erpRef = nil }
+            let crmLocal = email.prefix { $0 != "@" }
 
             // CRM contact.
             var crmEmail: String? = email
             if kind == .invalidEmail { crmEmail = email.replacingOccurrences(of: "@", with: "@@") }
+            if kind == .oneMailboxLinked { crmEmail = "\(crmLocal)@gmail.com" }
+            if kind == .oneMailboxUnlinked { crmEmail = "\(crmLocal)+newsletter@example.com" }
             let crmPhone = formatPhone(digits, c, style: Int(hash(i, 4) % 4))
             if hasCrm {
                 contacts.row([cid, crmRef, first, last, crmEmail, crmPhone, c, segment, updated])
@@ -223,23 +264,66 @@ public struct MirrorGenerator {
             if kind == .phoneMismatch { erpPhone = formatPhone(phoneDigits(n + i, c), c, style: 0) }
             if kind == .segmentMismatch { erpSegment = Self.segments[(Self.segments.firstIndex(of: segment)! + 1) % 3] }
             if kind == .invalidPhone { erpPhone = "12345" }
+            var erpName: String? = "\(first) \(last)"
+            switch kind {
+            case .twoAddressesAcross:
+                // The same person's private address and their name as the ERP writes it.
+                erpEmail = (first + last + String(i)).replacingOccurrences(of: "'", with: "").uppercased() + "@GMAIL.COM"
+                erpName = nameVariant(first, last, i)
+            case .colleaguesOnePhone:
+                let (f2, l2) = (Self.firstNames[(fi + 1) % Self.firstNames.count], Self.lastNames[(li + 1) % Self.lastNames.count])
+                erpName = "\(f2) \(l2)"
+                erpEmail = "\(f2.lowercased()).\(l2.lowercased()).\(i)@example.com".replacingOccurrences(of: "'", with: "")
+            case .sameNameStrangers:
+                erpEmail = "\(last.lowercased()).k\(i)@example.org".replacingOccurrences(of: "'", with: "")
+                erpPhone = ""
+            case .changedSurname:
+                erpName = "\(first) \(Self.lastNames[(li + 5) % Self.lastNames.count])"
+            case .oneMailboxLinked:
+                erpEmail = crmLocal.replacingOccurrences(of: ".", with: "") + "+shop@googlemail.com"
+            case .nearMiss:
+                let f2 = Self.firstNames[(fi + 3) % Self.firstNames.count]
+                erpName = "\(f2) \(last)"
+                erpEmail = "\(f2.lowercased()).\(last.lowercased()).\(i)@example.net".replacingOccurrences(of: "'", with: "")
+            default: break
+            }
             if hasErp {
-                erpCustomers.row([eid, erpRef, "\(first) \(last)", erpEmail, erpPhone, erpCountry, erpSegment, updated])
+                erpCustomers.row([eid, erpRef, erpName, erpEmail, erpPhone.isEmpty ? nil : erpPhone, erpCountry, erpSegment, updated])
             }
 
             switch kind {
             case .dupCrmByEmail:
                 contacts.row(["CD" + pad(i, 7), nil, first, last, " " + email.capitalized, nil, c, segment, updated])
-                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["crm:\(cid)", "crm:CD\(pad(i, 7))"]))
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["crm:\(cid)", "crm:CD\(pad(i, 7))"], tier: "certain"))
             case .dupErpByPhone:
                 erpCustomers.row(["KD" + pad(i, 7), nil, "\(first) \(last)", nil, formatPhone(digits, c, style: 2), c, segment, updated])
-                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["erp:\(eid)", "erp:KD\(pad(i, 7))"]))
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["erp:\(eid)", "erp:KD\(pad(i, 7))"], tier: "probable"))
+            case .dupErpByPhoneNoName:
+                erpCustomers.row(["KN" + pad(i, 7), nil, nil, nil, formatPhone(digits, c, style: 3), c, segment, updated])
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["erp:\(eid)", "erp:KN\(pad(i, 7))"], tier: "possible"))
+            case .twoAddressesAcross:
+                truth.append(Truth(type: "unlinked", entity: "customer", field: "", records: ["crm:\(cid)", "erp:\(eid)"], tier: "probable"))
+                truth.append(Truth(type: "field_mismatch", entity: "customer", field: "email", records: ["crm:\(cid)", "erp:\(eid)"]))
+            case .twoAddressesInside:
+                // A second CRM contact: the private address, the same phone written another way, the name varied.
+                contacts.row(["CP" + pad(i, 7), nil, nil, nameVariant(first, last, i &+ 7),
+                              (first + "." + last + String(i)).replacingOccurrences(of: "'", with: "").lowercased() + "@gmail.com",
+                              formatPhone(digits, c, style: Int(hash(i, 4) % 4) + 1), c, segment, updated])
+                truth.append(Truth(type: "duplicate", entity: "customer", field: "", records: ["crm:\(cid)", "crm:CP\(pad(i, 7))"], tier: "probable"))
+            case .colleaguesOnePhone, .sameNameStrangers:
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["crm:\(cid)"]))
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["erp:\(eid)"]))
+            case .nearMiss:
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["crm:\(cid)"], candidates: ["erp:\(eid)"]))
+                truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["erp:\(eid)"], candidates: ["crm:\(cid)"]))
+            case .changedSurname, .oneMailboxUnlinked:
+                truth.append(Truth(type: "unlinked", entity: "customer", field: "", records: ["crm:\(cid)", "erp:\(eid)"], tier: "certain"))
             case .orphanCrm:
                 truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["crm:\(cid)"]))
             case .orphanErp:
                 truth.append(Truth(type: "orphan", entity: "customer", field: "", records: ["erp:\(eid)"]))
             case .unlinked:
-                truth.append(Truth(type: "unlinked", entity: "customer", field: "", records: ["crm:\(cid)", "erp:\(eid)"]))
+                truth.append(Truth(type: "unlinked", entity: "customer", field: "", records: ["crm:\(cid)", "erp:\(eid)"], tier: "certain"))
             case .conflict:
                 erpCustomers.row(["KX" + pad(i, 7), nil, "\(first) \(last)", email, nil, c, segment, updated])
                 truth.append(Truth(type: "conflict", entity: "customer", field: "",
@@ -259,7 +343,7 @@ public struct MirrorGenerator {
             }
 
             // Orders: one or two won deals per linked customer, each with its sales order.
-            guard hasCrm && hasErp else { continue }
+            guard hasCrm && hasErp && !twoPeople else { continue }
             let orderCount = 1 + Int(hash(i, 6) % 2)
             let currency = Self.currencies[c]!
             for j in 0..<orderCount {

@@ -102,6 +102,13 @@ public struct ByteInterner: Sendable {
         return s.withUTF8 { find($0) }
     }
 
+    /// `body` over the bytes of `code`'s value.
+    public func withBytes<R>(_ code: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let c = Int(code)
+        let start = c == 0 ? 0 : Int(ends[c - 1])
+        return arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<Int(ends[c])])) }
+    }
+
     public func string(_ code: Int32) -> String {
         let c = Int(code)
         let start = c == 0 ? 0 : Int(ends[c - 1])

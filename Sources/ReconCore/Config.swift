@@ -60,6 +60,8 @@ public struct ReconConfig: Sendable {
     public var payloadValues: PayloadValues = .normalised
     public var severities: [FindingType: Severity] = FindingType.defaultSeverities
     public var statuses = StatusConfig()
+    /// When two differently written addresses are one mailbox (recon.yml `matching:`).
+    public var mailbox = MailboxRule()
 
     public init() {}
 
@@ -206,8 +208,26 @@ extension ReconConfig {
                 }
             case "statuses":
                 config.statuses = try parseStatuses(value, r)
+            case "matching":
+                for (k, v) in try r.mapping(value, key) {
+                    switch try r.string(k, "a key") {
+                    case "plus_addressing":
+                        // "all", or a list of domains (empty: off).
+                        if case .scalar = v {
+                            guard try r.string(v, "matching.plus_addressing") == "all" else {
+                                throw r.error(v, "matching.plus_addressing must be all or a list of domains")
+                            }
+                            config.mailbox.plusAddressingDomains = nil
+                        } else {
+                            config.mailbox.plusAddressingDomains = Set(try r.sequence(v, "matching.plus_addressing").map {
+                                try r.string($0, "matching.plus_addressing").lowercased()
+                            })
+                        }
+                    default: throw r.error(k, "unknown key \"matching.\(try r.string(k, "a key"))\" (known: plus_addressing)")
+                    }
+                }
             default:
-                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, report_mode, timeouts, connect_retries, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
+                throw r.error(keyNode, "unknown key \"\(key)\" (known: database, state_database, queries, reports, report_mode, timeouts, connect_retries, default_country, order_duplicate_window, settle_after, fail_on, severities, statuses, matching, thresholds, alert_command, alert_timeout, ownership, survivorship, batches)")
             }
         }
         return config

@@ -241,7 +241,9 @@ struct CustomerMatcher {
                 idx.record.append(i)
 
                 // Keys interned straight from the normalised bytes.
-                let emailCode = pre.withEmailKey(i) { idx.emails.intern($0).code } ?? -1
+                let emailCode = pre.withEmailKey(i) { key in
+                    config.mailbox.needsRewrite(key) ? mailboxKey(key) { idx.emails.intern($0).code } : idx.emails.intern(key).code
+                } ?? -1
                 idx.email.append(emailCode)
                 if let reason = pre.emailProblem(i) {
                     invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
@@ -261,6 +263,13 @@ struct CustomerMatcher {
             idx.globalOfCode[s] = globals
         }
         return idx
+    }
+
+    /// `body` over the mailbox of an address key that `MailboxRule.needsRewrite` flagged.
+    private func mailboxKey<R>(_ key: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        var bytes = Array(key)
+        config.mailbox.canonicalise(&bytes, from: 0)
+        return bytes.withUnsafeBufferPointer(body)
     }
 
     /// Builds identities (external-id links, then email, then phone, a weaker key never joining
@@ -362,16 +371,21 @@ struct CustomerMatcher {
         var conflicts: [String: Int] = [:]      // finding id → index in `findings`
         var inConflict = [Bool](repeating: false, count: n)
         var conflictKeys = [UInt8](repeating: 0, count: n)
+        let names = NameCache(mirror: mirror, idx: idx)
+        var phoneGroups: GroupedByKey?
         for key in [MatchKey.email, MatchKey.phone] {
             let values = key == .email ? idx.email : idx.phone
             // Each value's records, contiguous and in record order.
             let byValue = GroupedByKey(count: n, keys: Int(values.max() ?? -1) + 1) { g in values[g] >= 0 ? Int(values[g]) : nil }
+            if key == .phone { phoneGroups = byValue }
             for value in 0..<byValue.keyCount where byValue.count(value) >= 2 {
                 let members = byValue[value]
                 // Most shared values (a linked pair's email) are already within one identity:
                 // nothing to decide, and nothing to allocate.
                 let first = comps.find(members.first!)
                 if !members.dropFirst().contains(where: { comps.find($0) != first }) { continue }
+                // Names are read only here, for phones that would join records (`PhoneRule`).
+                let peopleOnPhone = key == .phone ? PhoneRule.people(members.compactMap { names[$0] }) : 0
                 // Parts: the group's members split by their current identity.
                 var partOrder: [Int32] = []
                 var parts: [Int32: [Int32]] = [:]
@@ -386,13 +400,27 @@ struct CustomerMatcher {
                         let p = parts[partOrder[i]]!, q = parts[partOrder[j]]!
                         let rp = comps.find(p[0]), rq = comps.find(q[0])
                         if rp == rq { break }
+                        var evidence = key, tier = MatchTier.certain
+                        if key == .phone {
+                            let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
+                            let emailsDiffer = !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) })
+                            switch PhoneRule.judge(p.compactMap { names[$0] }, q.compactMap { names[$0] },
+                                                   emailsDiffer: emailsDiffer, peopleOnPhone: peopleOnPhone) {
+                            case .apart(let reason):
+                                if trace { refusals.append((p[0], q[0], key, reason)) }
+                                continue
+                            case .join(let t):
+                                tier = t
+                                if t == .probable { evidence = [.phone, .name] }
+                            }
+                        }
                         let decision = decide(p, q, rp, rq, key: key, idx: idx, comps: comps)
                         switch decision {
                         case .merge:
-                            comps.union(p[0], q[0], key: key)
-                            if trace { joins.append((p[0], q[0], key)) }
+                            comps.union(p[0], q[0], key: evidence, tier: tier)
+                            if trace { joins.append((p[0], q[0], evidence)) }
                         case .keepApart:
-                            if trace { refusals.append((p[0], q[0], key, keepApartReason(rp, rq, key: key, comps: comps))) }
+                            if trace { refusals.append((p[0], q[0], key, "each is already linked to its own counterpart by external id")) }
                             continue
                         case .conflict:
                             if trace { refusals.append((p[0], q[0], key, "conflict: the external-id link points elsewhere")) }
@@ -436,7 +464,8 @@ struct CustomerMatcher {
         // Records grouped by root (roots are record indices), ascending within a root.
         let order = GroupedByKey(count: n, keys: n) { g in Int(roots[g]) }.items
         var start = 0
-        var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id") }
+        var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }
+        var orphanRecords: [Int32] = [], orphanFindings: [Int] = []
         while start < n {
             var end = start + 1
             let root = roots[Int(order[start])]
@@ -464,7 +493,7 @@ struct CustomerMatcher {
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
                                         matchedOn: keys.names,
                                         detail: "\(records.count) \(system.label) records for one customer",
-                                        members: records.map { member($0, role: "duplicate") }))
+                                        members: records.map { member($0, role: "duplicate") }, tier: comps.tierOf(root: root)))
             }
             if conflicted { continue }
             if crm.isEmpty || erp.isEmpty {
@@ -473,6 +502,8 @@ struct CustomerMatcher {
                 let hasDangling = records.contains { dangling[Int($0)] }
                 let detail = "no \(system.other.label) counterpart"
                     + (hasDangling ? "; external_id points to a \(system.other.label) record that does not exist" : "")
+                orphanRecords.append(contentsOf: records)
+                orphanFindings.append(findings.count)
                 findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
                                         detail: detail,
                                         members: records.map {
@@ -484,12 +515,15 @@ struct CustomerMatcher {
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
                                         matchedOn: keys.names,
                                         detail: "matched by \(keys.names) but no external-id link in either system",
-                                        members: group.map { member($0, role: "unlinked") }))
-                if crm.count == 1 && erp.count == 1 { matchedPairs.append((crm[0], erp[0], keys.names)) }
+                                        members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
+                // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
+                let tier = comps.tierOf(root: root)
+                if crm.count == 1 && erp.count == 1 { matchedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
             }
         }
 
         steps.lap("customers.identities")
+        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names)
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
         steps.lap("customers.fields")
@@ -503,25 +537,68 @@ struct CustomerMatcher {
 
     enum Decision { case merge, keepApart, conflict }
 
-    private func keepApartReason(_ rp: Int32, _ rq: Int32, key: MatchKey, comps: Components) -> String {
-        if key == .phone {
-            let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
-            if !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) }) {
-                return "their emails differ (a stronger key keeps them apart)"
+    /// Names each orphan's near misses (`CandidateRule`) in its finding: records of the other
+    /// system that share its phone, or its email's local part at another mailbox.
+    private mutating func nameCandidates(_ orphanFindings: [Int], records: [Int32], idx: CustomerIndex, roots: [Int32],
+                                         phoneGroups: GroupedByKey?, names: NameCache) {
+        guard !orphanFindings.isEmpty else { return }
+        // Local parts of the orphans' emails, by hash; then one pass over every address.
+        var wanted: [UInt64: [(orphan: Int32, localPart: [UInt8])]] = [:]
+        var scratch: [UInt8] = []
+        for g in records where idx.email[Int(g)] >= 0 {
+            idx.emails.withBytes(idx.email[Int(g)]) { CandidateRule.localPart($0, into: &scratch) }
+            if scratch.count >= CandidateRule.shortestLocalPart {
+                wanted[scratch.withUnsafeBufferPointer { ByteInterner.hash($0) }, default: []].append((g, scratch))
             }
         }
-        return "each is already linked to its own counterpart by external id"
+        var byLocalPart: [Int32: [Int32]] = [:]      // orphan → other addresses with its local part
+        if !wanted.isEmpty {
+            for code in 0..<Int32(idx.emails.count) {
+                idx.emails.withBytes(code) { CandidateRule.localPart($0, into: &scratch) }
+                guard let orphans = wanted[scratch.withUnsafeBufferPointer { ByteInterner.hash($0) }] else { continue }
+                for o in orphans where idx.email[Int(o.orphan)] != code && o.localPart == scratch {
+                    byLocalPart[o.orphan, default: []].append(code)
+                }
+            }
+        }
+        var holders: [Int32: [Int32]] = [:]          // email code → its records (only those asked for)
+        if !byLocalPart.isEmpty {
+            let codes = Set(byLocalPart.values.joined())
+            for g in 0..<Int32(idx.count) where codes.contains(idx.email[Int(g)]) { holders[idx.email[Int(g)], default: []].append(g) }
+        }
+        for at in orphanFindings {
+            var candidates: [FindingMember] = []
+            var seen: Set<Int32> = []
+            for m in findings[at].members {
+                guard let g = idx.global(m.system, m.recordId) else { continue }
+                let other = m.system.other
+                var found: [(Int32, String)] = []
+                if idx.phone[Int(g)] >= 0, let groups = phoneGroups {
+                    for h in groups[Int(idx.phone[Int(g)])] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] {
+                        if let why = CandidateRule.samePhone(names[g], names[h]) { found.append((h, why)) }
+                    }
+                }
+                for code in byLocalPart[g] ?? [] {
+                    for h in holders[code] ?? [] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] {
+                        if let why = CandidateRule.similarEmail(names[g], names[h]) { found.append((h, why)) }
+                    }
+                }
+                for (h, why) in found where seen.insert(h).inserted {
+                    candidates.append(FindingMember(system: other, recordId: idx.id(Int(h)), value: why, role: "candidate"))
+                }
+            }
+            guard !candidates.isEmpty else { continue }
+            candidates.sort { ($0.recordId, $0.value) < ($1.recordId, $1.value) }
+            if candidates.count > CandidateRule.limit { candidates.removeLast(candidates.count - CandidateRule.limit) }
+            findings[at].candidates = candidates
+            findings[at].detail += "; " + CandidateRule.describe(candidates)
+        }
     }
 
-    /// Whether the records `p` (in identity `rp`) and `q` (in `rq`), which share a value of `key`,
-    /// belong to one customer.
+    /// Whether the records `p` (in identity `rp`) and `q` (in `rq`), which share a value of `key`
+    /// (for a phone: one `PhoneRule` lets join), belong to one customer.
     private func decide(_ p: [Int32], _ q: [Int32], _ rp: Int32, _ rq: Int32, key: MatchKey,
                         idx: CustomerIndex, comps: Components) -> Decision {
-        if key == .phone {
-            // A shared phone never joins people whose emails differ (a company switchboard).
-            let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
-            if !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) }) { return .keepApart }
-        }
         let sp = comps.systemsOf(root: rp), sq = comps.systemsOf(root: rq)
         // Two identities that each have both sides are kept apart by their own links.
         if sp == 3 && sq == 3 { return .keepApart }
@@ -535,23 +612,23 @@ struct CustomerMatcher {
     }
 
     /// field_mismatch for matched pairs: normalised email and phone, and same-named attributes.
-    private mutating func compareFields(_ pairs: [(crm: Int32, erp: Int32, on: String)], idx: CustomerIndex, conflictKeys: [UInt8]) {
+    private mutating func compareFields(_ pairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)], idx: CustomerIndex, conflictKeys: [UInt8]) {
         let crmAttrs = mirror.crmCustomers.attributeNames
         let erpAttrs = mirror.erpCustomers.attributeNames
         let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
             erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
         }
-        for (c, e, on) in pairs {
+        for (c, e, on, tier) in pairs {
             let ci = Int(c), ei = Int(e)
             let cr = mirror.crmCustomers.records, er = mirror.erpCustomers.records
             let crow = idx.record[ci], erow = idx.record[ei]
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if idx.email[ci] >= 0, idx.email[ei] >= 0, idx.email[ci] != idx.email[ei], conflicted & MatchKey.email.rawValue == 0 {
-                mismatch(idx.id(ci), idx.id(ei), on: on, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
             }
             if idx.phone[ci] >= 0, idx.phone[ei] >= 0, idx.phone[ci] != idx.phone[ei], conflicted & MatchKey.phone.rawValue == 0 {
-                mismatch(idx.id(ci), idx.id(ei), on: on, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
             }
             for a in shared {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
@@ -560,17 +637,41 @@ struct CustomerMatcher {
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if let cv, let ev, cv != ev {
-                    mismatch(idx.id(ci), idx.id(ei), on: on, field: a.name, cv, ev)
+                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv, ev)
                 }
             }
         }
     }
 
-    private mutating func mismatch(_ crmId: String, _ erpId: String, on: String, field: String, _ crmValue: String, _ erpValue: String) {
+    private mutating func mismatch(_ crmId: String, _ erpId: String, on: String, tier: MatchTier?, field: String,
+                                   _ crmValue: String, _ erpValue: String) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
                                 matchedOn: on, field: field,
                                 detail: "\(field) differs between CRM and ERP",
                                 members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
-                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
+                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")],
+                                tier: tier))
+    }
+}
+
+/// Customers' names, read and reduced (`PersonName`) the first time a rule asks for one: only
+/// records that share a phone with another customer, and orphans' candidates, are ever read.
+final class NameCache {
+    private let mirror: Mirror
+    private let system: [System]
+    private let record: [Int]
+    private var cache: [Int32: PersonName?] = [:]
+
+    init(mirror: Mirror, idx: CustomerIndex) {
+        self.mirror = mirror
+        system = idx.system
+        record = idx.record
+    }
+
+    subscript(_ g: Int32) -> PersonName? {
+        if let known = cache[g] { return known }
+        let name = PersonName(mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name))
+        cache[g] = name
+        return name
     }
 }

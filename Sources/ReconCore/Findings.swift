@@ -57,6 +57,20 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     ]
 }
 
+/// How sure a customer match is (the weakest evidence that joined the identity's records).
+public enum MatchTier: String, Sendable, CaseIterable, Comparable {
+    /// Joined by an external id or an email (one mailbox).
+    case certain
+    /// Joined by a shared phone whose records' names agree.
+    case probable
+    /// Joined by a shared phone alone: no names to compare, no emails that disagree. Shown,
+    /// never acted on.
+    case possible
+
+    var rank: Int { self == .certain ? 2 : (self == .probable ? 1 : 0) }
+    public static func < (a: MatchTier, b: MatchTier) -> Bool { a.rank < b.rank }
+}
+
 /// One record taking part in a finding.
 public struct FindingMember: Sendable, Equatable {
     public var system: System
@@ -85,6 +99,8 @@ public struct Finding: Sendable {
         var detail: String
         var members: [FindingMember]
         var id: String
+        var tier: MatchTier?
+        var candidates: [FindingMember] = []
     }
 
     private var fields: CopyOnWrite<Fields>
@@ -99,13 +115,20 @@ public struct Finding: Sendable {
     public var detail: String { get { fields.value.detail } set { fields.value.detail = newValue } }
     public var members: [FindingMember] { get { fields.value.members } set { fields.value.members = newValue } }
     public var id: String { get { fields.value.id } set { fields.value.id = newValue } }
+    /// How sure the match behind a customer duplicate, unlinked pair or conflict is (nil: not an
+    /// identity finding).
+    public var tier: MatchTier? { get { fields.value.tier } set { fields.value.tier = newValue } }
+    /// An orphan customer's near misses in the other system: records that may be the same
+    /// customer, not joined (`value` says why each is named). A human decides.
+    public var candidates: [FindingMember] { get { fields.value.candidates } set { fields.value.candidates = newValue } }
 
     public init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String = "",
-                field: String = "", detail: String = "", members: [FindingMember], identity: [String]? = nil) {
+                field: String = "", detail: String = "", members: [FindingMember], identity: [String]? = nil,
+                tier: MatchTier? = nil) {
         let id = Finding.makeId(type: type, entity: entity, field: field,
                                 parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
         fields = CopyOnWrite(Fields(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field,
-                                    detail: detail, members: members, id: id))
+                                    detail: detail, members: members, id: id, tier: tier))
     }
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.

@@ -45,6 +45,7 @@ public struct PlanAction: Sendable, Equatable {
         var findingIds: [String]
         var payload: [String: String]
         var reason: String
+        var tier: MatchTier?
     }
 
     private var fields: CopyOnWrite<Fields>
@@ -62,12 +63,17 @@ public struct PlanAction: Sendable, Equatable {
     /// Extra data: surviving values of a merge, the new record of a create.
     public var payload: [String: String] { get { fields.value.payload } set { fields.value.payload = newValue } }
     public var reason: String { get { fields.value.reason } set { fields.value.reason = newValue } }
+    /// Set on a link or merge whose records were joined on weaker evidence than an id or an
+    /// email (`probable`: a shared phone and agreeing names), so that an approver sees it.
+    public var tier: MatchTier? { get { fields.value.tier } set { fields.value.tier = newValue } }
 
     public init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
-                oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String) {
+                oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String,
+                tier: MatchTier? = nil) {
         fields = CopyOnWrite(Fields(actionId: PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
                                     operation: operation, system: system, entity: entity, recordId: recordId, field: field,
-                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason))
+                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason,
+                                    tier: tier))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
@@ -160,7 +166,9 @@ public struct Plan: Sendable {
                 if k > 0 { out.append(0x2C) }
                 JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
             }
-            raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue); raw("}")
+            raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue)
+            if let tier = a.tier { raw(",\"tier\":"); q(tier.rawValue) }
+            raw("}")
             if out.count >= 1 << 20 { flush(&out) }
         }
         if !actions.isEmpty { raw("\n") }

@@ -143,6 +143,8 @@ public final class PlanBuilder {
         }
         for f in findings {
             switch (f.type, f.entity) {
+            case (.duplicate, .customer) where f.tier == .possible, (.unlinked, .customer) where f.tier == .possible:
+                toHuman(f, "joined only by a shared phone, with no names to confirm one person: check by hand")
             case (.duplicate, .customer):
                 if let merges = merge(f, writable) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
             case (.unlinked, _):
@@ -150,6 +152,10 @@ public final class PlanBuilder {
                 guard crm.count == 1, erp.count == 1 else { toHuman(f, "more than one record on a side: link by hand"); continue }
                 let links = link(f, crm[0].recordId, erp[0].recordId)
                 if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
+            case (.orphan, .customer) where !f.candidates.isEmpty:
+                toHuman(f, "may exist in \(f.members[0].system.other.label) already: "
+                        + f.candidates.map { "\($0.system.rawValue):\($0.recordId) (\($0.value))" }.joined(separator: ", ")
+                        + "; link it, or create it if it is someone else")
             case (.orphan, .customer):
                 let system = f.members[0].system
                 guard ownership.createCustomersIn == system.other else {
@@ -279,9 +285,13 @@ public final class PlanBuilder {
         return ranked.dropFirst().map { loser in
             PlanAction(operation: .merge, system: system, entity: .customer, recordId: loser.id, field: "",
                        oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, findingIds: [f.id], payload: values,
-                       reason: "merge into \(survivor.id) (survivorship: \(config.survivorship.map(\.rawValue).joined(separator: ", ")))")
+                       reason: "merge into \(survivor.id) (survivorship: \(config.survivorship.map(\.rawValue).joined(separator: ", ")))",
+                       tier: marked(f))
         }
     }
+
+    /// The tier an action carries: only a match weaker than certain is marked.
+    func marked(_ f: Finding) -> MatchTier? { f.tier.flatMap { $0 < .certain ? $0 : nil } }
 
     func link(_ f: Finding, _ crmId: String, _ erpId: String) -> [PlanAction] {
         var out: [PlanAction] = []
@@ -293,7 +303,7 @@ public final class PlanBuilder {
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, findingIds: [f.id],
-                                  reason: "matched on \(f.matchedOn); set the missing link"))
+                                  reason: "matched on \(f.matchedOn); set the missing link", tier: marked(f)))
         }
         return out
     }
@@ -346,7 +356,7 @@ public final class PlanBuilder {
         }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
                           oldValue: raw(owner.other, target.recordId) ?? target.value, newValue: newValue,
-                          findingIds: [f.id], reason: "\(owner.label) owns \(f.field)")
+                          findingIds: [f.id], reason: "\(owner.label) owns \(f.field)", tier: marked(f))
     }
 
     func createOrder(_ f: Finding) -> PlanAction? {

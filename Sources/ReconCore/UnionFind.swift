@@ -43,6 +43,8 @@ struct Components {
     private(set) var systems: [UInt8]
     /// Keys that joined records of the set (`MatchKey` bits).
     private(set) var keys: [UInt8]
+    /// The weakest tier of the evidence that joined the set (`MatchTier.rank`).
+    private var tiers: [UInt8]
     /// Interned valid emails of the set's records (kept on roots only): the first in an array,
     /// further distinct ones in a side table (most sets have one email: no array per record).
     private var email: [Int32]
@@ -53,15 +55,19 @@ struct Components {
         sets = DisjointSets(count: n)
         self.systems = systems
         keys = Array(repeating: 0, count: n)
+        tiers = Array(repeating: UInt8(MatchTier.certain.rank), count: n)
         email = emails
     }
 
     @inline(__always)
     mutating func find(_ x: Int32) -> Int32 { sets.find(x) }
 
-    mutating func union(_ a: Int32, _ b: Int32, key: MatchKey) {
+    /// Joins the sets of `a` and `b` on evidence `key` of `tier` (a join within one set adds the
+    /// key but not its tier: the set was already joined by other evidence).
+    mutating func union(_ a: Int32, _ b: Int32, key: MatchKey, tier: MatchTier = .certain) {
         let (ra, absorbed) = sets.union(a, b)
         guard let rb = absorbed else { keys[Int(ra)] |= key.rawValue; return }
+        tiers[Int(ra)] = min(tiers[Int(ra)], tiers[Int(rb)], UInt8(tier.rank))
         systems[Int(ra)] |= systems[Int(rb)]
         keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
         if email[Int(rb)] >= 0 {
@@ -77,6 +83,9 @@ struct Components {
 
     func systemsOf(root: Int32) -> UInt8 { systems[Int(root)] }
     func keysOf(root: Int32) -> UInt8 { keys[Int(root)] }
+    func tierOf(root: Int32) -> MatchTier {
+        switch tiers[Int(root)] { case 2: return .certain; case 1: return .probable; default: return .possible }
+    }
     func emailsOf(root: Int32) -> [Int32] {
         let first = email[Int(root)]
         if first < 0 { return [] }
@@ -91,12 +100,15 @@ struct MatchKey: OptionSet, Sendable {
     static let externalId = MatchKey(rawValue: 1)
     static let email = MatchKey(rawValue: 2)
     static let phone = MatchKey(rawValue: 4)
+    /// Names that agree, confirming a shared phone (never a key on its own).
+    static let name = MatchKey(rawValue: 8)
 
     var names: String {
         var parts: [String] = []
         if contains(.externalId) { parts.append("external_id") }
         if contains(.email) { parts.append("email") }
         if contains(.phone) { parts.append("phone") }
+        if contains(.name) { parts.append("name") }
         return parts.joined(separator: "+")
     }
 }

@@ -41,7 +41,7 @@ extension Pipeline {
             let action = PlanAction(operation: op, system: system, entity: entity, recordId: record, field: field,
                                     oldValue: a["old_value"] as? String, newValue: a["new_value"] as? String,
                                     findingIds: a["finding_ids"] as? [String] ?? [], payload: a["payload"] as? [String: String] ?? [:],
-                                    reason: a["reason"] as? String ?? "")
+                                    reason: a["reason"] as? String ?? "", tier: (a["tier"] as? String).flatMap(MatchTier.init(rawValue:)))
             guard action.actionId == id else { throw ReconError("\(path): action \(i + 1) has id \(id), but its content gives \(action.actionId)") }
             parsed.append(action)
         }
@@ -110,6 +110,7 @@ extension Pipeline {
             case .unmerge:
                 lines.append("  \(a.actionId) unmerge: restore \(target) (merged into \(a.oldValue ?? ""))\(left)")
             }
+            if let tier = a.tier { lines.append("      \(tier.rawValue.uppercased()) MATCH: the records were not joined by an id or an email; check them first") }
             lines.append("      why: \(a.reason); findings \(a.findingIds.joined(separator: " "))")
         }
         if total > limit { lines.append("  … \(total - limit) more (--limit, or narrow with --operation, --system, --finding-type)") }

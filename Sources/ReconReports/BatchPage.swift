@@ -60,7 +60,7 @@ public enum BatchPage {
             h += "<table><tr><th>action</th><th>record</th><th>field</th><th>old → new</th><th>why</th><th>findings</th></tr>\n"
             for a in actions.prefix(rowsPerGroup) {
                 h += "<tr><td><code>\(e(a.actionId))</code></td><td>\(e(a.recordId))</td><td>\(e(a.field))</td><td class=\"v\">\(change(a))</td>"
-                h += "<td>\(e(a.reason))</td><td><code>\(a.findingIds.map(e).joined(separator: "<br>"))</code></td></tr>\n"
+                h += "<td>\(a.tier.map { "<strong>\(e($0.rawValue)) match</strong>: " } ?? "")\(e(a.reason))</td><td><code>\(a.findingIds.map(e).joined(separator: "<br>"))</code></td></tr>\n"
             }
             if actions.count > rowsPerGroup {
                 h += "<tr><td colspan=\"6\" class=\"muted\">… \(actions.count - rowsPerGroup) more in plan.csv (or <code>recon batch show \(e(plan.batchId)) --operation \(e(g.op.rawValue)) --system \(e(g.system.rawValue)) --limit N</code>)</td></tr>\n"

@@ -156,7 +156,7 @@ public struct ReportWriter {
     }
 
     public static let findingsHeader = ["finding_id", "type", "entity", "severity", "system", "record_id",
-                                        "matched_on", "field", "value", "detail", "status", "first_seen", "nights_open"]
+                                        "matched_on", "tier", "field", "value", "detail", "status", "first_seen", "nights_open"]
 
     /// One row per record taking part in a finding.
     public func findingsCSV(_ findings: [TrackedFinding]) -> [UInt8] { var csv = CSVWriter(); findingsCSV(findings, into: &csv); return csv.bytes }
@@ -167,9 +167,10 @@ public struct ReportWriter {
             let f = t.finding
             let (id, type, entity, severity) = (f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue)
             let (matchedOn, field, detail, nights) = (f.matchedOn, f.field, f.detail, String(t.nightsOpen))
+            let tier = f.tier?.rawValue ?? ""
             for m in f.members {
                 csv.field(id); csv.field(type); csv.field(entity); csv.field(severity); csv.field(m.system.rawValue)
-                csv.field(m.recordId); csv.field(matchedOn); csv.field(field); csv.field(m.value); csv.field(detail)
+                csv.field(m.recordId); csv.field(matchedOn); csv.field(tier); csv.field(field); csv.field(m.value); csv.field(detail)
                 csv.field(t.status.rawValue); csv.field(t.firstSeenAt); csv.field(nights)
                 csv.endRow()
             }
@@ -180,17 +181,18 @@ public struct ReportWriter {
     public static func planCSV(_ plan: Plan) -> [UInt8] { var csv = CSVWriter(); planCSV(plan, into: &csv); return csv.bytes }
 
     public static func planCSV(_ plan: Plan, into csv: inout CSVWriter) {
-        csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
+        csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"])
         for a in plan.actions {
             csv.field(a.actionId); csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
             csv.field(a.recordId); csv.field(a.field); csv.field(a.oldValue ?? ""); csv.field(a.newValue ?? "")
             csv.field(a.findingIds.count == 1 ? a.findingIds[0] : a.findingIds.joined(separator: " ")); csv.field(a.reason)
+            csv.field(a.tier?.rawValue ?? "")
             csv.endRow()
         }
         for h in plan.needsHuman {
             csv.field(""); csv.field("needs_human"); csv.field(""); csv.field(h.entity.rawValue)
             csv.field(h.records.joined(separator: " ")); csv.field(h.type.rawValue); csv.field(""); csv.field("")
-            csv.field(h.findingId); csv.field(h.reason)
+            csv.field(h.findingId); csv.field(h.reason); csv.field("")
             csv.endRow()
         }
     }
@@ -198,7 +200,7 @@ public struct ReportWriter {
     /// The plan as a workbook: plan.csv's columns, amounts as numbers.
     public static func planXLSX(_ plan: Plan, path: String) throws {
         let x = try XLSXWriter(path: path, sheetName: "plan " + plan.batchId)
-        x.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"].map { .text($0) })
+        x.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"].map { .text($0) })
         func value(_ v: String?, _ field: String) -> XLSXWriter.Cell {
             guard let v else { return .empty }
             if field == "amount", let n = ValueNormaliser.amount(v) { return .number(n) }
@@ -207,7 +209,7 @@ public struct ReportWriter {
         for a in plan.actions {
             x.row([.text(a.actionId), .text(a.operation.rawValue), .text(a.system.rawValue), .text(a.entity.rawValue), .text(a.recordId),
                    .text(a.field), value(a.oldValue, a.field), value(a.newValue, a.field), .text(a.findingIds.joined(separator: " ")),
-                   .text(a.reason)])
+                   .text(a.reason), a.tier.map { .text($0.rawValue) } ?? .empty])
         }
         for h in plan.needsHuman {
             x.row([.empty, .text("needs_human"), .empty, .text(h.entity.rawValue), .text(h.records.joined(separator: " ")),
@@ -319,13 +321,16 @@ public struct ReportWriter {
     func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup, into csv: inout CSVWriter) {
         switch type {
         case .duplicate, .orphan:
-            csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "detail", "external_id", "name", "email",
-                     "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at"])
+            csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "tier", "detail", "external_id", "name", "email",
+                     "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at", "candidates"])
             for f in findings {
+                // Near misses as system:id (why), for orphans (`CandidateRule`).
+                let candidates = f.candidates.map { "\($0.system.rawValue):\($0.recordId) (\($0.value))" }.joined(separator: "; ")
                 for m in f.members {
                     csv.field(f.id); csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
-                    csv.field(f.matchedOn); csv.field(f.detail)
+                    csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(f.detail)
                     lookup.writeRow(f.entity, m.system, m.recordId, into: &csv)
+                    csv.field(candidates)
                     csv.endRow()
                 }
             }
@@ -346,10 +351,10 @@ public struct ReportWriter {
                          crm?.value ?? "", erp?.value ?? "", f.detail])
             }
         case .unlinked, .conflict:
-            csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "value", "detail"])
+            csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "tier", "value", "detail"])
             for f in findings {
                 for m in f.members {
-                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, m.value, f.detail])
+                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, f.tier?.rawValue ?? "", m.value, f.detail])
                 }
             }
         case .invalid:

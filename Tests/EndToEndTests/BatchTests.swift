@@ -514,7 +514,7 @@ struct BatchTests {
             parseCSV(try String(contentsOfFile: s.f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).first { $0.count > 10 && $0[1] == "missing_order" }
         }
         let first = try #require(s.f.reportEntries().last)
-        #expect(try missingOrder(first)?[10] == "settling")
+        #expect(try missingOrder(first)?[11] == "settling")
         let summary = try s.f.summary(first)
         let counts = (summary["lifecycle"] as? [String: [String: Int]])?["missing_order/order"]
         #expect(counts?["settling"] == 1 && counts?["new"] == nil, "\(String(describing: counts))")
@@ -526,7 +526,7 @@ struct BatchTests {
         let run = try s.f.recon(env: ["DATABASE_URL": s.nightlyURL])
         #expect(run.status == 1 && run.stdout.contains("more than 0 new missing_order"), "\(run.stdout)")
         let second = try #require(s.f.reportEntries().last)
-        #expect(try missingOrder(second)?[10] == "new")
+        #expect(try missingOrder(second)?[11] == "new")
         let creates = try plan(s.f.reports + "/" + second + "/plan.json").filter { ($0["operation"] as? String) == "create" }
         #expect(creates.count == 1 && creates.first?["record_id"] as? String == "8", "\(creates)")
     }
@@ -602,7 +602,7 @@ struct BatchTests {
             return parseCSV(text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n"))
         }
         let xlsx = try throughCalc(folder + "/plan.xlsx")
-        #expect(xlsx.first == ["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason"])
+        #expect(xlsx.first == ["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"])
         func row(_ field: String) -> [String]? { xlsx.first { $0.count > 7 && $0[5] == field } }
         #expect(row("phone")?[6] == "0151 22222222" && row("phone")?[7] == "+4915111111111", "\(xlsx)")
         #expect(row("amount")?[6] == "99.5" && row("amount")?[7] == "-12.5", "\(xlsx)")

@@ -18,7 +18,7 @@ struct FailureAndMappingTests {
         #expect(run.status == 1, "\(run.stderr)")
         let folder = f.reports + "/" + (f.reportEntries().first ?? "")
         let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)).dropFirst()
-        let got = Set(rows.map { "\($0[1]) \($0[2]) \($0[4]):\($0[5]) \($0[7])" })
+        let got = Set(rows.map { "\($0[1]) \($0[2]) \($0[4]):\($0[5]) \($0[8])" })
         #expect(got == [
             "unlinked customer crm:2 ", "unlinked customer erp:102 ",
             "status_mismatch order crm:7 status", "status_mismatch order erp:70 status",

@@ -29,6 +29,7 @@ struct GroundTruthTests {
         let folder = reports + "/" + (folders.first ?? "")
         let found = try findings(in: folder)
 
+        try checkTiersAndCandidates(folder, truth: truth)
         let expected = Dictionary(grouping: truth.map(\.key), by: { String($0.split(separator: "|")[0]) })
         let got = Dictionary(grouping: found, by: { String($0.split(separator: "|")[0]) })
         for type in ["duplicate", "orphan", "missing_order", "status_mismatch", "field_mismatch", "unlinked", "conflict", "invalid"] {
@@ -49,17 +50,55 @@ struct GroundTruthTests {
         #expect((summary?["findings_total"] as? Int) == found.count)
         #expect(!result.stderr.contains("@"))
         #expect(!result.stdout.contains("@"))
-        try checkPlan(folder, url: url)
+        try checkPlan(folder, url: url, truth: truth)
+    }
+
+    /// How sure each customer duplicate and unlinked pair is, and every orphan's near misses,
+    /// as the generator made them.
+    func checkTiersAndCandidates(_ folder: String, truth: [MirrorGenerator.Truth]) throws {
+        var tiers: [String: String] = [:]           // "type|records" → tier
+        var records: [String: [String]] = [:]
+        var meta: [String: (type: String, entity: String, tier: String)] = [:]
+        for r in parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)).dropFirst() {
+            records[r[0], default: []].append("\(r[4]):\(r[5])")
+            meta[r[0]] = (r[1], r[2], r[7])
+        }
+        for (id, m) in meta where m.entity == "customer" && (m.type == "duplicate" || m.type == "unlinked") {
+            tiers["\(m.type)|\(records[id]!.sorted().joined(separator: " "))"] = m.tier
+        }
+        var expectedTiers: [String: String] = [:]
+        for t in truth where t.entity == "customer" && (t.type == "duplicate" || t.type == "unlinked") {
+            expectedTiers["\(t.type)|\(t.records.joined(separator: " "))"] = t.tier
+        }
+        #expect(Set(expectedTiers.values) == ["certain", "probable", "possible"])
+        let wrongTiers = expectedTiers.filter { tiers[$0.key] != $0.value }
+        #expect(wrongTiers.isEmpty, "tiers: \(wrongTiers.prefix(5).map { "\($0.key) expected \($0.value), got \(tiers[$0.key] ?? "none")" })")
+
+        // orphans.csv: the candidates column, "system:id (why); …".
+        let rows = parseCSV(try String(contentsOfFile: folder + "/orphans.csv", encoding: .utf8))
+        let header = try #require(rows.first)
+        let at = try #require(header.firstIndex(of: "candidates"))
+        var named: [String: [String]] = [:]
+        for r in rows.dropFirst() where r[1] == "customer" {
+            named["\(r[2]):\(r[3])"] = r[at].isEmpty ? [] : r[at].components(separatedBy: "; ").map { String($0.prefix { $0 != " " }) }.sorted()
+        }
+        var expectedNamed: [String: [String]] = [:]
+        for t in truth where t.type == "orphan" && t.entity == "customer" { expectedNamed[t.records[0]] = t.candidates }
+        #expect(expectedNamed.values.contains { !$0.isEmpty }, "the generator makes no near miss")
+        let wrong = expectedNamed.filter { named[$0.key] != $0.value }
+        #expect(wrong.isEmpty, "candidates: \(wrong.prefix(5).map { "\($0.key) expected \($0.value), got \(named[$0.key] ?? [])" })")
     }
 
     /// Every finding that has an owner gets exactly the right action; the rest (conflicts,
     /// invalid values, duplicate and orphan orders, ERP-only customers, chargebacks) none.
-    func checkPlan(_ folder: String, url: String) throws {
+    func checkPlan(_ folder: String, url: String, truth: [MirrorGenerator.Truth]) throws {
         let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8)).dropFirst()
-        var findings: [String: (type: String, entity: String, field: String, members: [(system: String, id: String, value: String)])] = [:]
+        var findings: [String: (type: String, entity: String, field: String, tier: String, members: [(system: String, id: String, value: String)])] = [:]
         for r in rows {
-            findings[r[0], default: (r[1], r[2], r[7], [])].members.append((r[4], r[5], r[8]))
+            findings[r[0], default: (r[1], r[2], r[8], r[7], [])].members.append((r[4], r[5], r[9]))
         }
+        // Orphans with a near miss, from the ground truth.
+        let nearMisses = Set(truth.filter { !$0.candidates.isEmpty }.map { $0.records[0] })
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/plan.json"))) as? [String: Any])
         let actions = try #require(root["actions"] as? [[String: Any]])
         let human = try #require(root["needs_human"] as? [[String: Any]])
@@ -74,7 +113,11 @@ struct GroundTruthTests {
             let m = f.members
             let expected: [String]?     // nil: a human decides
             switch (f.type, f.entity) {
+            case ("duplicate", "customer") where f.tier == "possible", ("unlinked", "customer") where f.tier == "possible":
+                expected = nil     // one weak attribute: shown, never acted on
             case ("duplicate", "customer"):
+                #expect(byFinding[id]?.allSatisfy { ($0["tier"] as? String) == (f.tier == "probable" ? "probable" : nil) } == true,
+                        "\(id): a merge on \(f.tier) evidence is marked \(String(describing: byFinding[id]?.first?["tier"]))")
                 let records = Set(m.map { "\($0.system):\($0.id)" })
                 let merges = byFinding[id] ?? []
                 #expect(merges.count == m.count - 1 && merges.allSatisfy { $0["operation"] as? String == "merge" }, "\(id): \(ops(id))")
@@ -84,8 +127,11 @@ struct GroundTruthTests {
                 continue
             case ("unlinked", _):
                 expected = m.map { "link \($0.system):\($0.id) external_id" }.sorted()
+                #expect(byFinding[id]?.allSatisfy { ($0["tier"] as? String) == (f.tier == "probable" ? "probable" : nil) } == true,
+                        "\(id): a link on \(f.tier) evidence is marked \(String(describing: byFinding[id]?.first?["tier"]))")
             case ("orphan", "customer"):
-                expected = m[0].system == "crm" ? ["create erp:\(m[0].id) "] : nil
+                // Never a create for a customer that may exist on the other side already.
+                expected = m[0].system == "crm" && !nearMisses.contains("crm:\(m[0].id)") ? ["create erp:\(m[0].id) "] : nil
             case ("missing_order", "order"):
                 expected = ["create erp:\(m[0].id) "]
             case ("status_mismatch", "order"):
@@ -94,6 +140,8 @@ struct GroundTruthTests {
             case ("field_mismatch", "customer"):
                 let erp = m.first { $0.system == "erp" }!
                 expected = ["update_field erp:\(erp.id) \(f.field)"]
+                #expect(byFinding[id]?.allSatisfy { ($0["tier"] as? String) == (f.tier == "probable" ? "probable" : nil) } == true,
+                        "\(id): an update of a pair matched on \(f.tier) evidence is marked \(String(describing: byFinding[id]?.first?["tier"]))")
             case ("field_mismatch", "order"):
                 let crm = m.first { $0.system == "crm" }!
                 expected = ["update_field crm:\(crm.id) \(f.field)"]
@@ -212,11 +260,11 @@ struct GroundTruthTests {
     /// Findings as "type|entity|field|sorted records", one entry per finding id.
     func findings(in folder: String) throws -> [String] {
         let rows = parseCSV(try String(contentsOfFile: folder + "/findings.csv", encoding: .utf8))
-        #expect(rows.first == ["finding_id", "type", "entity", "severity", "system", "record_id", "matched_on", "field", "value",
+        #expect(rows.first == ["finding_id", "type", "entity", "severity", "system", "record_id", "matched_on", "tier", "field", "value",
                                "detail", "status", "first_seen", "nights_open"])
         var byId: [String: (key: String, records: [String])] = [:]
         for r in rows.dropFirst() {
-            let key = "\(r[1])|\(r[2])|\(r[7])"
+            let key = "\(r[1])|\(r[2])|\(r[8])"
             byId[r[0], default: (key, [])].records.append("\(r[4]):\(r[5])")
         }
         return byId.values.map { "\($0.key)|\($0.records.sorted().joined(separator: " "))" }

@@ -20,7 +20,7 @@ struct NightlyTests {
     func lifecycle(_ f: Fixture, _ entry: String) throws -> [String: (status: String, firstSeen: String, nights: String)] {
         let rows = parseCSV(try String(contentsOfFile: f.reports + "/" + entry + "/findings.csv", encoding: .utf8)).dropFirst()
         var out: [String: (String, String, String)] = [:]
-        for r in rows { out["\(r[1])/\(r[2])"] = (r[10], r[11], r[12]) }
+        for r in rows { out["\(r[1])/\(r[2])"] = (r[11], r[12], r[13]) }
         return out
     }
 

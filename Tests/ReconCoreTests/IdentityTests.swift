@@ -1,0 +1,151 @@
+import ReconCore
+import Testing
+
+/// Names as evidence, one mailbox written several ways, the phone rule and near misses.
+struct NameAgreementTests {
+    func agreement(_ a: String, _ b: String) -> NameAgreement? {
+        guard let x = PersonName(a), let y = PersonName(b) else { return nil }
+        return NameAgreement.of(x, y)
+    }
+
+    @Test func theSameNameWrittenDifferently() {
+        #expect(agreement("Sébastien Petit", "SEBASTIEN PETIT") == .same)
+        #expect(agreement("Kozłowski Jan", "Jan Kozlowski") == .same)
+        #expect(agreement("Jörg Müller", "Jorg Muller") == .same)
+        #expect(agreement("Blanc Sandrine", "Sandrine  Blanc") == .same)
+        #expect(agreement("Mary O'Brien", "mary obrien") == .same)
+        #expect(agreement("Jean-Pierre Durand", "Jean Pierre Durand") == .same)
+        #expect(agreement("Van Dijk Anna", "Anna Vandijk") == .same)
+        #expect(agreement("Stephanei Wood", "Stephanie Wood") == .same)
+        #expect(agreement("Anna Maria Schulze", "Anna Schulze") == .same)
+    }
+
+    @Test func anInitialIsWeakerAndNeedsTheSurname() {
+        #expect(agreement("K. Schulze", "Katharina Schulze") == .initial)
+        #expect(agreement("K. Schulze", "Katharina Schmidt") == .different)
+        #expect(agreement("M. Schulze", "Katharina Schulze") == .near)
+        #expect(NameAgreement.initial.confirms && !NameAgreement.near.confirms)
+    }
+
+    @Test func differentPeopleDoNotAgree() {
+        #expect(agreement("Anna Müller", "Karin Müller") == .near)
+        #expect(agreement("John Smith", "Mary Jones") == .different)
+        #expect(agreement("Smith", "John Smith") == .near)
+        // Short tokens must be equal: one letter apart is another name.
+        #expect(agreement("Li Wei", "Lu Wei") == .near)
+        // Two typos, or a typo in a short word, is not the same name.
+        #expect(agreement("Stefan Wood", "Stephanie Wood") == .near)
+        #expect(PersonName("  ") == nil && PersonName("1234") == nil && PersonName(nil) == nil)
+    }
+}
+
+struct MailboxTests {
+    let all = MailboxRule()
+
+    @Test func oneMailboxHoweverWritten() {
+        #expect(all.canonical("mary.obrien@gmail.com") == "maryobrien@gmail.com")
+        #expect(all.canonical("maryobrien@googlemail.com") == "maryobrien@gmail.com")
+        #expect(all.canonical("thijs.d+newsletter@ziggo.nl") == "thijs.d@ziggo.nl")
+        #expect(all.canonical("m.a.r.y+x@googlemail.com") == "mary@gmail.com")
+        // Dots matter elsewhere; a leading + is not a tag.
+        #expect(all.canonical("mary.obrien@example.com") == "mary.obrien@example.com")
+        #expect(all.canonical("+tag@example.com") == "+tag@example.com")
+    }
+
+    @Test func plusAddressingCanBeLimitedToSomeDomains() {
+        let some = MailboxRule(plusAddressingDomains: ["gmail.com"])
+        #expect(some.canonical("a+b@gmail.com") == "a@gmail.com")
+        #expect(some.canonical("a+b@example.com") == "a+b@example.com")
+        let off = MailboxRule(plusAddressingDomains: [])
+        #expect(off.canonical("a+b@example.com") == "a+b@example.com")
+    }
+}
+
+struct PhoneRuleTests {
+    func names(_ s: String...) -> [PersonName] { s.compactMap { PersonName($0) } }
+
+    @Test func namesDecideWhatAPhoneJoins() {
+        #expect(PhoneRule.judge(names("Sandrine Blanc"), names("BLANC Sandrine"), emailsDiffer: true, peopleOnPhone: 1) == .join(.probable))
+        #expect(PhoneRule.judge(names("Ann Lee"), names("Bob Ray"), emailsDiffer: false, peopleOnPhone: 2) == .apart(reason: "their names differ"))
+        #expect(PhoneRule.judge(names("Ann Lee"), [], emailsDiffer: false, peopleOnPhone: 1) == .join(.possible))
+        if case .apart = PhoneRule.judge([], [], emailsDiffer: true, peopleOnPhone: 0) {} else { Issue.record("no names and different emails joined") }
+        if case .apart = PhoneRule.judge(names("Ann Lee"), names("Ann Lee"), emailsDiffer: true, peopleOnPhone: 3) {} else {
+            Issue.record("a switchboard joined two records")
+        }
+        #expect(PhoneRule.people(names("Ann Lee", "ann lee", "Bob Ray", "A. Lee")) == 2)
+    }
+}
+
+/// The rules on small mirrors, as `MatchingTests` does.
+struct IdentityMatchingTests {
+    typealias C = CustomerRecord
+
+    static func findings(_ crm: [C], _ erp: [C]) -> [Finding] {
+        Reconciler.reconcile(MatchingTests.customers(crm, erp), config: MatchingTests.config).findings
+    }
+
+    static func summary(_ fs: [Finding]) -> Set<String> {
+        Set(fs.map { f in
+            "\(f.type.rawValue) \(f.field) " + f.members.map { "\($0.system.rawValue):\($0.recordId)" }.sorted().joined(separator: ",")
+                + (f.tier.map { " \($0.rawValue)" } ?? "")
+        })
+    }
+
+    @Test func onePersonWithAWorkAndAPrivateAddressIsOneCustomer() {
+        let fs = Self.findings(
+            [C(id: "c1", email: "sebastien.petit@apex-trading.fr", phone: "+33 7 55 84 11 48", name: "Sébastien Petit", country: "FR")],
+            [C(id: "e1", email: "SEBASTIENPETIT@GMAIL.COM", phone: "07 55 84 11 48", name: "SÉBASTIEN PETIT", country: "FR")])
+        #expect(Self.summary(fs) == ["unlinked  crm:c1,erp:e1 probable", "field_mismatch email crm:c1,erp:e1 probable"])
+        #expect(fs.first { $0.type == .unlinked }?.matchedOn == "phone+name")
+    }
+
+    @Test func colleaguesBehindOneSwitchboardStayApart() {
+        let fs = Self.findings(
+            [C(id: "c1", email: "a@acme.com", phone: "+44 20 7946 0000", name: "Ann Lee"),
+             C(id: "c2", phone: "+44 20 7946 0000", name: "Bob Ray")],
+            [C(id: "e1", email: "c@acme.com", phone: "020 7946 0000", name: "Carla Diaz", country: "GB")])
+        #expect(Self.summary(fs) == ["orphan  crm:c1", "orphan  crm:c2", "orphan  erp:e1"])
+    }
+
+    @Test func aDifferentNameNeverSplitsAnEmailMatch() {
+        let fs = Self.findings([C(id: "c1", email: "kim@x.com", name: "Kim Novak")], [C(id: "e1", email: "kim@x.com", name: "Kim Meyer")])
+        #expect(Self.summary(fs) == ["unlinked  crm:c1,erp:e1 certain"])
+    }
+
+    @Test func oneMailboxIsOneCustomerAndNoMismatch() {
+        let fs = Self.findings(
+            [C(id: "c1", externalId: "e1", email: "mary.obrien@gmail.com"), C(id: "c2", email: "thijs.d+news@ziggo.nl")],
+            [C(id: "e1", email: "maryobrien@googlemail.com"), C(id: "e2", email: "thijs.d@ziggo.nl")])
+        #expect(Self.summary(fs) == ["unlinked  crm:c2,erp:e2 certain"])
+    }
+
+    @Test func aDuplicateInsideOneSystemByPhoneAndName() {
+        let fs = Self.findings(
+            [C(id: "c1", externalId: "e1", email: "blanc.sandrine@orange.fr", phone: "0141862155", name: "Sandrine Blanc", country: "FR"),
+             C(id: "c2", email: "sandrine.blanc@orange.fr", phone: "01 41 86 21 55", name: "Blanc Sandrine", country: "FR")],
+            [C(id: "e1", email: "blanc.sandrine@orange.fr")])
+        #expect(Self.summary(fs) == ["duplicate  crm:c1,crm:c2 probable"])
+    }
+
+    @Test func aNearMissIsNamedAndNotCreated() {
+        let fs = Self.findings(
+            [C(id: "c1", email: "k.schulze@firm.de", phone: "+49 151 23456789", name: "Karin Schulze")],
+            [C(id: "e1", email: "katharina.s@web.de", phone: "0151 23456789", name: "Katharina Schulze", country: "DE"),
+             C(id: "e2", email: "ops@firm.de", phone: "+49 151 99999999", name: "Jo Bauer")])
+        let orphan = fs.first { $0.type == .orphan && $0.members[0].recordId == "c1" }
+        #expect(orphan?.candidates.map(\.recordId) == ["e1"])
+        #expect(orphan?.detail.contains("possible counterpart in ERP: e1 (same phone, name nearly agrees)") == true)
+        #expect(fs.first { $0.type == .orphan && $0.members[0].recordId == "e2" }?.candidates.isEmpty == true)
+    }
+
+    @Test func aNearMissBySimilarEmailNeedsTheName() {
+        let fs = Self.findings(
+            [C(id: "c1", email: "sebastien.petit@apex-trading.fr", name: "Sébastien Petit"),
+             C(id: "c2", email: "john.smith@acme.com", name: "John Smith")],
+            [C(id: "e1", email: "sebastienpetit@gmail.com", name: "Sebastien Petit"),
+             C(id: "e2", email: "johnsmith@other.org", name: "Mary Smith")])
+        let orphans = Dictionary(uniqueKeysWithValues: fs.filter { $0.type == .orphan }.map { ($0.members[0].recordId, $0.candidates.map(\.recordId)) })
+        #expect(orphans["c1"] == ["e1"] && orphans["e1"] == ["c1"])
+        #expect(orphans["c2"] == [] && orphans["e2"] == [])
+    }
+}
