@@ -181,7 +181,10 @@ struct CustomerMatcher {
     var refusals: [(Int32, Int32, MatchKey, String)] = []
     var tracedIndex: CustomerIndex?
     var tracedRoots: [Int32] = []
+    var tracedTiers: [Int32: MatchTier] = [:]
     var steps = Stopwatch()
+    /// Reviewers' decisions, honoured before the keys.
+    var decisions = IdentityDecisions()
 
     init(mirror: Mirror, config: ReconConfig, phones: PhoneNormaliser) {
         self.mirror = mirror
@@ -356,6 +359,41 @@ struct CustomerMatcher {
                 dangling[g] = true
             }
         }
+        // 0. Reviewers' decisions, before any key (`IdentityDecisions`).
+        var decisionNotes: [Int32: [String]] = [:]
+        var decidedApart: Set<Int64> = []
+        func pairKey(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
+        let inForce = decisions.inForce
+        for (k, d) in inForce.enumerated() where d.verdict == .different {
+            guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id) else { continue }
+            comps.keepApart(a, b, decision: k)
+            decidedApart.insert(pairKey(a, b))
+        }
+        /// Whether a decision keeps `a`'s and `b`'s sets apart; if so, both records' findings say so.
+        func keptApartByDecision(_ a: Int32, _ b: Int32) -> Bool {
+            let ra = comps.find(a), rb = comps.find(b)
+            guard ra != rb, let k = comps.decisionKeepingApart(ra, rb) else { return false }
+            let d = inForce[k]
+            for (x, y) in [(d.a, d.b), (d.b, d.a)] {
+                if let g = idx.global(x.system, x.id) { decisionNotes[g, default: []].append("kept apart from \(y) by \(d.label)") }
+            }
+            return true
+        }
+        for d in inForce where d.verdict == .same {
+            guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id), comps.find(a) != comps.find(b) else { continue }
+            if keptApartByDecision(a, b) { continue }
+            comps.union(a, b, key: .decision)
+            if trace { joins.append((a, b, .decision)) }
+            decisionNotes[a, default: []].append("joined to \(d.b) by \(d.label)")
+            decisionNotes[b, default: []].append("joined to \(d.a) by \(d.label)")
+        }
+        if !decidedApart.isEmpty {
+            linkPairs.removeAll { pair in
+                guard keptApartByDecision(pair.crm, pair.erp) else { return false }
+                if trace { refusals.append((pair.crm, pair.erp, .externalId, "a reviewer decided they are different")) }
+                return true
+            }
+        }
         for pair in linkPairs {
             comps.union(pair.crm, pair.erp, key: .externalId)
             if trace { joins.append((pair.crm, pair.erp, .externalId)) }
@@ -400,6 +438,10 @@ struct CustomerMatcher {
                         let p = parts[partOrder[i]]!, q = parts[partOrder[j]]!
                         let rp = comps.find(p[0]), rq = comps.find(q[0])
                         if rp == rq { break }
+                        if !decidedApart.isEmpty, keptApartByDecision(p[0], q[0]) {
+                            if trace { refusals.append((p[0], q[0], key, "a reviewer decided they are different")) }
+                            continue
+                        }
                         var evidence = key, tier = MatchTier.certain
                         if key == .phone {
                             let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
@@ -523,11 +565,16 @@ struct CustomerMatcher {
         }
 
         steps.lap("customers.identities")
-        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names)
+        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names,
+                       decidedApart: { decidedApart.contains(pairKey($0, $1)) })
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
         steps.lap("customers.fields")
-        if trace { tracedIndex = idx; tracedRoots = roots }
+        if !decisionNotes.isEmpty { noteDecisions(decisionNotes, idx: idx) }
+        if trace {
+            tracedIndex = idx; tracedRoots = roots
+            for r in Set(roots) { tracedTiers[r] = comps.tierOf(root: r) }
+        }
         let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
         var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
         match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { resolves[Int($0)] || firstNamerRow[Int($0)] >= 0 } }
@@ -537,10 +584,22 @@ struct CustomerMatcher {
 
     enum Decision { case merge, keepApart, conflict }
 
+    /// Says in each customer finding's detail which reviewers' decisions shaped it.
+    private mutating func noteDecisions(_ notes: [Int32: [String]], idx: CustomerIndex) {
+        for k in findings.indices where findings[k].entity == .customer {
+            var said: [String] = []
+            for m in findings[k].members {
+                guard let g = idx.global(m.system, m.recordId), let n = notes[g] else { continue }
+                for line in n where !said.contains(line) { said.append(line) }
+            }
+            if !said.isEmpty { findings[k].detail += "; " + said.joined(separator: "; ") }
+        }
+    }
+
     /// Names each orphan's near misses (`CandidateRule`) in its finding: records of the other
     /// system that share its phone, or its email's local part at another mailbox.
     private mutating func nameCandidates(_ orphanFindings: [Int], records: [Int32], idx: CustomerIndex, roots: [Int32],
-                                         phoneGroups: GroupedByKey?, names: NameCache) {
+                                         phoneGroups: GroupedByKey?, names: NameCache, decidedApart: (Int32, Int32) -> Bool) {
         guard !orphanFindings.isEmpty else { return }
         // Local parts of the orphans' emails, by hash; then one pass over every address.
         var wanted: [UInt64: [(orphan: Int32, localPart: [UInt8])]] = [:]
@@ -574,12 +633,12 @@ struct CustomerMatcher {
                 let other = m.system.other
                 var found: [(Int32, String)] = []
                 if idx.phone[Int(g)] >= 0, let groups = phoneGroups {
-                    for h in groups[Int(idx.phone[Int(g)])] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] {
+                    for h in groups[Int(idx.phone[Int(g)])] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
                         if let why = CandidateRule.samePhone(names[g], names[h]) { found.append((h, why)) }
                     }
                 }
                 for code in byLocalPart[g] ?? [] {
-                    for h in holders[code] ?? [] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] {
+                    for h in holders[code] ?? [] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
                         if let why = CandidateRule.similarEmail(names[g], names[h]) { found.append((h, why)) }
                     }
                 }

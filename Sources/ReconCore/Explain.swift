@@ -18,6 +18,8 @@ public struct Explanation: Sendable {
     public var identity: [Member]
     public var keptApart: [Member]
     public var findings: [Finding]
+    /// How sure the identity is (customers): the weakest evidence that joined it.
+    public var tier: MatchTier?
 }
 
 public enum Masking {
@@ -43,11 +45,12 @@ public enum Masking {
 extension Reconciler {
     /// Matches the mirror with tracing on and explains one record.
     /// - Returns: nil when the record is not in the mirror.
-    public static func explain(_ mirror: Mirror, config: ReconConfig, system: System, entity: Entity, id: String,
-                               showValues: Bool) -> Explanation? {
+    public static func explain(_ mirror: Mirror, config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(),
+                               system: System, entity: Entity, id: String, showValues: Bool) -> Explanation? {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
         var customers = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         customers.trace = true
+        customers.decisions = decisions
         let match = customers.run()
         var orders = OrderMatcher(mirror: mirror, config: config)
         orders.prepare()
@@ -68,7 +71,9 @@ extension Reconciler {
             var keys: [Explanation.Key] = []
             keys.append(.init(name: "external_id", value: record.externalId ?? "", state: record.externalId == nil ? "empty" : "as written"))
             switch EmailNormaliser.normalise(record.email) {
-            case .valid(let e): keys.append(.init(name: "email", value: show(e, "email"), state: "valid"))
+            case .valid(let e):
+                let mailbox = config.mailbox.canonical(e)
+                keys.append(.init(name: "email", value: show(e, "email"), state: mailbox == e ? "valid" : "valid; mailbox \(show(mailbox, "email"))"))
             case .invalid(let r): keys.append(.init(name: "email", value: show(record.email ?? "", "email"), state: "invalid: \(r)"))
             case .empty: keys.append(.init(name: "email", value: "", state: "empty"))
             }
@@ -77,6 +82,9 @@ extension Reconciler {
             case .invalid(let r): keys.append(.init(name: "phone", value: show(record.phone ?? "", "phone"), state: "invalid: \(r)"))
             case .empty: keys.append(.init(name: "phone", value: "", state: "empty"))
             }
+            let name = PersonName(record.name)
+            keys.append(.init(name: "name", value: record.name.map { show($0, "name") } ?? "",
+                              state: name.map { "evidence only (\($0.tokens.count) words)" } ?? "empty"))
             let root = customers.tracedRoots[gi]
             var how: [Int32: String] = [g: "this record"]
             // Breadth-first over the joins inside the identity, from this record.
@@ -104,7 +112,8 @@ extension Reconciler {
                 apart.append(.init(system: idx.system[Int(other)], id: idx.id(Int(other)),
                                    how: "shares the \(key.names) but was not joined: \(reason)"))
             }
-            return Explanation(system: system, entity: entity, id: id, keys: keys, identity: members, keptApart: apart, findings: findings)
+            return Explanation(system: system, entity: entity, id: id, keys: keys, identity: members, keptApart: apart, findings: findings,
+                               tier: members.count > 1 ? customers.tracedTiers[root] : nil)
         case .order:
             guard let record = mirror.orders(system).records.first(where: { ValueNormaliser.trimmed($0.id) == id }) else { return nil }
             var keys: [Explanation.Key] = [

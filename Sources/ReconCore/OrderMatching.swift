@@ -688,11 +688,13 @@ public enum Reconciler {
     ///   (when the linked orders are compared, before it may wait for the customers' index):
     ///   where the caller starts work of its own (the state read), which then fills that wait
     ///   or shares the cores with the rest of matching, and is done before matching is.
-    public static func reconcile(_ mirror: Mirror, config: ReconConfig, fastPaths: Bool = true,
-                                 normalising early: CustomerNormalising? = nil,
+    public static func reconcile(_ mirror: Mirror, config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(),
+                                 fastPaths: Bool = true, normalising early: CustomerNormalising? = nil,
                                  onOrdersCompared: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
-        let box = TwoThreadMatch(customers: CustomerMatcher(mirror: mirror, config: config, phones: phones),
+        var customers = CustomerMatcher(mirror: mirror, config: config, phones: phones)
+        customers.decisions = decisions
+        let box = TwoThreadMatch(customers: customers,
                            orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror,
                            early: fastPaths ? early : nil)
         var findings: [Finding] = []

@@ -49,6 +49,9 @@ struct Components {
     /// further distinct ones in a side table (most sets have one email: no array per record).
     private var email: [Int32]
     private var moreEmails: [Int32: [Int32]] = [:]
+    /// Records decided `different` (`IdentityDecisions`), kept on roots: the records this set must
+    /// never join, each with its decision's index.
+    private var apart: [Int32: [(record: Int32, decision: Int)]] = [:]
 
     init(systems: [UInt8], emails: [Int32]) {
         let n = systems.count
@@ -68,6 +71,7 @@ struct Components {
         let (ra, absorbed) = sets.union(a, b)
         guard let rb = absorbed else { keys[Int(ra)] |= key.rawValue; return }
         tiers[Int(ra)] = min(tiers[Int(ra)], tiers[Int(rb)], UInt8(tier.rank))
+        if let moved = apart.removeValue(forKey: rb) { apart[ra, default: []] += moved }
         systems[Int(ra)] |= systems[Int(rb)]
         keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
         if email[Int(rb)] >= 0 {
@@ -79,6 +83,19 @@ struct Components {
             email[Int(rb)] = -1
             moreEmails[rb] = nil
         }
+    }
+
+    /// Records `a` and `b` must never be in one set (`decision` says so).
+    mutating func keepApart(_ a: Int32, _ b: Int32, decision: Int) {
+        apart[find(a), default: []].append((b, decision))
+        apart[find(b), default: []].append((a, decision))
+    }
+
+    /// The decision that keeps the sets of roots `ra` and `rb` apart, if any.
+    mutating func decisionKeepingApart(_ ra: Int32, _ rb: Int32) -> Int? {
+        guard !apart.isEmpty, let list = apart[ra] else { return nil }
+        for entry in list where find(entry.record) == rb { return entry.decision }
+        return nil
     }
 
     func systemsOf(root: Int32) -> UInt8 { systems[Int(root)] }
@@ -102,6 +119,8 @@ struct MatchKey: OptionSet, Sendable {
     static let phone = MatchKey(rawValue: 4)
     /// Names that agree, confirming a shared phone (never a key on its own).
     static let name = MatchKey(rawValue: 8)
+    /// A reviewer's `same` decision.
+    static let decision = MatchKey(rawValue: 16)
 
     var names: String {
         var parts: [String] = []
@@ -109,6 +128,7 @@ struct MatchKey: OptionSet, Sendable {
         if contains(.email) { parts.append("email") }
         if contains(.phone) { parts.append("phone") }
         if contains(.name) { parts.append("name") }
+        if contains(.decision) { parts.append("decision") }
         return parts.joined(separator: "+")
     }
 }

@@ -156,7 +156,9 @@ extension Pipeline {
 
     /// Approves the actions `selection` covers (all by default), bound to the plan file's hash;
     /// the exact list left out is stored, the selection as written is in the audit.
-    public func approveBatch(_ id: String, selection: ActionSelection) throws -> String {
+    /// - Parameter remember: record a `different` decision for each merge and link action left out
+    ///   by id, so later runs stop suggesting it (`IdentityDecisions`).
+    public func approveBatch(_ id: String, selection: ActionSelection, remember: Bool = false) throws -> String {
         let config = try loadConfig()
         let state = try stateChecked(config)
         let batch = try wrap { try state.batch(id) }
@@ -175,8 +177,67 @@ extension Pipeline {
         if let why = try wrap({ try state.approve(id, sha256: sha, excluded: excluded, selection: selection.description) }) {
             throw ReconError("batch \(id) cannot be approved: \(why)")
         }
-        return "approved batch \(id) as \(approver) (sha256 \(sha)); \(plan.actions.count - excluded.count) of \(plan.actions.count) actions will be applied"
+        var text = "approved batch \(id) as \(approver) (sha256 \(sha)); \(plan.actions.count - excluded.count) of \(plan.actions.count) actions will be applied"
             + (selection.excludedIds.isEmpty && selection.only.isEmpty && selection.excludedOperations.isEmpty ? "" : " (\(selection.description))")
+        if remember {
+            text += "\n" + (try rememberExclusions(plan.actions.filter { selection.excludedIds.contains($0.actionId) }, batch: id, state: state))
+        }
+        return text
+    }
+
+    /// The decisions that excluding these actions means: a merge or a link left out says its two
+    /// records are different customers. Other operations name no pair and are only reported.
+    func rememberExclusions(_ actions: [PlanAction], batch: String, state: StateStore) throws -> String {
+        var lines: [String] = []
+        var done: Set<Set<IdentityDecisions.Record>> = []
+        for a in actions.sorted(by: { $0.actionId < $1.actionId }) {
+            guard a.entity == .customer, a.operation == .merge || a.operation == .link, let other = a.newValue else {
+                lines.append("  \(a.actionId) (\(a.operation.rawValue)): names no pair of customers, nothing to remember")
+                continue
+            }
+            let x = IdentityDecisions.Record(system: a.system, id: a.recordId)
+            let y = IdentityDecisions.Record(system: a.operation == .merge ? a.system : a.system.other, id: other)
+            guard done.insert([x, y]).inserted else { continue }
+            let n = try wrap { try state.decide(.different, x, y, reason: "\(a.operation.rawValue) left out of batch \(batch) at approval",
+                                                 source: "recon batch approve \(batch) --exclude \(a.actionId) --remember") }
+            lines.append("  decision #\(n): \(x) and \(y) are different customers (from \(a.actionId))")
+        }
+        return "remembered:\n" + (lines.isEmpty ? "  nothing (no action was left out by id)" : lines.joined(separator: "\n"))
+    }
+
+    /// `recon decide same|different|withdrawn`: records a reviewer's decision about two customers.
+    public func decide(_ verdict: IdentityDecisions.Verdict, _ a: String, _ b: String, reason: String) throws -> String {
+        guard let x = IdentityDecisions.Record(a), let y = IdentityDecisions.Record(b) else {
+            throw ReconError("records are written system:id, e.g. crm:C0001 erp:K0001 (got \(a) \(b))")
+        }
+        guard x != y else { throw ReconError("a decision is about two different records (got \(x) twice)") }
+        guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why (it is kept with the decision)") }
+        let config = try loadConfig()
+        let state = try stateChecked(config)
+        let n = try wrap { try state.decide(verdict, x, y, reason: reason, source: "recon decide") }
+        let who = try wrap { try state.sessionUser() }
+        switch verdict {
+        case .same: return "decision #\(n) by \(who): \(x) and \(y) are one customer; every later run joins them"
+        case .different: return "decision #\(n) by \(who): \(x) and \(y) are different customers; no later run joins them"
+        case .withdrawn: return "decision #\(n) by \(who): the decision about \(x) and \(y) is withdrawn; the keys decide again"
+        }
+    }
+
+    /// `recon decide list`: the decisions in force (or every decision, with `all`).
+    public func listDecisions(all: Bool) throws -> String {
+        let config = try loadConfig()
+        let state = try stateChecked(config)
+        let rows = try wrap { try state.decisionRows() }
+        let inForce = Set(IdentityDecisions(rows.map(\.decision)).inForce.map(\.number))
+        let shown = all ? rows : rows.filter { inForce.contains($0.decision.number) }
+        if shown.isEmpty { return all ? "no decisions" : "no decisions in force" + (rows.isEmpty ? "" : " (\(rows.count) in the history: --all)") }
+        var lines = ["\(shown.count) decision\(shown.count == 1 ? "" : "s")\(all ? "" : " in force"):"]
+        for r in shown {
+            let d = r.decision
+            let state = all && !inForce.contains(d.number) ? " [not in force]" : ""
+            lines.append("  #\(d.number) \(d.verdict.rawValue) \(d.a) \(d.b)\(state) by \(r.decidedBy) at \(d.decidedAt) (\(r.source)): \(r.reason)")
+        }
+        return lines.joined(separator: "\n")
     }
 
     public func rejectBatch(_ id: String, reason: String) throws -> String {

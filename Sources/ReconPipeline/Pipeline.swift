@@ -263,7 +263,8 @@ public struct Pipeline {
     }
 
     /// Reads the mirror in one snapshot and matches it.
-    func readAndMatch(_ config: ReconConfig, progress: Progress?, onOrdersCompared: (@Sendable () -> Void)? = nil) throws
+    func readAndMatch(_ config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(), progress: Progress?,
+                      onOrdersCompared: (@Sendable () -> Void)? = nil) throws
         -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
         var timings: [(phase: String, ms: Int)] = []
         var t = Date()
@@ -293,7 +294,7 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
-        let outcome = Reconciler.reconcile(mirror, config: config, fastPaths: options.fastPaths, normalising: normalising,
+        let outcome = Reconciler.reconcile(mirror, config: config, decisions: decisions, fastPaths: options.fastPaths, normalising: normalising,
                                            onOrdersCompared: onOrdersCompared)
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
@@ -316,24 +317,27 @@ public struct Pipeline {
         try reader.beginSnapshot()
         let mirror = try reader.read()
         try reader.endSnapshot()
-        guard let e = Reconciler.explain(mirror, config: config, system: system, entity: entity, id: id, showValues: showValues) else {
-            throw ReconError("\(system.rawValue) \(entity.rawValue) \(id) is not in \(Extract.of(system, entity).fileName)'s output")
-        }
         var statuses: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
+        var decisions = IdentityDecisions()
         var stateNote = ""
         do {
             let state = try StateStore(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
             try state.checkVersion()
             statuses = try state.latestStatuses()
+            decisions = IdentityDecisions(try state.decisions())
         } catch {
-            stateNote = " (lifecycle unknown: \(error))"
+            stateNote = " (lifecycle and decisions unknown: \(error))"
+        }
+        guard let e = Reconciler.explain(mirror, config: config, decisions: decisions, system: system, entity: entity, id: id,
+                                         showValues: showValues) else {
+            throw ReconError("\(system.rawValue) \(entity.rawValue) \(id) is not in \(Extract.of(system, entity).fileName)'s output")
         }
         var lines = ["\(e.system.rawValue) \(e.entity.rawValue) \(e.id)"]
         lines.append("keys" + (showValues ? ":" : " (values masked; --show-values shows them):"))
         for k in e.keys {
             lines.append("  " + k.name.padding(toLength: 12, withPad: " ", startingAt: 0) + (k.value.isEmpty ? "-" : k.value) + "  [\(k.state)]")
         }
-        lines.append(e.entity == .customer ? "identity (\(e.identity.count) records):" : "linked orders:")
+        lines.append(e.entity == .customer ? "identity (\(e.identity.count) records\(e.tier.map { ", \($0.rawValue)" } ?? "")):" : "linked orders:")
         for m in e.identity { lines.append("  \(m.system.rawValue) \(m.id): \(m.how)") }
         if !e.keptApart.isEmpty {
             lines.append("kept apart:")
@@ -405,6 +409,8 @@ public struct Pipeline {
                 _ = try? ReportWriter(reportsDirectory: options.reportsDirectory ?? config.reportsDirectory)
                     .publishFailure(summary: summary, history: [], aside: true)
             }
+            // Reviewers' decisions about identities come before every key.
+            let decisions = IdentityDecisions(try store.decisions())
             stopper.setPhase("reading and matching the mirror")
 
             // What the state knows (open findings, waivers) is read on its own connection, started
@@ -417,7 +423,8 @@ public struct Pipeline {
             }
             let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
             do {
-                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, progress: progress, onOrdersCompared: { known.start() })
+                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, decisions: decisions, progress: progress,
+                                                                             onOrdersCompared: { known.start() })
             } catch {
                 known.waitIfStarted()     // the state connection is free again before the error is handled
                 throw error

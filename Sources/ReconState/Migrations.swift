@@ -405,6 +405,51 @@ public enum Migrations {
         Migration(version: 5, description: "runs say how far they got and where their reports go, so a run whose process died says where", sql: """
         ALTER TABLE recon.runs ADD COLUMN phase text, ADD COLUMN reports_directory text;
         """),
+        Migration(version: 6, description: "reviewers' decisions about identities (same, different), append-only and honoured by every run", sql: """
+        -- "These records are one customer" (same) or "they are not" (different), with who, when and
+        -- why. Every run reads the latest decision per pair before matching; a later decision about a
+        -- pair overrides an earlier one (withdrawn ends it). Written only through recon.decide(),
+        -- which records the role the session logged in as; never updated or deleted.
+        CREATE TABLE recon.decisions (
+            decision_id bigserial PRIMARY KEY,
+            verdict     text NOT NULL CHECK (verdict IN ('same', 'different', 'withdrawn')),
+            a_system    text NOT NULL CHECK (a_system IN ('crm', 'erp')),
+            a_id        text NOT NULL CHECK (a_id <> ''),
+            b_system    text NOT NULL CHECK (b_system IN ('crm', 'erp')),
+            b_id        text NOT NULL CHECK (b_id <> ''),
+            reason      text NOT NULL CHECK (btrim(reason) <> ''),
+            decided_by  text NOT NULL,
+            decided_at  timestamptz NOT NULL DEFAULT now(),
+            source      text NOT NULL,
+            CHECK ((a_system, a_id) < (b_system, b_id))
+        );
+        CREATE INDEX decisions_pair ON recon.decisions (a_system, a_id, b_system, b_id, decision_id DESC);
+        CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON recon.decisions
+            FOR EACH ROW EXECUTE FUNCTION recon.append_only();
+        CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON recon.decisions
+            FOR EACH STATEMENT EXECUTE FUNCTION recon.append_only();
+        CREATE TRIGGER decisions_owner_only BEFORE INSERT ON recon.decisions
+            FOR EACH ROW EXECUTE FUNCTION recon.owner_only();
+
+        CREATE FUNCTION recon.decide(p_verdict text, p_a_system text, p_a_id text, p_b_system text, p_b_id text,
+                                     p_reason text, p_source text)
+        RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE id bigint; swap boolean;
+        BEGIN
+            IF (p_a_system, p_a_id) = (p_b_system, p_b_id) THEN
+                RAISE EXCEPTION 'a decision is about two different records' USING ERRCODE = 'check_violation';
+            END IF;
+            swap := (p_a_system, p_a_id) > (p_b_system, p_b_id);
+            INSERT INTO recon.decisions (verdict, a_system, a_id, b_system, b_id, reason, decided_by, source)
+            VALUES (p_verdict,
+                    CASE WHEN swap THEN p_b_system ELSE p_a_system END, CASE WHEN swap THEN p_b_id ELSE p_a_id END,
+                    CASE WHEN swap THEN p_a_system ELSE p_b_system END, CASE WHEN swap THEN p_a_id ELSE p_b_id END,
+                    p_reason, session_user, coalesce(nullif(p_source, ''), 'recon decide'))
+            RETURNING decision_id INTO id;
+            RETURN id;
+        END $$;
+        REVOKE EXECUTE ON FUNCTION recon.decide(text, text, text, text, text, text, text) FROM PUBLIC;
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -365,6 +365,43 @@ public final class StateStore {
     /// Findings open after the most recent completed run, and those it resolved, with their
     /// status (for `recon explain`): waived (a waiver in force now), new (opened by that run),
     /// persisting, or resolved.
+    /// Every decision about identities, oldest first (`IdentityDecisions` keeps the latest per pair).
+    public func decisions() throws -> [IdentityDecisions.Decision] {
+        try decisionRows().map(\.decision)
+    }
+
+    public struct DecisionRow: Sendable {
+        public var decision: IdentityDecisions.Decision
+        public var reason: String
+        public var decidedBy: String
+        public var source: String
+    }
+
+    /// The decisions with who, why and from where, oldest first.
+    public func decisionRows() throws -> [DecisionRow] {
+        try q("""
+            SELECT decision_id, verdict, a_system, a_id, b_system, b_id, to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   reason, decided_by, source
+            FROM recon.decisions ORDER BY decision_id
+            """).compactMap { r in
+            guard let n = r[0].flatMap({ Int64($0) }), let v = r[1].flatMap(IdentityDecisions.Verdict.init(rawValue:)),
+                  let sa = r[2].flatMap(System.init(rawValue:)), let a = r[3], let sb = r[4].flatMap(System.init(rawValue:)), let b = r[5] else {
+                return nil
+            }
+            return DecisionRow(decision: .init(number: n, verdict: v, a: .init(system: sa, id: a), b: .init(system: sb, id: b), decidedAt: r[6] ?? ""),
+                               reason: r[7] ?? "", decidedBy: r[8] ?? "", source: r[9] ?? "")
+        }
+    }
+
+    /// Records a decision (through `recon.decide`, as the session's login role); returns its number.
+    public func decide(_ verdict: IdentityDecisions.Verdict, _ a: IdentityDecisions.Record, _ b: IdentityDecisions.Record,
+                       reason: String, source: String) throws -> Int64 {
+        let rows = try q("SELECT recon.decide($1, $2, $3, $4, $5, $6, $7)",
+                         [verdict.rawValue, a.system.rawValue, a.id, b.system.rawValue, b.id, reason, source])
+        guard let n = rows.first?.first.flatMap({ $0 }).flatMap({ Int64($0) }) else { throw StateError("recon.decide returned nothing") }
+        return n
+    }
+
     public func latestStatuses() throws -> [String: (status: String, firstSeenAt: String, nightsOpen: Int)] {
         var out: [String: (status: String, firstSeenAt: String, nightsOpen: Int)] = [:]
         let waived = try activeWaivers()

@@ -64,7 +64,7 @@ struct Recon: ParsableCommand {
         abstract: "Reconcile a CRM and an ERP from a PostgreSQL mirror.",
         discussion: "Exit codes: 0 clean, 1 threshold breached, 2 error, 3 another run in progress, 130 / 143 stopped by SIGINT / SIGTERM.",
         version: BuildInfo.text,
-        subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self, Batch.self],
+        subcommands: [Run.self, Check.self, Migrate.self, Waive.self, Explain.self, Decide.self, Batch.self],
         defaultSubcommand: Run.self)
 }
 
@@ -132,6 +132,46 @@ struct Waive: ParsableCommand {
     }
 }
 
+struct Decide: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record that two customers are one (same) or not (different); every later run honours it before the keys.",
+        subcommands: [Same.self, Different.self, Withdraw.self, List.self])
+
+    struct Same: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Two records are one customer: later runs join them.")
+        @Argument(help: "A record as system:id, e.g. crm:C0001.") var a: String
+        @Argument(help: "The other record, e.g. erp:K0001.") var b: String
+        @Option(name: .long, help: "Why (kept with the decision, who and when).") var reason: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().decide(.same, a, b, reason: reason)) }
+    }
+
+    struct Different: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Two records are different customers: no later run joins them.")
+        @Argument(help: "A record as system:id, e.g. crm:C0001.") var a: String
+        @Argument(help: "The other record, e.g. erp:K0001.") var b: String
+        @Option(name: .long, help: "Why (kept with the decision, who and when).") var reason: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().decide(.different, a, b, reason: reason)) }
+    }
+
+    struct Withdraw: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End the decision about two records (a new decision; the old one stays in the history).")
+        @Argument(help: "A record as system:id.") var a: String
+        @Argument(help: "The other record.") var b: String
+        @Option(name: .long, help: "Why.") var reason: String
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().decide(.withdrawn, a, b, reason: reason)) }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The decisions in force, with who, when and why.")
+        @Flag(name: .long, help: "Every decision ever recorded, also those a later one replaced.") var all = false
+        @OptionGroup var common: CommonOptions
+        func run() throws { print(try common.pipeline().listDecisions(all: all)) }
+    }
+}
+
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Why did recon say this? A record's keys, identity and findings.")
     @Argument(help: "crm or erp.") var system: String
@@ -193,6 +233,8 @@ struct Batch: ParsableCommand {
         @Option(name: .long, parsing: .upToNextOption, help: "Only these operations, e.g. link,update_status.") var only: [String] = []
         @Option(name: .customLong("exclude-operation"), parsing: .upToNextOption, help: "Leave out these operations, e.g. create.") var excludeOperation: [String] = []
         @Option(name: .long, parsing: .upToNextOption, help: "Action ids to leave out.") var exclude: [String] = []
+        @Flag(name: .long, help: "Remember each merge or link left out by --exclude as a 'different' decision, so later runs stop suggesting it.")
+        var remember = false
         @OptionGroup var common: CommonOptions
         func run() throws {
             var selection = ActionSelection(excludedIds: Set(exclude))
@@ -200,7 +242,8 @@ struct Batch: ParsableCommand {
                 selection.only = try ActionSelection.operations(only)
                 selection.excludedOperations = try ActionSelection.operations(excludeOperation)
             } catch let e as SelectionError { throw ValidationError(e.description) }
-            print(try common.pipeline().approveBatch(batch, selection: selection))
+            if remember && exclude.isEmpty { throw ValidationError("--remember records the actions left out with --exclude; name them") }
+            print(try common.pipeline().approveBatch(batch, selection: selection, remember: remember))
         }
     }
 

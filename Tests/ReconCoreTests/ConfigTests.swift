@@ -29,6 +29,14 @@ struct ConfigTests {
         #expect(c.statuses.requireErpOrder == [.won])
     }
 
+    @Test func plusAddressingIsAllAListOrNone() throws {
+        #expect(try ReconConfig.parse("matching:\n  plus_addressing: all\n", file: "recon.yml").mailbox.plusAddressingDomains == nil)
+        #expect(try ReconConfig.parse("matching:\n  plus_addressing: [Gmail.com, outlook.com]\n", file: "recon.yml").mailbox.plusAddressingDomains
+                == ["gmail.com", "outlook.com"])
+        #expect(try ReconConfig.parse("matching:\n  plus_addressing: []\n", file: "recon.yml").mailbox.plusAddressingDomains == [])
+        #expect(ReconConfig().mailbox.plusAddressingDomains == nil)
+    }
+
     @Test(arguments: [
         ("databse: x\n", 1, "unknown key \"databse\""),
         ("queries: q\nstatuses:\n  crm: {A: open}\n  owners: erp\n", 4, "unknown key \"statuses.owners\""),
@@ -40,6 +48,8 @@ struct ConfigTests {
         ("statuses: [1, 2]\n", 1, "must be a mapping"),
         ("queries: q\nqueries: r\n", 2, "appears twice"),
         ("a: [unclosed\n", 2, "YAML"),
+        ("matching:\n  plus_addressing: some\n", 2, "all or a list of domains"),
+        ("matching:\n  plus: all\n", 2, "unknown key \"matching.plus\""),
     ])
     func errorsNameTheLine(yaml: String, line: Int, message: String) {
         do {

@@ -149,3 +149,54 @@ struct IdentityMatchingTests {
         #expect(orphans["c2"] == [] && orphans["e2"] == [])
     }
 }
+
+/// Reviewers' decisions on small mirrors.
+struct DecisionRuleTests {
+    typealias C = CustomerRecord
+    typealias D = IdentityDecisions
+
+    static func decision(_ n: Int64, _ v: D.Verdict, _ a: String, _ b: String) -> D.Decision {
+        D.Decision(number: n, verdict: v, a: D.Record(a)!, b: D.Record(b)!, decidedAt: "2026-12-01T10:00:00Z")
+    }
+
+    static func findings(_ crm: [C], _ erp: [C], _ decisions: [D.Decision]) -> [Finding] {
+        Reconciler.reconcile(MatchingTests.customers(crm, erp), config: MatchingTests.config, decisions: D(decisions)).findings
+    }
+
+    @Test func theLatestDecisionAboutAPairCounts() {
+        let d = D([Self.decision(1, .different, "crm:c1", "erp:e1"), Self.decision(3, .same, "erp:e1", "crm:c1"),
+                   Self.decision(2, .different, "crm:c1", "erp:e1"), Self.decision(4, .withdrawn, "crm:c2", "erp:e2"),
+                   Self.decision(5, .same, "crm:c2", "erp:e2")])
+        #expect(d.inForce.map(\.number) == [3, 5])
+        #expect(D([Self.decision(1, .same, "crm:c1", "erp:e1"), Self.decision(2, .withdrawn, "erp:e1", "crm:c1")]).isEmpty)
+    }
+
+    @Test func differentSplitsEvenAnExternalIdLink() {
+        let fs = Self.findings([C(id: "c1", externalId: "e1", email: "a@x.com")], [C(id: "e1", email: "a@x.com")],
+                               [Self.decision(7, .different, "crm:c1", "erp:e1")])
+        #expect(IdentityMatchingTests.summary(fs) == ["orphan  crm:c1", "orphan  erp:e1"])
+        #expect(fs.allSatisfy { $0.detail.contains("by decision #7 (different, 2026-12-01)") && $0.candidates.isEmpty })
+    }
+
+    @Test func differentHoldsThroughOtherRecords() {
+        // c2 shares c1's email and e1's phone and name: joining it to both would chain c1 and e1.
+        let fs = Self.findings(
+            [C(id: "c1", email: "a@x.com", name: "Ann Lee"), C(id: "c2", email: "a@x.com", phone: "+44 7400 111111", name: "Ann Lee")],
+            [C(id: "e1", phone: "07400 111111", name: "Ann Lee", country: "GB")],
+            [Self.decision(1, .different, "crm:c1", "erp:e1")])
+        #expect(!fs.contains { f in f.members.contains { $0.recordId == "c1" } && f.members.contains { $0.recordId == "e1" } })
+    }
+
+    @Test func sameJoinsWhatNoKeyWouldUnlessADifferentForbidsIt() {
+        let crm = [C(id: "c1", email: "a@x.com"), C(id: "c2", email: "b@y.com")]
+        let erp = [C(id: "e1", email: "z@z.com")]
+        let joined = Self.findings(crm, erp, [Self.decision(1, .same, "crm:c1", "erp:e1")])
+        #expect(IdentityMatchingTests.summary(joined) == ["unlinked  crm:c1,erp:e1 certain", "orphan  crm:c2", "field_mismatch email crm:c1,erp:e1"])
+        #expect(joined.first { $0.type == .unlinked }?.matchedOn == "decision")
+        let refused = Self.findings(crm, erp, [Self.decision(1, .same, "crm:c1", "erp:e1"), Self.decision(2, .same, "crm:c2", "erp:e1"),
+                                               Self.decision(3, .different, "crm:c1", "crm:c2")])
+        // c1-e1 joins first; c2-e1 would put c1 and c2 together: not applied.
+        #expect(IdentityMatchingTests.summary(refused).contains("unlinked  crm:c1,erp:e1 certain"))
+        #expect(IdentityMatchingTests.summary(refused).contains("orphan  crm:c2"))
+    }
+}
