@@ -13,9 +13,11 @@ runs=${BENCH_RUNS:-3}
 bin=$(swift build -c release --show-bin-path)
 admin=$(scripts/pg.sh start .bench/pg)
 trap 'scripts/pg.sh stop .bench/pg' EXIT
-# One database per size (kept between runs: loading 4M customers takes minutes).
+# One database per size (kept between runs: loading 4M customers takes minutes), reloaded when
+# the generator changes (the marker names its source's hash).
+generator=$(sha256sum Sources/MirrorGen/Generator.swift | cut -c1-12)
 load() {
-  local n=$1 db=$2 dbname=$3 marker=".bench/loaded-$1"
+  local n=$1 db=$2 dbname=$3 marker=".bench/loaded-$1-$generator"
   if [ ! -f "$marker" ]; then
     echo "bench: loading a mirror of $n customers per system" >&2
     psql "$admin" -qAtX -c "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname" >/dev/null
@@ -23,6 +25,7 @@ load() {
     "$bin/recon-mirror" --customers "$n" --truth ".bench/truth-$n.csv" | psql -qX -v ON_ERROR_STOP=1 "$db"
     psql -qAtX "$db" -c "VACUUM ANALYZE" >/dev/null
     echo "bench: loaded in $(( $(date +%s) - start )) s" >&2
+    rm -f .bench/loaded-"$n" .bench/loaded-"$n"-*
     touch "$marker"
   fi
   "$bin/recon" migrate --database "$db" >/dev/null

@@ -118,7 +118,8 @@ public struct MirrorGenerator {
     /// in capitals, surname first, the given name as an initial, or one letter swapped.
     func nameVariant(_ first: String, _ last: String, _ i: Int) -> String {
         let plain = { (s: String) in s.folding(options: [.diacriticInsensitive], locale: nil) }
-        switch hash(i, 11) % 4 {
+        // The kind rotates by block of 100 customers, so that a small mirror has every kind.
+        switch (i / 100) % 4 {
         case 0: return plain("\(first) \(last)").uppercased()
         case 1: return "\(last.uppercased()), \(first)"
         case 2: return "\(first.prefix(1)). \(last)"

@@ -360,39 +360,25 @@ struct CustomerMatcher {
             }
         }
         // 0. Reviewers' decisions, before any key (`IdentityDecisions`).
-        var decisionNotes: [Int32: [String]] = [:]
-        var decidedApart: Set<Int64> = []
-        func pairKey(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
-        let inForce = decisions.inForce
-        for (k, d) in inForce.enumerated() where d.verdict == .different {
-            guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id) else { continue }
-            comps.keepApart(a, b, decision: k)
-            decidedApart.insert(pairKey(a, b))
-        }
-        /// Whether a decision keeps `a`'s and `b`'s sets apart; if so, both records' findings say so.
-        func keptApartByDecision(_ a: Int32, _ b: Int32) -> Bool {
-            let ra = comps.find(a), rb = comps.find(b)
-            guard ra != rb, let k = comps.decisionKeepingApart(ra, rb) else { return false }
-            let d = inForce[k]
-            for (x, y) in [(d.a, d.b), (d.b, d.a)] {
-                if let g = idx.global(x.system, x.id) { decisionNotes[g, default: []].append("kept apart from \(y) by \(d.label)") }
-            }
-            return true
-        }
-        for d in inForce where d.verdict == .same {
+        var decided = DecisionsApplied(decisions, idx: idx, comps: &comps)
+        for d in decided.inForce where d.verdict == .same {
             guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id), comps.find(a) != comps.find(b) else { continue }
-            if keptApartByDecision(a, b) { continue }
+            if decided.keepsApart(a, b, &comps, idx) { continue }
             comps.union(a, b, key: .decision)
             if trace { joins.append((a, b, .decision)) }
-            decisionNotes[a, default: []].append("joined to \(d.b) by \(d.label)")
-            decisionNotes[b, default: []].append("joined to \(d.a) by \(d.label)")
+            decided.notes[a, default: []].append("joined to \(d.b) by \(d.label)")
+            decided.notes[b, default: []].append("joined to \(d.a) by \(d.label)")
         }
-        if !decidedApart.isEmpty {
-            linkPairs.removeAll { pair in
-                guard keptApartByDecision(pair.crm, pair.erp) else { return false }
-                if trace { refusals.append((pair.crm, pair.erp, .externalId, "a reviewer decided they are different")) }
-                return true
+        if decided.anyApart {
+            var kept: [(crm: Int32, erp: Int32)] = []
+            for pair in linkPairs {
+                if decided.keepsApart(pair.crm, pair.erp, &comps, idx) {
+                    if trace { refusals.append((pair.crm, pair.erp, .externalId, "a reviewer decided they are different")) }
+                } else {
+                    kept.append(pair)
+                }
             }
+            linkPairs = kept
         }
         for pair in linkPairs {
             comps.union(pair.crm, pair.erp, key: .externalId)
@@ -422,8 +408,6 @@ struct CustomerMatcher {
                 // nothing to decide, and nothing to allocate.
                 let first = comps.find(members.first!)
                 if !members.dropFirst().contains(where: { comps.find($0) != first }) { continue }
-                // Names are read only here, for phones that would join records (`PhoneRule`).
-                let peopleOnPhone = key == .phone ? PhoneRule.people(members.compactMap { names[$0] }) : 0
                 // Parts: the group's members split by their current identity.
                 var partOrder: [Int32] = []
                 var parts: [Int32: [Int32]] = [:]
@@ -438,16 +422,23 @@ struct CustomerMatcher {
                         let p = parts[partOrder[i]]!, q = parts[partOrder[j]]!
                         let rp = comps.find(p[0]), rq = comps.find(q[0])
                         if rp == rq { break }
-                        if !decidedApart.isEmpty, keptApartByDecision(p[0], q[0]) {
+                        if decided.anyApart, decided.keepsApart(p[0], q[0], &comps, idx) {
                             if trace { refusals.append((p[0], q[0], key, "a reviewer decided they are different")) }
                             continue
                         }
                         var evidence = key, tier = MatchTier.certain
+                        // Two customers each linked to their own counterpart stay apart whatever
+                        // else they share: settled before any name is read.
+                        if comps.systemsOf(root: rp) == 3 && comps.systemsOf(root: rq) == 3 {
+                            if trace { refusals.append((p[0], q[0], key, "each is already linked to its own counterpart by external id")) }
+                            continue
+                        }
                         if key == .phone {
                             let ep = comps.emailsOf(root: rp), eq = comps.emailsOf(root: rq)
                             let emailsDiffer = !ep.isEmpty && !eq.isEmpty && !ep.contains(where: { eq.contains($0) })
                             switch PhoneRule.judge(p.compactMap { names[$0] }, q.compactMap { names[$0] },
-                                                   emailsDiffer: emailsDiffer, peopleOnPhone: peopleOnPhone) {
+                                                   emailsDiffer: emailsDiffer,
+                                                   peopleOnPhone: { PhoneRule.people(members.compactMap { names[$0] }) }) {
                             case .apart(let reason):
                                 if trace { refusals.append((p[0], q[0], key, reason)) }
                                 continue
@@ -566,11 +557,11 @@ struct CustomerMatcher {
 
         steps.lap("customers.identities")
         nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names,
-                       decidedApart: { decidedApart.contains(pairKey($0, $1)) })
+                       decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
         steps.lap("customers.fields")
-        if !decisionNotes.isEmpty { noteDecisions(decisionNotes, idx: idx) }
+        if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
         if trace {
             tracedIndex = idx; tracedRoots = roots
             for r in Set(roots) { tracedTiers[r] = comps.tierOf(root: r) }
@@ -732,5 +723,39 @@ final class NameCache {
         let name = PersonName(mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name))
         cache[g] = name
         return name
+    }
+}
+
+/// The reviewers' decisions as one run applies them: `different` pairs registered with the
+/// identities (`Components.keepApart`), and a note per record a decision changed.
+struct DecisionsApplied {
+    let inForce: [IdentityDecisions.Decision]
+    /// The `different` pairs present in the mirror (`pairKey`).
+    private(set) var apartPairs: Set<Int64> = []
+    /// Per record: what a decision did to it, for its findings' detail.
+    var notes: [Int32: [String]] = [:]
+
+    var anyApart: Bool { !apartPairs.isEmpty }
+
+    static func pairKey(_ a: Int32, _ b: Int32) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
+
+    init(_ decisions: IdentityDecisions, idx: CustomerIndex, comps: inout Components) {
+        inForce = decisions.inForce
+        for (k, d) in inForce.enumerated() where d.verdict == .different {
+            guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id) else { continue }
+            comps.keepApart(a, b, decision: k)
+            apartPairs.insert(Self.pairKey(a, b))
+        }
+    }
+
+    /// Whether a decision keeps `a`'s and `b`'s identities apart; if so, both records' findings say so.
+    mutating func keepsApart(_ a: Int32, _ b: Int32, _ comps: inout Components, _ idx: CustomerIndex) -> Bool {
+        let ra = comps.find(a), rb = comps.find(b)
+        guard ra != rb, let k = comps.decisionKeepingApart(ra, rb) else { return false }
+        let d = inForce[k]
+        for (x, y) in [(d.a, d.b), (d.b, d.a)] {
+            if let g = idx.global(x.system, x.id) { notes[g, default: []].append("kept apart from \(y) by \(d.label)") }
+        }
+        return true
     }
 }

@@ -11,6 +11,8 @@ import Foundation
 public struct PersonName: Sendable, Equatable {
     /// Folded tokens in the order written.
     public let tokens: [String]
+    /// The tokens sorted and joined by spaces: equal for the same words in any order.
+    let sortedKey: String
 
     public init?(_ raw: String?) {
         guard let raw, !raw.isEmpty else { return nil }
@@ -34,6 +36,7 @@ public struct PersonName: Sendable, Equatable {
         if !current.isEmpty { tokens.append(String(decoding: current, as: UTF8.self)) }
         guard !tokens.isEmpty else { return nil }
         self.tokens = tokens
+        sortedKey = tokens.sorted().joined(separator: " ")
     }
 }
 
@@ -59,7 +62,7 @@ public enum NameAgreement: Int, Sendable, Comparable {
     public var confirms: Bool { self >= .initial }
 
     public static func of(_ a: PersonName, _ b: PersonName) -> NameAgreement {
-        if a.tokens.sorted() == b.tokens.sorted() { return .same }
+        if a.sortedKey == b.sortedKey { return .same }
         // Split differently: `Van Dijk` / `Vandijk`, `Mary Ann` / `Maryann`.
         if a.tokens.joined() == b.tokens.joined() || a.tokens.sorted().joined() == b.tokens.sorted().joined() { return .same }
         // Split differently in the middle: `Van Dijk Anna` / `Anna Vandijk`.

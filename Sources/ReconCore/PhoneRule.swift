@@ -4,12 +4,13 @@
 ///
 /// The rule, for two groups of records (`p`, `q`) that share a valid phone and are not yet one
 /// customer:
-/// 1. A phone that the names show is shared by three or more people (a switchboard) joins nobody.
-/// 2. When both groups have names: they join if some name of `p` and some name of `q` agree
+/// 1. When both groups have names: they join if some name of `p` and some name of `q` agree
 ///    (`NameAgreement.confirms`: the same name, or an initial and the same surname), whatever
 ///    their emails, tier `probable`, key `phone+name`. Names that do not agree keep them apart.
-/// 3. When either group has no name: they join only if their emails do not disagree (one side
+/// 2. When either group has no name: they join only if their emails do not disagree (one side
 ///    has none), tier `possible` (shown, never acted on), key `phone`.
+/// 3. Either way, a phone that the names of its records show is shared by three or more people
+///    (a switchboard) joins nobody.
 ///
 /// The rule only ever joins or declines to join: a different name never splits what an external
 /// id or an email joined (people marry, use nicknames), and recon never joins on a name alone.
@@ -23,17 +24,19 @@ public enum PhoneRule {
 
     /// - Parameter emailsDiffer: both groups have emails and none is shared.
     /// - Parameter peopleOnPhone: how many different people the names of every record holding the
-    ///   phone show (`people(_:)`).
-    public static func judge(_ p: [PersonName], _ q: [PersonName], emailsDiffer: Bool, peopleOnPhone: Int) -> Verdict {
-        if peopleOnPhone >= 3 {
-            return .apart(reason: "the phone is shared by \(peopleOnPhone) people with different names (a switchboard)")
-        }
+    ///   phone show (`people(_:)`); asked only when the names agree.
+    public static func judge(_ p: [PersonName], _ q: [PersonName], emailsDiffer: Bool, peopleOnPhone: () -> Int) -> Verdict {
         if !p.isEmpty && !q.isEmpty {
             let agree = p.contains { a in q.contains { b in NameAgreement.of(a, b).confirms } }
-            return agree ? .join(.probable) : .apart(reason: "their names differ")
+            guard agree else { return .apart(reason: "their names differ") }
+            let people = peopleOnPhone()
+            if people >= 3 { return .apart(reason: "the phone is shared by \(people) people with different names (a switchboard)") }
+            return .join(.probable)
         }
-        return emailsDiffer ? .apart(reason: "their emails differ and there is no name to confirm one person")
-                            : .join(.possible)
+        if emailsDiffer { return .apart(reason: "their emails differ and there is no name to confirm one person") }
+        let people = peopleOnPhone()
+        if people >= 3 { return .apart(reason: "the phone is shared by \(people) people with different names (a switchboard)") }
+        return .join(.possible)
     }
 
     /// How many different people a phone's names show: names are taken in order, each joining

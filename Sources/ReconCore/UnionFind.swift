@@ -71,7 +71,7 @@ struct Components {
         let (ra, absorbed) = sets.union(a, b)
         guard let rb = absorbed else { keys[Int(ra)] |= key.rawValue; return }
         tiers[Int(ra)] = min(tiers[Int(ra)], tiers[Int(rb)], UInt8(tier.rank))
-        if let moved = apart.removeValue(forKey: rb) { apart[ra, default: []] += moved }
+        if !apart.isEmpty, let moved = apart.removeValue(forKey: rb) { apart[ra, default: []] += moved }
         systems[Int(ra)] |= systems[Int(rb)]
         keys[Int(ra)] |= keys[Int(rb)] | key.rawValue
         if email[Int(rb)] >= 0 {
