@@ -85,6 +85,10 @@ extension Pipeline {
         lines.append("")
         let excluded = Set(batch.excluded)
         lines.append("summary: \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human")
+        let probable = plan.actions.filter { $0.tier != nil }.count
+        if probable > 0 {
+            lines.append("  \(probable) of the actions rest on probable matches (a shared phone and agreeing names): check them first")
+        }
         lines += BatchSummary(plan, excluded: excluded).lines.map { "  " + $0 }
         lines.append("")
         let limit = filter.limit ?? Int.max

@@ -156,6 +156,15 @@ struct GroundTruthTests {
                 #expect(humanIds.contains(id), "\(f.type) \(f.entity) \(id) is not listed for a human")
             }
         }
+        // recon batch show tells the approver which actions rest on probable matches.
+        let probable = actions.filter { ($0["tier"] as? String) == "probable" }
+        #expect(!probable.isEmpty, "the generated mirror gives no action on a probable match")
+        let root2 = repositoryRoot()
+        let show = try Binaries.run(try Binaries.directory() + "/recon", ["batch", "show", "B-" + (folder as NSString).lastPathComponent,
+                                                                           "--limit", "100000", "--config", root2 + "/recon.yml"],
+                                    environment: ["DATABASE_URL": url])
+        #expect(show.stdout.contains("\(probable.count) of the actions rest on probable matches"), "\(show.stdout.prefix(600)) \(show.stderr)")
+        #expect(show.stdout.components(separatedBy: "PROBABLE MATCH").count - 1 == probable.count)
         // The batch is registered as pending with the plan file's SHA-256.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/plan.json"))
         let shasum = try Binaries.run("/usr/bin/sha256sum", [folder + "/plan.json"])
