@@ -45,6 +45,19 @@ public enum CandidateRule {
         }
     }
 
+    /// A hash of `localPart(key)` computed while reading the key (FNV-1a over the same bytes).
+    @inline(__always)
+    public static func localPartHash<C: Collection>(_ key: C) -> UInt64 where C.Element == UInt8 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key {
+            if b == UInt8(ascii: "@") || b == UInt8(ascii: "+") { break }
+            if (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b >= 0x80 {
+                h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+            }
+        }
+        return h
+    }
+
     /// The detail's sentence: "possible counterpart in ERP: K0000123 (same phone, name nearly agrees)".
     public static func describe(_ candidates: [FindingMember]) -> String {
         guard let first = candidates.first else { return "" }

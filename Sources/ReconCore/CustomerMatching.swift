@@ -498,7 +498,7 @@ struct CustomerMatcher {
         let order = GroupedByKey(count: n, keys: n) { g in Int(roots[g]) }.items
         var start = 0
         var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }
-        var orphanRecords: [Int32] = [], orphanFindings: [Int] = []
+        var orphanRecords: [Int32] = [], orphanFindings: [(at: Int, records: Range<Int>)] = []
         while start < n {
             var end = start + 1
             let root = roots[Int(order[start])]
@@ -535,8 +535,8 @@ struct CustomerMatcher {
                 let hasDangling = records.contains { dangling[Int($0)] }
                 let detail = "no \(system.other.label) counterpart"
                     + (hasDangling ? "; external_id points to a \(system.other.label) record that does not exist" : "")
+                orphanFindings.append((findings.count, orphanRecords.count..<(orphanRecords.count + records.count)))
                 orphanRecords.append(contentsOf: records)
-                orphanFindings.append(findings.count)
                 findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
                                         detail: detail,
                                         members: records.map {
@@ -558,6 +558,7 @@ struct CustomerMatcher {
         steps.lap("customers.identities")
         nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names,
                        decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
+        steps.lap("customers.candidates")
         compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
 
         steps.lap("customers.fields")
@@ -589,7 +590,8 @@ struct CustomerMatcher {
 
     /// Names each orphan's near misses (`CandidateRule`) in its finding: records of the other
     /// system that share its phone, or its email's local part at another mailbox.
-    private mutating func nameCandidates(_ orphanFindings: [Int], records: [Int32], idx: CustomerIndex, roots: [Int32],
+    /// - Parameter orphanFindings: each orphan finding's index and its records' range in `records`.
+    private mutating func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
                                          phoneGroups: GroupedByKey?, names: NameCache, decidedApart: (Int32, Int32) -> Bool) {
         guard !orphanFindings.isEmpty else { return }
         // Local parts of the orphans' emails, by hash; then one pass over every address.
@@ -598,14 +600,15 @@ struct CustomerMatcher {
         for g in records where idx.email[Int(g)] >= 0 {
             idx.emails.withBytes(idx.email[Int(g)]) { CandidateRule.localPart($0, into: &scratch) }
             if scratch.count >= CandidateRule.shortestLocalPart {
-                wanted[scratch.withUnsafeBufferPointer { ByteInterner.hash($0) }, default: []].append((g, scratch))
+                wanted[CandidateRule.localPartHash(scratch), default: []].append((g, scratch))
             }
         }
         var byLocalPart: [Int32: [Int32]] = [:]      // orphan → other addresses with its local part
         if !wanted.isEmpty {
+            // Every address's local part hashed as it is read; copied only on a hit.
             for code in 0..<Int32(idx.emails.count) {
+                guard let orphans = wanted[idx.emails.withBytes(code) { CandidateRule.localPartHash($0) }] else { continue }
                 idx.emails.withBytes(code) { CandidateRule.localPart($0, into: &scratch) }
-                guard let orphans = wanted[scratch.withUnsafeBufferPointer { ByteInterner.hash($0) }] else { continue }
                 for o in orphans where idx.email[Int(o.orphan)] != code && o.localPart == scratch {
                     byLocalPart[o.orphan, default: []].append(code)
                 }
@@ -616,12 +619,16 @@ struct CustomerMatcher {
             let codes = Set(byLocalPart.values.joined())
             for g in 0..<Int32(idx.count) where codes.contains(idx.email[Int(g)]) { holders[idx.email[Int(g)], default: []].append(g) }
         }
-        for at in orphanFindings {
+        for (at, range) in orphanFindings {
+            let orphans = records[range]
+            // Most orphans share their phone with nobody and their local part with no other address.
+            if !orphans.contains(where: { g in
+                byLocalPart[g] != nil || (idx.phone[Int(g)] >= 0 && (phoneGroups?.count(Int(idx.phone[Int(g)])) ?? 0) > 1)
+            }) { continue }
             var candidates: [FindingMember] = []
             var seen: Set<Int32> = []
-            for m in findings[at].members {
-                guard let g = idx.global(m.system, m.recordId) else { continue }
-                let other = m.system.other
+            for g in orphans {
+                let other = idx.system[Int(g)].other
                 var found: [(Int32, String)] = []
                 if idx.phone[Int(g)] >= 0, let groups = phoneGroups {
                     for h in groups[Int(idx.phone[Int(g)])] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
@@ -711,6 +718,8 @@ final class NameCache {
     private let system: [System]
     private let record: [Int]
     private var cache: [Int32: PersonName?] = [:]
+    /// Names repeat (`Anna Müller`): each text is reduced once.
+    private var byText: [String: PersonName?] = [:]
 
     init(mirror: Mirror, idx: CustomerIndex) {
         self.mirror = mirror
@@ -720,7 +729,14 @@ final class NameCache {
 
     subscript(_ g: Int32) -> PersonName? {
         if let known = cache[g] { return known }
-        let name = PersonName(mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name))
+        let text = mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name)
+        let name: PersonName?
+        if let text, let known = byText[text] {
+            name = known
+        } else {
+            name = PersonName(text)
+            if let text { byText[text] = name }
+        }
         cache[g] = name
         return name
     }

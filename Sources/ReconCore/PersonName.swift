@@ -4,23 +4,30 @@ import Foundation
 /// agree. Names are *evidence*, never a key: they confirm a shared phone (see `PhoneRule`) and
 /// help name near-miss candidates, but two records are never joined because their names agree.
 ///
-/// Reduction: transliterated to Latin and folded to ASCII lowercase with ICU
-/// (`Any-Latin; Latin-ASCII; Lower`: `Kozłowski` → `kozlowski`, `Jörg` → `jorg`, `Straße` →
-/// `strasse`), apostrophes dropped (`O'Brien` → `obrien`), every other non-letter a separator
+/// Reduction: folded to ASCII lowercase by Foundation (accents, case, width: `Jörg` → `jorg`,
+/// `Straße` → `strasse`) and, for what is left, ICU (`Any-Latin; Latin-ASCII; Lower`:
+/// `Kozłowski` → `kozlowski`, `Ærø` → `aero`, other scripts transliterated), apostrophes dropped (`O'Brien` → `obrien`), every other non-letter a separator
 /// (`Jean-Pierre` = `Jean Pierre`). Digits are dropped. A name with no letters is no name.
 public struct PersonName: Sendable, Equatable {
     /// Folded tokens in the order written.
     public let tokens: [String]
     /// The tokens sorted and joined by spaces: equal for the same words in any order.
     let sortedKey: String
+    /// The tokens joined without spaces, as written and sorted (`Van Dijk` = `Vandijk`).
+    let plain: String, sortedPlain: String
 
     public init?(_ raw: String?) {
         guard let raw, !raw.isEmpty else { return nil }
-        let folded: String
+        var folded: String
         if raw.utf8.allSatisfy({ $0 < 0x80 }) {
             folded = raw.lowercased()
         } else {
-            folded = raw.applyingTransform(StringTransform("Any-Latin; Latin-ASCII; Lower"), reverse: false) ?? raw.lowercased()
+            // Foundation's folding handles accents, case and width; ICU's transliteration the
+            // letters that have no decomposition (ł, ø, æ) and other scripts.
+            folded = raw.folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
+            if !folded.utf8.allSatisfy({ $0 < 0x80 }) {
+                folded = folded.applyingTransform(StringTransform("Any-Latin; Latin-ASCII; Lower"), reverse: false) ?? folded
+            }
         }
         var tokens: [String] = []
         var current: [UInt8] = []
@@ -36,7 +43,10 @@ public struct PersonName: Sendable, Equatable {
         if !current.isEmpty { tokens.append(String(decoding: current, as: UTF8.self)) }
         guard !tokens.isEmpty else { return nil }
         self.tokens = tokens
-        sortedKey = tokens.sorted().joined(separator: " ")
+        let sorted = tokens.sorted()
+        sortedKey = sorted.joined(separator: " ")
+        plain = tokens.joined()
+        sortedPlain = sorted.joined()
     }
 }
 
@@ -64,7 +74,7 @@ public enum NameAgreement: Int, Sendable, Comparable {
     public static func of(_ a: PersonName, _ b: PersonName) -> NameAgreement {
         if a.sortedKey == b.sortedKey { return .same }
         // Split differently: `Van Dijk` / `Vandijk`, `Mary Ann` / `Maryann`.
-        if a.tokens.joined() == b.tokens.joined() || a.tokens.sorted().joined() == b.tokens.sorted().joined() { return .same }
+        if a.plain == b.plain || a.sortedPlain == b.sortedPlain { return .same }
         // Split differently in the middle: `Van Dijk Anna` / `Anna Vandijk`.
         for (x, y) in [(a.tokens, b.tokens), (b.tokens, a.tokens)] where x.count == y.count + 1 {
             for i in 0..<(x.count - 1) {
@@ -107,8 +117,11 @@ public enum NameAgreement: Int, Sendable, Comparable {
     /// One substitution, insertion, deletion or swap of neighbours, on tokens of five letters or
     /// more (shorter ones, `Li` and `Ng`, must be equal).
     static func oneTypo(_ a: String, _ b: String) -> Bool {
+        // Lengths first: most pairs of tokens end here, without copying anything.
+        let m = a.utf8.count, n = b.utf8.count
+        guard min(m, n) >= 5, abs(m - n) <= 1 else { return false }
         let x = Array(a.utf8), y = Array(b.utf8)
-        guard min(x.count, y.count) >= 5, abs(x.count - y.count) <= 1, x != y else { return false }
+        guard x != y else { return false }
         var i = 0
         while i < min(x.count, y.count), x[i] == y[i] { i += 1 }
         if x.count == y.count {
