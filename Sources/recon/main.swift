@@ -137,31 +137,31 @@ struct Decide: ParsableCommand {
         abstract: "Record that two customers are one (same) or not (different); every later run honours it before the keys.",
         subcommands: [Same.self, Different.self, Withdraw.self, List.self])
 
-    struct Same: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Two records are one customer: later runs join them.")
+    /// The two records and the reason every decision takes.
+    struct Pair: ParsableArguments {
         @Argument(help: "A record as system:id, e.g. crm:C0001.") var a: String
         @Argument(help: "The other record, e.g. erp:K0001.") var b: String
         @Option(name: .long, help: "Why (kept with the decision, who and when).") var reason: String
         @OptionGroup var common: CommonOptions
-        func run() throws { print(try common.pipeline().decide(.same, a, b, reason: reason)) }
+        func decide(_ verdict: IdentityDecisions.Verdict) throws { print(try common.pipeline().decide(verdict, a, b, reason: reason)) }
+    }
+
+    struct Same: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Two records are one customer: later runs join them.")
+        @OptionGroup var pair: Pair
+        func run() throws { try pair.decide(.same) }
     }
 
     struct Different: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Two records are different customers: no later run joins them.")
-        @Argument(help: "A record as system:id, e.g. crm:C0001.") var a: String
-        @Argument(help: "The other record, e.g. erp:K0001.") var b: String
-        @Option(name: .long, help: "Why (kept with the decision, who and when).") var reason: String
-        @OptionGroup var common: CommonOptions
-        func run() throws { print(try common.pipeline().decide(.different, a, b, reason: reason)) }
+        @OptionGroup var pair: Pair
+        func run() throws { try pair.decide(.different) }
     }
 
     struct Withdraw: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "End the decision about two records (a new decision; the old one stays in the history).")
-        @Argument(help: "A record as system:id.") var a: String
-        @Argument(help: "The other record.") var b: String
-        @Option(name: .long, help: "Why.") var reason: String
-        @OptionGroup var common: CommonOptions
-        func run() throws { print(try common.pipeline().decide(.withdrawn, a, b, reason: reason)) }
+        @OptionGroup var pair: Pair
+        func run() throws { try pair.decide(.withdrawn) }
     }
 
     struct List: ParsableCommand {
