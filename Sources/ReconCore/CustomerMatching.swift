@@ -275,8 +275,9 @@ struct CustomerMatcher {
         return bytes.withUnsafeBufferPointer(body)
     }
 
-    /// Builds identities (external-id links, then email, then phone, a weaker key never joining
-    /// what a stronger one keeps apart) and reports customer findings.
+    /// Builds identities (reviewers' decisions, then external-id links, then email as one mailbox,
+    /// then phone where `PhoneRule` lets it, a weaker key never joining what a stronger one or a
+    /// decision keeps apart), names orphans' near misses and reports customer findings.
     /// - Parameter indexed: called with the id interners (per system) as soon as every record
     ///   is normalised, before identities are built.
     /// - Parameter crm: the CRM customers normalised elsewhere (asked for first).
