@@ -498,7 +498,8 @@ struct CustomerMatcher {
         // Records grouped by root (roots are record indices), ascending within a root.
         let order = GroupedByKey(count: n, keys: n) { g in Int(roots[g]) }.items
         var start = 0
-        var matchedPairs = linkPairs.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }
+        // Pairs matched without a link (the linked pairs are compared from `linkPairs`, no copy).
+        var unlinkedPairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)] = []
         var orphanRecords: [Int32] = [], orphanFindings: [(at: Int, records: Range<Int>)] = []
         while start < n {
             var end = start + 1
@@ -552,7 +553,7 @@ struct CustomerMatcher {
                                         members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
                 // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
                 let tier = comps.tierOf(root: root)
-                if crm.count == 1 && erp.count == 1 { matchedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
+                if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
             }
         }
 
@@ -560,7 +561,8 @@ struct CustomerMatcher {
         nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names,
                        decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
         steps.lap("customers.candidates")
-        compareFields(matchedPairs, idx: idx, conflictKeys: conflictKeys)
+        compareFields(linkPairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx, conflictKeys: conflictKeys)
+        compareFields(unlinkedPairs, idx: idx, conflictKeys: conflictKeys)
 
         steps.lap("customers.fields")
         if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
@@ -670,7 +672,8 @@ struct CustomerMatcher {
     }
 
     /// field_mismatch for matched pairs: normalised email and phone, and same-named attributes.
-    private mutating func compareFields(_ pairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)], idx: CustomerIndex, conflictKeys: [UInt8]) {
+    private mutating func compareFields<Pairs: Sequence>(_ pairs: Pairs, idx: CustomerIndex, conflictKeys: [UInt8])
+    where Pairs.Element == (crm: Int32, erp: Int32, on: String, tier: MatchTier?) {
         let crmAttrs = mirror.crmCustomers.attributeNames
         let erpAttrs = mirror.erpCustomers.attributeNames
         let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in

@@ -94,12 +94,14 @@ public struct Finding: Sendable {
         var type: FindingType
         var entity: Entity
         var severity: Severity
+        // Beside the three one-byte fields, in what would be padding (a finding's box stays in
+        // the same allocation size as without it).
+        var tier: MatchTier?
         var matchedOn: String
         var field: String
         var detail: String
         var members: [FindingMember]
         var id: String
-        var tier: MatchTier?
         var candidates: [FindingMember] = []
     }
 
@@ -127,8 +129,8 @@ public struct Finding: Sendable {
                 tier: MatchTier? = nil) {
         let id = Finding.makeId(type: type, entity: entity, field: field,
                                 parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
-        fields = CopyOnWrite(Fields(type: type, entity: entity, severity: severity, matchedOn: matchedOn, field: field,
-                                    detail: detail, members: members, id: id, tier: tier))
+        fields = CopyOnWrite(Fields(type: type, entity: entity, severity: severity, tier: tier, matchedOn: matchedOn, field: field,
+                                    detail: detail, members: members, id: id))
     }
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.

@@ -38,6 +38,7 @@ public struct PlanAction: Sendable, Equatable {
         var operation: Operation
         var system: System
         var entity: Entity
+        var tier: MatchTier?      // in what would be padding after the one-byte fields
         var recordId: String
         var field: String
         var oldValue: String?
@@ -45,7 +46,6 @@ public struct PlanAction: Sendable, Equatable {
         var findingIds: [String]
         var payload: [String: String]
         var reason: String
-        var tier: MatchTier?
     }
 
     private var fields: CopyOnWrite<Fields>
@@ -71,9 +71,8 @@ public struct PlanAction: Sendable, Equatable {
                 oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String,
                 tier: MatchTier? = nil) {
         fields = CopyOnWrite(Fields(actionId: PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
-                                    operation: operation, system: system, entity: entity, recordId: recordId, field: field,
-                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason,
-                                    tier: tier))
+                                    operation: operation, system: system, entity: entity, tier: tier, recordId: recordId, field: field,
+                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
