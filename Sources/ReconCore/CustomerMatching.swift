@@ -397,12 +397,10 @@ struct CustomerMatcher {
         var inConflict = [Bool](repeating: false, count: n)
         var conflictKeys = [UInt8](repeating: 0, count: n)
         let names = NameCache(mirror: mirror, idx: idx)
-        var phoneGroups: GroupedByKey?
         for key in [MatchKey.email, MatchKey.phone] {
             let values = key == .email ? idx.email : idx.phone
             // Each value's records, contiguous and in record order.
             let byValue = GroupedByKey(count: n, keys: Int(values.max() ?? -1) + 1) { g in values[g] >= 0 ? Int(values[g]) : nil }
-            if key == .phone { phoneGroups = byValue }
             for value in 0..<byValue.keyCount where byValue.count(value) >= 2 {
                 let members = byValue[value]
                 // Most shared values (a linked pair's email) are already within one identity:
@@ -558,7 +556,7 @@ struct CustomerMatcher {
         }
 
         steps.lap("customers.identities")
-        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, phoneGroups: phoneGroups, names: names,
+        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, names: names,
                        decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
         steps.lap("customers.candidates")
         compareFields(linkPairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx, conflictKeys: conflictKeys)
@@ -595,8 +593,15 @@ struct CustomerMatcher {
     /// system that share its phone, or its email's local part at another mailbox.
     /// - Parameter orphanFindings: each orphan finding's index and its records' range in `records`.
     private mutating func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
-                                         phoneGroups: GroupedByKey?, names: NameCache, decidedApart: (Int32, Int32) -> Bool) {
+                                         names: NameCache, decidedApart: (Int32, Int32) -> Bool) {
         guard !orphanFindings.isEmpty else { return }
+        // The records holding each orphan's phone (one pass; the phone groups of matching are not kept).
+        var onPhone: [Int32: [Int32]] = [:]
+        var asked = [Bool](repeating: false, count: idx.phones.count)
+        for g in records where idx.phone[Int(g)] >= 0 { asked[Int(idx.phone[Int(g)])] = true }
+        for g in 0..<Int32(idx.count) where idx.phone[Int(g)] >= 0 && asked[Int(idx.phone[Int(g)])] {
+            onPhone[idx.phone[Int(g)], default: []].append(g)
+        }
         // Local parts of the orphans' emails, by hash; then one pass over every address.
         var wanted: [UInt64: [(orphan: Int32, localPart: [UInt8])]] = [:]
         var scratch: [UInt8] = []
@@ -626,15 +631,15 @@ struct CustomerMatcher {
             let orphans = records[range]
             // Most orphans share their phone with nobody and their local part with no other address.
             if !orphans.contains(where: { g in
-                byLocalPart[g] != nil || (idx.phone[Int(g)] >= 0 && (phoneGroups?.count(Int(idx.phone[Int(g)])) ?? 0) > 1)
+                byLocalPart[g] != nil || (idx.phone[Int(g)] >= 0 && (onPhone[idx.phone[Int(g)]]?.count ?? 0) > 1)
             }) { continue }
             var candidates: [FindingMember] = []
             var seen: Set<Int32> = []
             for g in orphans {
                 let other = idx.system[Int(g)].other
                 var found: [(Int32, String)] = []
-                if idx.phone[Int(g)] >= 0, let groups = phoneGroups {
-                    for h in groups[Int(idx.phone[Int(g)])] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
+                if idx.phone[Int(g)] >= 0, let holding = onPhone[idx.phone[Int(g)]] {
+                    for h in holding where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
                         if let why = CandidateRule.samePhone(names[g], names[h]) { found.append((h, why)) }
                     }
                 }
@@ -721,9 +726,11 @@ final class NameCache {
     private let mirror: Mirror
     private let system: [System]
     private let record: [Int]
-    private var cache: [Int32: PersonName?] = [:]
+    /// Per record asked for: its name's index in `reduced` (-1: no name).
+    private var indexOf: [Int32: Int32] = [:]
     /// Names repeat (`Anna Müller`): each text is reduced once.
-    private var byText: [String: PersonName?] = [:]
+    private var byText: [String: Int32] = [:]
+    private var reduced: [PersonName] = []
 
     init(mirror: Mirror, idx: CustomerIndex) {
         self.mirror = mirror
@@ -732,17 +739,19 @@ final class NameCache {
     }
 
     subscript(_ g: Int32) -> PersonName? {
-        if let known = cache[g] { return known }
+        if let k = indexOf[g] { return k >= 0 ? reduced[Int(k)] : nil }
         let text = mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name)
-        let name: PersonName?
-        if let text, let known = byText[text] {
-            name = known
-        } else {
-            name = PersonName(text)
-            if let text { byText[text] = name }
+        var k: Int32 = -1
+        if let text {
+            if let known = byText[text] {
+                k = known
+            } else {
+                if let name = PersonName(text) { k = Int32(reduced.count); reduced.append(name) }
+                byText[text] = k
+            }
         }
-        cache[g] = name
-        return name
+        indexOf[g] = k
+        return k >= 0 ? reduced[Int(k)] : nil
     }
 }
 
