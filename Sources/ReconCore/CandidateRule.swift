@@ -37,25 +37,31 @@ public enum CandidateRule {
     /// The letters and digits of an address key's local part, before any `+tag`.
     public static func localPart(_ key: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
-        for b in key {
-            if b == UInt8(ascii: "@") || b == UInt8(ascii: "+") { break }
-            if (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b >= 0x80 {
-                out.append(b)
-            }
-        }
+        forEachLocalPartByte(key) { out.append($0) }
     }
 
     /// A hash of `localPart(key)` computed while reading the key (FNV-1a over the same bytes).
     @inline(__always)
     public static func localPartHash<C: Collection>(_ key: C) -> UInt64 where C.Element == UInt8 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        forEachLocalPartByte(key) { h = (h ^ UInt64($0)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// The bytes `localPart` keeps: letters, digits and non-ASCII, up to the `@` or a `+`.
+    @inline(__always)
+    private static func forEachLocalPartByte<C: Collection>(_ key: C, _ body: (UInt8) -> Void) where C.Element == UInt8 {
         for b in key {
             if b == UInt8(ascii: "@") || b == UInt8(ascii: "+") { break }
             if (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b >= 0x80 {
-                h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+                body(b)
             }
         }
-        return h
+    }
+
+    /// Candidates as the reports and the plan write them: `erp:K0000031 (same phone, …)`.
+    public static func listed(_ candidates: [FindingMember], separator: String) -> String {
+        candidates.map { "\($0.system.rawValue):\($0.recordId) (\($0.value))" }.joined(separator: separator)
     }
 
     /// The detail's sentence: "possible counterpart in ERP: K0000123 (same phone, name nearly agrees)".

@@ -181,7 +181,7 @@ struct CustomerMatcher {
     var refusals: [(Int32, Int32, MatchKey, String)] = []
     var tracedIndex: CustomerIndex?
     var tracedRoots: [Int32] = []
-    var tracedTiers: [Int32: MatchTier] = [:]
+    var tracedComponents: Components?
     var steps = Stopwatch()
     /// Reviewers' decisions, honoured before the keys.
     var decisions = IdentityDecisions()
@@ -564,10 +564,7 @@ struct CustomerMatcher {
 
         steps.lap("customers.fields")
         if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
-        if trace {
-            tracedIndex = idx; tracedRoots = roots
-            for r in Set(roots) { tracedTiers[r] = comps.tierOf(root: r) }
-        }
+        if trace { tracedIndex = idx; tracedRoots = roots; tracedComponents = comps }
         let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
         var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
         match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { resolves[Int($0)] || firstNamerRow[Int($0)] >= 0 } }

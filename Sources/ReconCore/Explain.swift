@@ -113,7 +113,7 @@ extension Reconciler {
                                    how: "shares the \(key.names) but was not joined: \(reason)"))
             }
             return Explanation(system: system, entity: entity, id: id, keys: keys, identity: members, keptApart: apart, findings: findings,
-                               tier: members.count > 1 ? customers.tracedTiers[root] : nil)
+                               tier: members.count > 1 ? customers.tracedComponents?.tierOf(root: root) : nil)
         case .order:
             guard let record = mirror.orders(system).records.first(where: { ValueNormaliser.trimmed($0.id) == id }) else { return nil }
             var keys: [Explanation.Key] = [

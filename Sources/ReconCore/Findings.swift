@@ -117,8 +117,8 @@ public struct Finding: Sendable {
     public var detail: String { get { fields.value.detail } set { fields.value.detail = newValue } }
     public var members: [FindingMember] { get { fields.value.members } set { fields.value.members = newValue } }
     public var id: String { get { fields.value.id } set { fields.value.id = newValue } }
-    /// How sure the match behind a customer duplicate, unlinked pair or conflict is (nil: not an
-    /// identity finding).
+    /// How sure the match behind a customer duplicate or unlinked pair is, and on a customer
+    /// mismatch, that of its pair when less than certain (nil otherwise).
     public var tier: MatchTier? { get { fields.value.tier } set { fields.value.tier = newValue } }
     /// An orphan customer's near misses in the other system: records that may be the same
     /// customer, not joined (`value` says why each is named). A human decides.

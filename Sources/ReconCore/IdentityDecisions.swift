@@ -61,6 +61,4 @@ public struct IdentityDecisions: Sendable {
     }
 
     public var isEmpty: Bool { inForce.isEmpty }
-    public var same: [Decision] { inForce.filter { $0.verdict == .same } }
-    public var different: [Decision] { inForce.filter { $0.verdict == .different } }
 }

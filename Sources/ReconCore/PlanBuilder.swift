@@ -154,7 +154,7 @@ public final class PlanBuilder {
                 if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
             case (.orphan, .customer) where !f.candidates.isEmpty:
                 toHuman(f, "may exist in \(f.members[0].system.other.label) already: "
-                        + f.candidates.map { "\($0.system.rawValue):\($0.recordId) (\($0.value))" }.joined(separator: ", ")
+                        + CandidateRule.listed(f.candidates, separator: ", ")
                         + "; link it, or create it if it is someone else")
             case (.orphan, .customer):
                 let system = f.members[0].system

@@ -238,8 +238,8 @@ extension Pipeline {
         var lines = ["\(shown.count) decision\(shown.count == 1 ? "" : "s")\(all ? "" : " in force"):"]
         for r in shown {
             let d = r.decision
-            let state = all && !inForce.contains(d.number) ? " [not in force]" : ""
-            lines.append("  #\(d.number) \(d.verdict.rawValue) \(d.a) \(d.b)\(state) by \(r.decidedBy) at \(d.decidedAt) (\(r.source)): \(r.reason)")
+            let mark = all && !inForce.contains(d.number) ? " [not in force]" : ""
+            lines.append("  #\(d.number) \(d.verdict.rawValue) \(d.a) \(d.b)\(mark) by \(r.decidedBy) at \(d.decidedAt) (\(r.source)): \(r.reason)")
         }
         return lines.joined(separator: "\n")
     }

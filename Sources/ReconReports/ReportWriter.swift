@@ -325,7 +325,7 @@ public struct ReportWriter {
                      "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at", "candidates"])
             for f in findings {
                 // Near misses as system:id (why), for orphans (`CandidateRule`).
-                let candidates = f.candidates.map { "\($0.system.rawValue):\($0.recordId) (\($0.value))" }.joined(separator: "; ")
+                let candidates = CandidateRule.listed(f.candidates, separator: "; ")
                 for m in f.members {
                     csv.field(f.id); csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
                     csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(f.detail)

@@ -159,9 +159,8 @@ struct GroundTruthTests {
         // recon batch show tells the approver which actions rest on probable matches.
         let probable = actions.filter { ($0["tier"] as? String) == "probable" }
         #expect(!probable.isEmpty, "the generated mirror gives no action on a probable match")
-        let root2 = repositoryRoot()
         let show = try Binaries.run(try Binaries.directory() + "/recon", ["batch", "show", "B-" + (folder as NSString).lastPathComponent,
-                                                                           "--limit", "100000", "--config", root2 + "/recon.yml"],
+                                                                           "--limit", "100000", "--config", repositoryRoot() + "/recon.yml"],
                                     environment: ["DATABASE_URL": url])
         #expect(show.stdout.contains("\(probable.count) of the actions rest on probable matches"), "\(show.stdout.prefix(600)) \(show.stderr)")
         #expect(show.stdout.components(separatedBy: "PROBABLE MATCH").count - 1 == probable.count)

@@ -127,7 +127,7 @@ struct IdentityMatchingTests {
         #expect(Self.summary(fs) == ["duplicate  crm:c1,crm:c2 probable"])
     }
 
-    @Test func aNearMissIsNamedAndNotCreated() {
+    @Test func aNearMissIsNamedInTheOrphansFinding() {
         let fs = Self.findings(
             [C(id: "c1", email: "k.schulze@firm.de", phone: "+49 151 23456789", name: "Karin Schulze")],
             [C(id: "e1", email: "katharina.s@web.de", phone: "0151 23456789", name: "Katharina Schulze", country: "DE"),
