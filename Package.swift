@@ -45,6 +45,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            // Numbering plans read at run time (PhoneMetadataFile), refreshed by scripts/update-phone-metadata.sh.
+            resources: [.copy("Resources/phone-metadata.bin")],
             swiftSettings: strict
         ),
         .target(name: "ReconReports", dependencies: ["ReconCore"], swiftSettings: strict),

@@ -6,18 +6,54 @@
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <dlfcn.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <list>
 #include <string>
 
-// libphonenumber's compiled-in metadata (exported by the library; its header is not installed).
+// libphonenumber takes its numbering-plan metadata from two functions its build links in
+// (metadata.h, not installed; its own tests link test metadata the same way). The shared library
+// calls them through its procedure linkage table, so these definitions in the program take the
+// place of the library's, whose metadata is the one compiled in when it was built (2022 for
+// Debian's 8.12.57). recon_phone_install_metadata checks that they do.
+namespace {
+const void *installed_data = nullptr;
+int installed_size = 0;
+std::atomic<bool> metadata_read{false};
+}  // namespace
+
 namespace i18n {
 namespace phonenumbers {
-int metadata_size();
-const void *metadata_get();
+int metadata_size() {
+    metadata_read = true;
+    return installed_size;
+}
+const void *metadata_get() {
+    metadata_read = true;
+    return installed_data;
+}
 }  // namespace phonenumbers
 }  // namespace i18n
+
+extern "C" int recon_phone_install_metadata(const void *data, size_t len) {
+    if (installed_data != nullptr || metadata_read) return 2;
+    i18n::phonenumbers::PhoneMetadataCollection collection;
+    if (len > 0x7fffffff || !collection.ParseFromArray(data, static_cast<int>(len)) ||
+        collection.metadata_size() == 0) {
+        return 1;
+    }
+    void *self = dlsym(RTLD_DEFAULT, "_ZN4i18n12phonenumbers12metadata_getEv");
+    if (self != reinterpret_cast<void *>(&i18n::phonenumbers::metadata_get)) return 3;
+    void *copy = std::malloc(len);
+    if (copy == nullptr) return 1;
+    std::memcpy(copy, data, len);
+    installed_size = static_cast<int>(len);
+    installed_data = copy;
+    return 0;
+}
 
 using i18n::phonenumbers::PhoneMetadata;
 using i18n::phonenumbers::PhoneMetadataCollection;
@@ -36,6 +72,16 @@ extern "C" recon_phone_status recon_phone_e164(const char *raw, size_t raw_len,
         return RECON_PHONE_UNPARSEABLE;
     }
     if (!util->IsValidNumber(number)) {
+        const std::string code = "+" + std::to_string(number.country_code());
+        if (code.size() + 1 <= out_cap) std::memcpy(out, code.c_str(), code.size() + 1);
+        switch (util->IsPossibleNumberWithReason(number)) {
+            case PhoneNumberUtil::IS_POSSIBLE: return RECON_PHONE_NOT_VALID;
+            case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY: return RECON_PHONE_LOCAL_ONLY;
+            case PhoneNumberUtil::INVALID_COUNTRY_CODE: return RECON_PHONE_INVALID_COUNTRY_CODE;
+            case PhoneNumberUtil::TOO_SHORT: return RECON_PHONE_TOO_SHORT;
+            case PhoneNumberUtil::TOO_LONG: return RECON_PHONE_TOO_LONG;
+            case PhoneNumberUtil::INVALID_LENGTH: return RECON_PHONE_INVALID_LENGTH;
+        }
         return RECON_PHONE_NOT_VALID;
     }
     std::string formatted;
@@ -78,8 +124,7 @@ void append_desc(std::string &out, int kind, const PhoneNumberDesc &d) {
 
 extern "C" char *recon_phone_metadata_text(size_t *len) {
     PhoneMetadataCollection collection;
-    if (!collection.ParseFromArray(i18n::phonenumbers::metadata_get(),
-                                   i18n::phonenumbers::metadata_size())) {
+    if (installed_data == nullptr || !collection.ParseFromArray(installed_data, installed_size)) {
         return nullptr;
     }
     std::string out;

@@ -160,6 +160,22 @@ public enum EmailNormaliser {
 /// its regular-expression engine, exactly equal by construction and by differential test); the
 /// rest through libphonenumber's `Parse`, with results cached per (region, trimmed text): the same
 /// switchboard number or the same odd formatting recurs often and `Parse` is the expensive step.
+/// Why a parsed phone is not valid: libphonenumber's `IsPossibleNumberWithReason`, and
+/// `unknownRange` for a possible number in no range of the plan.
+enum PhoneInvalidity {
+    case tooShort, tooLong, invalidLength, localOnly, invalidCountryCode, unknownRange
+
+    init(_ length: CompiledRegion.LengthResult) {
+        switch length {
+        case .possible: self = .unknownRange
+        case .localOnly: self = .localOnly
+        case .tooShort: self = .tooShort
+        case .tooLong: self = .tooLong
+        case .invalidLength: self = .invalidLength
+        }
+    }
+}
+
 public final class PhoneNormaliser {
     /// Region → trimmed text → result, for texts the fast path leaves to libphonenumber.
     private var cache: [String: [String: Normalised]] = [:]
@@ -240,12 +256,26 @@ public final class PhoneNormaliser {
         return compute()
     }
 
-    static func notValidReason(_ region: String) -> String {
-        "phone is not a valid number (read with region \(region))"
+    /// What an invalid phone's finding says: a number that cannot exist (a typo, a missing digit)
+    /// reads differently from one of a possible length in no range the metadata knows (perhaps a
+    /// range opened after the metadata's release, which the reason names).
+    static func invalidReason(_ why: PhoneInvalidity, code: Int, region: String) -> String {
+        let read = "read with region \(region)"
+        switch why {
+        case .tooShort: return "phone is impossible: too short for +\(code) (\(read))"
+        case .tooLong: return "phone is impossible: too long for +\(code) (\(read))"
+        case .invalidLength: return "phone is impossible: no number of +\(code) has this length (\(read))"
+        case .localOnly: return "phone is impossible without its area code: a local number of +\(code) (\(read))"
+        case .invalidCountryCode: return "phone is impossible: +\(code) is not a country calling code (\(read))"
+        case .unknownRange:
+            let plans = (try? PhoneMetadataFile.require()).map { "libphonenumber metadata \($0.version) of \($0.released)" } ?? "no metadata"
+            return "phone has a possible length but is in no range of +\(code)'s numbering plan (\(plans); \(read))"
+        }
     }
 
     /// One uncached call into libphonenumber.
     public static func parse(_ text: String, region: String) -> Normalised {
+        _ = PhoneMetadataFile.current
         var out = [CChar](repeating: 0, count: 48)
         var text = text
         let status = text.withUTF8 { bytes in
@@ -253,17 +283,23 @@ public final class PhoneNormaliser {
                 recon_phone_e164(chars.baseAddress, chars.count, region, &out, out.count)
             }
         }
+        let written = out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let why: PhoneInvalidity
         switch status {
-        case RECON_PHONE_VALID:
-            return .valid(out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        case RECON_PHONE_NOT_VALID:
-            return .invalid(reason: notValidReason(region))
-        default:
-            return .invalid(reason: "phone cannot be parsed as a number (read with region \(region))")
+        case RECON_PHONE_VALID: return .valid(written)
+        case RECON_PHONE_NOT_VALID: why = .unknownRange
+        case RECON_PHONE_TOO_SHORT: why = .tooShort
+        case RECON_PHONE_TOO_LONG: why = .tooLong
+        case RECON_PHONE_INVALID_LENGTH: why = .invalidLength
+        case RECON_PHONE_LOCAL_ONLY: why = .localOnly
+        case RECON_PHONE_INVALID_COUNTRY_CODE: why = .invalidCountryCode
+        default: return .invalid(reason: "phone cannot be parsed as a number (read with region \(region))")
         }
+        return .invalid(reason: invalidReason(why, code: Int(written.dropFirst()) ?? 0, region: region))
     }
 
     private static let supported: Set<String> = {
+        _ = PhoneMetadataFile.current
         var set: Set<String> = []
         // Two-letter codes A–Z × A–Z, asked once; libphonenumber knows about 245 of them.
         let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -183,7 +183,11 @@ public final class PhoneFastPath {
         }
         if n - ns < 2 || n - ns > 17 { return nil }
         guard let valid = isValid(code: cc, d, ns, n) else { return nil }
-        if !valid { return .invalid(reason: PhoneNormaliser.notValidReason(region)) }
+        if !valid {
+            // IsPossibleNumberWithReason: the length test of the calling code's main region.
+            guard let main = mainRegion(cc) else { return nil }
+            return .invalid(reason: PhoneNormaliser.invalidReason(PhoneInvalidity(main.pointee.lengthTest(n - ns)), code: cc, region: region))
+        }
         // "+", the calling code, the national number: at most 21 bytes, a small String.
         let (ccDigits, ccCount) = Self.digits(of: cc)
         return .valid(withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out -> String in

@@ -1,6 +1,6 @@
 import CPhoneNumber
 
-/// libphonenumber's own metadata (the numbering plans it ships), read once through the C shim.
+/// libphonenumber's metadata (the numbering plans of `PhoneMetadataFile`), read once through the C shim.
 /// recon's phone fast path applies exactly these plans; none are written here.
 public struct PhoneMetadataTable: Sendable {
     public struct Desc: Sendable {
@@ -33,10 +33,11 @@ public struct PhoneMetadataTable: Sendable {
     /// Calling code → region ids in libphonenumber's order (main country first).
     public let regionsForCode: [Int: [String]]
 
-    /// Nil when the shim cannot read the metadata (then every phone goes to libphonenumber).
+    /// Nil when there is no metadata (`PhoneMetadataFile.current` says why).
     public static let shared: PhoneMetadataTable? = load()
 
     static func load() -> PhoneMetadataTable? {
+        guard case .success = PhoneMetadataFile.current else { return nil }
         var length = 0
         guard let text = recon_phone_metadata_text(&length) else { return nil }
         defer { recon_phone_free(text) }
