@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import ReconCore
 
 /// What `recon --version` reports: recon's own version, the commit it was built from, and the
 /// libraries it judges and reads with, as loaded (not as compiled against).
@@ -33,11 +34,20 @@ public enum BuildInfo {
         return "unknown"
     }
 
+    /// The numbering plans phones are judged with, or why there are none.
+    public static func phoneMetadata() -> String {
+        switch PhoneMetadataFile.current {
+        case .success(let m): return "\(m.label), from \(m.source), read from \(m.path)"
+        case .failure(let e): return "none: \(e)"
+        }
+    }
+
     public static var text: String {
         """
         recon \(version) (commit \(commit()))
         libpq \(libpq())
-        libphonenumber \(libphonenumber()) (its compiled-in numbering-plan metadata)
+        libphonenumber \(libphonenumber()) (the code; its compiled-in numbering plans are not used)
+        phone metadata \(phoneMetadata())
         """
     }
 }

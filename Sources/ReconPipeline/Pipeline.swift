@@ -70,6 +70,8 @@ public struct Pipeline {
     }
 
     public func loadConfig() throws -> ReconConfig {
+        // The numbering plans come first: the config's default_country is checked against them.
+        do { try PhoneMetadataFile.require() } catch { throw ReconError(error.description) }
         guard let data = FileManager.default.contents(atPath: options.configPath) else {
             throw ReconError("\(options.configPath): config file not found")
         }
@@ -220,6 +222,9 @@ public struct Pipeline {
     public func check() throws -> [String] {
         let config = try loadConfig()
         var notes = ["\(options.configPath): ok"]
+        let plans = try PhoneMetadataFile.current.get()
+        notes.append("phone metadata: \(plans.label), \(plans.path)")
+        if let warning = plans.staleWarning() { notes.append(warning) }
         if config.statuses.crm.isEmpty || config.statuses.erp.isEmpty {
             throw ReconError("\(options.configPath): statuses.crm and statuses.erp must map each raw status to a canonical status")
         }

@@ -54,6 +54,9 @@ enum HTMLReport {
             for b in s.breaches { h += "<li>\(escape(b))</li>" }
             h += "</ul></div>\n"
         }
+        if let plans = s.phoneMetadata {
+            h += "<div class=\"muted\">phones judged with \(escape(plans.label))</div>\n"
+        }
         if !s.recordsRead.isEmpty {
             h += "<div class=\"muted\">records read: "
                 + Extract.allCases.map { "\(escape($0.rawValue)) \(s.recordsRead[$0] ?? 0)" }.joined(separator: " · ") + "</div>\n"

@@ -17,13 +17,16 @@ public struct RunSummary: Sendable {
     public var breaches: [String]
     /// "type/entity" → status → count (new, persisting, waived, resolved, open).
     public var lifecycle: [String: [String: Int]]
+    /// The numbering plans phones were judged with (nil when none could be read).
+    public var phoneMetadata: PhoneMetadataRelease?
 
     public init(runId: String, startedAt: Date, finishedAt: Date = Date(), outcome: String, exitCode: Int32,
                 error: String? = nil, recordsRead: [Extract: Int] = [:], timingsMs: [(phase: String, ms: Int)] = [],
-                failOn: Severity? = nil, breaches: [String] = [], lifecycle: [String: [String: Int]] = [:]) {
+                failOn: Severity? = nil, breaches: [String] = [], lifecycle: [String: [String: Int]] = [:],
+                phoneMetadata: PhoneMetadataRelease? = try? PhoneMetadataFile.current.get()) {
         self.runId = runId; self.startedAt = startedAt; self.finishedAt = finishedAt; self.outcome = outcome
         self.exitCode = exitCode; self.error = error; self.recordsRead = recordsRead; self.timingsMs = timingsMs
-        self.failOn = failOn; self.breaches = breaches; self.lifecycle = lifecycle
+        self.failOn = failOn; self.breaches = breaches; self.lifecycle = lifecycle; self.phoneMetadata = phoneMetadata
     }
 }
 
@@ -379,6 +382,9 @@ public struct ReportWriter {
         json += "  \"error\": \(s.error.map(quote) ?? "null"),\n"
         json += "  \"fail_on\": \(s.failOn.map { quote($0.rawValue) } ?? "null"),\n"
         json += "  \"breaches\": [" + s.breaches.map(quote).joined(separator: ", ") + "],\n"
+        json += "  \"phone_metadata\": " + (s.phoneMetadata.map {
+            "{\"libphonenumber\": \(quote($0.version)), \"released\": \(quote($0.released)), \"source\": \(quote($0.source))}"
+        } ?? "null") + ",\n"
         json += "  \"findings_total\": \(counts.values.reduce(0) { $0 + $1.values.reduce(0, +) }),\n"
         json += "  \"findings\": {\n"
         json += FindingType.allCases.map { t in

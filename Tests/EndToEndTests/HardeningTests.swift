@@ -236,10 +236,45 @@ struct RunningRecon {
         let r = try Binaries.run(try Binaries.directory() + "/recon", ["--version"])
         #expect(r.status == 0)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.count == 3, "\(r.stdout)")
+        #expect(lines.count == 4, "\(r.stdout)")
         #expect(lines.first?.hasPrefix("recon ") == true && lines.first?.contains("(commit ") == true, "\(r.stdout)")
         #expect(lines.contains { $0.range(of: #"^libpq \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
         #expect(lines.contains { $0.range(of: #"^libphonenumber \d+\.\d+"#, options: .regularExpression) != nil }, "\(r.stdout)")
+        #expect(lines.contains { $0.range(of: #"^phone metadata libphonenumber \d+\.\d+\.\d+ \(\d{4}-\d\d-\d\d\), from https://pypi.org/project/phonenumbers/"#,
+                                          options: .regularExpression) != nil }, "\(r.stdout)")
+    }
+
+    /// The numbering plans: named where an operator looks (check, summary.json, index.html), and a
+    /// missing or damaged file stops the run with a clear error instead of judging with old plans.
+    @Test func phoneMetadataIsNamedAndItsAbsenceStopsTheRun() throws {
+        let f = try fixture()
+        defer { f.cleanup() }
+        let shipped = try Binaries.directory() + "/recon_ReconCore.resources/phone-metadata.bin"
+        let header = try #require(String(data: try Data(contentsOf: URL(fileURLWithPath: shipped)).prefix(300), encoding: .isoLatin1))
+        let version = try #require(header.split(separator: "\n").first { $0.hasPrefix("version ") }).dropFirst(8)
+
+        let check = try f.recon([], "check")
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("phone metadata: libphonenumber \(version) ("), "\(check.stdout)")
+        let run = try f.recon()
+        #expect(run.status == 1, "\(run.stderr)")
+        let entry = try #require(f.reportEntries().first)
+        let plans = try #require(try f.summary(entry)["phone_metadata"] as? [String: String])
+        #expect(plans["libphonenumber"] == String(version))
+        let page = try String(contentsOfFile: f.reports + "/" + entry + "/index.html", encoding: .utf8)
+        #expect(page.contains("phones judged with libphonenumber \(version) ("))
+
+        // Missing: exit 2, the error names where it looked; nothing is judged.
+        let missing = try f.recon(env: ["DATABASE_URL": f.url, "RECON_PHONE_METADATA": f.dir + "/none.bin"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("phone metadata not found (looked for \(f.dir)/none.bin)"), "\(missing.stderr)")
+        // Damaged (one byte of the body changed): refused by its checksum.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: shipped)))
+        bytes[bytes.count - 10] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: f.dir + "/damaged.bin"))
+        let damaged = try f.recon([], "check", env: ["DATABASE_URL": f.url, "RECON_PHONE_METADATA": f.dir + "/damaged.bin"])
+        #expect(damaged.status != 0)
+        #expect(damaged.stderr.contains("damaged.bin: the phone metadata does not match its sha256 line"), "\(damaged.stderr)")
     }
 }
 
