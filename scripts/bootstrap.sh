@@ -6,8 +6,9 @@ need=()
 packages=(postgresql libpq-dev libphonenumber-dev pkg-config)
 # The HTML report test renders the page in a real headless browser; the spreadsheet test opens
 # the review files in LibreOffice Calc; the CSV round trip reads the reports with Python's csv module;
-# the progress test drives recon in a tmux pseudo-terminal.
-[ "${RECON_BOOTSTRAP_TEST:-0}" = 1 ] && packages+=(chromium fonts-dejavu-core libreoffice-calc-nogui python3 tmux)
+# the progress test drives recon in a tmux pseudo-terminal; the phone reference test installs
+# PyPI's phonenumbers into a virtual environment.
+[ "${RECON_BOOTSTRAP_TEST:-0}" = 1 ] && packages+=(chromium fonts-dejavu-core libreoffice-calc-nogui python3 python3-venv tmux)
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
