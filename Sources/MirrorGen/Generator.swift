@@ -7,7 +7,9 @@ import ReconCore
 ///
 /// Customer `i` (1…N) is CRM contact `C%07d` and ERP customer `K%07d`. `i % 100` picks what is
 /// injected for that customer (see `Case`); all other customers are clean pairs, some of them
-/// look-alikes (shared switchboard phones, common names, formatting-only differences).
+/// look-alikes (shared switchboard phones, common names, formatting-only differences). One
+/// customer in eight is Australian, most with a mobile in a block opened after 2022: numbering
+/// plans older than those call them invalid, and the ground truth does not.
 public struct MirrorGenerator {
     public let customers: Int
     public let seed: UInt64
@@ -135,7 +137,7 @@ public struct MirrorGenerator {
         }
     }
     static let countries = ["GB", "US", "DE", "FR"]
-    static let currencies = ["GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR"]
+    static let currencies = ["GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR", "AU": "AUD"]
     static let segments = ["SMB", "Enterprise", "Public sector"]
     static let baseEpoch: Int64 = 1_767_225_600  // 2026-01-01T00:00:00Z
     /// Customer `i`'s moment: `step` seconds apart, wrapping within 300 days of `baseEpoch`, so
@@ -150,20 +152,29 @@ public struct MirrorGenerator {
         return z ^ (z >> 31)
     }
 
-    func country(_ i: Int) -> String { Self.countries[i % 4] }
+    /// GB, US, DE, then FR and AU taking turns.
+    func country(_ i: Int) -> String { i % 4 == 3 && (i / 4) % 2 == 1 ? "AU" : Self.countries[i % 4] }
 
-    /// A valid number, unique per `n`, in national digits (without trunk prefix) and its E.164.
-    /// Ranges: GB mobiles 7400…, US 415 [2-9]XX XXXX, DE mobiles 151…, FR mobiles 60…
+    /// A valid number, unique per `n` (below 8 million for AU), in national digits (without trunk prefix).
+    /// Ranges: GB mobiles 7400…, US 415 [2-9]XX XXXX, DE mobiles 151…, FR mobiles 60…, AU mobiles
+    /// 04XX, mostly in ranges opened after 2022 (`auMobileBlocks`).
     func phoneDigits(_ n: Int, _ country: String) -> String {
         switch country {
         case "GB": return "74" + pad(n % 100_000_000, 8)
         case "US": return "415" + String(200 + (n / 10_000) % 800) + pad(n % 10_000, 4)
         case "DE": return "151" + pad(n % 100_000_000, 8)
+        case "AU": return Self.auMobileBlocks[(n / 8) % 8] + pad((n % 8) * 125_000 + (n / 64) % 125_000, 6)
         default: return "6" + pad(n % 100_000_000, 8)
         }
     }
 
-    static let callingCodes = ["GB": "44", "US": "1", "DE": "49", "FR": "33"]
+    /// Australian mobile blocks: six opened after the numbering plans of 2022 (libphonenumber
+    /// 8.12.57 calls them invalid) and two older ones.
+    static let auMobileBlocks = ["463", "464", "454", "465", "494", "462", "412", "438"]
+
+    static let callingCodes = ["GB": "44", "US": "1", "DE": "49", "FR": "33", "AU": "61"]
+    /// The international prefix people dial from each country.
+    static let internationalPrefixes = ["GB": "00", "US": "011 ", "DE": "00", "FR": "00", "AU": "0011 "]
 
     /// The same number written in one of several ways a person or system might type it.
     func formatPhone(_ digits: String, _ country: String, style: Int) -> String {
@@ -184,7 +195,7 @@ public struct MirrorGenerator {
         case (1, "US"): return "(\(chars[0..<3].map(String.init).joined())) \(String(chars[3..<6]))-\(String(chars[6...]))"
         case (1, _): return trunk + group([4, 3, 4])
         case (2, _): return "+" + cc + " " + group([3, 3, 4])
-        default: return (country == "US" ? "011 " : "00") + cc + "-" + digits  // the region's international prefix
+        default: return Self.internationalPrefixes[country]! + cc + "-" + digits
         }
     }
 
