@@ -156,7 +156,7 @@ public enum EmailNormaliser {
 }
 
 /// Phone numbers to E.164 through Google's libphonenumber (no phone rules of our own).
-/// The common shapes go through `PhoneFastPath` (libphonenumber's own metadata applied without
+/// The common shapes go through `PhoneFastPath` (the metadata libphonenumber reads, applied without
 /// its regular-expression engine, exactly equal by construction and by differential test); the
 /// rest through libphonenumber's `Parse`, with results cached per (region, trimmed text): the same
 /// switchboard number or the same odd formatting recurs often and `Parse` is the expensive step.

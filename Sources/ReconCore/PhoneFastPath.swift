@@ -1,5 +1,5 @@
 /// libphonenumber's `Parse` + `IsValidNumber` + `Format(E164)`, for the common shapes of input
-/// only, applying libphonenumber's own metadata (`PhoneMetadataTable`) step by step as its
+/// only, applying the metadata libphonenumber reads (`PhoneMetadataTable`) step by step as its
 /// `ParseHelper` does: country code after `+` or the region's international prefix, the default
 /// region's code written without `+`, national-prefix stripping kept only when the length test
 /// allows it, then validity as `GetRegionCodeForNumber` + `GetNumberTypeHelper` decide it.
