@@ -109,7 +109,7 @@ struct PhoneReferenceTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("in.tsv"), output = dir.appendingPathComponent("out.txt")
         try Data(entries.map { "\($0.region)\t\($0.text)\n" }.joined().utf8).write(to: input)
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/phone_reference.py")
         let p = Process()
