@@ -22,6 +22,9 @@ struct CustomerIndex {
         let crmCount = idCodes[0].count
         return g < crmCount ? idCodes[0].string(Int32(g)) : idCodes[1].string(Int32(g - crmCount))
     }
+    /// Customer `g`'s email and phone keys (their codes), nil for none: what the rules compare.
+    func emailKey(_ g: Int) -> Int32? { email[g] >= 0 ? email[g] : nil }
+    func phoneKey(_ g: Int) -> Int32? { phone[g] >= 0 ? phone[g] : nil }
     func emailText(_ g: Int) -> String { email[g] >= 0 ? emails.string(email[g]) : "" }
     func phoneText(_ g: Int) -> String { phone[g] >= 0 ? phones.string(phone[g]) : "" }
 
@@ -678,19 +681,17 @@ struct CustomerMatcher {
     where Pairs.Element == (crm: Int32, erp: Int32, on: String, tier: MatchTier?) {
         let crmAttrs = mirror.crmCustomers.attributeNames
         let erpAttrs = mirror.erpCustomers.attributeNames
-        let shared: [(name: String, c: Int, e: Int)] = crmAttrs.enumerated().compactMap { ci, name in
-            erpAttrs.firstIndex(of: name).map { (name, ci, $0) }
-        }
+        let shared = FieldMismatch.sharedAttributes(crm: crmAttrs, erp: erpAttrs)
         for (c, e, on, tier) in pairs {
             let ci = Int(c), ei = Int(e)
             let cr = mirror.crmCustomers.records, er = mirror.erpCustomers.records
             let crow = idx.record[ci], erow = idx.record[ei]
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
-            if idx.email[ci] >= 0, idx.email[ei] >= 0, idx.email[ci] != idx.email[ei], conflicted & MatchKey.email.rawValue == 0 {
+            if FieldMismatch.keyDiffers(idx.emailKey(ci), idx.emailKey(ei), matchConflictsOnKey: conflicted & MatchKey.email.rawValue != 0) {
                 mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
             }
-            if idx.phone[ci] >= 0, idx.phone[ei] >= 0, idx.phone[ci] != idx.phone[ei], conflicted & MatchKey.phone.rawValue == 0 {
+            if FieldMismatch.keyDiffers(idx.phoneKey(ci), idx.phoneKey(ei), matchConflictsOnKey: conflicted & MatchKey.phone.rawValue != 0) {
                 mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
             }
             for a in shared {
@@ -699,8 +700,8 @@ struct CustomerMatcher {
                 if cr.store.withField(crow, ck, { c in er.store.withField(erow, ek, { e in
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
-                if let cv, let ev, cv != ev {
-                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv, ev)
+                if FieldMismatch.differs(cv, ev) {
+                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv ?? "", ev ?? "")
                 }
             }
         }
@@ -710,7 +711,7 @@ struct CustomerMatcher {
                                    _ crmValue: String, _ erpValue: String) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
                                 matchedOn: on, field: field,
-                                detail: "\(field) differs between CRM and ERP",
+                                detail: FieldMismatch.detail(field: field),
                                 members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
                                           FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")],
                                 tier: tier))

@@ -28,7 +28,7 @@ final class LinkedOrders: Sendable {
             func mismatch(_ crmId: String, _ erpId: String, field: String, _ crmValue: String, _ erpValue: String) {
                 out.append(Finding(type: .fieldMismatch, entity: .order, severity: fieldSeverity,
                                    matchedOn: "external_id", field: field,
-                                   detail: "\(field) differs between CRM and ERP",
+                                   detail: FieldMismatch.detail(field: field),
                                    members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
                                              FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
             }
@@ -37,17 +37,16 @@ final class LinkedOrders: Sendable {
                     let pc = orders[Int(c)], pe = orders[Int(e)]
                     // The records' text is read only for a finding (no view of the records per pair).
                     let rc = Int(pc.record), re = Int(pe.record)
-                    if let sc = pc.status, let se = pe.status, !statuses.isCompatible(sc, se) {
+                    if let sc = pc.status, let se = pe.status, let detail = StatusMismatch.detail(crm: sc, erp: se, statuses: statuses) {
                         out.append(Finding(type: .statusMismatch, entity: .order, severity: statusSeverity,
-                                           matchedOn: "external_id", field: "status",
-                                           detail: "CRM \(sc.rawValue) vs ERP \(se.rawValue); \(statuses.owner.label) owns order status",
+                                           matchedOn: "external_id", field: "status", detail: detail,
                                            members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue),
                                                      FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue)]))
                     }
-                    if pc.hasAmount, pe.hasAmount, pc.amount != pe.amount {
+                    if FieldMismatch.differs(pc.amountValue, pe.amountValue) {
                         mismatch(idText(pc), idText(pe), field: "amount", crmRecords.field(rc, F.amount) ?? "", erpRecords.field(re, F.amount) ?? "")
                     }
-                    if pc.currencyCode >= 0, pe.currencyCode >= 0, pc.currencyCode != pe.currencyCode {
+                    if FieldMismatch.differs(pc.currency, pe.currency) {
                         mismatch(idText(pc), idText(pe), field: "currency", crmRecords.field(rc, F.currency) ?? "", erpRecords.field(re, F.currency) ?? "")
                     }
                     for s in shared {
@@ -55,7 +54,7 @@ final class LinkedOrders: Sendable {
                         if let a = crmStore.bytes(rc, ck), let b = erpStore.bytes(re, ek), a.count == b.count,
                            a.isEmpty || memcmpEqual(a.baseAddress!, b.baseAddress!, a.count) { continue }
                         let cv = ValueNormaliser.trimmed(crmRecords.field(rc, ck)), ev = ValueNormaliser.trimmed(erpRecords.field(re, ek))
-                        if let cv, let ev, cv != ev { mismatch(idText(pc), idText(pe), field: s.name, cv, ev) }
+                        if FieldMismatch.differs(cv, ev) { mismatch(idText(pc), idText(pe), field: s.name, cv ?? "", ev ?? "") }
                     }
                 }
             }

@@ -48,6 +48,10 @@ struct OrderMatcher {
             set { createdRaw = newValue ?? .min }
         }
         var hasAmount: Bool { amount != AmountCodes.none }
+        /// The amount's code, nil for none (what the rules compare).
+        var amountValue: Int64? { hasAmount ? amount : nil }
+        /// The uppercased currency's code, nil for none.
+        var currency: Int32? { currencyCode >= 0 ? currencyCode : nil }
 
         /// The order's trimmed id, from the id codes of both systems.
         func id(in idCodes: [ByteInterner]) -> String { idCodes[system == .crm ? 0 : 1].string(idCode) }
@@ -264,11 +268,11 @@ struct OrderMatcher {
         var sets = DisjointSets(count: n)
         func find(_ x: Int) -> Int { Int(sets.find(Int32(x))) }
         func union(_ a: Int, _ b: Int) { sets.union(Int32(a), Int32(b)) }
-        var duplicateEvidence = [UInt8](repeating: 0, count: n)   // 1: linked to one counterpart, 2: window
+        var duplicateEvidence = [UInt8](repeating: 0, count: n)   // OrderDuplicates.byExternalId, .byWindow
         for (o, _) in moreCounterparts {
             let cs = counterparts(Int(o))
             for c in cs.dropFirst() { union(cs[0], c) }
-            for c in cs { duplicateEvidence[c] |= 1 }
+            for c in cs { duplicateEvidence[c] |= OrderDuplicates.byExternalId }
         }
         // Group by (system, customer, amount, currency): a counting sort of the orders by their
         // customer (dense integer keys), then each customer's few orders ordered by amount and
@@ -302,32 +306,20 @@ struct OrderMatcher {
         func idOf(_ o: Int) -> String { orders[o].id(in: idCodes) }
         for group in windowGroups {
             let sorted = group.sorted { (orders[$0].created!, idOf($0)) < (orders[$1].created!, idOf($1)) }
-            var run = [sorted[0]]
-            func close(_ run: [Int]) {
-                guard run.count >= 2 else { return }
-                // Two orders that each have their own counterpart are two real orders.
-                let allOwn = run.allSatisfy { firstCounterpart[$0] >= 0 }
-                    && Set(run.flatMap { counterparts($0) }).count == run.reduce(0) { $0 + counterparts($1).count }
-                if allOwn { return }
-                for o in run.dropFirst() { union(run[0], o) }
-                for o in run { duplicateEvidence[o] |= 2 }
+            for chain in OrderDuplicates.chains(sorted, created: { orders[$0].created! }, window: window)
+            where !OrderDuplicates.eachHasItsOwnCounterpart(chain, counterparts: counterparts) {
+                for o in chain.dropFirst() { union(chain[0], o) }
+                for o in chain { duplicateEvidence[o] |= OrderDuplicates.byWindow }
             }
-            for o in sorted.dropFirst() {
-                if orders[o].created! - orders[run.last!].created! <= window { run.append(o) } else { close(run); run = [o] }
-            }
-            close(run)
         }
         var dupGroups: [Int: [Int]] = [:]
         for o in 0..<n where duplicateEvidence[o] != 0 { dupGroups[find(o), default: []].append(o) }
         explainedByDuplicate = [Bool](repeating: false, count: n)
         for (_, group) in dupGroups.sorted(by: { $0.key < $1.key }) where group.count >= 2 {
-            let keys = group.reduce(UInt8(0)) { $0 | duplicateEvidence[$1] }
-            var on: [String] = []
-            if keys & 1 != 0 { on.append("external_id") }
-            if keys & 2 != 0 { on.append("customer_id+amount+currency+window") }
+            let evidence = group.reduce(UInt8(0)) { $0 | duplicateEvidence[$1] }
             let system = orders[group[0]].system
             findings.append(Finding(type: .duplicate, entity: .order, severity: severity(.duplicate),
-                                    matchedOn: on.joined(separator: "|"),
+                                    matchedOn: OrderDuplicates.matchedOn(evidence),
                                     detail: "\(group.count) \(system.label) orders for one order",
                                     members: group.map {
                                         FindingMember(system: system, recordId: idOf($0),
@@ -357,7 +349,7 @@ struct OrderMatcher {
         let crmAttrs = mirror.crmOrders.attributeNames, erpAttrs = mirror.erpOrders.attributeNames
         return LinkedOrders.Comparison(
             mirror: mirror, statuses: config.statuses, orders: orders, pairs: linkPairs, idCodes: idCodes,
-            shared: crmAttrs.enumerated().compactMap { ci, name in erpAttrs.firstIndex(of: name).map { (name, ci, $0) } },
+            shared: FieldMismatch.sharedAttributes(crm: crmAttrs, erp: erpAttrs),
             statusSeverity: severity(.statusMismatch), fieldSeverity: severity(.fieldMismatch))
     }
 
@@ -389,8 +381,7 @@ struct OrderMatcher {
             customerMissing[o] = true
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                     field: "customer_id",
-                                    detail: customerRaw[o] == -1 ? "order has no customer_id"
-                                        : "customer_id does not exist among \(p.system.label) customers",
+                                    detail: UnmatchedOrder.customerMissingDetail(system: p.system, hasCustomerId: customerRaw[o] != -1),
                                     members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan")],
                                     identity: ["\(p.system.rawValue):\(idText(p))", "customer_id"]))
         }
@@ -432,17 +423,17 @@ struct OrderMatcher {
         // Orphan ERP orders and missing ERP orders.
         for o in 0..<n where !hasCounterpart(o) && !pairedUnlinked[o] && !explainedByDuplicate[o] {
             let p = orders[o]
-            if p.system == .erp {
-                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
-                                        detail: "no CRM counterpart" + (dangling[o] ? "; external_id points to a CRM order that does not exist" : ""),
+            switch UnmatchedOrder.verdict(system: p.system, status: p.status, dangling: dangling[o], statuses: config.statuses) {
+            case .orphan(let detail):
+                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan), detail: detail,
                                         members: [FindingMember(system: .erp, recordId: idText(p),
                                                                 value: mirror.erpOrders.records.field(Int(p.record), OrderRecord.Field.externalId) ?? "", role: "orphan")]))
-            } else if let s = p.status, config.statuses.requireErpOrder.contains(s) {
-                findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder),
-                                        detail: "CRM status \(s.rawValue) requires an ERP order; none is linked"
-                                            + (dangling[o] ? " (external_id points to an ERP order that does not exist)" : ""),
+            case .missing(let detail):
+                findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder), detail: detail,
                                         members: [FindingMember(system: .crm, recordId: idText(p),
                                                                 value: mirror.crmOrders.records.field(Int(p.record), OrderRecord.Field.status) ?? "", role: "missing")]))
+            case .fine:
+                break
             }
         }
 

@@ -1,0 +1,63 @@
+@testable import ReconCore
+import Testing
+
+/// The order rules of `Sources/ReconCore/Rules`, each on its own, without a mirror.
+struct OrderRuleTests {
+    static var statuses: StatusConfig {
+        var s = StatusConfig()
+        s.compatible = [StatusPair(.won, .invoiced)]
+        s.requireErpOrder = [.won]
+        s.owner = .erp
+        return s
+    }
+
+    @Test(arguments: [
+        (CanonicalStatus?.some(.won), CanonicalStatus?.some(.invoiced), nil),          // listed as compatible
+        (.some(.invoiced), .some(.won), nil),                                          // in either order
+        (.some(.paid), .some(.paid), nil),                                             // the same
+        (.some(.won), .some(.cancelled), "CRM won vs ERP cancelled; ERP owns order status"),
+        (nil, .some(.cancelled), nil),                                                 // unmapped: invalid, not a mismatch
+    ] as [(CanonicalStatus?, CanonicalStatus?, String?)])
+    func statusMismatch(crm: CanonicalStatus?, erp: CanonicalStatus?, detail: String?) {
+        #expect(StatusMismatch.detail(crm: crm, erp: erp, statuses: Self.statuses) == detail)
+    }
+
+    @Test func fieldMismatchNeedsBothValues() {
+        #expect(FieldMismatch.differs(Int64?.some(1), 2))
+        #expect(!FieldMismatch.differs(Int64?.some(1), 1))
+        #expect(!FieldMismatch.differs(nil, Int64?.some(1)))
+        #expect(!FieldMismatch.differs(String?.none, nil))
+        #expect(!FieldMismatch.keyDiffers(Int32?.some(1), 2, matchConflictsOnKey: true))
+        #expect(FieldMismatch.keyDiffers(Int32?.some(1), 2, matchConflictsOnKey: false))
+        #expect(FieldMismatch.sharedAttributes(crm: ["tier", "region"], erp: ["region", "x", "tier"]).map { "\($0.name) \($0.c) \($0.e)" }
+                == ["tier 0 2", "region 1 0"])
+    }
+
+    @Test func anOrderWithoutCounterpart() {
+        let s = Self.statuses
+        #expect(UnmatchedOrder.verdict(system: .erp, status: .paid, dangling: false, statuses: s) == .orphan(detail: "no CRM counterpart"))
+        #expect(UnmatchedOrder.verdict(system: .erp, status: nil, dangling: true, statuses: s)
+                == .orphan(detail: "no CRM counterpart; external_id points to a CRM order that does not exist"))
+        #expect(UnmatchedOrder.verdict(system: .crm, status: .won, dangling: false, statuses: s)
+                == .missing(detail: "CRM status won requires an ERP order; none is linked"))
+        #expect(UnmatchedOrder.verdict(system: .crm, status: .open, dangling: false, statuses: s) == .fine)
+        #expect(UnmatchedOrder.verdict(system: .crm, status: nil, dangling: false, statuses: s) == .fine)
+        #expect(UnmatchedOrder.customerMissingDetail(system: .erp, hasCustomerId: false) == "order has no customer_id")
+    }
+
+    @Test func duplicateChainsFollowTheWindowFromOrderToOrder() {
+        let created: [Int: Int64] = [0: 0, 1: 600, 2: 1_200, 3: 5_000, 4: 9_000, 5: 9_100]
+        // 15 minutes: 0-1-2 chain (each 10 minutes after the one before), 3 alone, 4-5.
+        #expect(OrderDuplicates.chains([0, 1, 2, 3, 4, 5], created: { created[$0]! }, window: 900) == [[0, 1, 2], [4, 5]])
+        #expect(OrderDuplicates.chains([3], created: { created[$0]! }, window: 900) == [])
+        #expect(OrderDuplicates.chains([], created: { created[$0]! }, window: 900) == [])
+    }
+
+    @Test func lookAlikesWithTheirOwnCounterpartsAreRealOrders() {
+        let own: [Int: [Int]] = [0: [10], 1: [11]], shared: [Int: [Int]] = [0: [10], 1: [10]], one: [Int: [Int]] = [0: [10], 1: []]
+        #expect(OrderDuplicates.eachHasItsOwnCounterpart([0, 1], counterparts: { own[$0]! }))
+        #expect(!OrderDuplicates.eachHasItsOwnCounterpart([0, 1], counterparts: { shared[$0]! }))
+        #expect(!OrderDuplicates.eachHasItsOwnCounterpart([0, 1], counterparts: { one[$0]! }))
+        #expect(OrderDuplicates.matchedOn(OrderDuplicates.byExternalId | OrderDuplicates.byWindow) == "external_id|customer_id+amount+currency+window")
+    }
+}
