@@ -431,7 +431,7 @@ struct CustomerMatcher {
                         var evidence = key, tier = MatchTier.certain
                         // Two customers each linked to their own counterpart stay apart whatever
                         // else they share: settled before any name is read.
-                        if comps.systemsOf(root: rp) == 3 && comps.systemsOf(root: rq) == 3 {
+                        if SharedKey.eachAlreadyLinked(SystemSet(rawValue: comps.systemsOf(root: rp)), SystemSet(rawValue: comps.systemsOf(root: rq))) {
                             if trace { refusals.append((p[0], q[0], key, "each is already linked to its own counterpart by external id")) }
                             continue
                         }
@@ -449,9 +449,8 @@ struct CustomerMatcher {
                                 if t == .probable { evidence = [.phone, .name] }
                             }
                         }
-                        let decision = decide(p, q, rp, rq, key: key, idx: idx, comps: comps)
-                        switch decision {
-                        case .merge:
+                        switch decide(p, q, rp, rq, idx: idx, comps: comps) {
+                        case .join:
                             comps.union(p[0], q[0], key: evidence, tier: tier)
                             if trace { joins.append((p[0], q[0], evidence)) }
                         case .keepApart:
@@ -476,7 +475,7 @@ struct CustomerMatcher {
                             }
                             let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
                                                   matchedOn: "external_id+" + key.names,
-                                                  detail: "the \(key.names) points to a different counterpart than the external-id link",
+                                                  detail: SharedKey.conflictDetail(keyNames: key.names),
                                                   members: memberList)
                             if let at = conflicts[finding.id] {
                                 if !findings[at].matchedOn.contains(key.names) { findings[at].matchedOn += "+" + key.names }
@@ -525,19 +524,17 @@ struct CustomerMatcher {
                 else { value = mirror.customers(idx.system[Int(g)]).records.field(idx.record[Int(g)], CustomerRecord.Field.externalId) ?? "" }
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role)
             }
-            for (system, records) in [(System.crm, crm), (System.erp, erp)] where records.count >= 2 {
+            for (system, records) in [(System.crm, crm), (System.erp, erp)] {
+                guard let detail = CustomerFindings.duplicate(system, count: records.count) else { continue }
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
-                                        matchedOn: keys.names,
-                                        detail: "\(records.count) \(system.label) records for one customer",
+                                        matchedOn: keys.names, detail: detail,
                                         members: records.map { member($0, role: "duplicate") }, tier: comps.tierOf(root: root)))
             }
             if conflicted { continue }
-            if crm.isEmpty || erp.isEmpty {
-                let system = crm.isEmpty ? System.erp : System.crm
-                let records = crm.isEmpty ? erp : crm
-                let hasDangling = records.contains { dangling[Int($0)] }
-                let detail = "no \(system.other.label) counterpart"
-                    + (hasDangling ? "; external_id points to a \(system.other.label) record that does not exist" : "")
+            switch CustomerFindings.verdict(crm: crm.count, erp: erp.count, keys: keys.names, linked: keys.contains(.externalId),
+                                            dangling: group.contains { dangling[Int($0)] }) {
+            case .orphan(let system, let detail):
+                let records = system == .crm ? crm : erp
                 orphanFindings.append((findings.count, orphanRecords.count..<(orphanRecords.count + records.count)))
                 orphanRecords.append(contentsOf: records)
                 findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
@@ -547,14 +544,15 @@ struct CustomerMatcher {
                                                           value: mirror.customers(system).records.field(idx.record[Int($0)], CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan")
                                         }))
-            } else if !keys.contains(.externalId) {
+            case .unlinked(let detail):
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
-                                        matchedOn: keys.names,
-                                        detail: "matched by \(keys.names) but no external-id link in either system",
+                                        matchedOn: keys.names, detail: detail,
                                         members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
                 // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
                 let tier = comps.tierOf(root: root)
                 if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
+            case .none:
+                break
             }
         }
 
@@ -575,7 +573,6 @@ struct CustomerMatcher {
         return match
     }
 
-    enum Decision { case merge, keepApart, conflict }
 
     /// Says in each customer finding's detail which reviewers' decisions shaped it.
     private mutating func noteDecisions(_ notes: [Int32: [String]], idx: CustomerIndex) {
@@ -660,20 +657,11 @@ struct CustomerMatcher {
         }
     }
 
-    /// Whether the records `p` (in identity `rp`) and `q` (in `rq`), which share a value of `key`
-    /// (for a phone: one `PhoneRule` lets join), belong to one customer.
-    private func decide(_ p: [Int32], _ q: [Int32], _ rp: Int32, _ rq: Int32, key: MatchKey,
-                        idx: CustomerIndex, comps: Components) -> Decision {
-        let sp = comps.systemsOf(root: rp), sq = comps.systemsOf(root: rq)
-        // Two identities that each have both sides are kept apart by their own links.
-        if sp == 3 && sq == 3 { return .keepApart }
-        let pSystems = p.reduce(UInt8(0)) { $0 | (idx.system[Int($1)] == .crm ? 1 : 2) }
-        let qSystems = q.reduce(UInt8(0)) { $0 | (idx.system[Int($1)] == .crm ? 1 : 2) }
-        if pSystems & qSystems != 0 { return .merge }     // same-system match: a duplicate
-        // Cross-system only: the key says p's counterpart is q. If either side already has a
-        // counterpart (by a stronger key) that does not share this value, the keys disagree.
-        if sp & qSystems != 0 || sq & pSystems != 0 { return .conflict }
-        return .merge
+    /// `SharedKey`'s verdict on records `p` (in identity `rp`) and `q` (in `rq`), which share a key.
+    private func decide(_ p: [Int32], _ q: [Int32], _ rp: Int32, _ rq: Int32, idx: CustomerIndex, comps: Components) -> SharedKey.Verdict {
+        func systems(_ records: [Int32]) -> SystemSet { records.reduce(into: SystemSet()) { $0.insert(SystemSet(idx.system[Int($1)])) } }
+        return SharedKey.verdict(identityP: SystemSet(rawValue: comps.systemsOf(root: rp)), identityQ: SystemSet(rawValue: comps.systemsOf(root: rq)),
+                                 recordsP: systems(p), recordsQ: systems(q))
     }
 
     /// field_mismatch for matched pairs: normalised email and phone, and same-named attributes.
