@@ -142,29 +142,18 @@ public final class PlanBuilder {
                                    records: f.members.map { "\($0.system.rawValue):\($0.recordId)" }, reason: reason))
         }
         for f in findings {
-            switch (f.type, f.entity) {
-            case (.duplicate, .customer) where f.tier == .possible, (.unlinked, .customer) where f.tier == .possible:
-                toHuman(f, "joined only by a shared phone, with no names to confirm one person: check by hand")
-            case (.duplicate, .customer):
+            switch PlanDecision.route(f, ownership: ownership) {
+            case .human(let reason):
+                toHuman(f, reason)
+            case .merge:
                 if let merges = merge(f, writable) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
-            case (.unlinked, _):
-                let crm = f.members.filter { $0.system == .crm }, erp = f.members.filter { $0.system == .erp }
-                guard crm.count == 1, erp.count == 1 else { toHuman(f, "more than one record on a side: link by hand"); continue }
-                let links = link(f, crm[0].recordId, erp[0].recordId)
+            case .link:
+                let crm = f.members.first { $0.system == .crm }!, erp = f.members.first { $0.system == .erp }!
+                let links = link(f, crm.recordId, erp.recordId)
                 if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
-            case (.orphan, .customer) where !f.candidates.isEmpty:
-                toHuman(f, "may exist in \(f.members[0].system.other.label) already: "
-                        + CandidateRule.listed(f.candidates, separator: ", ")
-                        + "; link it, or create it if it is someone else")
-            case (.orphan, .customer):
+            case .createCustomer:
                 let system = f.members[0].system
-                guard ownership.createCustomersIn == system.other else {
-                    toHuman(f, "ownership.create_customers_in does not create \(system.label)-only customers in \(system.other.label)")
-                    continue
-                }
-                guard f.members.count == 1, let r = customer(system, f.members[0].recordId) else {
-                    toHuman(f, "several records for one customer: merge them first"); continue
-                }
+                guard let r = customer(system, f.members[0].recordId) else { toHuman(f, PlanDecision.severalRecordsForOneCustomer); continue }
                 var payload: [String: String] = ["external_id": f.members[0].recordId]
                 for (k, v) in [("email", r.email), ("phone", r.phone), ("name", r.name), ("country", r.country)] {
                     if let v, !v.trimmingWhitespace().isEmpty { payload[k] = v }
@@ -177,29 +166,18 @@ public final class PlanBuilder {
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
                                           field: "", oldValue: Fingerprint.customer(r), newValue: nil, findingIds: [f.id], payload: payload,
                                           reason: "create the \(system.label) customer in \(system.other.label)"))
-            case (.missingOrder, .order):
-                guard ownership.createOrdersIn == .erp else {
-                    toHuman(f, "ownership.create_orders_in does not create missing ERP orders"); continue
-                }
+            case .createOrder:
                 if let a = createOrder(f) { actions.append(a) } else {
                     toHuman(f, "the order's customer has no ERP counterpart: create or link the customer first")
                 }
-            case (.statusMismatch, .order):
+            case .updateStatus:
                 if let a = updateStatus(f) { actions.append(a) } else {
                     toHuman(f, "the owner's status has no single raw status in the other system's status map")
                 }
-            case (.fieldMismatch, _):
+            case .updateField:
                 if let a = updateField(f, writable) { actions.append(a) } else {
                     toHuman(f, "ownership.fields names no owner for \(f.field), or the target's query does not return it")
                 }
-            case (.conflict, _):
-                toHuman(f, "keys disagree about the counterpart")
-            case (.invalid, _):
-                toHuman(f, "invalid value: fix it at the source")
-            case (.duplicate, .order):
-                toHuman(f, "an order entered twice: cancel the copy in its system")
-            default:
-                toHuman(f, "no automatic correction for \(f.type.rawValue) \(f.entity.rawValue)")
             }
         }
         return (actions, human)

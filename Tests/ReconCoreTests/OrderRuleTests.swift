@@ -61,3 +61,35 @@ struct OrderRuleTests {
         #expect(OrderDuplicates.matchedOn(OrderDuplicates.byExternalId | OrderDuplicates.byWindow) == "external_id|customer_id+amount+currency+window")
     }
 }
+
+/// `PlanDecision`: the batch's route per finding, before any record is read.
+struct PlanDecisionTests {
+    static func finding(_ type: FindingType, _ entity: Entity, _ members: [(System, String)], tier: MatchTier? = nil) -> Finding {
+        Finding(type: type, entity: entity, severity: .warning, members: members.map { FindingMember(system: $0.0, recordId: $0.1) }, tier: tier)
+    }
+
+    @Test func routes() {
+        var own = Ownership()
+        own.createCustomersIn = .erp
+        own.createOrdersIn = .erp
+        let none = Ownership()
+        #expect(PlanDecision.route(Self.finding(.duplicate, .customer, [(.crm, "1"), (.crm, "2")]), ownership: own) == .merge)
+        #expect(PlanDecision.route(Self.finding(.duplicate, .customer, [(.crm, "1"), (.crm, "2")], tier: .possible), ownership: own)
+                == .human(reason: "joined only by a shared phone, with no names to confirm one person: check by hand"))
+        #expect(PlanDecision.route(Self.finding(.unlinked, .customer, [(.crm, "1"), (.erp, "9")], tier: .probable), ownership: own) == .link)
+        #expect(PlanDecision.route(Self.finding(.unlinked, .customer, [(.crm, "1"), (.crm, "2"), (.erp, "9")]), ownership: own)
+                == .human(reason: "more than one record on a side: link by hand"))
+        #expect(PlanDecision.route(Self.finding(.orphan, .customer, [(.crm, "1")]), ownership: own) == .createCustomer)
+        #expect(PlanDecision.route(Self.finding(.orphan, .customer, [(.erp, "1")]), ownership: own)
+                == .human(reason: "ownership.create_customers_in does not create ERP-only customers in CRM"))
+        #expect(PlanDecision.route(Self.finding(.orphan, .customer, [(.crm, "1"), (.crm, "2")]), ownership: own)
+                == .human(reason: PlanDecision.severalRecordsForOneCustomer))
+        #expect(PlanDecision.route(Self.finding(.missingOrder, .order, [(.crm, "1")]), ownership: own) == .createOrder)
+        #expect(PlanDecision.route(Self.finding(.missingOrder, .order, [(.crm, "1")]), ownership: none)
+                == .human(reason: "ownership.create_orders_in does not create missing ERP orders"))
+        #expect(PlanDecision.route(Self.finding(.statusMismatch, .order, [(.crm, "1"), (.erp, "2")]), ownership: own) == .updateStatus)
+        #expect(PlanDecision.route(Self.finding(.fieldMismatch, .customer, [(.crm, "1"), (.erp, "2")]), ownership: own) == .updateField)
+        #expect(PlanDecision.route(Self.finding(.orphan, .order, [(.erp, "1")]), ownership: own)
+                == .human(reason: "no automatic correction for orphan order"))
+    }
+}
