@@ -8,19 +8,19 @@ struct CustomerIndex {
     var phone: [Int32] = []           // interned valid E.164 phone, -1 for none
     var emails = ByteInterner()
     var phones = ByteInterner()
-    /// Per system (CRM 0, ERP 1): trimmed id → code, and code → global index.
-    var idCodes = [ByteInterner(), ByteInterner()]
-    var globalOfCode: [[Int32]] = [[], []]
+    /// Per system: trimmed id → code, and code → global index.
+    var idCodes = PerSystem(crm: ByteInterner(), erp: ByteInterner())
+    var globalOfCode = PerSystem<[Int32]>(crm: [], erp: [])
     /// Rows whose id repeats an earlier row's (not matched, but their external ids name records).
-    var duplicateRows: [[Int]] = [[], []]
+    var duplicateRows = PerSystem<[Int]>(crm: [], erp: [])
 
     var count: Int { system.count }
 
     /// The trimmed id of customer `g`: customers get their global index in order of first
     /// appearance, CRM first, so within a system it is the id's interned code plus an offset.
     func id(_ g: Int) -> String {
-        let crmCount = idCodes[0].count
-        return g < crmCount ? idCodes[0].string(Int32(g)) : idCodes[1].string(Int32(g - crmCount))
+        let crmCount = idCodes.crm.count
+        return g < crmCount ? idCodes.crm.string(Int32(g)) : idCodes.erp.string(Int32(g - crmCount))
     }
     /// Customer `g`'s email and phone keys (their codes), nil for none: what the rules compare.
     func emailKey(_ g: Int) -> Int32? { email[g] >= 0 ? email[g] : nil }
@@ -30,8 +30,7 @@ struct CustomerIndex {
 
     /// The global index of `system`'s customer with this trimmed id.
     func global(_ system: System, _ id: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let s = system == .crm ? 0 : 1
-        return idCodes[s].find(id).map { globalOfCode[s][Int($0)] }
+        idCodes[system].find(id).map { globalOfCode[system][Int($0)] }
     }
 
     func global(_ system: System, _ id: String) -> Int32? {
@@ -137,26 +136,24 @@ struct PreNormalised: Sendable {
 /// What customer matching hands on to order matching and the reports.
 public struct CustomerMatch: Sendable {
     /// Per system (CRM 0, ERP 1): trimmed id → code, and each code's identity (component root).
-    let idCodes: [ByteInterner]
-    let identityOfCode: [[Int32]]
+    let idCodes: PerSystem<ByteInterner>
+    let identityOfCode: PerSystem<[Int32]>
     /// Each code's row in the system's table (the first row with that id).
-    let rowOfCode: [[Int32]]
+    let rowOfCode: PerSystem<[Int32]>
     /// Per code: in an external-id link that resolves, in either direction.
-    var linkedOfCode: [[Bool]] = [[], []]
+    var linkedOfCode = PerSystem<[Bool]>(crm: [], erp: [])
     /// Per code: the first row of the other system whose external id names it, -1 for none.
-    var firstNamerRowOfCode: [[Int32]] = [[], []]
+    var firstNamerRowOfCode = PerSystem<[Int32]>(crm: [], erp: [])
 
     /// Whether `system`'s customer `id` takes part in an external-id link that resolves.
     func linked(_ system: System, _ id: String) -> Bool {
-        let s = system == .crm ? 0 : 1
-        return idCodes[s].find(id).map { linkedOfCode[s][Int($0)] } ?? false
+        idCodes[system].find(id).map { linkedOfCode[system][Int($0)] } ?? false
     }
 
     /// The first row of the other system whose external id is `system`'s customer `id`.
     func firstNamerRow(_ system: System, _ id: String) -> Int? {
-        let s = system == .crm ? 0 : 1
-        guard let c = idCodes[s].find(id) else { return nil }
-        let r = firstNamerRowOfCode[s][Int(c)]
+        guard let c = idCodes[system].find(id) else { return nil }
+        let r = firstNamerRowOfCode[system][Int(c)]
         return r < 0 ? nil : Int(r)
     }
     /// Trimmed ids that exist per system (for the order → customer check).
@@ -166,8 +163,7 @@ public struct CustomerMatch: Sendable {
         return id.withUTF8 { identity(system, bytes: $0) }
     }
     func identity(_ system: System, bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
-        let s = system == .crm ? 0 : 1
-        return idCodes[s].find(bytes).map { identityOfCode[s][Int($0)] }
+        idCodes[system].find(bytes).map { identityOfCode[system][Int($0)] }
     }
 }
 
@@ -217,7 +213,6 @@ struct CustomerMatcher {
         idx.email.reserveCapacity(total); idx.phone.reserveCapacity(total)
         typealias F = CustomerRecord.Field
         for system in System.allCases {
-            let s = system == .crm ? 0 : 1
             let recs = mirror.customers(system).records
             let store = recs.store
             let file = Extract.of(system, .customer).fileName
@@ -238,7 +233,7 @@ struct CustomerMatcher {
                 let code: Int32
                 switch ids.state(recs, store, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
                 case .blank: continue
-                case .repeated: idx.duplicateRows[s].append(i); continue
+                case .repeated: idx.duplicateRows[system].append(i); continue
                 case .first(let c): code = c
                 }
                 let g = Int32(idx.count)
@@ -265,8 +260,8 @@ struct CustomerMatcher {
                 }
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
-            idx.idCodes[s] = ids.codes
-            idx.globalOfCode[s] = globals
+            idx.idCodes[system] = ids.codes
+            idx.globalOfCode[system] = globals
         }
         return idx
     }
@@ -287,7 +282,7 @@ struct CustomerMatcher {
     /// - Parameter erp: the ERP customers normalised elsewhere (waited for when they are needed).
     /// - Parameter identified: called with each code's identity (per system) as soon as the
     ///   identities are known, before their findings are reported.
-    mutating func run(indexed: (([ByteInterner]) -> Void)? = nil, identified: (([[Int32]]) -> Void)? = nil,
+    mutating func run(indexed: ((PerSystem<ByteInterner>) -> Void)? = nil, identified: ((PerSystem<[Int32]>) -> Void)? = nil,
                       crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
         let clock = ContinuousClock()
         let started = clock.now
@@ -318,7 +313,7 @@ struct CustomerMatcher {
         // names each customer (rows with a repeated id count too, as they do in the mirror).
         var resolves = [Bool](repeating: false, count: n)
         var firstNamerRow = [Int32](repeating: -1, count: n)
-        for (system, rows) in [(System.crm, idx.duplicateRows[0]), (System.erp, idx.duplicateRows[1])] {
+        for (system, rows) in [(System.crm, idx.duplicateRows.crm), (System.erp, idx.duplicateRows.erp)] {
             for row in rows {
                 let target: Int32? = (system == .crm ? crmStore.bytes(row, CustomerRecord.Field.externalId) : erpStore.bytes(row, CustomerRecord.Field.externalId)).flatMap { p in
                     ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
@@ -335,7 +330,7 @@ struct CustomerMatcher {
             if g + ahead < n, let p = idx.system[g + ahead] == .crm ? crmStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId)
                                                                       : erpStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId),
                let t = ByteText.trimmedBytes(p), !t.isEmpty {
-                idx.idCodes[idx.system[g + ahead] == .crm ? 1 : 0].prefetch(t)
+                idx.idCodes[idx.system[g + ahead].other].prefetch(t)
             }
             // -2: no external id; -1: one that names no record of the other system.
             let other: Int32

@@ -11,7 +11,7 @@ final class LinkedOrders: Sendable {
         let statuses: StatusConfig
         let orders: [OrderMatcher.Prepared]
         let pairs: [(Int32, Int32)]
-        let idCodes: [ByteInterner]
+        let idCodes: PerSystem<ByteInterner>
         /// Attributes both order queries have: name, CRM attribute index, ERP attribute index.
         let shared: [(name: String, c: Int, e: Int)]
         let statusSeverity: Severity

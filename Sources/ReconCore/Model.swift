@@ -7,6 +7,34 @@ public enum System: String, Sendable, CaseIterable, Comparable {
     public static func < (a: System, b: System) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// One value per system, read by `System` (never by a 0/1 index).
+public struct PerSystem<Value> {
+    public var crm: Value
+    public var erp: Value
+
+    public init(crm: Value, erp: Value) {
+        self.crm = crm
+        self.erp = erp
+    }
+
+    /// Both values made by `make`, CRM first.
+    public init(_ make: (System) throws -> Value) rethrows {
+        crm = try make(.crm)
+        erp = try make(.erp)
+    }
+
+    public subscript(_ system: System) -> Value {
+        get { system == .crm ? crm : erp }
+        set { if system == .crm { crm = newValue } else { erp = newValue } }
+    }
+
+    public func map<T>(_ transform: (Value) throws -> T) rethrows -> PerSystem<T> {
+        PerSystem<T>(crm: try transform(crm), erp: try transform(erp))
+    }
+}
+
+extension PerSystem: Sendable where Value: Sendable {}
+
 public enum Entity: String, Sendable, CaseIterable, Comparable {
     case customer, order
     public static func < (a: Entity, b: Entity) -> Bool { a.rawValue < b.rawValue }

@@ -9,8 +9,8 @@ struct OrderMatcher {
     let config: ReconConfig
     var findings: [Finding] = []
     /// Per system: trimmed order id → code, and each code's row (set by `prepare`).
-    var idCodes = [ByteInterner(), ByteInterner()]
-    var rowOfCode: [[Int32]] = [[], []]
+    var idCodes = PerSystem(crm: ByteInterner(), erp: ByteInterner())
+    var rowOfCode = PerSystem<[Int32]>(crm: [], erp: [])
     var steps = Stopwatch()
 
     init(mirror: Mirror, config: ReconConfig) {
@@ -54,7 +54,7 @@ struct OrderMatcher {
         var currency: Int32? { currencyCode >= 0 ? currencyCode : nil }
 
         /// The order's trimmed id, from the id codes of both systems.
-        func id(in idCodes: [ByteInterner]) -> String { idCodes[system == .crm ? 0 : 1].string(idCode) }
+        func id(in idCodes: PerSystem<ByteInterner>) -> String { idCodes[system].string(idCode) }
     }
 
     /// Each order's customer (set by `resolveCustomers`): ≥ 0 the customer's code; -1 no
@@ -93,7 +93,6 @@ struct OrderMatcher {
         var scratch: [UInt8] = []
         typealias F = OrderRecord.Field
         for system in System.allCases {
-            let s = system == .crm ? 0 : 1
             let recs = mirror.orders(system).records
             let store = recs.store
             let file = Extract.of(system, .order).fileName
@@ -140,8 +139,8 @@ struct OrderMatcher {
                 orders.append(p)
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
-            idCodes[s] = ids.codes
-            rowOfCode[s] = rows
+            idCodes[system] = ids.codes
+            rowOfCode[system] = rows
         }
         steps.lap("orders.prepare")
     }
@@ -155,7 +154,7 @@ struct OrderMatcher {
     /// Customer ids that name no customer (their codes are offset by 2^40 in `customerKey`).
     private var otherCustomers = ByteInterner()
     /// Customer codes per system (set by `resolveCustomers`).
-    private var customerCodeCount = [0, 0]
+    private var customerCodeCount = PerSystem(crm: 0, erp: 0)
     /// Orders whose sibling in a duplicate has a counterpart (set by `groupDuplicates`).
     private var explainedByDuplicate: [Bool] = []
 
@@ -167,12 +166,12 @@ struct OrderMatcher {
         firstCounterpart = [Int32](repeating: -1, count: n)
         dangling = [Bool](repeating: false, count: n)
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
-        let crmOrderCount = idCodes[0].count
-        let crmCodes = idCodes[0], erpCodes = idCodes[1]
+        let crmOrderCount = idCodes.crm.count
+        let crmCodes = idCodes.crm, erpCodes = idCodes.erp
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<n {
                 let p = orders[o]
-                let otherSide = p.system == .crm ? 1 : 0
+                let fromCRM = p.system == .crm
                 if o + Self.lookahead < n {
                     let a = orders[o + Self.lookahead]
                     if let f = a.system == .crm ? crmStore.bytes(Int(a.record), F.externalId) : erpStore.bytes(Int(a.record), F.externalId),
@@ -180,22 +179,25 @@ struct OrderMatcher {
                         if a.system == .crm { erpCodes.prefetch(t) } else { crmCodes.prefetch(t) }
                     }
                 }
-                // -2: no external id; -1: one that names no order of the other system.
-                let other: Int
-                if let f = otherSide == 1 ? crmStore.bytes(Int(p.record), F.externalId) : erpStore.bytes(Int(p.record), F.externalId) {
+                let link: ExternalLink
+                if let f = fromCRM ? crmStore.bytes(Int(p.record), F.externalId) : erpStore.bytes(Int(p.record), F.externalId) {
                     // Orders are prepared in order of first appearance, CRM first: an id's code
                     // plus the system's offset is the order's index in `orders`.
-                    @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> Int {
-                        if t.isEmpty { return -2 }
-                        guard let code = otherSide == 0 ? crmCodes.find(t) : erpCodes.find(t) else { return -1 }
-                        return otherSide == 0 ? Int(code) : crmOrderCount + Int(code)
+                    @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> ExternalLink {
+                        if t.isEmpty { return .none }
+                        guard let code = fromCRM ? erpCodes.find(t) : crmCodes.find(t) else { return .dangling }
+                        return .resolved(fromCRM ? crmOrderCount + Int(code) : Int(code))
                     }
-                    if let t = ByteText.trimmedBytes(f) { other = lookUp(t) } else { other = ByteText.trimmed(f) { lookUp($0) } }
+                    if let t = ByteText.trimmedBytes(f) { link = lookUp(t) } else { link = ByteText.trimmed(f) { lookUp($0) } }
                 } else {
-                    other = -2
+                    link = .none
                 }
-                if other == -2 { continue }
-                if other == -1 { dangling[o] = true; continue }
+                let other: Int
+                switch link {
+                case .none: continue
+                case .dangling: dangling[o] = true; continue
+                case .resolved(let order): other = order
+                }
                 let (c, e) = p.system == .crm ? (o, other) : (other, o)
                 // Both sides may name each other: one link.
                 if firstCounterpart[c] == Int32(e) || (moreCounterparts[Int32(c)]?.contains(e) ?? false) { continue }
@@ -218,30 +220,30 @@ struct OrderMatcher {
     /// code, as customer matching interned them), or a code of its own for an id that names no
     /// customer. Needs only the customers' ids, not their identities: it runs while the
     /// customers are still being matched.
-    mutating func resolveCustomers(_ customerIds: [ByteInterner]) {
+    mutating func resolveCustomers(_ customerIds: PerSystem<ByteInterner>) {
         typealias F = OrderRecord.Field
-        let crmCustomers = customerIds[0], erpCustomers = customerIds[1]
+        let crmCustomers = customerIds.crm, erpCustomers = customerIds.erp
         let crmStore = mirror.crmOrders.records.store, erpStore = mirror.erpOrders.records.store
         var raw = [Int32](repeating: -1, count: orders.count)
         withExtendedLifetime((crmStore, erpStore)) {
             for o in 0..<orders.count {
-                let s = orders[o].system == .crm ? 0 : 1
-                guard let f = s == 0 ? crmStore.bytes(Int(orders[o].record), F.customerId) : erpStore.bytes(Int(orders[o].record), F.customerId) else { continue }
+                let crm = orders[o].system == .crm
+                guard let f = crm ? crmStore.bytes(Int(orders[o].record), F.customerId) : erpStore.bytes(Int(orders[o].record), F.customerId) else { continue }
                 let t = ByteText.trimmedBytes(f)
                 if let t, t.isEmpty { continue }
-                if let t, let code = s == 0 ? crmCustomers.find(t) : erpCustomers.find(t) {
+                if let t, let code = crm ? crmCustomers.find(t) : erpCustomers.find(t) {
                     raw[o] = code
                     continue
                 }
                 raw[o] = ByteText.trimmed(f) { c in
                     if c.isEmpty { return -1 }
-                    if let code = customerIds[s].find(c) { return code }
+                    if let code = customerIds[orders[o].system].find(c) { return code }
                     return -2 - otherCustomers.intern(c).code
                 }
             }
         }
         customerRaw = raw
-        customerCodeCount = [customerIds[0].count, customerIds[1].count]
+        customerCodeCount = customerIds.map(\.count)
         steps.lap("orders.customers")
     }
 
@@ -279,13 +281,12 @@ struct OrderMatcher {
         // currency; runs of two or more go to the window check.
         let customerCount = customerCodeCount
         let others = otherCustomers.count
-        let base = [0, customerCount[0] + others]
-        let buckets = customerCount[0] + customerCount[1] + 2 * others
+        let base = PerSystem(crm: 0, erp: customerCount.crm + others)
+        let buckets = customerCount.crm + customerCount.erp + 2 * others
         func bucket(_ o: Int) -> Int? {
             let p = orders[o]
             guard let key = customerKey(o), p.hasAmount, p.created != nil else { return nil }
-            let s = p.system == .crm ? 0 : 1
-            return base[s] + (key >> 40 == 0 ? Int(key) : customerCount[s] + Int(key & 0xFF_FFFF_FFFF))
+            return base[p.system] + (key >> 40 == 0 ? Int(key) : customerCount[p.system] + Int(key & 0xFF_FFFF_FFFF))
         }
         let byCustomer = GroupedByKey(count: n, keys: buckets, key: bucket)
         var windowGroups: [[Int]] = []
@@ -364,19 +365,19 @@ struct OrderMatcher {
     /// Matches the linked orders against each other and the customers (after `link`,
     /// `resolveCustomers` and `groupDuplicates`), given what it needs of the finished customer
     /// matching: each customer code's identity, per system.
-    mutating func run(identityOfCode: [[Int32]]) {
+    mutating func run(identityOfCode: PerSystem<[Int32]>) {
         let n = orders.count
         // Each order's customer identity, -1 when the customer does not exist.
         var identity = [Int32](repeating: -1, count: n)
         for o in 0..<n where customerRaw[o] >= 0 {
-            identity[o] = identityOfCode[orders[o].system == .crm ? 0 : 1][Int(customerRaw[o])]
+            identity[o] = identityOfCode[orders[o].system][Int(customerRaw[o])]
         }
         let dangling = dangling
         // Customer check.
         // Only where the query maps customer_id; a NULL there is an order without a customer.
-        let hasCustomerColumn = [mirror.crmOrders.has("customer_id"), mirror.erpOrders.has("customer_id")]
+        let hasCustomerColumn = PerSystem { mirror.orders($0).has("customer_id") }
         var customerMissing = [Bool](repeating: false, count: n)
-        for o in 0..<n where hasCustomerColumn[orders[o].system == .crm ? 0 : 1] && identity[o] < 0 {
+        for o in 0..<n where hasCustomerColumn[orders[o].system] && identity[o] < 0 {
             let p = orders[o]
             customerMissing[o] = true
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
@@ -448,6 +449,14 @@ struct OrderMatcher {
     }
 }
 
+/// What a record's external_id says: nothing (empty or NULL), a record the other system does not
+/// have, or the index of the record it names.
+enum ExternalLink: Equatable {
+    case none
+    case dangling
+    case resolved(Int)
+}
+
 /// Canonical amounts (`ValueNormaliser.amount`) as single 64-bit values, so orders compare
 /// amounts without a table of millions of distinct texts: fixed point with nine decimals when
 /// the amount has at most nine digits on each side of the point (|value| < 10^18), else a code
@@ -497,19 +506,17 @@ struct AmountCodes {
 /// interners matching built: the plan and the reports find the records findings name without
 /// scanning millions of rows again.
 public struct RecordIndex: Sendable {
-    let customerIds: [ByteInterner]
-    let customerRows: [[Int32]]
-    let orderIds: [ByteInterner]
-    let orderRows: [[Int32]]
+    let customerIds: PerSystem<ByteInterner>
+    let customerRows: PerSystem<[Int32]>
+    let orderIds: PerSystem<ByteInterner>
+    let orderRows: PerSystem<[Int32]>
 
     public func customerRow(_ system: System, _ id: String) -> Int? {
-        let s = system == .crm ? 0 : 1
-        return customerIds[s].find(id).map { Int(customerRows[s][Int($0)]) }
+        customerIds[system].find(id).map { Int(customerRows[system][Int($0)]) }
     }
 
     public func orderRow(_ system: System, _ id: String) -> Int? {
-        let s = system == .crm ? 0 : 1
-        return orderIds[s].find(id).map { Int(orderRows[s][Int($0)]) }
+        orderIds[system].find(id).map { Int(orderRows[system][Int($0)]) }
     }
 }
 
@@ -540,7 +547,7 @@ final class CustomerNormalisationPieces: Sendable {
 /// pieces nobody has claimed yet (`Reconciler.reconcile(…, normalising:)`).
 public final class CustomerNormalising: @unchecked Sendable {
     private let defaultRegion: String
-    private var tables: [CustomerNormalisationPieces?] = [nil, nil]
+    private var tables = PerSystem<CustomerNormalisationPieces?>(crm: nil, erp: nil)
     private let lock = NSLock()
 
     public init(defaultCountry: String) {
@@ -550,16 +557,16 @@ public final class CustomerNormalising: @unchecked Sendable {
     /// System `system`'s customers are read: their pieces may be claimed from now on.
     public func offer(_ system: System, _ records: Records<CustomerRecord>) {
         lock.lock(); defer { lock.unlock() }
-        tables[system == .crm ? 0 : 1] = CustomerNormalisationPieces(records)
+        tables[system] = CustomerNormalisationPieces(records)
     }
 
     /// Normalises pieces of the tables offered so far, CRM first, while `keepGoing` says so
     /// (asked before each piece).
     public func help(while keepGoing: () -> Bool) {
         let phones = PhoneNormaliser(defaultRegion: defaultRegion)
-        for s in 0..<2 {
+        for system in System.allCases {
             lock.lock()
-            let table = tables[s]
+            let table = tables[system]
             lock.unlock()
             table?.help(phones: phones, while: keepGoing)
         }
@@ -568,7 +575,7 @@ public final class CustomerNormalising: @unchecked Sendable {
     /// System `system`'s pieces, when its table was offered.
     func pieces(_ system: System) -> CustomerNormalisationPieces? {
         lock.lock(); defer { lock.unlock() }
-        return tables[system == .crm ? 0 : 1]
+        return tables[system]
     }
 }
 
@@ -578,9 +585,9 @@ private final class TwoThreadMatch: @unchecked Sendable {
     var orders: OrderMatcher
     var match: CustomerMatch?
     /// The customers' id interners, handed over once they are built.
-    var customerIds: [ByteInterner] = []
+    var customerIds = PerSystem(crm: ByteInterner(), erp: ByteInterner())
     /// Each customer code's identity (per system), handed over once identities are built.
-    var identityOfCode: [[Int32]] = []
+    var identityOfCode = PerSystem<[Int32]>(crm: [], erp: [])
     /// The orders' findings, sorted on the orders' thread.
     var orderFindings: [Finding] = []
     /// How the customers' phones were answered (both tables, both threads).
