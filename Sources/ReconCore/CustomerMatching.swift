@@ -284,6 +284,36 @@ struct CustomerMatcher {
     ///   identities are known, before their findings are reported.
     mutating func run(indexed: ((PerSystem<ByteInterner>) -> Void)? = nil, identified: ((PerSystem<[Int32]>) -> Void)? = nil,
                       crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
+        let idx = normalise(crm: crm, erp: erp, indexed: indexed)
+        var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
+        steps.lap("customers.normalise")
+        var links = readExternalIds(idx)
+        var decided = joinByDecisionsThenLinks(idx, &comps, &links)
+        steps.lap("customers.links")
+        let names = NameCache(mirror: mirror, idx: idx)
+        let conflicted = joinByEmailThenPhone(idx, &comps, &decided, links: links, names: names)
+        steps.lap("customers.keys")
+        let identities = reportIdentities(idx, &comps, inConflict: conflicted.records, dangling: links.dangling, identified: identified)
+        steps.lap("customers.identities")
+        nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx, roots: identities.roots, names: names,
+                       decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
+        steps.lap("customers.candidates")
+        compareFields(links.pairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx, conflictKeys: conflicted.keys)
+        compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys)
+        steps.lap("customers.fields")
+        if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
+        if trace { tracedIndex = idx; tracedRoots = identities.roots; tracedComponents = comps }
+        let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
+        var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identities.identity, rowOfCode: rows)
+        match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { links.resolves[Int($0)] || links.firstNamerRow[Int($0)] >= 0 } }
+        match.firstNamerRowOfCode = idx.globalOfCode.map { globals in globals.map { links.firstNamerRow[Int($0)] } }
+        return match
+    }
+
+    /// Normalises and indexes every customer (timed as `normaliseMs`), then hands the id
+    /// interners to `indexed`.
+    private mutating func normalise(crm: (() -> PreNormalised)?, erp: (() -> PreNormalised)?,
+                                    indexed: ((PerSystem<ByteInterner>) -> Void)?) -> CustomerIndex {
         let clock = ContinuousClock()
         let started = clock.now
         steps = Stopwatch()
@@ -291,36 +321,23 @@ struct CustomerMatcher {
         indexed?(idx.idCodes)
         let elapsed = clock.now - started
         normaliseMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-        let n = idx.count
-        var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
+        return idx
+    }
 
-        steps.lap("customers.normalise")
-        // 1. External-id links, in either direction.
-        var linkPairs: [(crm: Int32, erp: Int32)] = []
-        var firstLink = [Int32](repeating: -1, count: n)
-        var moreLinks: [Int32: [Int32]] = [:]
-        var dangling = [Bool](repeating: false, count: n)
-        func addLink(_ c: Int32, _ e: Int32) {
-            // Both records may name each other: one link.
-            if firstLink[Int(c)] == e || (moreLinks[c]?.contains(e) ?? false) { return }
-            linkPairs.append((c, e))
-            for (a, b) in [(c, e), (e, c)] {
-                if firstLink[Int(a)] < 0 { firstLink[Int(a)] = b } else { moreLinks[a, default: []].append(b) }
-            }
-        }
+    /// 1. Every customer's external id: the links it makes (in either direction), the ones that
+    /// name no record, and the first row of the other system naming each customer.
+    private func readExternalIds(_ idx: CustomerIndex) -> ExternalIdLinks {
+        let n = idx.count
+        var links = ExternalIdLinks(count: n)
         let crmStore = mirror.crmCustomers.records.store, erpStore = mirror.erpCustomers.records.store
-        // For the plan: whose external id resolves, and the first row of the other system that
-        // names each customer (rows with a repeated id count too, as they do in the mirror).
-        var resolves = [Bool](repeating: false, count: n)
-        var firstNamerRow = [Int32](repeating: -1, count: n)
+        // For the plan: the first row of the other system that names each customer (rows with a
+        // repeated id count too, as they do in the mirror).
         for (system, rows) in [(System.crm, idx.duplicateRows.crm), (System.erp, idx.duplicateRows.erp)] {
             for row in rows {
                 let target: Int32? = (system == .crm ? crmStore.bytes(row, CustomerRecord.Field.externalId) : erpStore.bytes(row, CustomerRecord.Field.externalId)).flatMap { p in
                     ByteText.trimmed(p) { t in t.isEmpty ? nil : idx.global(system.other, t) }
                 }
-                if let target, firstNamerRow[Int(target)] < 0 || firstNamerRow[Int(target)] > Int32(row) {
-                    firstNamerRow[Int(target)] = Int32(row)
-                }
+                if let target { links.named(target, byRow: row) }
             }
         }
         let ahead = OrderMatcher.lookahead
@@ -332,33 +349,39 @@ struct CustomerMatcher {
                let t = ByteText.trimmedBytes(p), !t.isEmpty {
                 idx.idCodes[idx.system[g + ahead].other].prefetch(t)
             }
-            // -2: no external id; -1: one that names no record of the other system.
-            let other: Int32
+            let link: ExternalLink
             // (Each store read where it is: `cond ? crmStore : erpStore` would copy, retain and
             // release a store per record.)
             if let p = system == .crm ? crmStore.bytes(idx.record[g], CustomerRecord.Field.externalId)
                                       : erpStore.bytes(idx.record[g], CustomerRecord.Field.externalId) {
                 // Without a closure in the common case: one capturing `idx` would copy it per record.
                 if let t = ByteText.trimmedBytes(p) {
-                    other = t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1)
+                    link = t.isEmpty ? .none : idx.global(system.other, t).map { .resolved(Int($0)) } ?? .dangling
                 } else {
-                    other = ByteText.trimmed(p) { t in t.isEmpty ? -2 : (idx.global(system.other, t) ?? -1) }
+                    link = ByteText.trimmed(p) { t in t.isEmpty ? .none : idx.global(system.other, t).map { .resolved(Int($0)) } ?? .dangling }
                 }
             } else {
-                other = -2
+                link = .none
             }
-            if other == -2 { continue }
-            if other >= 0 {
-                if system == .crm { addLink(Int32(g), other) } else { addLink(other, Int32(g)) }
-                resolves[g] = true
-                if firstNamerRow[Int(other)] < 0 || firstNamerRow[Int(other)] > Int32(idx.record[g]) {
-                    firstNamerRow[Int(other)] = Int32(idx.record[g])
-                }
-            } else {
-                dangling[g] = true
+            switch link {
+            case .none:
+                continue
+            case .dangling:
+                links.dangling[g] = true
+            case .resolved(let o):
+                let other = Int32(o)
+                if system == .crm { links.add(Int32(g), other) } else { links.add(other, Int32(g)) }
+                links.resolves[g] = true
+                links.named(other, byRow: idx.record[g])
             }
         }
-        // 0. Reviewers' decisions, before any key (`IdentityDecisions`).
+        return links
+    }
+
+    /// 0. Reviewers' decisions, before any key (`IdentityDecisions`), then the external-id links
+    /// a `different` does not forbid.
+    private mutating func joinByDecisionsThenLinks(_ idx: CustomerIndex, _ comps: inout Components,
+                                                   _ links: inout ExternalIdLinks) -> DecisionsApplied {
         var decided = DecisionsApplied(decisions, idx: idx, comps: &comps)
         for d in decided.inForce where d.verdict == .same {
             guard let a = idx.global(d.a.system, d.a.id), let b = idx.global(d.b.system, d.b.id), comps.find(a) != comps.find(b) else { continue }
@@ -370,31 +393,30 @@ struct CustomerMatcher {
         }
         if decided.anyApart {
             var kept: [(crm: Int32, erp: Int32)] = []
-            for pair in linkPairs {
+            for pair in links.pairs {
                 if decided.keepsApart(pair.crm, pair.erp, &comps, idx) {
                     if trace { refusals.append((pair.crm, pair.erp, .externalId, "a reviewer decided they are different")) }
                 } else {
                     kept.append(pair)
                 }
             }
-            linkPairs = kept
+            links.pairs = kept
         }
-        for pair in linkPairs {
+        for pair in links.pairs {
             comps.union(pair.crm, pair.erp, key: .externalId)
             if trace { joins.append((pair.crm, pair.erp, .externalId)) }
         }
-        func links(_ g: Int32) -> [Int32] {
-            let f = firstLink[Int(g)]
-            if f < 0 { return [] }
-            return [f] + (moreLinks[g] ?? [])
-        }
+        return decided
+    }
 
-        steps.lap("customers.links")
-        // 2. and 3. Email, then phone.
+    /// 2. and 3. Email (one mailbox), then phone where `PhoneRule` lets it: `SharedKey` decides
+    /// what each shared value does; conflicts are reported as they are found.
+    private mutating func joinByEmailThenPhone(_ idx: CustomerIndex, _ comps: inout Components, _ decided: inout DecisionsApplied,
+                                               links: ExternalIdLinks, names: NameCache) -> KeyConflicts {
+        let n = idx.count
         var conflicts: [String: Int] = [:]      // finding id → index in `findings`
         var inConflict = [Bool](repeating: false, count: n)
         var conflictKeys = [UInt8](repeating: 0, count: n)
-        let names = NameCache(mirror: mirror, idx: idx)
         for key in [MatchKey.email, MatchKey.phone] {
             let values = key == .email ? idx.email : idx.phone
             // Each value's records, contiguous and in record order.
@@ -456,9 +478,9 @@ struct CustomerMatcher {
                             var involved: [(Int32, String)] = []
                             for g in p + q {
                                 involved.append((g, "\(key.names)-match"))
-                                for l in links(g) { involved.append((l, "linked")) }
+                                for l in links.of(g) { involved.append((l, "linked")) }
                                 conflictKeys[Int(g)] |= key.rawValue
-                                for l in links(g) { conflictKeys[Int(l)] |= key.rawValue }
+                                for l in links.of(g) { conflictKeys[Int(l)] |= key.rawValue }
                             }
                             var seen: Set<Int32> = []
                             var memberList: [FindingMember] = []
@@ -483,8 +505,13 @@ struct CustomerMatcher {
                 }
             }
         }
+        return KeyConflicts(records: inConflict, keys: conflictKeys)
+    }
 
-        steps.lap("customers.keys")
+    /// The identities' findings (`CustomerFindings`): duplicates, orphans, unlinked pairs.
+    private mutating func reportIdentities(_ idx: CustomerIndex, _ comps: inout Components, inConflict: [Bool], dangling: [Bool],
+                                           identified: ((PerSystem<[Int32]>) -> Void)?) -> Identities {
+        let n = idx.count
         // Identities, as contiguous runs of records per root.
         var roots = [Int32](repeating: 0, count: n)
         for g in 0..<n { roots[g] = comps.find(Int32(g)) }
@@ -550,24 +577,8 @@ struct CustomerMatcher {
                 break
             }
         }
-
-        steps.lap("customers.identities")
-        nameCandidates(orphanFindings, records: orphanRecords, idx: idx, roots: roots, names: names,
-                       decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
-        steps.lap("customers.candidates")
-        compareFields(linkPairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx, conflictKeys: conflictKeys)
-        compareFields(unlinkedPairs, idx: idx, conflictKeys: conflictKeys)
-
-        steps.lap("customers.fields")
-        if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
-        if trace { tracedIndex = idx; tracedRoots = roots; tracedComponents = comps }
-        let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
-        var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identity, rowOfCode: rows)
-        match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { resolves[Int($0)] || firstNamerRow[Int($0)] >= 0 } }
-        match.firstNamerRowOfCode = idx.globalOfCode.map { globals in globals.map { firstNamerRow[Int($0)] } }
-        return match
+        return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
     }
-
 
     /// Says in each customer finding's detail which reviewers' decisions shaped it.
     private mutating func noteDecisions(_ notes: [Int32: [String]], idx: CustomerIndex) {
@@ -699,6 +710,63 @@ struct CustomerMatcher {
                                           FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")],
                                 tier: tier))
     }
+}
+
+/// The links customers' external ids make: pairs (CRM, ERP) in the order found, each record's
+/// counterparts, and what the plan needs (whose id resolves, the first row naming each).
+struct ExternalIdLinks {
+    var pairs: [(crm: Int32, erp: Int32)] = []
+    private var first: [Int32]
+    private var more: [Int32: [Int32]] = [:]
+    /// Records whose external id names no record of the other system.
+    var dangling: [Bool]
+    var resolves: [Bool]
+    /// The first row of the other system whose external id names each record, -1 for none.
+    var firstNamerRow: [Int32]
+
+    init(count n: Int) {
+        first = [Int32](repeating: -1, count: n)
+        dangling = [Bool](repeating: false, count: n)
+        resolves = [Bool](repeating: false, count: n)
+        firstNamerRow = [Int32](repeating: -1, count: n)
+    }
+
+    /// A link between CRM record `c` and ERP record `e`; both naming each other is one link.
+    mutating func add(_ c: Int32, _ e: Int32) {
+        if first[Int(c)] == e || (more[c]?.contains(e) ?? false) { return }
+        pairs.append((c, e))
+        for (a, b) in [(c, e), (e, c)] {
+            if first[Int(a)] < 0 { first[Int(a)] = b } else { more[a, default: []].append(b) }
+        }
+    }
+
+    /// Row `row` of the other system names record `g`.
+    mutating func named(_ g: Int32, byRow row: Int) {
+        if firstNamerRow[Int(g)] < 0 || firstNamerRow[Int(g)] > Int32(row) { firstNamerRow[Int(g)] = Int32(row) }
+    }
+
+    /// Record `g`'s counterparts by external id.
+    func of(_ g: Int32) -> [Int32] {
+        let f = first[Int(g)]
+        if f < 0 { return [] }
+        return [f] + (more[g] ?? [])
+    }
+}
+
+/// Records in a conflict, and the keys each one's conflicts are on (`MatchKey` bits).
+struct KeyConflicts {
+    let records: [Bool]
+    let keys: [UInt8]
+}
+
+/// The identities: each record's root, each code's identity per system, and what the later
+/// phases need of the findings (unlinked pairs to compare, orphans to look for near misses).
+struct Identities {
+    let roots: [Int32]
+    let identity: PerSystem<[Int32]>
+    let unlinkedPairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)]
+    let orphanRecords: [Int32]
+    let orphanFindings: [(at: Int, records: Range<Int>)]
 }
 
 /// Customers' names, read and reduced (`PersonName`) the first time a rule asks for one: only
