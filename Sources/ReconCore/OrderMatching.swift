@@ -546,6 +546,7 @@ final class CustomerNormalisationPieces: Sendable {
 /// the other connection still streams, instead of leaving its core idle; matching takes the
 /// pieces nobody has claimed yet (`Reconciler.reconcile(…, normalising:)`).
 public final class CustomerNormalising: @unchecked Sendable {
+    // @unchecked: `tables` is read and written under `lock`; the pieces share themselves safely.
     private let defaultRegion: String
     private var tables = PerSystem<CustomerNormalisationPieces?>(crm: nil, erp: nil)
     private let lock = NSLock()
@@ -581,6 +582,8 @@ public final class CustomerNormalising: @unchecked Sendable {
 
 /// The two matchers while they run on two threads (each thread touches only its own).
 private final class TwoThreadMatch: @unchecked Sendable {
+    // @unchecked: each thread writes only its own matcher and fields; the other reads them only
+    // after the semaphore the writer signals (`indexed`, `identified`, `done`).
     var customers: CustomerMatcher
     var orders: OrderMatcher
     var match: CustomerMatch?
@@ -703,7 +706,7 @@ public enum Reconciler {
             // left: the CRM's first, then the ERP's (this core after interning the CRM's keys, the
             // other after the orders' links), so neither waits long for the other.
             let indexed = DispatchSemaphore(value: 0), identified = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-            let other = Thread {
+            Engine.start("recon-orders", stackSize: Engine.matchingStack) {
                 let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
                 box.normalising[0].help(phones: phones)
                 box.orders.steps.lap("customers.normalise_crm")
@@ -734,8 +737,6 @@ public enum Reconciler {
                 box.orders.steps.lap("orders.sort")
                 done.signal()
             }
-            other.stackSize = 1 << 23
-            other.start()
             box.match = box.customers.run(indexed: { ids in
                 box.customerIds = ids
                 indexed.signal()

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// Turns a run's findings into a correction batch, following `ownership:` and `survivorship:`.
@@ -119,7 +118,7 @@ public final class PlanBuilder {
         } else {
             let size = (findings.count + pieces - 1) / pieces
             let work = PiecesBox(builder: self, findings: findings, pieces: pieces)
-            DispatchQueue.concurrentPerform(iterations: pieces) { k in
+            Engine.forEach(pieces) { k in
                 let range = min(findings.count, k * size)..<min(findings.count, (k + 1) * size)
                 work.set(k, work.builder.decide(work.findings[range]))
             }

@@ -180,6 +180,8 @@ public struct RowStore: Sendable {
     /// trimmed to its size and never moved again, so a field's bytes can be handed out as a
     /// pointer (`bytes`) that stays valid while the store lives.
     private final class Chunk: @unchecked Sendable {
+        // @unchecked: written only while it is the open chunk, by the one thread filling the
+        // store; once closed it is read-only, and only then shared.
         private(set) var base: UnsafeMutablePointer<UInt8>
         private(set) var count = 0
         private var capacity: Int

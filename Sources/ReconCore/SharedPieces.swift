@@ -7,6 +7,8 @@ import Foundation
 /// customers' normalisation (`CustomerNormalisationPieces`) and the linked orders' comparison
 /// (`LinkedOrders`) this way.
 final class SharedPieces<Work, Part>: @unchecked Sendable {
+    // @unchecked: the fields are read and written under `lock`; a part is read only after
+    // `stored` says every piece is done.
     private var work: Work?
     private var items = 0, count = 0, next = 0
     private var done: [Part?] = []

@@ -114,15 +114,11 @@ public final class Progress: @unchecked Sendable {
         let mine: Int = lock.withLock { generation += 1; return generation }
         let started = Date()
         TerminalLine.shared.draw("\(phase)…")
-        let thread = Thread { [self] in
-            while true {
-                Thread.sleep(forTimeInterval: 0.25)
-                guard lock.withLock({ generation == mine }) else { return }
-                TerminalLine.shared.draw(String(format: "%@… %.1f s", phase, Date().timeIntervalSince(started)))
-            }
+        Engine.every(0.25, "recon-progress") { [self] in
+            guard lock.withLock({ generation == mine }) else { return false }
+            TerminalLine.shared.draw(String(format: "%@… %.1f s", phase, Date().timeIntervalSince(started)))
+            return true
         }
-        thread.name = "recon-progress"
-        thread.start()
     }
 
     public func clear() {
@@ -130,75 +126,6 @@ public final class Progress: @unchecked Sendable {
         lock.withLock { generation += 1 }
         TerminalLine.shared.clear()
     }
-}
-
-/// Work on a second thread whose result (or error) the caller collects with `wait`; with
-/// `inParallel` false it runs at once on the caller's thread (`--no-fast-paths`).
-/// Unchecked: the closure must own what it touches until `wait` returns (here: the state
-/// connection, which the main thread leaves alone meanwhile).
-final class BackgroundJob<T>: @unchecked Sendable {
-    private var result: Result<T, any Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(inParallel: Bool, _ work: @escaping () throws -> T) {
-        if !inParallel {
-            result = Result { try work() }
-            done.signal()
-            return
-        }
-        let box = UncheckedWork(work)
-        Thread.detachNewThread { [self] in
-            result = Result { try box.work() }
-            done.signal()
-        }
-    }
-
-    func wait() throws -> T {
-        done.wait()
-        done.signal()   // a second wait returns at once
-        return try result!.get()
-    }
-}
-
-/// A `BackgroundJob` started later: by `start` (from any thread, once), or by `wait`.
-final class DeferredJob<T>: @unchecked Sendable {
-    private let inParallel: Bool
-    private let work: () throws -> T
-    private var job: BackgroundJob<T>?
-    private let lock = NSLock()
-
-    init(inParallel: Bool, _ work: @escaping () throws -> T) {
-        self.inParallel = inParallel
-        self.work = work
-    }
-
-    /// Starts the work on a thread of its own (a second call does nothing).
-    func start() {
-        lock.lock(); defer { lock.unlock() }
-        if job == nil { job = BackgroundJob(inParallel: inParallel, work) }
-    }
-
-    /// The result, starting the work first when nothing has.
-    func wait() throws -> T {
-        start()
-        lock.lock()
-        let job = self.job!
-        lock.unlock()
-        return try job.wait()
-    }
-
-    /// Waits for the work when it was started (after an error elsewhere: nothing new starts).
-    func waitIfStarted() {
-        lock.lock()
-        let job = self.job
-        lock.unlock()
-        _ = try? job?.wait()
-    }
-}
-
-private struct UncheckedWork<T>: @unchecked Sendable {
-    let work: () throws -> T
-    init(_ work: @escaping () throws -> T) { self.work = work }
 }
 
 /// The last line of a failed command on stderr: `recon: error: …`, or under `--log-format json`

@@ -145,7 +145,7 @@ public struct MirrorReader {
     public func read(parallelWith second: Connection, normalising: CustomerNormalising? = nil) throws -> Mirror {
         let box = ParallelBox(reader: self, connections: [connection, second],
                               queue: [.crmOrders, .erpOrders, .crmCustomers, .erpCustomers])
-        DispatchQueue.concurrentPerform(iterations: 2) { k in
+        Engine.forEach(2) { k in
             var part = Mirror()
             do {
                 while let extract = box.next(k) {
@@ -158,9 +158,7 @@ public struct MirrorReader {
                     }
                 }
                 if box.set(k, .success(part)), let normalising {
-                    let helper = Thread { normalising.help(while: { !box.allDone }) }
-                    helper.stackSize = 1 << 23
-                    helper.start()
+                    Engine.start("recon-normalise", stackSize: Engine.matchingStack) { normalising.help(while: { !box.allDone }) }
                 }
             } catch {
                 box.set(k, .failure(error))

@@ -28,7 +28,8 @@ public struct RunOptions: Sendable {
     public init() {}
 }
 
-/// What a run keeps allocated when `RunOptions.releaseMemory` is false.
+/// What a run keeps allocated when `RunOptions.releaseMemory` is false. Unsafe: appended to only
+/// by the run's own thread, once per run, and never read.
 private nonisolated(unsafe) var keptUntilExit: [Any] = []
 
 /// Exit codes (README, "Exit codes").

@@ -1,4 +1,5 @@
 import Foundation
+import ReconCore
 import Postgres
 
 /// The run lock: a session advisory lock on a connection that does nothing else, so it is never
@@ -49,18 +50,14 @@ public final class RunLock: @unchecked Sendable {
     /// gone (the state database restarted, the session was terminated, the network dropped).
     public func watch(every seconds: Double, onLost: @escaping @Sendable () -> Void) {
         mutex.withLock { watching = true }
-        let thread = Thread { [self] in
-            while mutex.withLock({ watching }) {
-                Thread.sleep(forTimeInterval: seconds)
-                guard mutex.withLock({ watching }) else { return }
-                if !isHeld() {
-                    onLost()
-                    return
-                }
+        Engine.every(seconds, "recon-run-lock") { [self] in
+            guard mutex.withLock({ watching }) else { return false }
+            if !isHeld() {
+                onLost()
+                return false
             }
+            return true
         }
-        thread.name = "recon-run-lock"
-        thread.start()
     }
 
     /// Stops watching (the run is over; the lock goes with the connection).

@@ -1,0 +1,121 @@
+import Dispatch
+import Foundation
+
+/// The one place recon starts threads. The rules (`Rules/`) and the matchers' phases are plain
+/// sequential code; the engine gives them the two cores:
+/// - `forEach`: the pieces of one stage across the cores, returning when all are done
+///   (extraction's two connections, the plan's halves);
+/// - `start`: a stage beside this one on a thread of its own (the orders' matching beside the
+///   customers', normalisation helping while a connection has nothing left to read), joined by
+///   what the stage signals when it is done;
+/// - `BackgroundJob`, `DeferredJob`: a result computed beside this thread and collected with
+///   `wait` (the state read, the plan, the CSVs, the run's record);
+/// - `every`: a small loop that ticks until it says stop (the run lock's watchdog, the progress line).
+///
+/// Threads rather than Swift's structured concurrency: the pipeline is blocking code (libpq calls,
+/// memory-bound loops over millions of rows) laid out for exactly two cores, where each stage's
+/// placement is measured (docs/PERFORMANCE.md); tasks would need `async` through every layer
+/// and hand placement to a cooperative pool whose threads must not block.
+public enum Engine {
+    /// `body(k)` for every `k` in `0..<iterations`, across the cores; returns when all are done.
+    public static func forEach(_ iterations: Int, _ body: @Sendable (Int) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+    }
+
+    /// Runs `body` on a new thread named `name`.
+    /// - Parameter stackSize: in bytes, for a stage that recurses deeper than a secondary
+    ///   thread's default stack allows (the matchers: 8 MiB, as the main thread has).
+    public static func start(_ name: String, stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread(block: body)
+        thread.name = name
+        if let stackSize { thread.stackSize = stackSize }
+        thread.start()
+    }
+
+    /// Calls `tick` every `seconds` on a thread named `name` until it returns false.
+    public static func every(_ seconds: Double, _ name: String, _ tick: @escaping @Sendable () -> Bool) {
+        start(name) {
+            while true {
+                Thread.sleep(forTimeInterval: seconds)
+                if !tick() { return }
+            }
+        }
+    }
+
+    /// The main thread's stack size, for stages that run matching code.
+    public static let matchingStack = 1 << 23
+}
+
+/// Work on a thread of its own whose result (or error) the caller collects with `wait`; with
+/// `inParallel` false it runs at once on the caller's thread (`--no-fast-paths`).
+///
+/// Unchecked Sendable: `result` is written once, by the worker, before `done` is signalled, and
+/// read only after waiting for `done`. The closure must own what it touches until `wait`
+/// returns (e.g. the state connection, which the main thread leaves alone meanwhile).
+public final class BackgroundJob<T>: @unchecked Sendable {
+    private var result: Result<T, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    public init(inParallel: Bool, _ work: @escaping () throws -> T) {
+        if !inParallel {
+            result = Result { try work() }
+            done.signal()
+            return
+        }
+        let box = UncheckedWork(work)
+        Engine.start("recon-job") { [self] in
+            result = Result { try box.work() }
+            done.signal()
+        }
+    }
+
+    public func wait() throws -> T {
+        done.wait()
+        done.signal()   // a second wait returns at once
+        return try result!.get()
+    }
+}
+
+/// A `BackgroundJob` started later: by `start` (from any thread, once), or by `wait`.
+/// Unchecked Sendable: `job` is read and written under `lock`.
+public final class DeferredJob<T>: @unchecked Sendable {
+    private let inParallel: Bool
+    private let work: () throws -> T
+    private var job: BackgroundJob<T>?
+    private let lock = NSLock()
+
+    public init(inParallel: Bool, _ work: @escaping () throws -> T) {
+        self.inParallel = inParallel
+        self.work = work
+    }
+
+    /// Starts the work on a thread of its own (a second call does nothing).
+    public func start() {
+        lock.lock(); defer { lock.unlock() }
+        if job == nil { job = BackgroundJob(inParallel: inParallel, work) }
+    }
+
+    /// The result, starting the work first when nothing has.
+    public func wait() throws -> T {
+        start()
+        lock.lock()
+        let job = self.job!
+        lock.unlock()
+        return try job.wait()
+    }
+
+    /// Waits for the work when it was started (after an error elsewhere: nothing new starts).
+    public func waitIfStarted() {
+        lock.lock()
+        let job = self.job
+        lock.unlock()
+        _ = try? job?.wait()
+    }
+}
+
+/// A closure handed to the worker thread. Unchecked Sendable: the job's owner does not touch
+/// what the closure captures until the job is waited for.
+private struct UncheckedWork<T>: @unchecked Sendable {
+    let work: () throws -> T
+    init(_ work: @escaping () throws -> T) { self.work = work }
+}
