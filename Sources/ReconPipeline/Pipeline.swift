@@ -382,210 +382,23 @@ public struct Pipeline {
         logger.info("run started", metadata: ["run_id": "\(runId)"])
         do {
             config = try loadConfig()
-            let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
-            writer.removeLeftovers()
-            let store = try openState(config)
-            do { try store.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
-            let taken: RunLock?
-            do {
-                taken = try withConnectRetries(config, "state database") {
-                    try RunLock.take(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
-                }
-            } catch let e as StateError { throw ReconError(e.description) }
-            guard let lock = taken else {
+            guard let night = try takeTheNight(config, started: started, runId: &runId, state: &state, stopper: stopper) else {
                 let message = "another recon run is in progress (it holds the run lock in the state database); this run did nothing"
                 logger.error("already running", metadata: ["run_id": "\(runId)"])
                 return Result(exit: .alreadyRunning, reportPath: nil, summaryText: "recon: \(message)")
             }
-            state = store
-            // We hold the lock: a run still marked running has no process any more.
-            closeDeadRuns(store, reportsDirectory: config.reportsDirectory)
-            // A killed run may have taken this id in the state without publishing its folder.
-            runId = Self.runId(started, reportsDirectory: config.reportsDirectory, taken: { (try? store.runExists($0)) ?? false })
-            // To the microsecond: whether a correction was applied before a run started decides
-            // whether that run's resolved findings mean it was delivered (recon.add_corrections).
-            let precise = ISO8601DateFormatter()
-            precise.formatOptions.insert(.withFractionalSeconds)
-            try store.beginRun(runId: runId, startedAt: precise.string(from: started),
-                               host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
-                               reportsDirectory: URL(fileURLWithPath: config.reportsDirectory).standardizedFileURL.path)
-            stopper.attach(runId: runId, lock: lock, stateSession: try? store.backendPid()) { [runId, options, config] reason in
-                let summary = RunSummary(runId: runId, startedAt: started, outcome: "error", exitCode: ExitStatus.error.rawValue,
-                                         error: reason, recordsRead: [:], timingsMs: [], failOn: config.failOn)
-                _ = try? ReportWriter(reportsDirectory: options.reportsDirectory ?? config.reportsDirectory)
-                    .publishFailure(summary: summary, history: [], aside: true)
-            }
-            // Reviewers' decisions about identities come before every key.
-            let decisions = IdentityDecisions(try store.decisions())
             stopper.setPhase("reading and matching the mirror")
-
-            // What the state knows (open findings, waivers) is read on its own connection, started
-            // once the linked orders are compared: when a core is likely to wait (docs/PERFORMANCE.md).
-            let plansBatch = config.ownership != nil
-            let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Set<String>, Int) in
-                let t = Date()
-                return (try store.openFindings(), try store.activeWaivers(), plansBatch ? try store.inFlightKeys() : [],
-                        Int(Date().timeIntervalSince(t) * 1000))
-            }
-            let (mirror, outcome, snapshot, phaseTimings): (Mirror, Reconciler.Outcome, String?, [(phase: String, ms: Int)])
-            do {
-                (mirror, outcome, snapshot, phaseTimings) = try readAndMatch(config, decisions: decisions, progress: progress,
-                                                                             onOrdersCompared: { known.start() })
-            } catch {
-                known.waitIfStarted()     // the state connection is free again before the error is handled
-                throw error
-            }
-            timings = phaseTimings
+            let matched = try readAndMatchBesideTheState(config, store: night.store, decisions: night.decisions, progress: progress)
+            let (mirror, outcome) = (matched.mirror, matched.outcome)
+            timings = matched.timings
             for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
             stopper.setPhase("writing the reports")
-
-            let t = Date()
-            // Findings of records changed just before the run: settling (see SettleWindow).
-            let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
-            let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
-            let (open, waived, inFlight, readMs) = try known.wait()
-            logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
-            // The batch needs only the findings and the waivers: it is planned (and plan.json and
-            // plan.csv written, plan.json hashed) on a second thread from here on, while this one
-            // works out the lifecycle and writes the findings' CSVs.
-            progress.note("writing reports")
-            let folder: ReportFolder
-            do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
-            stopper.working(in: folder.tempPath)
-            let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
-                guard let ownership = config.ownership else { return nil }
-                let t = Date()
-                let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
-                                          index: options.fastPaths ? outcome.index : nil)
-                // In two halves: with the lifecycle and the findings' CSVs on the other core, three
-                // threads keep both cores busy to the end instead of one waiting for the plan.
-                var plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
-                                         runId: runId, createdAt: ISO8601DateFormatter().string(from: started),
-                                         pieces: options.fastPaths ? 2 : 1)
-                // Actions already sent for the same state, not yet delivered, are left out: the
-                // batch holds only what would change something.
-                let sent = inFlight.isEmpty ? 0 : plan.actions.reduce(0) { $0 + (inFlight.contains($1.outboxKey) ? 1 : 0) }
-                if sent > 0 {
-                    plan = Plan(batchId: plan.batchId, runId: plan.runId, createdAt: plan.createdAt, rollbackOf: plan.rollbackOf,
-                                actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
-                }
-                let ms = Int(Date().timeIntervalSince(t) * 1000)
-                // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
-                // are usually done by now, and plan.csv would otherwise follow on its own).
-                let csvJob = BackgroundJob(inParallel: true) {
-                    try folder.writePlanCSV(plan)
-                    try folder.writePlanXLSX(plan)
-                }
-                let sha: String
-                do {
-                    sha = try folder.writePlanJSON(plan)
-                    try folder.writeBatchPage(plan, sha256: sha)
-                } catch { _ = try? csvJob.wait(); throw error }
-                try csvJob.wait()
-                return (plan, sha, ms, sent)
-            }
-            var lifecycle: Lifecycle
-            do {
-                lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, settling: settling, runId: runId,
-                                              now: ISO8601DateFormatter().string(from: started))
-                if !lifecycle.resolved.isEmpty {
-                    let records = try store.records(of: lifecycle.resolved.map(\.id))
-                    for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
-                }
-            } catch {
-                _ = try? planJob.wait()
-                folder.discard()
-                throw error
-            }
-            let breaches = Self.breaches(config, lifecycle)
-            let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
-            let counts = lifecycle.counts()
-            timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
-            logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(Stopwatch.residentMiB())"])
-            var byStatus: [LifecycleStatus: Int] = [:]
-            for t in lifecycle.current { byStatus[t.status, default: 0] += 1 }
-            logger.info("lifecycle", metadata: [
-                "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)", "settling": "\(byStatus[.settling] ?? 0)",
-                "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
-
-            var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
-                                     exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
-                                     failOn: config.failOn, breaches: breaches, lifecycle: counts)
-            // Recording the run is mostly the server's work: it runs on a third thread (with the
-            // state connection to itself). It is committed only once the folder is published.
-            let record = StateStore.RunRecord(
-                outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
-                counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
-                timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
-                breaches: Self.json(breaches), snapshot: snapshot)
-            let stateJob = BackgroundJob(inParallel: options.fastPaths) { [runId, lifecycle] in
-                let t = Date()
-                try store.stageRun(runId: runId, lifecycle: lifecycle, record: record)
-                return Int(Date().timeIntervalSince(t) * 1000)
-            }
-            var planned: (plan: Plan, sha256: String)?
-            var alreadySent = 0
-            do {
-                do {
-                    try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
-                    if let (p, sha, ms, sent) = try planJob.wait() {
-                        alreadySent = sent
-                        summary.timingsMs.append(("plan", ms))
-                        logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
-                        planned = (p, sha)
-                    }
-                } catch {
-                    _ = try? planJob.wait()
-                    folder.discard()
-                    throw error
-                }
-            } catch {
-                _ = try? stateJob.wait()     // the state connection is free again before the error is handled
-                throw (error as? ReportError).map { ReconError($0.description) } ?? error
-            }
-            let stateMs: Int
-            do { stateMs = try stateJob.wait() } catch let e as StateError {
-                folder.discard()
-                throw ReconError(e.description)
-            }
-            summary.timingsMs.append(("state", stateMs))
-            logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(Stopwatch.residentMiB())"])
-            let history = (try? store.history(limit: 30)) ?? []
-            // Batches awaiting a decision (approved but not applied too), this run's included.
-            var pending: [PendingBatch]?
-            if config.ownership != nil {
-                let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
-                pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
-                                                     actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
-                    + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
-            }
-            var path = config.reportsDirectory + "/" + runId
-            if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
-            try publishAndRecord(folder, path: path, store: store, lock: lock, stopper: stopper, planned: planned, config: config,
-                                 summary: summary, lifecycle: lifecycle,
-                                 history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
-                                 pending: pending)
-            let batchLine = planned.map { "batch \($0.plan.batchId): \($0.plan.actions.count) actions, \($0.plan.needsHuman.count) findings for a human; pending approval (recon batch show \($0.plan.batchId))"
-                + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)") }
-            if let plan = planned?.plan {
-                logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
-            }
-            let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
-            store.recordTimings(runId: runId, timings: Self.json(Dictionary(finalTimings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })))
-            progress.clear()
-            logger.info("reports written", metadata: ["path": "\(path)", "findings": "\(lifecycle.current.count)",
-                                                      "resolved": "\(lifecycle.resolved.count)"])
-            summary.finishedAt = Date()
-            logger.info("run finished", metadata: ["run_id": "\(runId)", "outcome": "\(summary.outcome)",
-                                                   "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
-            if exit == .breached { alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: summary.outcome) }
-            writeMetrics(summary: summary, started: started, state: store)
-            var text = Self.describe(summary, lifecycle: lifecycle, path: path)
-            if let batchLine { text += "\n" + batchLine }
-            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, lifecycle, planned, open)) }
-            let quiet = "\(summary.outcome) (exit \(exit.rawValue)); reports: \(path)/"
-                + (planned.map { "; batch: \($0.plan.batchId) (\($0.plan.actions.count) actions, pending approval)" } ?? "")
-            return Result(exit: exit, reportPath: path, summaryText: text, quietLine: quiet)
+            let written = try writeTheNight(config, night: night, runId: runId, started: started, matched: matched,
+                                            recordsRead: recordsRead, timings: &timings, stopper: stopper, progress: progress)
+            let result = try publishTheNight(config, night: night, runId: runId, started: started, written: written,
+                                             stopper: stopper, progress: progress)
+            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, written.lifecycle, written.planned, written.open)) }
+            return result
         } catch {
             progress.clear()
             let message = (error as? ReconError)?.description ?? "\(error)"
@@ -605,6 +418,258 @@ public struct Pipeline {
             writeMetrics(summary: summary, started: started, state: state)
             return Result(exit: .error, reportPath: path, summaryText: message)
         }
+    }
+
+
+    /// What a run holds once it has the night.
+    struct Night {
+        let writer: ReportWriter
+        let store: StateStore
+        let lock: RunLock
+        let decisions: IdentityDecisions
+    }
+
+    /// The mirror read and matched, and the state's read started beside it.
+    struct Matched {
+        let mirror: Mirror
+        let outcome: Reconciler.Outcome
+        let snapshot: String?
+        let timings: [(phase: String, ms: Int)]
+        let known: DeferredJob<(OpenFindings, Set<String>, Set<String>, Int)>
+    }
+
+    /// The night's findings with their lifecycle, the batch, and the folder they are written into.
+    struct Written {
+        var summary: RunSummary
+        let lifecycle: Lifecycle
+        let planned: (plan: Plan, sha256: String)?
+        let alreadySent: Int
+        let folder: ReportFolder
+        let exit: ExitStatus
+        let open: OpenFindings
+    }
+
+    /// 1. Takes the night: old temporary folders removed, the state's schema checked, the run lock
+    /// taken (nil: another run holds it), dead runs closed, the run's id settled and recorded as
+    /// begun, the guard told what to undo on a signal, the reviewers' decisions read.
+    private func takeTheNight(_ config: ReconConfig, started: Date, runId: inout String, state: inout StateStore?,
+                              stopper: RunGuard) throws -> Night? {
+        let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
+        writer.removeLeftovers()
+        let store = try openState(config)
+        do { try store.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
+        let taken: RunLock?
+        do {
+            taken = try withConnectRetries(config, "state database") {
+                try RunLock.take(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
+            }
+        } catch let e as StateError { throw ReconError(e.description) }
+        guard let lock = taken else { return nil }
+        state = store
+        // We hold the lock: a run still marked running has no process any more.
+        closeDeadRuns(store, reportsDirectory: config.reportsDirectory)
+        // A killed run may have taken this id in the state without publishing its folder.
+        runId = Self.runId(started, reportsDirectory: config.reportsDirectory, taken: { (try? store.runExists($0)) ?? false })
+        // To the microsecond: whether a correction was applied before a run started decides
+        // whether that run's resolved findings mean it was delivered (recon.add_corrections).
+        let precise = ISO8601DateFormatter()
+        precise.formatOptions.insert(.withFractionalSeconds)
+        try store.beginRun(runId: runId, startedAt: precise.string(from: started),
+                           host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
+                           reportsDirectory: URL(fileURLWithPath: config.reportsDirectory).standardizedFileURL.path)
+        stopper.attach(runId: runId, lock: lock, stateSession: try? store.backendPid()) { [runId, options, config] reason in
+            let summary = RunSummary(runId: runId, startedAt: started, outcome: "error", exitCode: ExitStatus.error.rawValue,
+                                     error: reason, recordsRead: [:], timingsMs: [], failOn: config.failOn)
+            _ = try? ReportWriter(reportsDirectory: options.reportsDirectory ?? config.reportsDirectory)
+                .publishFailure(summary: summary, history: [], aside: true)
+        }
+        // Reviewers' decisions about identities come before every key.
+        return Night(writer: writer, store: store, lock: lock, decisions: IdentityDecisions(try store.decisions()))
+    }
+
+    /// 2. Reads the mirror in one snapshot and matches it; the state's open findings and waivers
+    /// are read on their own connection meanwhile.
+    private func readAndMatchBesideTheState(_ config: ReconConfig, store: StateStore, decisions: IdentityDecisions,
+                                            progress: Progress) throws -> Matched {
+        // What the state knows (open findings, waivers) is read on its own connection, started
+        // once the linked orders are compared: when a core is likely to wait (docs/PERFORMANCE.md).
+        let plansBatch = config.ownership != nil
+        let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Set<String>, Int) in
+            let t = Date()
+            return (try store.openFindings(), try store.activeWaivers(), plansBatch ? try store.inFlightKeys() : [],
+                    Int(Date().timeIntervalSince(t) * 1000))
+        }
+        do {
+            let (mirror, outcome, snapshot, timings) = try readAndMatch(config, decisions: decisions, progress: progress,
+                                                                        onOrdersCompared: { known.start() })
+            return Matched(mirror: mirror, outcome: outcome, snapshot: snapshot, timings: timings, known: known)
+        } catch {
+            known.waitIfStarted()     // the state connection is free again before the error is handled
+            throw error
+        }
+    }
+
+    /// 3. The lifecycle (new, persisting, resolved), the batch (planned on a second thread), the
+    /// findings' reports and the run staged in the state (on a third), in a folder not yet published.
+    private func writeTheNight(_ config: ReconConfig, night: Night, runId: String, started: Date, matched: Matched,
+                               recordsRead: [Extract: Int], timings: inout [(phase: String, ms: Int)], stopper: RunGuard,
+                               progress: Progress) throws -> Written {
+        let (writer, store, mirror, outcome, snapshot, known) = (night.writer, night.store, matched.mirror, matched.outcome, matched.snapshot, matched.known)
+        let t = Date()
+        // Findings of records changed just before the run: settling (see SettleWindow).
+        let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
+        let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
+        let (open, waived, inFlight, readMs) = try known.wait()
+        logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
+        // The batch needs only the findings and the waivers: it is planned (and plan.json and
+        // plan.csv written, plan.json hashed) on a second thread from here on, while this one
+        // works out the lifecycle and writes the findings' CSVs.
+        progress.note("writing reports")
+        let folder: ReportFolder
+        do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
+        stopper.working(in: folder.tempPath)
+        let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
+            guard let ownership = config.ownership else { return nil }
+            let t = Date()
+            let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
+                                      index: options.fastPaths ? outcome.index : nil)
+            // In two halves: with the lifecycle and the findings' CSVs on the other core, three
+            // threads keep both cores busy to the end instead of one waiting for the plan.
+            var plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
+                                     runId: runId, createdAt: ISO8601DateFormatter().string(from: started),
+                                     pieces: options.fastPaths ? 2 : 1)
+            // Actions already sent for the same state, not yet delivered, are left out: the
+            // batch holds only what would change something.
+            let sent = inFlight.isEmpty ? 0 : plan.actions.reduce(0) { $0 + (inFlight.contains($1.outboxKey) ? 1 : 0) }
+            if sent > 0 {
+                plan = Plan(batchId: plan.batchId, runId: plan.runId, createdAt: plan.createdAt, rollbackOf: plan.rollbackOf,
+                            actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
+            }
+            let ms = Int(Date().timeIntervalSince(t) * 1000)
+            // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
+            // are usually done by now, and plan.csv would otherwise follow on its own).
+            let csvJob = BackgroundJob(inParallel: true) {
+                try folder.writePlanCSV(plan)
+                try folder.writePlanXLSX(plan)
+            }
+            let sha: String
+            do {
+                sha = try folder.writePlanJSON(plan)
+                try folder.writeBatchPage(plan, sha256: sha)
+            } catch { _ = try? csvJob.wait(); throw error }
+            try csvJob.wait()
+            return (plan, sha, ms, sent)
+        }
+        var lifecycle: Lifecycle
+        do {
+            lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, settling: settling, runId: runId,
+                                          now: ISO8601DateFormatter().string(from: started))
+            if !lifecycle.resolved.isEmpty {
+                let records = try store.records(of: lifecycle.resolved.map(\.id))
+                for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
+            }
+        } catch {
+            _ = try? planJob.wait()
+            folder.discard()
+            throw error
+        }
+        let breaches = Self.breaches(config, lifecycle)
+        let exit: ExitStatus = breaches.isEmpty ? .clean : .breached
+        let counts = lifecycle.counts()
+        timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
+        logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(Stopwatch.residentMiB())"])
+        var byStatus: [LifecycleStatus: Int] = [:]
+        for t in lifecycle.current { byStatus[t.status, default: 0] += 1 }
+        logger.info("lifecycle", metadata: [
+            "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)", "settling": "\(byStatus[.settling] ?? 0)",
+            "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])
+
+        var summary = RunSummary(runId: runId, startedAt: started, outcome: exit == .clean ? "clean" : "breached",
+                                 exitCode: exit.rawValue, recordsRead: recordsRead, timingsMs: timings,
+                                 failOn: config.failOn, breaches: breaches, lifecycle: counts)
+        // Recording the run is mostly the server's work: it runs on a third thread (with the
+        // state connection to itself). It is committed only once the folder is published.
+        let record = StateStore.RunRecord(
+            outcome: summary.outcome, exitCode: exit.rawValue, findingsTotal: lifecycle.current.count,
+            counts: Self.json(counts), recordsRead: Self.json(Dictionary(uniqueKeysWithValues: recordsRead.map { ($0.key.rawValue, $0.value) })),
+            timings: Self.json(Dictionary(timings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })),
+            breaches: Self.json(breaches), snapshot: snapshot)
+        let stateJob = BackgroundJob(inParallel: options.fastPaths) { [runId, lifecycle] in
+            let t = Date()
+            try store.stageRun(runId: runId, lifecycle: lifecycle, record: record)
+            return Int(Date().timeIntervalSince(t) * 1000)
+        }
+        var planned: (plan: Plan, sha256: String)?
+        var alreadySent = 0
+        do {
+            do {
+                try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
+                if let (p, sha, ms, sent) = try planJob.wait() {
+                    alreadySent = sent
+                    summary.timingsMs.append(("plan", ms))
+                    logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
+                    planned = (p, sha)
+                }
+            } catch {
+                _ = try? planJob.wait()
+                folder.discard()
+                throw error
+            }
+        } catch {
+            _ = try? stateJob.wait()     // the state connection is free again before the error is handled
+            throw (error as? ReportError).map { ReconError($0.description) } ?? error
+        }
+        let stateMs: Int
+        do { stateMs = try stateJob.wait() } catch let e as StateError {
+            folder.discard()
+            throw ReconError(e.description)
+        }
+        summary.timingsMs.append(("state", stateMs))
+        logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(Stopwatch.residentMiB())"])
+        return Written(summary: summary, lifecycle: lifecycle, planned: planned, alreadySent: alreadySent, folder: folder, exit: exit, open: open)
+    }
+
+    /// 4. Publishes the folder and commits the night together, then logs, alerts and writes metrics.
+    private func publishTheNight(_ config: ReconConfig, night: Night, runId: String, started: Date, written: Written,
+                                 stopper: RunGuard, progress: Progress) throws -> Result {
+        let (store, lock, folder, lifecycle, planned, alreadySent, exit) = (night.store, night.lock, written.folder, written.lifecycle,
+                                                                            written.planned, written.alreadySent, written.exit)
+        var summary = written.summary
+        let history = (try? store.history(limit: 30)) ?? []
+        // Batches awaiting a decision (approved but not applied too), this run's included.
+        var pending: [PendingBatch]?
+        if config.ownership != nil {
+            let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
+            pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
+                                                 actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
+                + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
+        }
+        var path = config.reportsDirectory + "/" + runId
+        if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+        try publishAndRecord(folder, path: path, store: store, lock: lock, stopper: stopper, planned: planned, config: config,
+                             summary: summary, lifecycle: lifecycle,
+                             history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
+                             pending: pending)
+        let batchLine = planned.map { "batch \($0.plan.batchId): \($0.plan.actions.count) actions, \($0.plan.needsHuman.count) findings for a human; pending approval (recon batch show \($0.plan.batchId))"
+            + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)") }
+        if let plan = planned?.plan {
+            logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
+        }
+        let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
+        store.recordTimings(runId: runId, timings: Self.json(Dictionary(finalTimings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })))
+        progress.clear()
+        logger.info("reports written", metadata: ["path": "\(path)", "findings": "\(lifecycle.current.count)",
+                                                  "resolved": "\(lifecycle.resolved.count)"])
+        summary.finishedAt = Date()
+        logger.info("run finished", metadata: ["run_id": "\(runId)", "outcome": "\(summary.outcome)",
+                                               "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
+        if exit == .breached { alert(config, summaryFile: path + "/summary.json", runId: runId, outcome: summary.outcome) }
+        writeMetrics(summary: summary, started: started, state: store)
+        var text = Self.describe(summary, lifecycle: lifecycle, path: path)
+        if let batchLine { text += "\n" + batchLine }
+        let quiet = "\(summary.outcome) (exit \(exit.rawValue)); reports: \(path)/"
+            + (planned.map { "; batch: \($0.plan.batchId) (\($0.plan.actions.count) actions, pending approval)" } ?? "")
+        return Result(exit: exit, reportPath: path, summaryText: text, quietLine: quiet)
     }
 
     /// Publishes the report folder and records the night together (README, "Reliability and
