@@ -8,14 +8,14 @@ import ReconState
 extension Pipeline {
     func stateChecked(_ config: ReconConfig) throws -> StateStore {
         let state = try openState(config)
-        do { try state.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
+        do { try state.checkVersion() } catch let e as StateError { throw PipelineError.state(e) }
         return state
     }
 
     /// Reads a plan file and checks it against the hash the state database recorded.
     func loadPlan(_ batch: BatchRecord) throws -> (plan: Plan, sha256: String, matches: Bool) {
         guard let data = FileManager.default.contents(atPath: batch.planPath) else {
-            throw ReconError("\(batch.planPath): plan file not found")
+            throw PipelineError.batch("\(batch.planPath): plan file not found")
         }
         let bytes = [UInt8](data)
         let sha = Plan.sha256(bytes)
@@ -28,7 +28,7 @@ extension Pipeline {
               let actions = root["actions"] as? [[String: Any]], let human = root["needs_human"] as? [[String: Any]],
               let batchId = root["batch_id"] as? String, let runId = root["run_id"] as? String,
               let createdAt = root["created_at"] as? String else {
-            throw ReconError("\(path): not a recon plan (JSON with actions, needs_human, batch_id, run_id)")
+            throw PipelineError.batch("\(path): not a recon plan (JSON with actions, needs_human, batch_id, run_id)")
         }
         var parsed: [PlanAction] = []
         for (i, a) in actions.enumerated() {
@@ -36,13 +36,13 @@ extension Pipeline {
                   let system = (a["system"] as? String).flatMap(System.init(rawValue:)),
                   let entity = (a["entity"] as? String).flatMap(Entity.init(rawValue:)),
                   let record = a["record_id"] as? String, let field = a["field"] as? String, let id = a["action_id"] as? String else {
-                throw ReconError("\(path): action \(i + 1) is incomplete")
+                throw PipelineError.batch("\(path): action \(i + 1) is incomplete")
             }
             let action = PlanAction(operation: op, system: system, entity: entity, recordId: record, field: field,
                                     oldValue: a["old_value"] as? String, newValue: a["new_value"] as? String,
                                     findingIds: a["finding_ids"] as? [String] ?? [], payload: a["payload"] as? [String: String] ?? [:],
                                     reason: a["reason"] as? String ?? "", tier: (a["tier"] as? String).flatMap(MatchTier.init(rawValue:)))
-            guard action.actionId == id else { throw ReconError("\(path): action \(i + 1) has id \(id), but its content gives \(action.actionId)") }
+            guard action.actionId == id else { throw PipelineError.batch("\(path): action \(i + 1) has id \(id), but its content gives \(action.actionId)") }
             parsed.append(action)
         }
         let items: [HumanItem] = human.compactMap { h in
@@ -132,7 +132,7 @@ extension Pipeline {
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as StateError { throw ReconError(e.description) }
+        do { return try body() } catch let e as StateError { throw PipelineError.state(e) }
     }
 
     /// The refusal of a request, as the binary's state machine decides it before asking the
@@ -146,7 +146,7 @@ extension Pipeline {
             case .apply: (event, done) = ("apply refused", "applied")
             }
             state.refusal(batch.batchId, event: event, detail: why.description)
-            throw ReconError("batch \(batch.batchId) cannot be \(done): \(why)")
+            throw PipelineError.batch("batch \(batch.batchId) cannot be \(done): \(why)")
         }
     }
 
@@ -176,10 +176,10 @@ extension Pipeline {
         if problem == nil, !plan.actions.isEmpty, excluded.count == plan.actions.count { problem = .nothingSelected }
         if let problem {
             state.refusal(id, event: "approve refused", detail: "\(problem)")
-            throw ReconError("batch \(id) cannot be approved: \(problem)")
+            throw PipelineError.batch("batch \(id) cannot be approved: \(problem)")
         }
         if let why = try wrap({ try state.approve(id, sha256: sha, excluded: excluded, selection: selection.description) }) {
-            throw ReconError("batch \(id) cannot be approved: \(why)")
+            throw PipelineError.batch("batch \(id) cannot be approved: \(why)")
         }
         var text = "approved batch \(id) as \(approver) (sha256 \(sha)); \(plan.actions.count - excluded.count) of \(plan.actions.count) actions will be applied"
             + (selection.excludedIds.isEmpty && selection.only.isEmpty && selection.excludedOperations.isEmpty ? "" : " (\(selection.description))")
@@ -212,10 +212,10 @@ extension Pipeline {
     /// `recon decide same|different|withdrawn`: records a reviewer's decision about two customers.
     public func decide(_ verdict: IdentityDecisions.Verdict, _ a: String, _ b: String, reason: String) throws -> String {
         guard let x = IdentityDecisions.Record(a), let y = IdentityDecisions.Record(b) else {
-            throw ReconError("records are written system:id, e.g. crm:C0001 erp:K0001 (got \(a) \(b))")
+            throw PipelineError.usage("records are written system:id, e.g. crm:C0001 erp:K0001 (got \(a) \(b))")
         }
-        guard x != y else { throw ReconError("a decision is about two different records (got \(x) twice)") }
-        guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why (it is kept with the decision)") }
+        guard x != y else { throw PipelineError.usage("a decision is about two different records (got \(x) twice)") }
+        guard !reason.trimmingWhitespace().isEmpty else { throw PipelineError.usage("--reason must say why (it is kept with the decision)") }
         let config = try loadConfig()
         let state = try stateChecked(config)
         let n = try wrap { try state.decide(verdict, x, y, reason: reason, source: "recon decide") }
@@ -245,14 +245,14 @@ extension Pipeline {
     }
 
     public func rejectBatch(_ id: String, reason: String) throws -> String {
-        guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why the batch is rejected") }
+        guard !reason.trimmingWhitespace().isEmpty else { throw PipelineError.usage("--reason must say why the batch is rejected") }
         let config = try loadConfig()
         let state = try stateChecked(config)
         let batch = try wrap { try state.batch(id) }
         let who = try wrap { try state.sessionUser() }
         try refuseIfNeeded(batch, .reject(by: who), state)
         if let why = try wrap({ try state.reject(id, reason: reason) }) {
-            throw ReconError("batch \(id) cannot be rejected: \(why)")
+            throw PipelineError.batch("batch \(id) cannot be rejected: \(why)")
         }
         return "rejected batch \(id)"
     }
@@ -275,7 +275,7 @@ extension Pipeline {
         let config = try loadConfig()
         let state = try stateChecked(config)
         let connection = state.connection
-        func sql(_ text: String) throws { do { try connection.execute(text) } catch let e as PostgresError { throw ReconError("state database: \(e)") } }
+        func sql(_ text: String) throws { do { try connection.execute(text) } catch let e as PostgresError { throw PipelineError.state(.server(e)) } }
         let first = try wrap { try state.batch(id) }
         let (plan, sha, _) = try planOrRefuse(first, event: "apply refused", state)
         let applier = try wrap { try state.sessionUser() }
@@ -290,7 +290,7 @@ extension Pipeline {
             // checks it again: status, expiry, the approved hash, the approval's audit event.
             if let why = try wrap({ try state.beginApply(id, sha256: sha) }) {
                 try sql("COMMIT")   // the refusal, audited
-                throw ReconError("batch \(id) cannot be applied: \(why)")
+                throw PipelineError.batch("batch \(id) cannot be applied: \(why)")
             }
             let batch = try wrap { try state.batch(id) }
             let excluded = Set(batch.excluded)
@@ -310,7 +310,7 @@ extension Pipeline {
             // rollback batch: written now, put in place once the transaction has committed.
             do {
                 staged.append(try writer.stage(into: folder, name: "apply-\(id)", files: Self.importFiles(appliedNow, stale: stale)))
-            } catch let e as ReportError { throw ReconError("cannot write the import files: \(e.description)") }
+            } catch let e as ReportError { throw PipelineError.batch("cannot write the import files: \(e.description)") }
             var lines = ["applied batch \(id): \(detail)", "import files: \(folder)/apply-\(id)/"]
             for (a, why) in stale { lines.append("  stale \(a.actionId) \(a.system.rawValue) \(a.entity.rawValue) \(a.recordId) \(a.field): \(why)") }
             if !appliedNow.isEmpty {
@@ -321,7 +321,7 @@ extension Pipeline {
                     staged.append(try writer.stage(into: folder, name: "rollback-\(id)",
                                                    files: [("plan.json", json), ("plan.csv", ReportWriter.planCSV(rollbackPlan)),
                                                            ("batch.html", Array(BatchPage.render(rollbackPlan, sha256: Plan.sha256(json)).utf8))]))
-                } catch let e as ReportError { throw ReconError("cannot write the rollback batch: \(e.description)") }
+                } catch let e as ReportError { throw PipelineError.batch("cannot write the rollback batch: \(e.description)") }
                 try wrap { try state.registerRollback(rollbackPlan, path: path + "/plan.json", sha256: Plan.sha256(json),
                                                       expireSeconds: config.batchExpirySeconds) }
                 lines.append("rollback batch \(rollbackPlan.batchId) (pending; approve it before use): \(path)/plan.json")
@@ -355,7 +355,7 @@ extension Pipeline {
         let config = try loadConfig()
         let state = try stateChecked(config)
         let batch = try wrap { try state.batch(id) }
-        guard batch.status == .applied else { throw ReconError("batch \(id) is \(batch.status.rawValue): only an applied batch has import files") }
+        guard batch.status == .applied else { throw PipelineError.batch("batch \(id) is \(batch.status.rawValue): only an applied batch has import files") }
         let actions = try wrap { try state.corrections(of: id) }
         let folder = target ?? (batch.planPath as NSString).deletingLastPathComponent
         let name = target == nil ? "apply-\(id)" : "export-\(id)"
@@ -363,7 +363,7 @@ extension Pipeline {
         do {
             let path = try writer.publishInto(folder, name: name, files: Self.importFiles(actions, stale: []))
             return "import files of batch \(id) (\(actions.count) corrections from the outbox): \(path)/"
-        } catch let e as ReportError { throw ReconError(e.description) }
+        } catch let e as ReportError { throw PipelineError.report(e) }
     }
 
     /// An error as the audit records it: its description, short.

@@ -3,33 +3,26 @@ public import Postgres
 public import ReconCore
 public import Logging
 
-/// An error that stops a run (exit code 2). Messages name files, lines, columns, queries and
-/// SQLSTATEs, never a record's values.
-public struct ReconError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The user's four query files, read from the queries folder.
 public struct QueryFiles: Sendable {
     public var directory: String
     public var sql: [Extract: String]
 
-    /// - Throws: `ReconError` naming the missing or empty file.
+    /// - Throws: `PipelineError` naming the missing or empty file.
     public static func load(directory: String) throws -> QueryFiles {
         var sql: [Extract: String] = [:]
         for extract in Extract.allCases {
             let path = directory + "/" + extract.fileName
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw ReconError("\(path): query file not found (the query contract needs \(Extract.allCases.map(\.fileName).joined(separator: ", ")))")
+                throw PipelineError.query("\(path): query file not found (the query contract needs \(Extract.allCases.map(\.fileName).joined(separator: ", ")))")
             }
             guard let text = String(data: data, encoding: .utf8) else {
-                throw ReconError("\(path): not valid UTF-8")
+                throw PipelineError.query("\(path): not valid UTF-8")
             }
             var body = Substring(text)
             while let last = body.last, last.isWhitespace || last == ";" { body = body.dropLast() }
             if body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                throw ReconError("\(path): query file is empty")
+                throw PipelineError.query("\(path): query file is empty")
             }
             sql[extract] = String(body)
         }
@@ -62,7 +55,7 @@ public struct MirrorReader {
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             return try connection.query("SELECT pg_current_snapshot()::text").first?.first.flatMap { $0 }
         } catch let error as PostgresError {
-            throw ReconError("cannot start the snapshot transaction: \(error)")
+            throw PipelineError.mirror("cannot start the snapshot transaction: \(error)")
         }
     }
 
@@ -72,33 +65,33 @@ public struct MirrorReader {
         do {
             guard let id = try connection.query("SELECT pg_export_snapshot()").first?.first.flatMap({ $0 }),
                   !id.isEmpty, id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 70) || $0 == 45 }) else {
-                throw ReconError("the server returned no usable snapshot id")
+                throw PipelineError.mirror("the server returned no usable snapshot id")
             }
             try other.execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 0")
             try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try other.execute("SET TRANSACTION SNAPSHOT '\(id)'")
         } catch let error as PostgresError {
-            throw ReconError("cannot share the snapshot with a second connection: \(error)")
+            throw PipelineError.mirror("cannot share the snapshot with a second connection: \(error)")
         }
     }
 
     public func endSnapshot() throws {
         do { try connection.execute("COMMIT") } catch let error as PostgresError {
-            throw ReconError("cannot end the snapshot transaction: \(error)")
+            throw PipelineError.mirror("cannot end the snapshot transaction: \(error)")
         }
     }
 
     /// Asks the server for each query's columns and checks them against the contract.
-    /// - Throws: `ReconError` naming the query file (and the SQLSTATE, or the column).
+    /// - Throws: `PipelineError` naming the query file (and the SQLSTATE, or the column).
     public func describe(_ extract: Extract) throws -> QueryContract.Mapping {
         let path = queries.path(extract)
         do {
             let columns = try connection.describe(queries.sql[extract]!)
             return try QueryContract.validate(extract, described: columns.map { ($0.name, $0.typeOID) })
         } catch let error as PostgresError {
-            throw ReconError("\(path): \(error)")
+            throw PipelineError.query("\(path): \(error)")
         } catch let error as ContractError {
-            throw ReconError("\(queries.directory)/\(error)")
+            throw PipelineError.query("\(queries.directory)/\(error)")
         }
     }
 
@@ -107,10 +100,10 @@ public struct MirrorReader {
     public func planShape(_ extract: Extract) throws -> (modifies: Bool, tables: Set<String>) {
         let rows: [[String?]]
         do { rows = try connection.query("EXPLAIN (FORMAT JSON, VERBOSE) " + queries.sql[extract]!) } catch let error as PostgresError {
-            throw ReconError("\(queries.path(extract)): \(error)")
+            throw PipelineError.query("\(queries.path(extract)): \(error)")
         }
         guard let text = rows.first?.first ?? nil, let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
-            throw ReconError("\(queries.path(extract)): the server returned no plan")
+            throw PipelineError.query("\(queries.path(extract)): the server returned no plan")
         }
         var modifies = false
         var tables: Set<String> = []
@@ -197,7 +190,7 @@ public struct MirrorReader {
             do {
                 mapping = try QueryContract.validate(extract, described: columns.map { ($0.name, $0.typeOID) })
             } catch let error as ContractError {
-                throw ReconError("\(queries.directory)/\(error)")     // the error names the file
+                throw PipelineError.query("\(queries.directory)/\(error)")     // the error names the file
             }
             var decoder = StoreDecoder(extract.entity, mapping)
             var store = RowStore(width: decoder.sources.count)
@@ -217,7 +210,7 @@ public struct MirrorReader {
             case .erpOrders: mirror.erpOrders = Table(attributeNames: names, store: store, canonicalColumns: canonical)
             }
         } catch let error as PostgresError {
-            throw ReconError("\(path): \(error)")
+            throw PipelineError.query("\(path): \(error)")
         }
         let seconds = Date().timeIntervalSince(started)
         progress?.clear()
@@ -242,7 +235,7 @@ public struct MirrorReader {
         let sql = "SELECT * FROM (\n" + queries.sql[extract]! + "\n) recon_q WHERE " + (lowercased ? "lower(btrim(recon_q.\(column)::text, $2))" : "btrim(recon_q.\(column)::text, $2)") + " = ANY($1::text[])"
         let rows: [[String?]]
         do { rows = try connection.query(sql, [literal, Self.whitespace]) } catch let error as PostgresError {
-            throw ReconError("\(queries.path(extract)): \(error)")
+            throw PipelineError.query("\(queries.path(extract)): \(error)")
         }
         let build = RecordBuilder(mapping)
         switch extract.entity {
@@ -299,7 +292,7 @@ private final class ParallelBox: @unchecked Sendable {
     }
     func result(_ k: Int) -> Result<Mirror, any Error> {
         lock.lock(); defer { lock.unlock() }
-        return results[k] ?? .failure(ReconError("extraction thread \(k) ended without a result"))
+        return results[k] ?? .failure(PipelineError.mirror("extraction thread \(k) ended without a result"))
     }
 }
 
@@ -339,7 +332,7 @@ struct StoreDecoder {
         }
         CopyLine.split(line, into: &spans)
         guard spans.count == columns else {
-            throw ReconError("\(path): row \(rows) has \(spans.count) fields, the query describes \(columns)")
+            throw PipelineError.query("\(path): row \(rows) has \(spans.count) fields, the query describes \(columns)")
         }
         if !inOrder { store.beginRow() }
         for src in sources {

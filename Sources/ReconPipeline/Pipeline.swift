@@ -62,7 +62,7 @@ public struct Pipeline {
     }
 
     /// Loads and checks recon.yml.
-    /// - Throws: `ReconError` naming the file (and line and column for content problems).
+    /// - Throws: `PipelineError` naming the file (and line and column for content problems).
     /// Every file and folder recon creates from here on (reports, import files, rollback plans)
     /// gets `mode` (folders: plus x where readable), whatever the caller's umask allowed.
     static func restrictNewFiles(to mode: Int) {
@@ -72,12 +72,12 @@ public struct Pipeline {
 
     public func loadConfig() throws -> ReconConfig {
         // The numbering plans come first: the config's default_country is checked against them.
-        do { try PhoneMetadataFile.require() } catch { throw ReconError(error.description) }
+        do { try PhoneMetadataFile.require() } catch { throw PipelineError.phoneMetadata(error) }
         guard let data = FileManager.default.contents(atPath: options.configPath) else {
-            throw ReconError("\(options.configPath): config file not found")
+            throw PipelineError.config("\(options.configPath): config file not found")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ReconError("\(options.configPath): not valid UTF-8")
+            throw PipelineError.config("\(options.configPath): not valid UTF-8")
         }
         do {
             var config = try ReconConfig.parse(text, file: options.configPath)
@@ -87,7 +87,7 @@ public struct Pipeline {
             if let s = options.stateDatabase { config.stateDatabase = s }
             return config
         } catch let error as ConfigError {
-            throw ReconError(error.description)
+            throw PipelineError.configFile(error)
         }
     }
 
@@ -113,7 +113,7 @@ public struct Pipeline {
                 try Connection(conninfo: connectionString(config), sessionOptions: config.sessionOptions)
             }
         } catch let error as PostgresError {
-            throw ReconError("mirror database: \(error)")
+            throw PipelineError.mirror("mirror database: \(error)")
         }
     }
 
@@ -123,7 +123,7 @@ public struct Pipeline {
                 try StateStore(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
             }
         } catch let e as StateError {
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
     }
 
@@ -162,13 +162,13 @@ public struct Pipeline {
             if applied.isEmpty { return ["state schema is up to date (version \(Migrations.latest))"] }
             return applied.map { "applied migration \($0.version): \($0.description)" }
         } catch let e as StateError {
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
     }
 
     /// `recon waive`: accepts a finding for now (recorded with who and when).
     public func waive(findingId: String, reason: String, until: String?) throws -> String {
-        guard !reason.trimmingWhitespace().isEmpty else { throw ReconError("--reason must say why the finding is waived") }
+        guard !reason.trimmingWhitespace().isEmpty else { throw PipelineError.usage("--reason must say why the finding is waived") }
         if let until { try Self.checkWaiverEnd(until, today: Date()) }
         let config = try loadConfig()
         let state = try openState(config)
@@ -177,7 +177,7 @@ public struct Pipeline {
             let who = try state.waive(findingId: findingId, reason: reason, until: until)
             return "waived \(findingId) by \(who)" + (until.map { " until \($0)" } ?? " until further notice")
         } catch let e as StateError {
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
     }
 
@@ -189,11 +189,11 @@ public struct Pipeline {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
               DateComponents(calendar: calendar, year: y, month: m, day: d).isValidDate(in: calendar) else {
-            throw ReconError("--until \(until): not a date; write it as YYYY-MM-DD, e.g. 2026-12-31")
+            throw PipelineError.usage("--until \(until): not a date; write it as YYYY-MM-DD, e.g. 2026-12-31")
         }
         let now = calendar.dateComponents([.year, .month, .day], from: today)
         if (y, m, d) < (now.year ?? 0, now.month ?? 0, now.day ?? 0) {
-            throw ReconError("--until \(until) is in the past: a waiver must end today or later (UTC)")
+            throw PipelineError.usage("--until \(until) is in the past: a waiver must end today or later (UTC)")
         }
     }
 
@@ -214,7 +214,7 @@ public struct Pipeline {
                 warnings.append("WARNING: the mirror role can write tables the queries read (\(writable.joined(separator: ", "))); recon needs SELECT only")
             }
         } catch let error as PostgresError {
-            throw ReconError("cannot check the mirror role's privileges: \(error)")
+            throw PipelineError.mirror("cannot check the mirror role's privileges: \(error)")
         }
         return warnings
     }
@@ -227,7 +227,7 @@ public struct Pipeline {
         notes.append("phone metadata: \(plans.label), \(plans.path)")
         if let warning = plans.staleWarning() { notes.append(warning) }
         if config.statuses.crm.isEmpty || config.statuses.erp.isEmpty {
-            throw ReconError("\(options.configPath): statuses.crm and statuses.erp must map each raw status to a canonical status")
+            throw PipelineError.config("\(options.configPath): statuses.crm and statuses.erp must map each raw status to a canonical status")
         }
         let queries = try QueryFiles.load(directory: config.queriesDirectory)
         let connection = try connect(config)
@@ -238,7 +238,7 @@ public struct Pipeline {
             // Refused before anything else, and without running it.
             let shape = try reader.planShape(extract)
             if shape.modifies {
-                throw ReconError("\(queries.path(extract)): the query modifies data (an INSERT, UPDATE or DELETE, perhaps inside WITH): recon only reads the mirror; it was not run")
+                throw PipelineError.query("\(queries.path(extract)): the query modifies data (an INSERT, UPDATE or DELETE, perhaps inside WITH): recon only reads the mirror; it was not run")
             }
             readTables.formUnion(shape.tables)
         }
@@ -255,7 +255,7 @@ public struct Pipeline {
             try state.checkVersion()
             notes.append("state database: schema version \(Migrations.latest)")
         } catch let e as StateError {
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
         return notes
     }
@@ -336,7 +336,7 @@ public struct Pipeline {
         }
         guard let e = Reconciler.explain(mirror, config: config, decisions: decisions, system: system, entity: entity, id: id,
                                          showValues: showValues) else {
-            throw ReconError("\(system.rawValue) \(entity.rawValue) \(id) is not in \(Extract.of(system, entity).fileName)'s output")
+            throw PipelineError.usage("\(system.rawValue) \(entity.rawValue) \(id) is not in \(Extract.of(system, entity).fileName)'s output")
         }
         var lines = ["\(e.system.rawValue) \(e.entity.rawValue) \(e.id)"]
         lines.append("keys" + (showValues ? ":" : " (values masked; --show-values shows them):"))
@@ -401,7 +401,7 @@ public struct Pipeline {
             return result
         } catch {
             progress.clear()
-            let message = (error as? ReconError)?.description ?? "\(error)"
+            let message = (error as? PipelineError)?.description ?? "\(error)"
             logger.error("run failed", metadata: ["run_id": "\(runId)", "error": "\(message)"])
             state?.abandonRun()
             state?.failRun(runId: runId, error: message, exitCode: ExitStatus.error.rawValue)
@@ -457,13 +457,13 @@ public struct Pipeline {
         let writer = ReportWriter(reportsDirectory: config.reportsDirectory)
         writer.removeLeftovers()
         let store = try openState(config)
-        do { try store.checkVersion() } catch let e as StateError { throw ReconError(e.description) }
+        do { try store.checkVersion() } catch let e as StateError { throw PipelineError.state(e) }
         let taken: RunLock?
         do {
             taken = try withConnectRetries(config, "state database") {
                 try RunLock.take(conninfo: stateConnectionString(config), sessionOptions: config.sessionOptions)
             }
-        } catch let e as StateError { throw ReconError(e.description) }
+        } catch let e as StateError { throw PipelineError.state(e) }
         guard let lock = taken else { return nil }
         state = store
         // We hold the lock: a run still marked running has no process any more.
@@ -526,7 +526,7 @@ public struct Pipeline {
         // works out the lifecycle and writes the findings' CSVs.
         progress.note("writing reports")
         let folder: ReportFolder
-        do { folder = try writer.begin(runId) } catch let e as ReportError { throw ReconError(e.description) }
+        do { folder = try writer.begin(runId) } catch let e as ReportError { throw PipelineError.report(e) }
         stopper.working(in: folder.tempPath)
         let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
             guard let ownership = config.ownership else { return nil }
@@ -617,12 +617,12 @@ public struct Pipeline {
             }
         } catch {
             _ = try? stateJob.wait()     // the state connection is free again before the error is handled
-            throw (error as? ReportError).map { ReconError($0.description) } ?? error
+            throw (error as? ReportError).map { PipelineError.report($0) } ?? error
         }
         let stateMs: Int
         do { stateMs = try stateJob.wait() } catch let e as StateError {
             folder.discard()
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
         summary.timingsMs.append(("state", stateMs))
         logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(Stopwatch.residentMiB())"])
@@ -698,10 +698,10 @@ public struct Pipeline {
             }
         } catch let error as ReportError {
             folder.discard()
-            throw ReconError(error.description)
+            throw PipelineError.report(error)
         } catch let e as StateError {
             folder.discard()
-            throw ReconError(e.description)
+            throw PipelineError.state(e)
         }
     }
 

@@ -59,7 +59,7 @@ extension StateStore {
                                      [plan.batchId, plan.runId, plan.rollbackOf, path, sha256, String(plan.actions.count),
                                       String(plan.needsHuman.count), String(expireSeconds), allowSelfApproval ? "true" : "false"])
         } catch let error as PostgresError {
-            throw StateError("state database: cannot register batch \(plan.batchId): \(error)")
+            throw StateError.server(error, doing: "cannot register batch \(plan.batchId)")
         }
     }
 
@@ -75,7 +75,7 @@ extension StateStore {
 
     public func batch(_ id: String) throws -> BatchRecord {
         guard let row = try q("SELECT \(Self.batchColumns) FROM recon.batches WHERE batch_id = $1", [id]).first else {
-            throw StateError("unknown batch \(id) (recon batch list shows the batches)")
+            throw StateError.unknownBatch(id)
         }
         return Self.batch(row)
     }
@@ -151,7 +151,7 @@ extension StateStore {
             return value
         } catch let error as PostgresError {
             try? connection.execute("ROLLBACK")
-            throw StateError("state database: \(error)")
+            throw StateError.server(error)
         } catch {
             try? connection.execute("ROLLBACK")
             throw error

@@ -27,7 +27,7 @@ public final class RunLock: @unchecked Sendable {
             let pid = try connection.query("SELECT pg_backend_pid()").first?.first.flatMap { $0 } ?? ""
             return RunLock(connection: connection, backendPid: pid)
         } catch let error as PostgresError {
-            throw StateError("state database: \(error)")
+            throw StateError.server(error)
         }
     }
 

@@ -2,10 +2,35 @@ import Foundation
 public import Postgres
 public import ReconCore
 
-/// A problem with the state database: named, never carrying record values.
-public struct StateError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
+/// A problem with the state database: named, never carrying record values (the server's own
+/// errors are redacted by `PostgresError`).
+public enum StateError: Error, CustomStringConvertible {
+    /// A statement failed; `doing` says what recon was doing when it matters to the reader.
+    case server(PostgresError, doing: String? = nil)
+    case noSchema
+    case schemaBehind(found: Int, needed: Int)
+    case schemaAhead(found: Int, known: Int)
+    indirect case migrationFailed(version: Int, StateError)
+    case unknownFinding(String)
+    case unknownBatch(String)
+    /// The state database restarted or the run's session ended: the lock went with it.
+    case lostRunLock
+    /// A recon function answered with no row.
+    case noAnswer(function: String)
+
+    public var description: String {
+        switch self {
+        case .server(let error, let doing): return "state database: " + (doing.map { "\($0): " } ?? "") + "\(error)"
+        case .noSchema: return "state database has no recon schema: run `recon migrate` (needs a role that may create the schema recon)"
+        case .schemaBehind(let v, let latest): return "state schema is at version \(v), this recon needs \(latest): run `recon migrate`"
+        case .schemaAhead(let v, let latest): return "state schema is at version \(v), newer than this recon knows (\(latest)): upgrade recon"
+        case .migrationFailed(let version, let error): return "migration \(version) failed: \(error.description)"
+        case .unknownFinding(let id): return "unknown finding id \(id): it has not been seen by any recorded run"
+        case .unknownBatch(let id): return "unknown batch \(id) (recon batch list shows the batches)"
+        case .lostRunLock: return "state database: this run lost its run lock (the state database restarted or its session ended); nothing was recorded"
+        case .noAnswer(let function): return "\(function) returned nothing"
+        }
+    }
 }
 
 /// recon's own state in the `recon` schema of the state database: schema version, the run lock,
@@ -25,13 +50,13 @@ public final class StateStore {
             connection = try Connection(conninfo: conninfo, applicationName: "recon-state", sessionOptions: sessionOptions)
             try connection.execute("SET TimeZone = 'UTC'")
         } catch let error as PostgresError {
-            throw StateError("state database: \(error)")
+            throw StateError.server(error)
         }
     }
 
     func q(_ sql: String, _ params: [String?] = []) throws -> [[String?]] {
         do { return try connection.query(sql, params) } catch let error as PostgresError {
-            throw StateError("state database: \(error)")
+            throw StateError.server(error)
         }
     }
 
@@ -47,11 +72,11 @@ public final class StateStore {
         let latest = Migrations.latest
         switch try schemaVersion() {
         case nil:
-            throw StateError("state database has no recon schema: run `recon migrate` (needs a role that may create the schema recon)")
+            throw StateError.noSchema
         case let v? where v < latest:
-            throw StateError("state schema is at version \(v), this recon needs \(latest): run `recon migrate`")
+            throw StateError.schemaBehind(found: v, needed: latest)
         case let v? where v > latest:
-            throw StateError("state schema is at version \(v), newer than this recon knows (\(latest)): upgrade recon")
+            throw StateError.schemaAhead(found: v, known: latest)
         default:
             return
         }
@@ -63,7 +88,7 @@ public final class StateStore {
         var applied: [Migrations.Migration] = []
         let current = try schemaVersion() ?? 0
         if current > Migrations.latest {
-            throw StateError("state schema is at version \(current), newer than this recon knows (\(Migrations.latest)): upgrade recon")
+            throw StateError.schemaAhead(found: current, known: Migrations.latest)
         }
         for m in Migrations.all where m.version > current {
             do {
@@ -78,7 +103,7 @@ public final class StateStore {
                 }
                 if done { applied.append(m) }
             } catch let error as StateError {
-                throw StateError("migration \(m.version) failed: \(error.description)")
+                throw StateError.migrationFailed(version: m.version, error)
             }
         }
         return applied
@@ -146,7 +171,7 @@ public final class StateStore {
                 }
             }
         } catch let error as PostgresError {
-            throw StateError("state database: \(error)")
+            throw StateError.server(error)
         }
         return out
     }
@@ -196,7 +221,7 @@ public final class StateStore {
     /// Records a waiver. - Throws: when the finding id has never been seen.
     public func waive(findingId: String, reason: String, until: String?) throws -> String {
         guard try q("SELECT 1 FROM recon.findings WHERE finding_id = $1", [findingId]).count == 1 else {
-            throw StateError("unknown finding id \(findingId): it has not been seen by any recorded run")
+            throw StateError.unknownFinding(findingId)
         }
         let rows = try q("INSERT INTO recon.waivers (finding_id, reason, until) VALUES ($1, $2, $3::date) RETURNING waived_by",
                          [findingId, reason, until])
@@ -281,7 +306,7 @@ public final class StateStore {
                       record.recordsRead, record.timings, record.breaches, record.snapshot, String(seq)])
         } catch let error as PostgresError {
             try? connection.execute("ROLLBACK")
-            throw StateError("state database: cannot record the run: \(error)")
+            throw StateError.server(error, doing: "cannot record the run")
         }
     }
 
@@ -295,12 +320,12 @@ public final class StateStore {
                 """, [lock.backendPid] + Self.runLockKeyParts)
             guard held.count == 1 else {
                 try? connection.execute("ROLLBACK")
-                throw StateError("state database: this run lost its run lock (the state database restarted or its session ended); nothing was recorded")
+                throw StateError.lostRunLock
             }
             try connection.execute("COMMIT")
         } catch let error as PostgresError {
             try? connection.execute("ROLLBACK")
-            throw StateError("state database: cannot record the run: \(error)")
+            throw StateError.server(error, doing: "cannot record the run")
         }
     }
 
@@ -398,7 +423,7 @@ public final class StateStore {
                        reason: String, source: String) throws -> Int64 {
         let rows = try q("SELECT recon.decide($1, $2, $3, $4, $5, $6, $7)",
                          [verdict.rawValue, a.system.rawValue, a.id, b.system.rawValue, b.id, reason, source])
-        guard let n = rows.first?.first.flatMap({ $0 }).flatMap({ Int64($0) }) else { throw StateError("recon.decide returned nothing") }
+        guard let n = rows.first?.first.flatMap({ $0 }).flatMap({ Int64($0) }) else { throw StateError.noAnswer(function: "recon.decide") }
         return n
     }
 

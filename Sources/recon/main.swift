@@ -281,7 +281,7 @@ let jsonLogs: Bool = {
 do {
     var command = try Recon.parseAsRoot()
     try command.run()
-} catch let error as ReconError {
+} catch let error as PipelineError {
     FileHandle.standardError.write(Data((finalErrorLine(error.description, json: jsonLogs) + "\n").utf8))
     exit(ExitStatus.error.rawValue)
 } catch let code as ExitCode {
