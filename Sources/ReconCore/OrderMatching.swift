@@ -596,20 +596,19 @@ private final class TwoThreadMatch: @unchecked Sendable {
     /// How the customers' phones were answered (both tables, both threads).
     var phoneCounts = (fast: 0, slow: 0)
     /// Each system's customers are normalised in pieces, by whichever thread is free.
-    let normalising: [CustomerNormalisationPieces]
+    let normalising: PerSystem<CustomerNormalisationPieces>
     /// The linked orders compared in pieces, by whichever thread is free.
     let linked = LinkedOrders()
 
     init(customers: CustomerMatcher, orders: OrderMatcher, mirror: Mirror, early: CustomerNormalising?) {
         self.customers = customers
         self.orders = orders
-        normalising = [early?.pieces(.crm) ?? CustomerNormalisationPieces(mirror.crmCustomers.records),
-                       early?.pieces(.erp) ?? CustomerNormalisationPieces(mirror.erpCustomers.records)]
+        normalising = PerSystem { early?.pieces($0) ?? CustomerNormalisationPieces(mirror.customers($0).records) }
     }
 
-    /// System `s`'s customers normalised (on the customers' thread), with their phone counts.
-    func normalised(_ s: Int) -> PreNormalised {
-        let whole = normalising[s].result()
+    /// `system`'s customers normalised (on the customers' thread), with their phone counts.
+    func normalised(_ system: System) -> PreNormalised {
+        let whole = normalising[system].result()
         phoneCounts.fast += whole.phonesFast
         phoneCounts.slow += whole.phonesSlow
         return whole
@@ -708,11 +707,11 @@ public enum Reconciler {
             let indexed = DispatchSemaphore(value: 0), identified = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
             Engine.start("recon-orders", stackSize: Engine.matchingStack) {
                 let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
-                box.normalising[0].help(phones: phones)
+                box.normalising.crm.help(phones: phones)
                 box.orders.steps.lap("customers.normalise_crm")
                 box.orders.prepare()
                 box.orders.link()
-                box.normalising[1].help(phones: phones)
+                box.normalising.erp.help(phones: phones)
                 box.orders.steps.lap("customers.normalise_erp")
                 // Linked pairs need no customers: compared in pieces by this thread while it would
                 // wait for the customers, and by both once the rest is done.
@@ -744,11 +743,11 @@ public enum Reconciler {
                 box.identityOfCode = identity
                 identified.signal()
             }, crm: {
-                box.normalising[0].help(phones: phones)
-                return box.normalised(0)
+                box.normalising.crm.help(phones: phones)
+                return box.normalised(.crm)
             }, erp: {
-                box.normalising[1].help(phones: phones)
-                return box.normalised(1)
+                box.normalising.erp.help(phones: phones)
+                return box.normalised(.erp)
             })
             var customerFindings = Reconciler.sortedByTypeEntityId(box.customers.findings)
             box.customers.findings = []

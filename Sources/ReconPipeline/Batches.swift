@@ -284,6 +284,7 @@ extension Pipeline {
         let folder = (first.planPath as NSString).deletingLastPathComponent
         let writer = ReportWriter(reportsDirectory: folder)
         var staged: [ReportWriter.Staged] = []
+        // Not `StateStore.transaction`: a refusal commits its audit event before it throws.
         try sql("BEGIN")
         do {
             // The database locks the batch (concurrent applies wait, then find it applied) and

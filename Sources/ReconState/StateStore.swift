@@ -253,6 +253,7 @@ public final class StateStore {
     /// number of the run that opened it, `first_seen_seq`).
     public func stageRun(runId: String, lifecycle: Lifecycle, record: RunRecord) throws {
         do {
+            // Not `transaction`: it stays open until `commitRun` (once the folder is published) or `abandonRun`.
             try connection.execute("BEGIN")
             // The run lock is held: no other run takes a number meanwhile.
             let last = try connection.query("""
