@@ -272,7 +272,7 @@ struct IdColumn {
     mutating func state<R>(_ recs: Records<R>, _ store: RowStore, _ i: Int, problem: Problem) -> State {
         guard let (code, inserted) = codes.internTrimmed(store.bytes(i, 0)) else {
             let row = recs.row(i)
-            problem("", recs.field(i, 0) ?? "", "empty id at row \(row) of \(file)", ["\(system.rawValue):row:\(row)"])
+            problem("", recs.field(i, 0) ?? "", InvalidValue.emptyId(row: row, file: file), ["\(system.rawValue):row:\(row)"])
             return .blank
         }
         if inserted { return .first(code) }
@@ -283,7 +283,7 @@ struct IdColumn {
     /// Reports the ids that occur more than once, in id order.
     func reportRepeats(problem: Problem) {
         for (id, n) in occurrences.map({ (codes.string($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
-            problem(id, id, "id occurs \(n) times in \(file); the first row is used for matching", nil)
+            problem(id, id, InvalidValue.repeatedId(times: n, file: file), nil)
         }
     }
 }

@@ -251,7 +251,7 @@ struct CustomerMatcher {
                 }
                 if pre.unknownCountry[i] {
                     invalid(system, ids.codes.string(code), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
-                            detail: "country is not an ISO 3166-1 alpha-2 code; phone read with default_country \(config.defaultCountry)")
+                            detail: InvalidValue.unknownCountry(defaultCountry: config.defaultCountry))
                 }
                 let phoneCode = pre.withPhoneKey(i) { idx.phones.intern($0).code } ?? -1
                 idx.phone.append(phoneCode)
@@ -356,9 +356,9 @@ struct CustomerMatcher {
                                       : erpStore.bytes(idx.record[g], CustomerRecord.Field.externalId) {
                 // Without a closure in the common case: one capturing `idx` would copy it per record.
                 if let t = ByteText.trimmedBytes(p) {
-                    link = t.isEmpty ? .none : idx.global(system.other, t).map { .resolved(Int($0)) } ?? .dangling
+                    link = ExternalLink.of(t) { idx.global(system.other, $0).map(Int.init) }
                 } else {
-                    link = ByteText.trimmed(p) { t in t.isEmpty ? .none : idx.global(system.other, t).map { .resolved(Int($0)) } ?? .dangling }
+                    link = ByteText.trimmed(p) { t in ExternalLink.of(t) { idx.global(system.other, $0).map(Int.init) } }
                 }
             } else {
                 link = .none

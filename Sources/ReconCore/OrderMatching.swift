@@ -123,13 +123,13 @@ struct OrderMatcher {
                     let rawStatus = recs.field(i, F.status)
                     let empty = rawStatus?.trimmingWhitespace().isEmpty ?? true
                     invalid(system, ids.codes.string(code), field: "status", value: rawStatus ?? "",
-                            detail: empty ? "status is empty" : "raw status is not in statuses.\(system.rawValue) of recon.yml")
+                            detail: InvalidValue.status(empty: empty, system: system))
                 }
                 let amountState: Bool? = store.bytes(i, F.amount).map { ValueNormaliser.amount(bytes: $0, into: &scratch) }
                 if amountState == true {
                     p.amount = scratch.withUnsafeBufferPointer { amountCodes.code(canonical: $0) }
                 } else if amountState == false {
-                    invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: "amount is not a decimal number")
+                    invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: InvalidValue.amount)
                 }
                 if let f = store.bytes(i, F.currency), ValueNormaliser.currency(bytes: f, into: &scratch) {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
@@ -184,9 +184,9 @@ struct OrderMatcher {
                     // Orders are prepared in order of first appearance, CRM first: an id's code
                     // plus the system's offset is the order's index in `orders`.
                     @inline(__always) func lookUp(_ t: UnsafeBufferPointer<UInt8>) -> ExternalLink {
-                        if t.isEmpty { return .none }
-                        guard let code = fromCRM ? erpCodes.find(t) : crmCodes.find(t) else { return .dangling }
-                        return .resolved(fromCRM ? crmOrderCount + Int(code) : Int(code))
+                        ExternalLink.of(t) { t in
+                            (fromCRM ? erpCodes.find(t) : crmCodes.find(t)).map { fromCRM ? crmOrderCount + Int($0) : Int($0) }
+                        }
                     }
                     if let t = ByteText.trimmedBytes(f) { link = lookUp(t) } else { link = ByteText.trimmed(f) { lookUp($0) } }
                 } else {
@@ -403,19 +403,14 @@ struct OrderMatcher {
         }
         for o in 0..<n where orders[o].system == .crm && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
             guard let k = identityKey(o), var list = candidates[k], !list.isEmpty else { continue }
-            // The closest in time, then the smallest id.
-            let c = orders[o].created ?? 0
-            let best = list.indices.min { a, b in
-                let da = abs((orders[list[a]].created ?? 0) - c), db = abs((orders[list[b]].created ?? 0) - c)
-                return da != db ? da < db : idText(orders[list[a]]) < idText(orders[list[b]])
-            }!
+            let best = UnlinkedOrder.closest(to: orders[o].created ?? 0, among: list, createdAt: { orders[$0].created ?? 0 },
+                                             id: { idText(orders[$0]) })
             let e = list.remove(at: best)
             candidates[k] = list
             pairedUnlinked[o] = true
             pairedUnlinked[e] = true
             findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
-                                    matchedOn: "customer+amount+currency",
-                                    detail: "same customer, amount and currency but no external-id link in either system",
+                                    matchedOn: UnlinkedOrder.matchedOn, detail: UnlinkedOrder.detail,
                                     members: [FindingMember(system: .crm, recordId: idText(orders[o]), value: amountText(orders[o]) ?? "", role: "crm"),
                                               FindingMember(system: .erp, recordId: idText(orders[e]), value: amountText(orders[e]) ?? "", role: "erp")]))
         }
@@ -447,14 +442,6 @@ struct OrderMatcher {
                                 detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
                                 identity: identity))
     }
-}
-
-/// What a record's external_id says: nothing (empty or NULL), a record the other system does not
-/// have, or the index of the record it names.
-enum ExternalLink: Equatable {
-    case none
-    case dangling
-    case resolved(Int)
 }
 
 /// Canonical amounts (`ValueNormaliser.amount`) as single 64-bit values, so orders compare

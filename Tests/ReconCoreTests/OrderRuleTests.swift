@@ -93,3 +93,24 @@ struct PlanDecisionTests {
                 == .human(reason: "no automatic correction for orphan order"))
     }
 }
+
+/// `UnlinkedOrder` and `ExternalLink`.
+struct LinkRuleTests {
+    @Test func anUnlinkedCRMOrderTakesTheClosestERPOrderThenTheSmallestId() {
+        let created: [Int: Int64] = [0: 1_000, 1: 1_300, 2: 700, 3: 5_000]
+        let ids = [0: "E9", 1: "E2", 2: "E1", 3: "E3"]
+        // 1,000: order 0 (0 s away) wins; at 1,000 ± 300, orders 1 and 2 tie and E1 wins.
+        #expect(UnlinkedOrder.closest(to: 1_000, among: [3, 1, 0, 2], createdAt: { created[$0]! }, id: { ids[$0]! }) == 2)
+        #expect(UnlinkedOrder.closest(to: 1_000, among: [3, 1, 2], createdAt: { created[$0]! }, id: { ids[$0]! }) == 2)
+    }
+
+    @Test func anExternalIdLinksNamesNothingOrDangles() {
+        func of(_ text: String) -> ExternalLink {
+            var text = text
+            return text.withUTF8 { ExternalLink.of($0) { String(decoding: $0, as: UTF8.self) == "K1" ? 7 : nil } }
+        }
+        #expect(of("") == .none)
+        #expect(of("K1") == .resolved(7))
+        #expect(of("K404") == .dangling)
+    }
+}
