@@ -508,7 +508,7 @@ struct CustomerMatcher {
         return KeyConflicts(records: inConflict, keys: conflictKeys)
     }
 
-    /// The identities' findings (`CustomerFindings`): duplicates, orphans, unlinked pairs.
+    /// The identities' findings: `CustomerDuplicates`, `CustomerOrphans`, `CustomerUnlinked`.
     private mutating func reportIdentities(_ idx: CustomerIndex, _ comps: inout Components, inConflict: [Bool], dangling: [Bool],
                                            identified: ((PerSystem<[Int32]>) -> Void)?) -> Identities {
         let n = idx.count
@@ -547,15 +547,13 @@ struct CustomerMatcher {
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role)
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
-                guard let detail = CustomerFindings.duplicate(system, count: records.count) else { continue }
+                guard let detail = CustomerDuplicates.detail(system, count: records.count) else { continue }
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
                                         matchedOn: keys.names, detail: detail,
                                         members: records.map { member($0, role: "duplicate") }, tier: comps.tierOf(root: root)))
             }
             if conflicted { continue }
-            switch CustomerFindings.verdict(crm: crm.count, erp: erp.count, keys: keys.names, linked: keys.contains(.externalId),
-                                            dangling: group.contains { dangling[Int($0)] }) {
-            case .orphan(let system, let detail):
+            if let (system, detail) = CustomerOrphans.orphan(crm: crm.count, erp: erp.count, dangling: group.contains { dangling[Int($0)] }) {
                 let records = system == .crm ? crm : erp
                 orphanFindings.append((findings.count, orphanRecords.count..<(orphanRecords.count + records.count)))
                 orphanRecords.append(contentsOf: records)
@@ -566,15 +564,13 @@ struct CustomerMatcher {
                                                           value: mirror.customers(system).records.field(idx.record[Int($0)], CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan")
                                         }))
-            case .unlinked(let detail):
+            } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
                                         matchedOn: keys.names, detail: detail,
                                         members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
                 // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
                 let tier = comps.tierOf(root: root)
                 if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
-            case .none:
-                break
             }
         }
         return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)

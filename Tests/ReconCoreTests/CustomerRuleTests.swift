@@ -18,13 +18,13 @@ struct CustomerRuleTests {
     }
 
     @Test func whatAnIdentityReports() {
-        #expect(CustomerFindings.duplicate(.crm, count: 1) == nil)
-        #expect(CustomerFindings.duplicate(.erp, count: 3) == "3 ERP records for one customer")
-        #expect(CustomerFindings.verdict(crm: 2, erp: 0, keys: "email", linked: false, dangling: false) == .orphan(.crm, detail: "no ERP counterpart"))
-        #expect(CustomerFindings.verdict(crm: 0, erp: 1, keys: "", linked: false, dangling: true)
-                == .orphan(.erp, detail: "no CRM counterpart; external_id points to a CRM record that does not exist"))
-        #expect(CustomerFindings.verdict(crm: 1, erp: 1, keys: "phone+name", linked: false, dangling: false)
-                == .unlinked(detail: "matched by phone+name but no external-id link in either system"))
-        #expect(CustomerFindings.verdict(crm: 1, erp: 2, keys: "external_id+email", linked: true, dangling: false) == .none)
+        #expect(CustomerDuplicates.detail(.crm, count: 1) == nil)
+        #expect(CustomerDuplicates.detail(.erp, count: 3) == "3 ERP records for one customer")
+        #expect(CustomerOrphans.orphan(crm: 2, erp: 0, dangling: false).map { "\($0.system) \($0.detail)" } == "crm no ERP counterpart")
+        #expect(CustomerOrphans.orphan(crm: 0, erp: 1, dangling: true)?.detail
+                == "no CRM counterpart; external_id points to a CRM record that does not exist")
+        #expect(CustomerOrphans.orphan(crm: 1, erp: 1, dangling: false) == nil)
+        #expect(CustomerUnlinked.detail(keys: "phone+name", linked: false) == "matched by phone+name but no external-id link in either system")
+        #expect(CustomerUnlinked.detail(keys: "external_id+email", linked: true) == nil)
     }
 }
