@@ -47,7 +47,8 @@ if [ ! -x .bench/venv/bin/python ] || ! .bench/venv/bin/python -c "import duckdb
   python3 -m venv .bench/venv
   .bench/venv/bin/pip install -q duckdb
 fi
-python3 bench/bench.py --recon "$bin/recon" --mirror-tool "$bin/recon-mirror" --database "$db" \
+# BENCH_RECON: another recon binary to measure on the same mirror (a before/after comparison).
+python3 bench/bench.py --recon "${BENCH_RECON:-$bin/recon}" --mirror-tool "$bin/recon-mirror" --database "$db" \
   --customers "$customers" --runs "$runs" --python .bench/venv/bin/python "${linear_args[@]}" ${BENCH_ARGS:-}
 # The apply benchmark: a batch of BENCH_APPLY_ACTIONS updates (default 100,000; 0 skips it)
 # approved and applied, median of the same number of rounds.
