@@ -640,9 +640,9 @@ public struct Pipeline {
         var pending: [PendingBatch]?
         if config.ownership != nil {
             let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
-            pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: "pending",
+            pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: .pending,
                                                  actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
-                + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status.rawValue, actions: $0.actions, needsHuman: $0.needsHuman) }
+                + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
         }
         var path = config.reportsDirectory + "/" + runId
         if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }

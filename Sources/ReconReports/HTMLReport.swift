@@ -108,7 +108,7 @@ enum HTMLReport {
         if let pending, !pending.isEmpty {
             h += "<table><tr><th>batch</th><th>status</th><th>generated</th><th>actions</th><th>for a human</th></tr>\n"
             for b in pending {
-                h += "<tr><td><code>\(escape(b.batchId))</code></td><td>\(escape(b.status))</td><td>\(escape(b.createdAt))</td>"
+                h += "<tr><td><code>\(escape(b.batchId))</code></td><td>\(escape(b.status.rawValue))</td><td>\(escape(b.createdAt))</td>"
                 h += "<td class=\"n\">\(b.actions)</td><td class=\"n\">\(b.needsHuman)</td></tr>\n"
             }
             h += "</table><div class=\"muted\">Review with <code>recon batch show &lt;batch&gt;</code>; plan.csv lists this run's actions.</div>\n"

@@ -34,10 +34,10 @@ public struct RunSummary: Sendable {
 public struct PendingBatch: Sendable {
     public var batchId: String
     public var createdAt: String
-    public var status: String
+    public var status: BatchStatus
     public var actions: Int
     public var needsHuman: Int
-    public init(batchId: String, createdAt: String, status: String, actions: Int, needsHuman: Int) {
+    public init(batchId: String, createdAt: String, status: BatchStatus, actions: Int, needsHuman: Int) {
         self.batchId = batchId; self.createdAt = createdAt; self.status = status; self.actions = actions; self.needsHuman = needsHuman
     }
 }
