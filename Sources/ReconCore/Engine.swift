@@ -10,7 +10,8 @@ import Foundation
 ///   what the stage signals when it is done;
 /// - `BackgroundJob`, `DeferredJob`: a result computed beside this thread and collected with
 ///   `wait` (the state read, the plan, the CSVs, the run's record);
-/// - `every`: a small loop that ticks until it says stop (the run lock's watchdog, the progress line).
+/// - `every`: a small loop that ticks until it says stop (the run lock's watchdog, the progress line);
+/// - `onSignal`: a handler for SIGTERM and SIGINT (the run's guard).
 ///
 /// Threads rather than Swift's structured concurrency: the pipeline is blocking code (libpq calls,
 /// memory-bound loops over millions of rows) laid out for exactly two cores, where each stage's
@@ -42,8 +43,23 @@ public enum Engine {
         }
     }
 
+    /// Calls `handler` on a Dispatch queue each time `signal` arrives, instead of the signal's
+    /// default action. Keep the returned watch: the handler lasts as long as it does.
+    public static func onSignal(_ number: Int32, _ handler: @escaping @Sendable () -> Void) -> SignalWatch {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        return SignalWatch(source: source)
+    }
+
     /// The main thread's stack size, for stages that run matching code.
     public static let matchingStack = 1 << 23
+}
+
+/// A signal handler installed by `Engine.onSignal`, alive as long as this is.
+public struct SignalWatch {
+    let source: any DispatchSourceSignal
 }
 
 /// Work on a thread of its own whose result (or error) the caller collects with `wait`; with

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 public import Logging
 import ReconCore
 
@@ -48,15 +49,14 @@ func jsonQuote(_ s: String) -> String { JSONText.quote(s) }
 
 /// The one line of stderr that recon redraws in place (the progress line), shared with the log
 /// handler: a log line first clears it, so the two never run into each other.
-public final class TerminalLine: @unchecked Sendable {
-    // @unchecked: `drawn` is read and written under `lock`, which also orders the writes.
+public final class TerminalLine: Sendable {
     public static let shared = TerminalLine()
-    private let lock = NSLock()
-    private var drawn = false
+    /// Whether something is drawn on the line; held while writing, which also orders the writes.
+    private let drawn = Mutex(false)
 
     /// Replaces the line with `text` (no newline).
     func draw(_ text: String) {
-        lock.withLock {
+        drawn.withLock { drawn in
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
             drawn = true
         }
@@ -64,7 +64,7 @@ public final class TerminalLine: @unchecked Sendable {
 
     /// Erases the line if something is drawn on it.
     public func clear() {
-        lock.withLock {
+        drawn.withLock { drawn in
             if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             drawn = false
         }
@@ -72,7 +72,7 @@ public final class TerminalLine: @unchecked Sendable {
 
     /// Writes a whole line (a log line) on a clean line.
     func writeLine(_ line: String) {
-        lock.withLock {
+        drawn.withLock { drawn in
             FileHandle.standardError.write(Data(((drawn ? "\r\u{1B}[K" : "") + line + "\n").utf8))
             drawn = false
         }
@@ -82,13 +82,14 @@ public final class TerminalLine: @unchecked Sendable {
 /// What a run is doing, on one terminal line: rows read and their rate while extracting, and
 /// the phase with its elapsed seconds (redrawn four times a second) while matching, planning
 /// and writing. Silent when stderr is not a terminal (cron, systemd, pipes).
-public final class Progress: @unchecked Sendable {
-    // @unchecked: `phase`, `generation` and `lastDraw` are used under `lock`.
+public final class Progress: Sendable {
     let enabled: Bool
-    private let lock = NSLock()
-    private var lastDraw = Date.distantPast
-    /// Bumped by every change: a ticker whose generation is old stops.
-    private var generation = 0
+    private struct State {
+        var lastDraw = Date.distantPast
+        /// Bumped by every change: a ticker whose generation is old stops.
+        var generation = 0
+    }
+    private let state = Mutex(State())
 
     public init(enabled: Bool) {
         self.enabled = enabled && isatty(2) == 1
@@ -97,10 +98,10 @@ public final class Progress: @unchecked Sendable {
     public func update(_ phase: String, rows: Int, started: Date) {
         guard enabled else { return }
         let now = Date()
-        let draw: Bool = lock.withLock {
-            generation += 1
-            guard now.timeIntervalSince(lastDraw) >= 0.25 else { return false }
-            lastDraw = now
+        let draw: Bool = state.withLock { state in
+            state.generation += 1
+            guard now.timeIntervalSince(state.lastDraw) >= 0.25 else { return false }
+            state.lastDraw = now
             return true
         }
         guard draw else { return }
@@ -111,11 +112,11 @@ public final class Progress: @unchecked Sendable {
     /// Shows `phase` with a running count of seconds until the next `note`, `update` or `clear`.
     public func note(_ phase: String) {
         guard enabled else { return }
-        let mine: Int = lock.withLock { generation += 1; return generation }
+        let mine: Int = state.withLock { state in state.generation += 1; return state.generation }
         let started = Date()
         TerminalLine.shared.draw("\(phase)…")
         Engine.every(0.25, "recon-progress") { [self] in
-            guard lock.withLock({ generation == mine }) else { return false }
+            guard state.withLock({ $0.generation == mine }) else { return false }
             TerminalLine.shared.draw(String(format: "%@… %.1f s", phase, Date().timeIntervalSince(started)))
             return true
         }
@@ -123,7 +124,7 @@ public final class Progress: @unchecked Sendable {
 
     public func clear() {
         guard enabled else { return }
-        lock.withLock { generation += 1 }
+        state.withLock { $0.generation += 1 }
         TerminalLine.shared.clear()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ReconCore
 import ReconState
 
 /// What stops a run from outside: SIGTERM (systemd stop), SIGINT (Ctrl-C) and the loss of the
@@ -18,7 +19,7 @@ final class RunGuard: @unchecked Sendable {
     private var done = false
     private var stateSession: String?
     private var publishFailure: (@Sendable (String) -> Void)?
-    private var signalSources: [any DispatchSourceSignal] = []
+    private var signalWatches: [SignalWatch] = []
     private let stderrLine: @Sendable (String) -> Void
 
     /// - Parameter stderrLine: writes the final error line (text or JSON, as the logs).
@@ -29,13 +30,7 @@ final class RunGuard: @unchecked Sendable {
     /// Catches SIGTERM and SIGINT from now on (instead of dying at once).
     func catchSignals() {
         for (number, name, code) in [(SIGTERM, "SIGTERM", Int32(143)), (SIGINT, "SIGINT", Int32(130))] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                stop(because: "interrupted by \(name)", exitCode: code)
-            }
-            source.resume()
-            signalSources.append(source)
+            signalWatches.append(Engine.onSignal(number) { [self] in stop(because: "interrupted by \(name)", exitCode: code) })
         }
     }
 
