@@ -7,16 +7,35 @@ import ReconCore
 ///
 /// Customer `i` (1…N) is CRM contact `C%07d` and ERP customer `K%07d`. `i % 100` picks what is
 /// injected for that customer (see `Case`); all other customers are clean pairs, some of them
-/// look-alikes (shared switchboard phones, common names, formatting-only differences). One
+/// look-alikes (shared switchboard phones, common names, formatting-only differences). With an
+/// anomaly rate, the cases are dealt by chance instead, to that share of the customers: a dense
+/// mirror, like the first reconciliation of two systems that were never reconciled. One
 /// customer in eight is Australian, most with a mobile in a block opened after 2022: numbering
 /// plans older than those call them invalid, and the ground truth does not.
 public struct MirrorGenerator {
     public let customers: Int
     public let seed: UInt64
+    /// The share of customers (0…1) that carry an injected case; nil: `i % 100` picks the case,
+    /// about one customer in three.
+    public let anomalyRate: Double?
 
-    public init(customers: Int, seed: UInt64 = 42) {
+    public init(customers: Int, seed: UInt64 = 42, anomalyRate: Double? = nil) {
         self.customers = customers
         self.seed = seed
+        self.anomalyRate = anomalyRate
+    }
+
+    /// The cases that inject a finding (switchboards and look-alikes do not).
+    static let findingCases: [Case] = (0..<100).compactMap(Case.init(rawValue:)).filter { !lookAlikeSlots.contains($0.rawValue) }
+    static let lookAlikeSlots = Case.switchboard.rawValue...Case.twoRealOrdersInWindow.rawValue
+
+    /// What customer `i` carries. Switchboards and look-alikes keep their slots at every rate:
+    /// they are what recon must not flag, and a dense mirror needs them as much as a tidy one.
+    func kind(_ i: Int) -> Case? {
+        let slot = i % 100
+        guard let anomalyRate, !Self.lookAlikeSlots.contains(slot) else { return Case(rawValue: slot) }
+        guard Double(hash(i, 13) % 1_000_000) < anomalyRate * 1_000_000 else { return nil }
+        return Self.findingCases[Int(hash(i, 14) % UInt64(Self.findingCases.count))]
     }
 
     /// What a customer slot carries; the raw values are `i % 100`.
@@ -49,6 +68,8 @@ public struct MirrorGenerator {
         public var tier: String
         /// Orphan customers: the near misses recon must name (`system:id`), sorted.
         public var candidates: [String]
+        /// The customer slot that injected it (not part of the key).
+        public var customer = 0
         public init(type: String, entity: String, field: String, records: [String], tier: String = "", candidates: [String] = []) {
             self.type = type; self.entity = entity; self.field = field; self.records = records.sorted()
             self.tier = tier; self.candidates = candidates.sorted()
@@ -226,7 +247,9 @@ public struct MirrorGenerator {
         var dealSeq = 0
         let erpStates = ["PAID", "SHIPPED", "INVOICED"]
         for i in 1...n {
-            let kind = Case(rawValue: i % 100)
+            let injectedBefore = truth.count
+            defer { for t in injectedBefore..<truth.count { truth[t].customer = i } }
+            let kind = kind(i)
             let c = country(i)
             let fi = Int(hash(i, 1) % UInt64(Self.firstNames.count)), li = Int(hash(i, 2) % UInt64(Self.lastNames.count))
             let first = Self.firstNames[fi], last = Self.lastNames[li]

@@ -15,6 +15,11 @@ struct ReconMirror: ParsableCommand {
     @Option(name: .long, help: "Seed for names, amounts and formats.")
     var seed: UInt64 = 42
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Share of customers (0 to 1) carrying an injected case, dealt by chance; without it every 100th slot carries each case (about one customer in three). 0.6 puts over half of the customers in some finding: a dense mirror.",
+        valueName: "share"))
+    var anomalyRate: Double?
+
     @Option(name: .long, help: "Where to write the ground truth CSV (type,entity,field,records).")
     var truth: String?
 
@@ -25,13 +30,16 @@ struct ReconMirror: ParsableCommand {
 
     func validate() throws {
         guard customers >= 100 else { throw ValidationError("--customers must be at least 100 (every injected case needs a slot)") }
+        if let anomalyRate, !(0...1).contains(anomalyRate) {
+            throw ValidationError("--anomaly-rate must be between 0 and 1, got \(anomalyRate)")
+        }
     }
 
     func run() throws {
         if let phoneDifferential {
             throw ExitCode(PhoneDifferential.run(variants: phoneDifferential, seed: seed))
         }
-        let generator = MirrorGenerator(customers: customers, seed: seed)
+        let generator = MirrorGenerator(customers: customers, seed: seed, anomalyRate: anomalyRate)
         let stdout = FileHandle.standardOutput
         let expected = generator.generate { chunk in stdout.write(Data(chunk.utf8)) }
         if let truth {
@@ -40,6 +48,9 @@ struct ReconMirror: ParsableCommand {
                 text += "\(t.type),\(t.entity),\(t.field),\(t.records.joined(separator: " "))\n"
             }
             try text.write(toFile: truth, atomically: true, encoding: .utf8)
+            let involved = Set(expected.map(\.customer)).count
+            FileHandle.standardError.write(Data(("recon-mirror: \(expected.count) findings injected, \(involved) of \(customers) customers "
+                + "(\(involved * 100 / customers) %) in some finding; ground truth in \(truth)\n").utf8))
         }
     }
 }

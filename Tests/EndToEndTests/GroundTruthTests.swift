@@ -9,12 +9,26 @@ import Testing
 @Suite(.serialized)
 struct GroundTruthTests {
     @Test func findsEveryInjectedFindingAndNothingElse() throws {
-        let db = try TestDatabase.create("e2e_truth")
+        try groundTruth(database: "e2e_truth", customers: 800, seed: 7, anomalyRate: nil)
+    }
+
+    /// A dense mirror (the bench's other profile): most customers carry a case, dealt by chance,
+    /// so that cases sit next to each other in every combination the slots allow.
+    @Test func findsEveryInjectedFindingOnADenseMirror() throws {
+        try groundTruth(database: "e2e_truth_dense", customers: 1_500, seed: 19, anomalyRate: 0.65)
+    }
+
+    func groundTruth(database: String, customers: Int, seed: UInt64, anomalyRate: Double?) throws {
+        let db = try TestDatabase.create(database)
         defer { TestDatabase.drop(db) }
         let url = try TestDatabase.url(database: db)
         let tmp = try makeTemporaryDirectory("recon-e2e")
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let truth = try loadMirror(url: url, customers: 800, seed: 7, into: tmp)
+        let truth = try loadMirror(url: url, customers: customers, seed: seed, anomalyRate: anomalyRate, into: tmp)
+        if let anomalyRate {
+            // Over half of the customers are in some finding: the dense profile's promise.
+            #expect(Set(truth.map(\.customer)).count * 2 > customers, "rate \(anomalyRate)")
+        }
 
         let reports = tmp + "/reports"
         let root = repositoryRoot()
@@ -255,11 +269,11 @@ struct GroundTruthTests {
         try body(url, tmp)
     }
 
-    func loadMirror(url: String, customers: Int, seed: UInt64, into tmp: String) throws -> [MirrorGenerator.Truth] {
+    func loadMirror(url: String, customers: Int, seed: UInt64, anomalyRate: Double? = nil, into tmp: String) throws -> [MirrorGenerator.Truth] {
         let sqlPath = tmp + "/mirror.sql"
         _ = FileManager.default.createFile(atPath: sqlPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: sqlPath))
-        let truth = MirrorGenerator(customers: customers, seed: seed).generate { handle.write(Data($0.utf8)) }
+        let truth = MirrorGenerator(customers: customers, seed: seed, anomalyRate: anomalyRate).generate { handle.write(Data($0.utf8)) }
         try handle.close()
         try psql(url, file: sqlPath)
         return truth
