@@ -203,20 +203,25 @@ public struct ReportWriter {
     /// The plan as a workbook: plan.csv's columns, amounts as numbers.
     public static func planXLSX(_ plan: Plan, path: String) throws {
         let x = try XLSXWriter(path: path, sheetName: "plan " + plan.batchId)
-        x.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"].map { .text($0) })
-        func value(_ v: String?, _ field: String) -> XLSXWriter.Cell {
-            guard let v else { return .empty }
-            if field == "amount", let n = ValueNormaliser.amount(v) { return .number(n) }
-            return .text(v)
+        x.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"].map { .label($0) })
+        func value(_ v: String?, _ field: String) {
+            guard let v else { return x.empty() }
+            if field == "amount", let n = ValueNormaliser.amount(v) { return x.number(n) }
+            x.text(v)
         }
         for a in plan.actions {
-            x.row([.text(a.actionId), .text(a.operation.rawValue), .text(a.system.rawValue), .text(a.entity.rawValue), .text(a.recordId),
-                   .text(a.field), value(a.oldValue, a.field), value(a.newValue, a.field), .text(a.findingIds.joined(separator: " ")),
-                   .text(a.reason), a.tier.map { .text($0.rawValue) } ?? .empty])
+            x.beginRow()
+            x.text(a.actionId); x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
+            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); x.text(joining: a.findingIds, separator: UInt8(ascii: " "))
+            x.label(a.reason)
+            if let tier = a.tier { x.label(tier.rawValue) }
+            x.endRow()
         }
         for h in plan.needsHuman {
-            x.row([.empty, .text("needs_human"), .empty, .text(h.entity.rawValue), .text(h.records.joined(separator: " ")),
-                   .text(h.type.rawValue), .empty, .empty, .text(h.findingId), .text(h.reason)])
+            x.beginRow()
+            x.empty(); x.label("needs_human"); x.empty(); x.label(h.entity.rawValue); x.text(joining: h.records, separator: UInt8(ascii: " "))
+            x.label(h.type.rawValue); x.empty(); x.empty(); x.text(h.findingId); x.label(h.reason)
+            x.endRow()
         }
         try x.finish()
     }

@@ -1,24 +1,38 @@
 import Foundation
 
-/// A one-sheet `.xlsx` workbook with typed cells, streamed to a file: text cells are inline
-/// strings, which a spreadsheet shows exactly as written and never runs as a formula (a phone
-/// keeps its `+`, an id its leading zeros, `=1+1` stays `=1+1`), numbers are numbers. For the
-/// files approvers open in Excel or LibreOffice; CSV offers neither guarantee.
+/// A one-sheet `.xlsx` workbook with typed cells, streamed to a file: text cells are strings,
+/// which a spreadsheet shows exactly as written and never runs as a formula (a phone keeps its
+/// `+`, an id its leading zeros, `=1+1` stays `=1+1`), numbers are numbers. For the files
+/// approvers open in Excel or LibreOffice; CSV offers neither guarantee.
 ///
 /// The workbook is a ZIP archive of stored (uncompressed) entries: the sheet is written as it is
 /// produced, its CRC-32 and size patched into its header afterwards, so no sheet is ever held in
-/// memory whole.
+/// memory whole. Cells carry no references (a reader places them in order; an empty cell before a
+/// later one is an empty `<c/>`), and a column of few distinct values (`label`) goes through the
+/// shared-string table, written after the sheet: a plan's workbook is about half the size it
+/// would be with every cell referenced and inline.
 public final class XLSXWriter {
     public enum Cell {
+        /// A string written in the cell.
         case text(String)
+        /// A string from a column of few distinct values (an operation, a field, a reason):
+        /// written once in the shared-string table, referenced from the cell.
+        case label(String)
         case number(String)
         case empty
     }
 
     private let zip: ZipStore
     private var buffer: [UInt8] = []
-    private var rowNumber = 0
     private let sheetName: String
+    /// Empty cells since the row's last written cell: written (as `<c/>`) only before a later one.
+    private var pendingEmpty = 0
+    private var shared: [String: Int] = [:]
+    private var sharedStrings: [String] = []
+    private var sharedReferences = 0
+    /// Beyond this many distinct labels, further new ones are written inline: a column that
+    /// turns out to have many values costs no memory.
+    static let sharedLimit = 4_096
 
     /// - Throws: `ReportError.io` when the file cannot be created.
     public init(path: String, sheetName: String) throws {
@@ -30,24 +44,79 @@ public final class XLSXWriter {
     }
 
     public func row(_ cells: [Cell]) {
-        rowNumber += 1
-        append("<row r=\"\(rowNumber)\">")
-        for (i, cell) in cells.enumerated() {
-            let ref = Self.column(i) + String(rowNumber)
+        beginRow()
+        for cell in cells {
             switch cell {
-            case .empty: continue
-            case .number(let n):
-                append("<c r=\"\(ref)\"><v>")
-                append(n)
-                append("</v></c>")
-            case .text(let s):
-                append("<c r=\"\(ref)\" t=\"inlineStr\"><is><t xml:space=\"preserve\">")
-                Self.appendEscaped(s, to: &buffer)
-                append("</t></is></c>")
+            case .empty: empty()
+            case .number(let n): number(n)
+            case .text(let s): text(s)
+            case .label(let s): label(s)
             }
         }
+        endRow()
+    }
+
+    public func beginRow() {
+        pendingEmpty = 0
+        append("<row>")
+    }
+
+    public func endRow() {
         append("</row>")
         if buffer.count >= 1 << 20 { flush() }
+    }
+
+    public func empty() { pendingEmpty += 1 }
+
+    public func number(_ n: String) {
+        placeEmpties()
+        append("<c><v>")
+        append(n)
+        append("</v></c>")
+    }
+
+    public func text(_ s: String) {
+        placeEmpties()
+        append(Self.needsPreserve(s) ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
+        Self.appendEscaped(s, to: &buffer)
+        append("</t></is></c>")
+    }
+
+    /// One text cell of `parts` joined by `separator` (finding ids), without building the
+    /// string. The separator is a byte XML takes as it is (a space).
+    public func text(joining parts: [String], separator: UInt8) {
+        precondition(separator >= 0x20 && !"&<>\"_".utf8.contains(separator), "a separator that needs no escape")
+        guard parts.count > 1 else { return text(parts.first ?? "") }
+        placeEmpties()
+        let preserve = Self.needsPreserve(parts[0]) || Self.needsPreserve(parts[parts.count - 1])
+        append(preserve ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
+        for (k, p) in parts.enumerated() {
+            if k > 0 { buffer.append(separator) }
+            Self.appendEscaped(p, to: &buffer)
+        }
+        append("</t></is></c>")
+    }
+
+    public func label(_ s: String) {
+        var index = shared[s]
+        if index == nil, sharedStrings.count < Self.sharedLimit {
+            index = sharedStrings.count
+            shared[s] = sharedStrings.count
+            sharedStrings.append(s)
+        }
+        guard let index else { return text(s) }
+        placeEmpties()
+        sharedReferences += 1
+        append(#"<c t="s"><v>"#)
+        append(String(index))
+        append("</v></c>")
+    }
+
+    private func placeEmpties() {
+        while pendingEmpty > 0 {
+            append("<c/>")
+            pendingEmpty -= 1
+        }
     }
 
     /// Writes the rest of the workbook and closes the file.
@@ -57,13 +126,21 @@ public final class XLSXWriter {
         flush()
         try zip.endEntry()
         let ns = "http://schemas.openxmlformats.org"
+        var strings = #"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#
+            + "<sst xmlns=\"\(ns)/spreadsheetml/2006/main\" count=\"\(sharedReferences)\" uniqueCount=\"\(sharedStrings.count)\">"
+        for s in sharedStrings {
+            strings += (Self.needsPreserve(s) ? #"<si><t xml:space="preserve">"# : "<si><t>") + Self.escaped(s) + "</t></si>"
+        }
+        strings += "</sst>"
         let parts: [(String, String)] = [
+            ("xl/sharedStrings.xml", strings),
             ("[Content_Types].xml", #"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#
                 + "<Types xmlns=\"\(ns)/package/2006/content-types\">"
                 + #"<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>"#
                 + #"<Default Extension="xml" ContentType="application/xml"/>"#
                 + #"<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>"#
                 + #"<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#
+                + #"<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>"#
                 + "</Types>"),
             ("_rels/.rels", "<Relationships xmlns=\"\(ns)/package/2006/relationships\">"
                 + "<Relationship Id=\"rId1\" Type=\"\(ns)/officeDocument/2006/relationships/officeDocument\" Target=\"xl/workbook.xml\"/>"
@@ -72,6 +149,7 @@ public final class XLSXWriter {
                 + "<sheets><sheet name=\"\(Self.escaped(sheetName))\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"),
             ("xl/_rels/workbook.xml.rels", "<Relationships xmlns=\"\(ns)/package/2006/relationships\">"
                 + "<Relationship Id=\"rId1\" Type=\"\(ns)/officeDocument/2006/relationships/worksheet\" Target=\"worksheets/sheet1.xml\"/>"
+                + "<Relationship Id=\"rId2\" Type=\"\(ns)/officeDocument/2006/relationships/sharedStrings\" Target=\"sharedStrings.xml\"/>"
                 + "</Relationships>"),
         ]
         for (name, text) in parts {
@@ -89,15 +167,10 @@ public final class XLSXWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// A, B, …, Z, AA, AB, …
-    static func column(_ index: Int) -> String {
-        var n = index + 1, out = ""
-        while n > 0 {
-            let r = (n - 1) % 26
-            out = String(UnicodeScalar(UInt8(65 + r))) + out
-            n = (n - 1) / 26
-        }
-        return out
+    /// Leading or trailing white space, which a reader drops unless told to keep it.
+    static func needsPreserve(_ s: String) -> Bool {
+        func white(_ b: UInt8?) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        return white(s.utf8.first) || white(s.utf8.last)
     }
 
     static func escaped(_ s: String) -> String {
@@ -106,25 +179,37 @@ public final class XLSXWriter {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// XML text: `& < > "` as entities; characters XML 1.0 cannot carry (controls other than tab,
-    /// LF, CR) and a literal `_x` as the `_xHHHH_` escapes spreadsheets read back.
+    /// XML text: `& < > "` as entities, CR as `&#13;` (a parser reads a literal CR as LF);
+    /// characters XML 1.0 cannot carry (controls other than tab, LF, CR) and a literal `_x` as
+    /// the `_xHHHH_` escapes spreadsheets read back.
     static func appendEscaped(_ s: String, to out: inout [UInt8]) {
-        let bytes = Array(s.utf8)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            switch b {
-            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
-            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
-            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
-            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
-            case UInt8(ascii: "_") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "x"):
-                out.append(contentsOf: "_x005F_".utf8)
-            case 0x00..<0x20 where b != 0x09 && b != 0x0A && b != 0x0D:
-                out.append(contentsOf: String(format: "_x%04X_", b).utf8)
-            default: out.append(b)
+        var s = s
+        s.withUTF8 { bytes in
+            // Most values need no escape: copied whole.
+            var clean = true
+            for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">")
+                || b == UInt8(ascii: "\"") || (b == UInt8(ascii: "_") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "x")) {
+                clean = false
+                break
             }
-            i += 1
+            if clean { out.append(contentsOf: bytes); return }
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                switch b {
+                case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+                case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+                case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+                case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+                case 0x0D: out.append(contentsOf: "&#13;".utf8)
+                case UInt8(ascii: "_") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "x"):
+                    out.append(contentsOf: "_x005F_".utf8)
+                case 0x00..<0x20 where b != 0x09 && b != 0x0A:
+                    out.append(contentsOf: String(format: "_x%04X_", b).utf8)
+                default: out.append(b)
+                }
+                i += 1
+            }
         }
     }
 }
@@ -212,19 +297,48 @@ final class ZipStore {
     }
 }
 
-/// CRC-32 (ISO-HDLC, as ZIP uses it), table-driven.
+/// CRC-32 (ISO-HDLC, as ZIP uses it), eight bytes at a time (slicing-by-8: eight tables, each
+/// the one before advanced by a byte).
 enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { i in
-        var c = UInt32(i)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
+    static let tables: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 8 * 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[i] = c
+        }
+        for k in 1..<8 {
+            for i in 0..<256 {
+                let previous = t[(k - 1) * 256 + i]
+                t[k * 256 + i] = (previous >> 8) ^ t[Int(previous & 0xFF)]
+            }
+        }
+        return t
+    }()
 
     /// Continues a running CRC (start with 0xFFFFFFFF, finish by XOR with 0xFFFFFFFF).
     static func update(_ crc: UInt32, _ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { update(crc, $0) }
+    }
+
+    static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var c = crc
-        bytes.withUnsafeBufferPointer { p in
-            for b in p { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        var i = 0
+        let n = bytes.count
+        tables.withUnsafeBufferPointer { t in
+            while i + 8 <= n {
+                let lo = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ c
+                let hi = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                i += 8
+            }
+            while i < n {
+                c = t[Int((c ^ UInt32(bytes[i])) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
         }
         return c
     }

@@ -1,0 +1,100 @@
+import Foundation
+@testable import ReconReports
+import Testing
+
+/// plan.xlsx's writer read back by independent code (Python's zipfile, which checks every
+/// entry's CRC-32, and its XML parser placing reference-less cells in order as the format says,
+/// then undoing the `_xHHHH_` escapes as spreadsheets do):
+/// random rows of text (CR, controls and `_x` included), labels, numbers and empty cells give back the same cells in the same
+/// columns, and leading or trailing spaces survive.
+struct XLSXRoundTripTests {
+    @Test func crc32MatchesTheCheckValueAndTheBytewiseDefinition() {
+        #expect(CRC32.update(0xFFFF_FFFF, Array("123456789".utf8)) ^ 0xFFFF_FFFF == 0xCBF4_3926)
+        var g = CSVRoundTripTests.Generator(state: 5)
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4099] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &g) }
+            var bytewise: UInt32 = 0xFFFF_FFFF
+            for b in bytes { bytewise = CRC32.tables[Int((bytewise ^ UInt32(b)) & 0xFF)] ^ (bytewise >> 8) }
+            #expect(CRC32.update(0xFFFF_FFFF, bytes) == bytewise, "length \(length)")
+        }
+    }
+
+    static func readWithPython(_ path: String) throws -> [[String]] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import json, re, sys, zipfile, xml.etree.ElementTree as ET
+            def unescape(s):  # the _xHHHH_ escapes spreadsheets read back
+                return re.sub(r'_x([0-9A-F]{4})_', lambda m: chr(int(m.group(1), 16)), s)
+            ns = {'m': 'http://schemas.openxmlformats.org/spreadsheetml/2006/main'}
+            z = zipfile.ZipFile(sys.argv[1])
+            assert z.testzip() is None, 'a CRC-32 is wrong'
+            types = z.read('[Content_Types].xml').decode()
+            rels = z.read('xl/_rels/workbook.xml.rels').decode()
+            assert 'sharedStrings' in types and 'sharedStrings.xml' in rels
+            shared = [unescape(''.join(t.text or '' for t in si.iter('{%s}t' % ns['m']))) for si in ET.fromstring(z.read('xl/sharedStrings.xml')).findall('m:si', ns)]
+            rows = []
+            for row in ET.fromstring(z.read('xl/worksheets/sheet1.xml')).find('m:sheetData', ns).findall('m:row', ns):
+                cells = []
+                for c in row.findall('m:c', ns):
+                    assert c.get('r') is None
+                    t, v, inline = c.get('t'), c.find('m:v', ns), c.find('m:is/m:t', ns)
+                    if t == 's': cells.append('S:' + shared[int(v.text)])
+                    elif t == 'inlineStr': cells.append('T:' + unescape(inline.text or ''))
+                    elif v is not None: cells.append('N:' + v.text)
+                    else: cells.append('')
+                while cells and cells[-1] == '': cells.pop()
+                rows.append(cells)
+            json.dump(rows, sys.stdout)
+            """, path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw CocoaError(.fileReadCorruptFile) }
+        return try JSONDecoder().decode([[String]].self, from: data)
+    }
+
+    @Test func randomRowsReadBackInTheirColumns() throws {
+        var g = CSVRoundTripTests.Generator(state: 3)
+        let labels = ["update_field", "link", "needs_human", " padded ", "a & b <c>", "x_x41_"]
+        var rows: [[XLSXWriter.Cell]] = []
+        for _ in 0..<3_000 {
+            rows.append((0..<Int.random(in: 1...9, using: &g)).map { _ in
+                switch Int.random(in: 0..<4, using: &g) {
+                case 0: return .empty
+                case 1: return .number(String(Int.random(in: -99_999...99_999, using: &g)) + ".5")
+                case 2: return .label(labels.randomElement(using: &g)!)
+                default:
+                    var v = CSVRoundTripTests.value(&g) ?? ""
+                    if Int.random(in: 0..<8, using: &g) == 0 { v += "\u{1}_x2\u{1F}" }
+                    return .text(v)
+                }
+            })
+        }
+        let path = NSTemporaryDirectory() + "xlsx-roundtrip-\(UUID().uuidString).xlsx"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let x = try XLSXWriter(path: path, sheetName: "plan B-1 & <2>")
+        for r in rows { x.row(r) }
+        x.beginRow(); x.empty(); x.text(joining: ["FND-1", "FND-2", "FND-3"], separator: UInt8(ascii: " ")); x.endRow()
+        try x.finish()
+        let read = try Self.readWithPython(path)
+        var expected: [[String]] = rows.map { r in
+            var cells: [String] = r.map {
+                switch $0 {
+                case .empty: return ""
+                case .number(let n): return "N:" + n
+                case .label(let s): return "S:" + s
+                case .text(let s): return "T:" + s
+                }
+            }
+            while cells.last == "" { cells.removeLast() }
+            return cells
+        }
+        expected.append(["", "T:FND-1 FND-2 FND-3"])
+        #expect(read.count == expected.count)
+        let wrong = zip(expected, read).enumerated().filter { $0.element.0 != $0.element.1 }.prefix(3)
+        #expect(wrong.isEmpty, "\(wrong.map { "row \($0.offset): wrote \($0.element.0), read \($0.element.1)" })")
+    }
+}
