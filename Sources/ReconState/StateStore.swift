@@ -261,31 +261,16 @@ public final class StateStore {
                 """).first
             let lastSeq = last?[0].flatMap { Int($0) } ?? 0
             let seq = lastSeq + 1
-            try connection.execute("""
-                CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
-                    detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int,
-                    first_seen_seq int, digest bigint) ON COMMIT DROP
-                """)
             let written = lifecycle.current.filter(\.changed)
-            try connection.copyIn("COPY cur FROM STDIN", count: written.count) { i in
-                let t = written[i]
-                return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
-                        t.finding.recordsText, t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt,
-                        String(t.nightsOpen), String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
+            // The first night of a state database (no finding ever recorded): every finding is
+            // new, so the rows go straight into their tables, without a staging table or a
+            // conflict check per row (a first reconciliation can hold hundreds of thousands).
+            let firstEver = try connection.query("SELECT NOT EXISTS (SELECT 1 FROM recon.findings)").first?[0] == "t"
+            if firstEver {
+                try recordFirstNight(written, runId: runId, seq: seq)
+            } else {
+                try recordChanges(written, runId: runId, seq: seq)
             }
-            _ = try connection.query("""
-                INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
-                    first_seen_at, last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest)
-                SELECT finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at, $1, now(),
-                    nights_open, true, first_seen_seq, digest
-                FROM cur
-                ON CONFLICT (finding_id) DO UPDATE SET
-                    severity = EXCLUDED.severity, records = EXCLUDED.records, detail = EXCLUDED.detail,
-                    first_seen_run = EXCLUDED.first_seen_run, first_seen_at = EXCLUDED.first_seen_at,
-                    last_seen_run = EXCLUDED.last_seen_run, last_seen_at = EXCLUDED.last_seen_at,
-                    nights_open = EXCLUDED.nights_open, open = true, resolved_run = NULL, resolved_at = NULL,
-                    first_seen_seq = EXCLUDED.first_seen_seq, digest = EXCLUDED.digest
-                """, [runId])
             // Resolved: open until the last run, which is where they were last seen.
             try connection.execute("CREATE TEMP TABLE gone (finding_id text) ON COMMIT DROP")
             let resolved = lifecycle.resolved
@@ -296,7 +281,6 @@ public final class StateStore {
                     last_seen_run = coalesce($3, f.last_seen_run), last_seen_at = coalesce($4::timestamptz, f.last_seen_at)
                 FROM gone WHERE f.finding_id = gone.finding_id AND f.open
                 """, [runId, String(lastSeq), last?[1] ?? nil, last?[2] ?? nil])
-            _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur WHERE first_seen_run = $1", [runId])
             _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, 'resolved' FROM gone", [runId])
             _ = try connection.query("""
                 UPDATE recon.runs SET finished_at = now(), outcome = $2, exit_code = $3, findings_total = $4,
@@ -309,6 +293,56 @@ public final class StateStore {
             try? connection.execute("ROLLBACK")
             throw StateError.server(error, doing: "cannot record the run")
         }
+    }
+
+    /// The findings of a state database's first night, all new: copied into `recon.findings`
+    /// and `recon.run_findings` directly. `last_seen_at` is the transaction's `now()`, as the
+    /// later nights' statements write it.
+    private func recordFirstNight(_ written: [TrackedFinding], runId: String, seq: Int) throws {
+        let now = try connection.query("SELECT now()::text").first?[0] ?? nil
+        try connection.copyIn("""
+            COPY recon.findings (finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at,
+                last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest) FROM STDIN
+            """, count: written.count) { i in
+            let t = written[i]
+            return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
+                    t.finding.recordsText, t.finding.detail, t.firstSeenRun, t.firstSeenAt, runId, now,
+                    String(t.nightsOpen), "t", String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
+        }
+        let opened = written.filter { $0.firstSeenRun == runId }
+        try connection.copyIn("COPY recon.run_findings (run_id, finding_id, status) FROM STDIN", count: opened.count) { i in
+            [runId, opened[i].finding.id, opened[i].status.rawValue]
+        }
+    }
+
+    /// The findings that changed since the night before (new, reopened, or with another
+    /// severity, detail or set of records), through a staging table: inserted or updated.
+    private func recordChanges(_ written: [TrackedFinding], runId: String, seq: Int) throws {
+        try connection.execute("""
+            CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
+                detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int,
+                first_seen_seq int, digest bigint) ON COMMIT DROP
+            """)
+        try connection.copyIn("COPY cur FROM STDIN", count: written.count) { i in
+            let t = written[i]
+            return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
+                    t.finding.recordsText, t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt,
+                    String(t.nightsOpen), String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
+        }
+        _ = try connection.query("""
+            INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
+                first_seen_at, last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest)
+            SELECT finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at, $1, now(),
+                nights_open, true, first_seen_seq, digest
+            FROM cur
+            ON CONFLICT (finding_id) DO UPDATE SET
+                severity = EXCLUDED.severity, records = EXCLUDED.records, detail = EXCLUDED.detail,
+                first_seen_run = EXCLUDED.first_seen_run, first_seen_at = EXCLUDED.first_seen_at,
+                last_seen_run = EXCLUDED.last_seen_run, last_seen_at = EXCLUDED.last_seen_at,
+                nights_open = EXCLUDED.nights_open, open = true, resolved_run = NULL, resolved_at = NULL,
+                first_seen_seq = EXCLUDED.first_seen_seq, digest = EXCLUDED.digest
+            """, [runId])
+        _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur WHERE first_seen_run = $1", [runId])
     }
 
     /// Commits what `stageRun` (and the batch registration after it) wrote, only if `lock`'s

@@ -138,8 +138,44 @@ struct NightlyTests {
         #expect(resolved == [["unlinked", "2", run2, run3]])
     }
 
-    /// What schema 4 added (and 5 after it), taken away again (to go back to schema 2 or 3).
+    /// A state database's first night is copied straight into its tables; any other night goes
+    /// through a staging table and an upsert. The same night recorded either way gives the same
+    /// rows (run ids and times aside).
+    @Test func theFirstNightIsRecordedAsAnyOther() throws {
+        let f = try fixture(extraSQL: " UPDATE sales.party SET counterpart = NULL WHERE pk = 1;")
+        defer { f.cleanup() }
+        let seeded = try TestDatabase.create("e2e_seeded_state")
+        defer { TestDatabase.drop(seeded) }
+        let seededURL = try TestDatabase.url(database: seeded)
+        #expect(try f.recon(["--state-database", seededURL], "migrate").status == 0)
+        // One finding resolved long ago: the findings table is not empty, so the night is staged.
+        try psql(seededURL, command: """
+            INSERT INTO recon.findings (finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at,
+                last_seen_run, last_seen_at, nights_open, open, resolved_run, resolved_at, first_seen_seq)
+            VALUES ('ORP-C-0000000000000000', 'orphan', 'customer', 'warning', '', 'crm:9', '', 'R0', now(), 'R0', now(), 1, false, 'R0', now(), 0)
+            """)
+        #expect(try f.recon().status == 1)
+        #expect(try f.recon(["--state-database", seededURL]).status == 1)
+        func recorded(_ url: String) throws -> [[String?]] {
+            let c = try Connection(conninfo: url)
+            let run = try #require(try c.query("SELECT run_id FROM recon.runs ORDER BY started_at DESC LIMIT 1").first?[0] ?? nil)
+            return try c.query("""
+                SELECT finding_id, type, entity, severity, field, records, detail, (first_seen_run = $1)::text,
+                       (last_seen_run = $1)::text, (last_seen_at = (SELECT finished_at FROM recon.runs WHERE run_id = $1))::text,
+                       nights_open::text, open::text, first_seen_seq::text, digest::text
+                FROM recon.findings WHERE finding_id <> 'ORP-C-0000000000000000' ORDER BY 1
+                """, [run])
+                + c.query("SELECT finding_id, status, (run_id = $1)::text FROM recon.run_findings ORDER BY 1", [run])
+        }
+        let first = try recorded(f.url), staged = try recorded(seededURL)
+        #expect(first.count > 4)
+        #expect(first == staged)
+    }
+
+    /// What schema 4 added (and 5 to 7 after it), taken away again (to go back to schema 2 or 3).
     static let undoMigration4 = """
+        ALTER TABLE recon.run_findings ADD FOREIGN KEY (run_id) REFERENCES recon.runs (run_id) ON DELETE CASCADE;
+        DELETE FROM recon.schema_version WHERE version = 7;
         DROP FUNCTION recon.decide;
         DROP TABLE recon.decisions;
         DELETE FROM recon.schema_version WHERE version = 6;
