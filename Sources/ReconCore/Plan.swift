@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// Which system is the source of truth per field, and where records that exist on one side only
 /// belong (recon.yml `ownership:`).
@@ -124,6 +125,18 @@ public struct Plan: Sendable {
     }
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
+    /// A night plan's `created_at`: its run's start, read from the run id (`20261202T225501Z`,
+    /// maybe with a `-2` suffix) as `2026-12-02T22:55:01Z`; nil for an id of another shape. A
+    /// plan can then be written again for a batch known only by its row (same bytes, same hash).
+    public static func createdAt(ofRun runId: String) -> String? {
+        let c = Array(runId.utf8.prefix(16))
+        guard c.count == 16, c[8] == UInt8(ascii: "T"), c[15] == UInt8(ascii: "Z"),
+              c.enumerated().allSatisfy({ $0.offset == 8 || $0.offset == 15 || (0x30...0x39).contains($0.element) }) else { return nil }
+        let d = String(decoding: c, as: UTF8.self)
+        func part(_ from: Int, _ count: Int) -> Substring { d.dropFirst(from).prefix(count) }
+        return "\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(9, 2)):\(part(11, 2)):\(part(13, 2))Z"
+    }
+
     public func canonicalJSON() -> String {
         var out: [UInt8] = []
         appendCanonicalJSON(to: &out) { _ in }
@@ -238,6 +251,21 @@ public struct Plan: Sendable {
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
+
+    /// SHA-256 of a file, read a megabyte at a time; nil when it cannot be read.
+    public static func sha256(ofFile path: String) -> String? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n > 0 { buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(n))) } }
+            if n < buffer.count { break }
+        }
+        guard ferror(file) == 0 else { return nil }
+        return hex(hasher.finalize())
+    }
 
     /// SHA-256 of a text's UTF-8 bytes, without copying them.
     public static func sha256(_ text: String) -> String {

@@ -435,14 +435,33 @@ public struct Pipeline {
         let outcome: Reconciler.Outcome
         let snapshot: String?
         let timings: [(phase: String, ms: Int)]
-        let known: DeferredJob<(OpenFindings, Set<String>, Set<String>, Int)>
+        let known: DeferredJob<Known>
+    }
+
+    /// What the state knows before the night is written: open findings, waivers, corrections
+    /// sent and not yet delivered, and the night batch awaiting a decision.
+    struct Known {
+        let open: OpenFindings
+        let waived: Set<String>
+        let inFlight: Set<String>
+        let pending: PendingNightBatch?
+        let ms: Int
+    }
+
+    /// The night's batch: a new one (its plan and plan.json's hash), or the pending batch planned
+    /// again, unchanged.
+    enum Planned {
+        case new(plan: Plan, sha256: String)
+        case unchanged(PendingNightBatch)
+
+        var plan: Plan? { if case .new(let plan, _) = self { return plan } else { return nil } }
     }
 
     /// The night's findings with their lifecycle, the batch, and the folder they are written into.
     struct Written {
         var summary: RunSummary
         let lifecycle: Lifecycle
-        let planned: (plan: Plan, sha256: String)?
+        let planned: Planned?
         let alreadySent: Int
         let folder: ReportFolder
         let exit: ExitStatus
@@ -494,10 +513,10 @@ public struct Pipeline {
         // What the state knows (open findings, waivers) is read on its own connection, started
         // once the linked orders are compared: when a core is likely to wait (docs/PERFORMANCE.md).
         let plansBatch = config.ownership != nil
-        let known = DeferredJob(inParallel: options.fastPaths) { () -> (OpenFindings, Set<String>, Set<String>, Int) in
+        let known = DeferredJob(inParallel: options.fastPaths) { () -> Known in
             let t = Date()
-            return (try store.openFindings(), try store.activeWaivers(), plansBatch ? try store.inFlightKeys() : [],
-                    Int(Date().timeIntervalSince(t) * 1000))
+            return Known(open: try store.openFindings(), waived: try store.activeWaivers(), inFlight: plansBatch ? try store.inFlightKeys() : [],
+                         pending: plansBatch ? try store.pendingNightBatch() : nil, ms: Int(Date().timeIntervalSince(t) * 1000))
         }
         do {
             let (mirror, outcome, snapshot, timings) = try readAndMatch(config, decisions: decisions, progress: progress,
@@ -519,8 +538,9 @@ public struct Pipeline {
         // Findings of records changed just before the run: settling (see SettleWindow).
         let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
         let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
-        let (open, waived, inFlight, readMs) = try known.wait()
-        logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(readMs)"])
+        let state = try known.wait()
+        let (open, waived, inFlight) = (state.open, state.waived, state.inFlight)
+        logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(state.ms)"])
         // The batch needs only the findings and the waivers: it is planned (and plan.json and
         // plan.csv written, plan.json hashed) on a second thread from here on, while this one
         // works out the lifecycle and writes the findings' CSVs.
@@ -528,7 +548,7 @@ public struct Pipeline {
         let folder: ReportFolder
         do { folder = try writer.begin(runId) } catch let e as ReportError { throw PipelineError.report(e) }
         stopper.working(in: folder.tempPath)
-        let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Plan, String, Int, Int)? in
+        let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Planned, Int, Int)? in
             guard let ownership = config.ownership else { return nil }
             let t = Date()
             let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
@@ -536,7 +556,7 @@ public struct Pipeline {
             // In two halves: with the lifecycle and the findings' CSVs on the other core, three
             // threads keep both cores busy to the end instead of one waiting for the plan.
             var plan = builder.build(findings: outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }, batchId: "B-" + runId,
-                                     runId: runId, createdAt: ISO8601DateFormatter().string(from: started),
+                                     runId: runId, createdAt: Plan.createdAt(ofRun: runId) ?? ISO8601DateFormatter().string(from: started),
                                      pieces: options.fastPaths ? 2 : 1)
             // Actions already sent for the same state, not yet delivered, are left out: the
             // batch holds only what would change something.
@@ -546,6 +566,7 @@ public struct Pipeline {
                             actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
             }
             let ms = Int(Date().timeIntervalSince(t) * 1000)
+            if let pending = state.pending, Self.isUnchanged(plan, pending) { return (.unchanged(pending), ms, sent) }
             // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
             // are usually done by now, and plan.csv would otherwise follow on its own).
             let csvJob = BackgroundJob(inParallel: true) {
@@ -558,7 +579,7 @@ public struct Pipeline {
                 try folder.writeBatchPage(plan, sha256: sha)
             } catch { _ = try? csvJob.wait(); throw error }
             try csvJob.wait()
-            return (plan, sha, ms, sent)
+            return (.new(plan: plan, sha256: sha), ms, sent)
         }
         var lifecycle: Lifecycle
         do {
@@ -599,16 +620,16 @@ public struct Pipeline {
             try store.stageRun(runId: runId, lifecycle: lifecycle, record: record)
             return Int(Date().timeIntervalSince(t) * 1000)
         }
-        var planned: (plan: Plan, sha256: String)?
+        var planned: Planned?
         var alreadySent = 0
         do {
             do {
                 try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
-                if let (p, sha, ms, sent) = try planJob.wait() {
+                if let (p, ms, sent) = try planJob.wait() {
                     alreadySent = sent
                     summary.timingsMs.append(("plan", ms))
                     logger.debug("phase done", metadata: ["phase": "plan", "ms": "\(ms)", "rss_mib": "\(Stopwatch.residentMiB())"])
-                    planned = (p, sha)
+                    planned = p
                 }
             } catch {
                 _ = try? planJob.wait()
@@ -640,9 +661,12 @@ public struct Pipeline {
         var pending: [PendingBatch]?
         if config.ownership != nil {
             let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
-            pending = (planned.map(\.plan).map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: .pending,
-                                                 actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
-                + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman) }
+            var again: String?
+            if case .unchanged(let b) = planned { again = b.batchId }
+            pending = (planned?.plan.map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: .pending,
+                                                         actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
+                + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman,
+                                          plannedAgainTonight: $0.batchId == again) }
         }
         var path = config.reportsDirectory + "/" + runId
         if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
@@ -650,10 +674,19 @@ public struct Pipeline {
                              summary: summary, lifecycle: lifecycle,
                              history: history.map { HistoryPoint(runId: $0.runId, startedAt: $0.startedAt, outcome: $0.outcome, open: $0.open) },
                              pending: pending)
-        let batchLine = planned.map { "batch \($0.plan.batchId): \($0.plan.actions.count) actions, \($0.plan.needsHuman.count) findings for a human; pending approval (recon batch show \($0.plan.batchId))"
-            + (alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)") }
-        if let plan = planned?.plan {
+        let sentNote = alreadySent == 0 ? "" : "; \(alreadySent) more already sent, awaiting import (left out)"
+        var batchLine: String?
+        var quietBatch = ""
+        switch planned {
+        case .new(let plan, _):
+            batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))" + sentNote
+            quietBatch = "; batch: \(plan.batchId) (\(plan.actions.count) actions, pending approval)"
             logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
+        case .unchanged(let b):
+            batchLine = "batch \(b.batchId) planned again, unchanged: \(b.actions) actions, \(b.needsHuman) findings for a human; still pending approval (recon batch show \(b.batchId))" + sentNote
+            quietBatch = "; batch: \(b.batchId) (unchanged, \(b.actions) actions, pending approval)"
+            logger.info("batch unchanged", metadata: ["batch": "\(b.batchId)", "actions": "\(b.actions)", "needs_human": "\(b.needsHuman)"])
+        case nil: break
         }
         let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
         store.recordTimings(runId: runId, timings: Self.json(Dictionary(finalTimings.map { ($0.phase, $0.ms) }, uniquingKeysWith: { a, _ in a })))
@@ -667,8 +700,7 @@ public struct Pipeline {
         writeMetrics(summary: summary, started: started, state: store)
         var text = Self.describe(summary, lifecycle: lifecycle, path: path)
         if let batchLine { text += "\n" + batchLine }
-        let quiet = "\(summary.outcome) (exit \(exit.rawValue)); reports: \(path)/"
-            + (planned.map { "; batch: \($0.plan.batchId) (\($0.plan.actions.count) actions, pending approval)" } ?? "")
+        let quiet = "\(summary.outcome) (exit \(exit.rawValue)); reports: \(path)/" + quietBatch
         return Result(exit: exit, reportPath: path, summaryText: text, quietLine: quiet)
     }
 
@@ -679,10 +711,10 @@ public struct Pipeline {
     /// fail, the folder is taken back: no report without its state, no state without its report.
     /// A signal waits for the rename and the commit (`RunGuard.publishing`).
     func publishAndRecord(_ folder: ReportFolder, path: String, store: StateStore, lock: RunLock, stopper: RunGuard,
-                          planned: (plan: Plan, sha256: String)?, config: ReconConfig, summary: RunSummary, lifecycle: Lifecycle,
+                          planned: Planned?, config: ReconConfig, summary: RunSummary, lifecycle: Lifecycle,
                           history: [HistoryPoint], pending: [PendingBatch]?) throws {
         do {
-            if let (plan, sha) = planned {
+            if case .new(let plan, let sha) = planned {
                 try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
                                         allowSelfApproval: config.allowSelfApproval)
             }
@@ -703,6 +735,20 @@ public struct Pipeline {
             folder.discard()
             throw PipelineError.state(e)
         }
+    }
+
+    /// Whether tonight's plan is the pending night batch's, action for action: the same counts,
+    /// the same plan.json hash when written for that batch, and its plan file still what was
+    /// registered (one an approver could not approve is replaced). Such a batch stays pending
+    /// (an approver keeps reviewing it), and the night writes no copy.
+    static func isUnchanged(_ plan: Plan, _ pending: PendingNightBatch) -> Bool {
+        guard pending.actions == plan.actions.count, pending.needsHuman == plan.needsHuman.count,
+              let createdAt = Plan.createdAt(ofRun: pending.runId) else { return false }
+        var same = plan
+        same.batchId = pending.batchId
+        same.runId = pending.runId
+        same.createdAt = createdAt
+        return same.writeCanonicalJSON { _ in } == pending.planSHA256 && Plan.sha256(ofFile: pending.planPath) == pending.planSHA256
     }
 
     /// Marks the runs left `running` by a process that is gone (we hold the run lock), with the

@@ -108,10 +108,14 @@ enum HTMLReport {
         if let pending, !pending.isEmpty {
             h += "<table><tr><th>batch</th><th>status</th><th>generated</th><th>actions</th><th>for a human</th></tr>\n"
             for b in pending {
-                h += "<tr><td><code>\(escape(b.batchId))</code></td><td>\(escape(b.status.rawValue))</td><td>\(escape(b.createdAt))</td>"
+                h += "<tr><td><code>\(escape(b.batchId))</code></td><td>\(escape(b.status.rawValue))"
+                    + (b.plannedAgainTonight ? " (planned again tonight, unchanged)" : "") + "</td><td>\(escape(b.createdAt))</td>"
                 h += "<td class=\"n\">\(b.actions)</td><td class=\"n\">\(b.needsHuman)</td></tr>\n"
             }
-            h += "</table><div class=\"muted\">Review with <code>recon batch show &lt;batch&gt;</code>; plan.csv lists this run's actions.</div>\n"
+            let again = pending.first { $0.plannedAgainTonight }
+            h += "</table><div class=\"muted\">Review with <code>recon batch show &lt;batch&gt;</code>; "
+                + (again.map { "tonight's plan is \(escape($0.batchId)) unchanged, so this run wrote no plan files: they are in that batch's run folder.</div>\n" }
+                   ?? "plan.csv lists this run's actions.</div>\n")
         } else if pending == nil {
             h += "<div class=\"card muted\">None: recon.yml has no ownership section, so no batches are planned.</div>\n"
         } else {

@@ -37,8 +37,12 @@ public struct PendingBatch: Sendable {
     public var status: BatchStatus
     public var actions: Int
     public var needsHuman: Int
-    public init(batchId: String, createdAt: String, status: BatchStatus, actions: Int, needsHuman: Int) {
+    /// This night planned exactly this pending batch again: it stays pending, and the night
+    /// writes no plan files of its own.
+    public var plannedAgainTonight = false
+    public init(batchId: String, createdAt: String, status: BatchStatus, actions: Int, needsHuman: Int, plannedAgainTonight: Bool = false) {
         self.batchId = batchId; self.createdAt = createdAt; self.status = status; self.actions = actions; self.needsHuman = needsHuman
+        self.plannedAgainTonight = plannedAgainTonight
     }
 }
 

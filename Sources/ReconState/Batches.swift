@@ -32,6 +32,17 @@ public struct BatchRecord: Sendable {
     }
 }
 
+/// The night batch awaiting a decision: what a night compares its plan with (an unchanged plan
+/// leaves it pending instead of superseding it with a copy).
+public struct PendingNightBatch: Sendable {
+    public var batchId: String
+    public var runId: String
+    public var planPath: String
+    public var planSHA256: String
+    public var actions: Int
+    public var needsHuman: Int
+}
+
 /// Batches change only through the state database's functions (migration 4), which enforce the
 /// batch state machine, four eyes and the expiry, and append every change and every refusal to
 /// `recon.batch_events`. The approver is the session's login role (`session_user`).
@@ -60,6 +71,17 @@ extension StateStore {
                                       String(plan.needsHuman.count), String(expireSeconds), allowSelfApproval ? "true" : "false"])
         } catch let error as PostgresError {
             throw StateError.server(error, doing: "cannot register batch \(plan.batchId)")
+        }
+    }
+
+    /// The newest night batch that is pending and not expired (there is at most one).
+    public func pendingNightBatch() throws -> PendingNightBatch? {
+        try q("""
+            SELECT batch_id, run_id, plan_path, plan_sha256, actions, needs_human FROM recon.batches
+            WHERE status = 'pending' AND rollback_of IS NULL AND now() < expires_at ORDER BY created_at DESC, batch_id DESC LIMIT 1
+            """).first.map { r in
+            PendingNightBatch(batchId: r[0] ?? "", runId: r[1] ?? "", planPath: r[2] ?? "", planSHA256: r[3] ?? "",
+                              actions: Int(r[4] ?? "0") ?? 0, needsHuman: Int(r[5] ?? "0") ?? 0)
         }
     }
 

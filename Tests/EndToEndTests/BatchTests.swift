@@ -481,12 +481,14 @@ struct BatchTests {
         #expect(apply.stdout.contains("the source's external_id names it") && apply.stdout.contains("same email exists now"), "\(apply.stdout)")
     }
 
-    /// Three nights without a decision leave one pending batch; the older ones say what superseded them.
+    /// Three nights without a decision, each planning something else, leave one pending batch;
+    /// the older ones say what superseded them.
     @Test func aNightsBatchSupersedesThePendingOne() throws {
         let s = try setup()
         defer { s.f.cleanup() }
         var batches = [s.batch]
-        for _ in 0..<2 {
+        for tier in ["bronze", "copper"] {
+            try psql(s.f.url, command: "UPDATE sales.party SET tier = '\(tier)' WHERE src = 'erp' AND pk = 101")
             #expect(try s.f.recon(env: ["DATABASE_URL": s.nightlyURL]).status == 1)
             batches.append("B-" + (try #require(s.f.reportEntries().last)))
         }
@@ -498,6 +500,46 @@ struct BatchTests {
         #expect(try events(s, batches[0]) == ["generated recon_state", "superseded recon_state"])
         let late = try recon(s, ["batch", "approve", batches[0]], as: s.approverURL)
         #expect(late.status == 2 && late.stderr.contains("it is superseded"), "\(late.stderr)")
+    }
+
+    /// A night that plans exactly the pending batch again leaves it pending (the approver keeps
+    /// reviewing the batch they started on) and writes no copy of its plan; a plan file that no
+    /// longer has its registered hash, or any change to the plan, gives a new batch.
+    @Test func anUnchangedNightLeavesThePendingBatchAsItIs() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        func night() throws -> (stdout: String, entry: String) {
+            let r = try s.f.recon(["-q"], env: ["DATABASE_URL": s.nightlyURL])
+            #expect(r.status == 1, "\(r.stderr)")
+            return (r.stdout, try #require(s.f.reportEntries().last))
+        }
+        let same = try night()
+        #expect(same.stdout.contains("batch: \(s.batch) (unchanged, 4 actions, pending approval)"), "\(same.stdout)")
+        #expect(!s.f.files(same.entry).contains("plan.json") && !s.f.files(same.entry).contains("plan.csv")
+                && !s.f.files(same.entry).contains("plan.xlsx") && !s.f.files(same.entry).contains("batch.html"), "\(s.f.files(same.entry))")
+        let html = try String(contentsOfFile: s.f.reports + "/" + same.entry + "/index.html", encoding: .utf8)
+        #expect(html.contains("planned again tonight, unchanged") && html.contains("tonight's plan is \(s.batch) unchanged"), "\(html)")
+        let pending = try Connection(conninfo: s.f.url).query("SELECT batch_id FROM recon.batches WHERE status = 'pending'")
+        #expect(pending.map { $0[0] ?? "" } == [s.batch])
+        #expect(try events(s, s.batch) == ["generated recon_state"])
+        // Still approvable as it was.
+        #expect(try recon(s, ["batch", "show", s.batch]).status == 0)
+
+        // A plan file changed behind the state's back: the night writes a new batch.
+        let original = try String(contentsOfFile: s.planPath, encoding: .utf8)
+        try (original + " ").write(toFile: s.planPath, atomically: true, encoding: .utf8)
+        let replaced = try night()
+        #expect(replaced.stdout.contains("batch: B-\(replaced.entry) (4 actions, pending approval)"), "\(replaced.stdout)")
+        #expect(s.f.files(replaced.entry).contains("plan.json"))
+
+        // And any change to what is planned does too.
+        #expect(try night().stdout.contains("unchanged"))
+        try psql(s.f.url, command: "UPDATE sales.party SET tier = 'bronze' WHERE src = 'erp' AND pk = 101")
+        let changed = try night()
+        #expect(changed.stdout.contains("batch: B-\(changed.entry) (4 actions, pending approval)"), "\(changed.stdout)")
+        let rows = try Connection(conninfo: s.f.url).query("SELECT batch_id, status FROM recon.batches ORDER BY created_at, batch_id")
+        #expect(rows.map { "\($0[0] ?? "") \($0[1] ?? "")" } == ["\(s.batch) superseded", "B-\(replaced.entry) superseded", "B-\(changed.entry) pending"],
+                "\(rows)")
     }
 
     /// A deal won five minutes before the run whose ERP order is not there yet is settling: in
