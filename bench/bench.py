@@ -41,13 +41,30 @@ def run_measured(cmd, env=None):
     return elapsed, p.returncode, usage.ru_maxrss * 1024, err
 
 
-def recon_run(recon, out_dir, env, what, extra=()):
-    """`recon run` into a fresh out_dir: (seconds, peak RSS, its report folder, its summary.json)."""
-    shutil.rmtree(out_dir, ignore_errors=True)
+def prune(out_dir):
+    """Keeps what a nightly installation keeps of out_dir's folders for the next night: the
+    newest, and the newest with a plan (a pending batch's files, which a night that plans it
+    again compares with); removes the others (a dense night's folder is most of a gigabyte)."""
+    if not os.path.isdir(out_dir):
+        return
+    folders = sorted(f for f in os.listdir(out_dir) if not f.startswith("."))
+    keep = set(folders[-1:]) | set([f for f in folders if os.path.exists(os.path.join(out_dir, f, "plan.json"))][-1:])
+    for f in os.listdir(out_dir):
+        if f not in keep:
+            shutil.rmtree(os.path.join(out_dir, f), ignore_errors=True)
+
+
+def recon_run(recon, out_dir, env, what, extra=(), fresh=False):
+    """`recon run` into out_dir (emptied first when fresh, else pruned): (seconds, peak RSS, its
+    report folder, its summary.json)."""
+    if fresh:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    prune(out_dir)
+    before = set(os.listdir(out_dir)) if os.path.isdir(out_dir) else set()
     t, code, peak, err = run_measured([recon, "run", "-q", "--reports", out_dir, *extra], env=env)
     if code not in (0, 1):  # 0 clean, 1 breached
         sys.exit(f"bench: {what} failed with exit {code}: {err}")
-    run_dir = os.path.join(out_dir, sorted(os.listdir(out_dir))[-1])
+    run_dir = os.path.join(out_dir, sorted(set(os.listdir(out_dir)) - before)[-1])
     return t, peak, run_dir, json.load(open(os.path.join(run_dir, "summary.json")))
 
 
@@ -84,6 +101,7 @@ class Profile:
         self.sql_peer, self.sql_rss, self.duck_peer, self.duck_export, self.duck_rss = [], [], [], [], []
         self.summary = None
         self.run_dir = None
+        self.first_dir = None
 
 
 def fresh_state(admin, name, recon):
@@ -156,8 +174,8 @@ def main():
 
             if not a.skip_first_night:
                 url = fresh_state(a.admin, first_state, a.recon)
-                t, peak, _, summary = recon_run(a.recon, f".bench/reports-first-{p.name}", env, f"recon first night ({p.name})",
-                                                extra=["--state-database", url])
+                t, peak, p.first_dir, summary = recon_run(a.recon, f".bench/reports-first-{p.name}", env, f"recon first night ({p.name})",
+                                                          extra=["--state-database", url], fresh=True)
                 p.first.append(t)
                 p.first_rss.append(peak)
                 p.first_phases.append(summary["timings_ms"])
@@ -232,18 +250,19 @@ def main():
                 "peer_duckdb_seconds": [round(x, 3) for x in p.duck_peer],
             })
         if not a.skip_slow:
-            slow_dir = f".bench/reports-slow-{p.name}"
-            shutil.rmtree(slow_dir, ignore_errors=True)
-            t, code, peak, err = run_measured([a.recon, "run", "-q", "--no-fast-paths", "--reports", slow_dir], env=env)
-            if code not in (0, 1):
-                sys.exit(f"bench: recon --no-fast-paths failed with exit {code}: {err}")
-            slow_run = os.path.join(slow_dir, sorted(os.listdir(slow_dir))[-1])
-            same_findings = findings_core(os.path.join(p.run_dir, "findings.csv")) == findings_core(os.path.join(slow_run, "findings.csv"))
-            same_plan = open(os.path.join(p.run_dir, "plan.csv"), "rb").read() == open(os.path.join(slow_run, "plan.csv"), "rb").read()
+            # Both on a first night (a fresh state database each), so that both plan the whole
+            # batch: a later night may plan the pending batch again and write no plan files.
+            if p.first_dir is None:
+                _, _, p.first_dir, _ = recon_run(a.recon, f".bench/reports-first-{p.name}", env, f"recon first night ({p.name})",
+                                                 extra=["--state-database", fresh_state(a.admin, first_state, a.recon)], fresh=True)
+            t, peak, slow_run, _ = recon_run(a.recon, f".bench/reports-slow-{p.name}", env, f"recon --no-fast-paths ({p.name})",
+                                             extra=["--no-fast-paths", "--state-database", fresh_state(a.admin, first_state, a.recon)], fresh=True)
+            same_findings = findings_core(os.path.join(p.first_dir, "findings.csv")) == findings_core(os.path.join(slow_run, "findings.csv"))
+            same_plan = open(os.path.join(p.first_dir, "plan.csv"), "rb").read() == open(os.path.join(slow_run, "plan.csv"), "rb").read()
             r.update({"slow_paths_seconds": round(t, 3), "slow_paths_peak_rss_mib": round(peak / 2**20, 1),
                       "findings_equal_fast_vs_slow": same_findings, "plan_equal_fast_vs_slow": same_plan})
             if not (same_findings and same_plan):
-                print(f"bench: {p.name}: FINDINGS OR PLAN DIFFER between {p.run_dir} and {slow_run}", file=sys.stderr)
+                print(f"bench: {p.name}: FINDINGS OR PLAN DIFFER between {p.first_dir} and {slow_run}", file=sys.stderr)
         result["profiles"][p.name] = r
 
         # The bar (issue 19), each point as met or not by this run's medians (peak RSS: the largest run).
