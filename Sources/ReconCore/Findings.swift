@@ -172,22 +172,31 @@ extension Finding {
 
 /// JSON string literals, for the few JSON documents recon writes by hand (summary, log lines).
 public enum JSONText {
-    /// Appends `s` as a JSON string literal (the same bytes as `quote`).
+    /// Appends `s` as a JSON string literal (the same bytes as `quote`): the runs of bytes that
+    /// need no escape are copied whole.
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(0x6E)
-            case 0x0D: out.append(0x5C); out.append(0x72)
-            case 0x09: out.append(0x5C); out.append(0x74)
-            case 0..<0x20:
-                let hex: (UInt8) -> UInt8 = { $0 < 10 ? 0x30 + $0 : 0x57 + $0 }
-                out.append(0x5C); out.append(0x75); out.append(0x30); out.append(0x30)
-                out.append(hex(b >> 4)); out.append(hex(b & 0xF))
-            default: out.append(b)
+        var s = s
+        s.withUTF8 { p in
+            var start = 0
+            for i in 0..<p.count {
+                let b = p[i]
+                if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
+                if i > start { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i])) }
+                start = i + 1
+                switch b {
+                case 0x22: out.append(0x5C); out.append(0x22)
+                case 0x5C: out.append(0x5C); out.append(0x5C)
+                case 0x0A: out.append(0x5C); out.append(0x6E)
+                case 0x0D: out.append(0x5C); out.append(0x72)
+                case 0x09: out.append(0x5C); out.append(0x74)
+                default:
+                    let hex: (UInt8) -> UInt8 = { $0 < 10 ? 0x30 + $0 : 0x57 + $0 }
+                    out.append(0x5C); out.append(0x75); out.append(0x30); out.append(0x30)
+                    out.append(hex(b >> 4)); out.append(hex(b & 0xF))
+                }
             }
+            if start < p.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<p.count])) }
         }
         out.append(0x22)
     }

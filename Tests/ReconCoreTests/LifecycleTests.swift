@@ -97,7 +97,8 @@ struct LifecycleTests {
     }
 
     @Test(arguments: [("plain", "\"plain\""), ("q\"b\\", "\"q\\\"b\\\\\""), ("l1\nl2\t", "\"l1\\nl2\\t\""), ("\u{1}", "\"\\u0001\""),
-                      ("\u{1F}\r", "\"\\u001f\\r\""), ("ü😀", "\"ü😀\"")])
+                      ("\u{1F}\r", "\"\\u001f\\r\""), ("ü😀", "\"ü😀\""),
+                      ("\"start and end\\", "\"\\\"start and end\\\\\""), ("two\u{7}runs\u{7}", "\"two\\u0007runs\\u0007\""), ("", "\"\"")])
     func jsonQuoting(text: String, quoted: String) {
         #expect(JSONText.quote(text) == quoted)
         var bytes: [UInt8] = []
