@@ -229,9 +229,16 @@ struct GroundTruthTests {
         let bin = try Binaries.directory()
         let env = ["DATABASE_URL": url]
         #expect(try Binaries.run(bin + "/recon", ["migrate", "--config", root + "/recon.yml"], environment: env).status == 0)
+        // The slow run records its night in a state database of its own, so that it plans its
+        // whole batch too (on the fast run's state it would plan the pending batch again).
+        let slowState = try TestDatabase.create("e2e_paths_slow_state")
+        defer { TestDatabase.drop(slowState) }
+        let slowStateURL = try TestDatabase.url(database: slowState)
+        #expect(try Binaries.run(bin + "/recon", ["migrate", "--config", root + "/recon.yml", "--state-database", slowStateURL],
+                                 environment: env).status == 0)
         var files: [[String]] = []
         var plans: [String] = []
-        for (name, extra) in [("fast", [String]()), ("slow", ["--no-fast-paths"])] {
+        for (name, extra) in [("fast", [String]()), ("slow", ["--no-fast-paths", "--state-database", slowStateURL])] {
             let reports = tmp + "/" + name
             let r = try Binaries.run(bin + "/recon", ["run", "--config", root + "/recon.yml", "--queries", root + "/queries",
                                                        "--reports", reports, "--log-format", "json"] + extra, environment: env)
