@@ -190,16 +190,30 @@ public struct Lifecycle: Sendable {
         return Lifecycle(current: current, resolved: resolved)
     }
 
-    /// Counts per "type/entity" and status (plus "open": new + persisting).
+    /// Counts per "type/entity" and status (plus "open": new + persisting). Counted in a table
+    /// indexed by type, entity and status (hundreds of thousands of findings), named at the end.
     public func counts() -> [String: [String: Int]] {
-        var out: [String: [String: Int]] = [:]
+        let statuses = LifecycleStatus.allCases
+        let open = statuses.count       // the "open" column, after the statuses
+        func row(_ type: FindingType, _ entity: Entity) -> Int { type.order * 2 + (entity == .customer ? 0 : 1) }
+        func column(_ status: LifecycleStatus) -> Int { statuses.firstIndex(of: status)! }   // of five
+        var table = [Int](repeating: 0, count: FindingType.allCases.count * 2 * (open + 1))
+        let resolvedColumn = column(.resolved)
         for t in current {
-            let k = "\(t.finding.type.rawValue)/\(t.finding.entity.rawValue)"
-            out[k, default: [:]][t.status.rawValue, default: 0] += 1
-            if t.status != .waived && t.status != .settling { out[k, default: [:]]["open", default: 0] += 1 }
+            let base = row(t.finding.type, t.finding.entity) * (open + 1)
+            table[base + column(t.status)] += 1
+            if t.status != .waived && t.status != .settling { table[base + open] += 1 }
         }
-        for r in resolved {
-            out["\(r.history.type.rawValue)/\(r.history.entity.rawValue)", default: [:]]["resolved", default: 0] += 1
+        for r in resolved { table[row(r.history.type, r.history.entity) * (open + 1) + resolvedColumn] += 1 }
+        var out: [String: [String: Int]] = [:]
+        for type in FindingType.allCases {
+            for entity in Entity.allCases {
+                let base = row(type, entity) * (open + 1)
+                var cells: [String: Int] = [:]
+                for (k, s) in statuses.enumerated() where table[base + k] > 0 { cells[s.rawValue] = table[base + k] }
+                if table[base + open] > 0 { cells["open"] = table[base + open] }
+                if !cells.isEmpty { out["\(type.rawValue)/\(entity.rawValue)"] = cells }
+            }
         }
         return out
     }

@@ -144,8 +144,14 @@ public struct ReportWriter {
     }
 
     func countByType(_ lifecycle: Lifecycle) -> [String: [String: Int]] {
+        var table = [Int](repeating: 0, count: FindingType.allCases.count * 2)
+        for t in lifecycle.current { table[t.finding.type.order * 2 + (t.finding.entity == .customer ? 0 : 1)] += 1 }
         var counts: [String: [String: Int]] = [:]
-        for t in lifecycle.current { counts[t.finding.type.rawValue, default: [:]][t.finding.entity.rawValue, default: 0] += 1 }
+        for type in FindingType.allCases {
+            for (k, entity) in [Entity.customer, .order].enumerated() where table[type.order * 2 + k] > 0 {
+                counts[type.rawValue, default: [:]][entity.rawValue] = table[type.order * 2 + k]
+            }
+        }
         return counts
     }
 
