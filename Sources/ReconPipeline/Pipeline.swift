@@ -566,7 +566,9 @@ public struct Pipeline {
                             actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
             }
             let ms = Int(Date().timeIntervalSince(t) * 1000)
-            if let pending = state.pending, Self.isUnchanged(plan, pending) { return (.unchanged(pending), ms, sent) }
+            if let pending = state.pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending) {
+                return (.unchanged(pending), ms, sent)
+            }
             // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
             // are usually done by now, and plan.csv would otherwise follow on its own).
             let csvJob = BackgroundJob(inParallel: true) {
@@ -740,7 +742,8 @@ public struct Pipeline {
     /// Whether tonight's plan is the pending night batch's, action for action: the same counts,
     /// the same plan.json hash when written for that batch, and its plan file still what was
     /// registered (one an approver could not approve is replaced). Such a batch stays pending
-    /// (an approver keeps reviewing it), and the night writes no copy.
+    /// (an approver keeps reviewing it), and the night writes no copy. (A batch whose
+    /// self-approval differs from what recon.yml asks now is replaced too.)
     static func isUnchanged(_ plan: Plan, _ pending: PendingNightBatch) -> Bool {
         guard pending.actions == plan.actions.count, pending.needsHuman == plan.needsHuman.count,
               let createdAt = Plan.createdAt(ofRun: pending.runId) else { return false }

@@ -41,6 +41,8 @@ public struct PendingNightBatch: Sendable {
     public var planSHA256: String
     public var actions: Int
     public var needsHuman: Int
+    /// Whether its approver may be the role that generated it (fixed at generation).
+    public var allowSelfApproval: Bool
 }
 
 /// Batches change only through the state database's functions (migration 4), which enforce the
@@ -77,11 +79,11 @@ extension StateStore {
     /// The newest night batch that is pending and not expired (there is at most one).
     public func pendingNightBatch() throws -> PendingNightBatch? {
         try q("""
-            SELECT batch_id, run_id, plan_path, plan_sha256, actions, needs_human FROM recon.batches
+            SELECT batch_id, run_id, plan_path, plan_sha256, actions, needs_human, allow_self_approval FROM recon.batches
             WHERE status = 'pending' AND rollback_of IS NULL AND now() < expires_at ORDER BY created_at DESC, batch_id DESC LIMIT 1
             """).first.map { r in
             PendingNightBatch(batchId: r[0] ?? "", runId: r[1] ?? "", planPath: r[2] ?? "", planSHA256: r[3] ?? "",
-                              actions: Int(r[4] ?? "0") ?? 0, needsHuman: Int(r[5] ?? "0") ?? 0)
+                              actions: Int(r[4] ?? "0") ?? 0, needsHuman: Int(r[5] ?? "0") ?? 0, allowSelfApproval: r[6] == "t")
         }
     }
 

@@ -540,6 +540,10 @@ struct BatchTests {
         let rows = try Connection(conninfo: s.f.url).query("SELECT batch_id, status FROM recon.batches ORDER BY created_at, batch_id")
         #expect(rows.map { "\($0[0] ?? "") \($0[1] ?? "")" } == ["\(s.batch) superseded", "B-\(replaced.entry) superseded", "B-\(changed.entry) pending"],
                 "\(rows)")
+        // recon.yml now asks for another self-approval than the pending batch was generated with.
+        try s.f.write("recon.yml", Self.config.replacingOccurrences(of: "batches: {expire_after: 1h}", with: "batches: {expire_after: 1h, allow_self_approval: true}"))
+        let asked = try night()
+        #expect(asked.stdout.contains("batch: B-\(asked.entry) (4 actions, pending approval)"), "\(asked.stdout)")
     }
 
     /// A deal won five minutes before the run whose ERP order is not there yet is settling: in
