@@ -157,6 +157,8 @@ def main():
         # One night unmeasured, so that every measured "later night" has a night before it
         # (a freshly loaded mirror's state is empty).
         recon_run(a.recon, f".bench/reports-{p.name}", dict(os.environ, DATABASE_URL=p.database), f"recon warm-up ({p.name})")
+    if lin_env:
+        recon_run(a.recon, ".bench/reports-linear", lin_env, f"recon warm-up at {a.linear_customers:,} customers")
     for i in range(a.runs):
         for p in profiles:
             env = dict(os.environ, DATABASE_URL=p.database)
