@@ -53,13 +53,18 @@ struct CSVRoundTripTests {
 
     /// Rows as Python's csv module reads them from `path`.
     static func readWithPython(_ path: String) throws -> [[String]] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        try rowsFromPython("""
             import csv, json, sys
             with open(sys.argv[1], newline='', encoding='utf-8') as f:
                 json.dump(list(csv.reader(f)), sys.stdout)
-            """, path]
+            """, path)
+    }
+
+    /// Runs a Python `script` on `path`; it prints the rows it read as JSON.
+    static func rowsFromPython(_ script: String, _ path: String) throws -> [[String]] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, path]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -20,9 +20,7 @@ struct XLSXRoundTripTests {
     }
 
     static func readWithPython(_ path: String) throws -> [[String]] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        try CSVRoundTripTests.rowsFromPython("""
             import json, re, sys, zipfile, xml.etree.ElementTree as ET
             def unescape(s):  # the _xHHHH_ escapes spreadsheets read back
                 return re.sub(r'_x([0-9A-F]{4})_', lambda m: chr(int(m.group(1), 16)), s)
@@ -46,14 +44,7 @@ struct XLSXRoundTripTests {
                 while cells and cells[-1] == '': cells.pop()
                 rows.append(cells)
             json.dump(rows, sys.stdout)
-            """, path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CocoaError(.fileReadCorruptFile) }
-        return try JSONDecoder().decode([[String]].self, from: data)
+            """, path)
     }
 
     @Test func randomRowsReadBackInTheirColumns() throws {
