@@ -261,15 +261,24 @@ public final class Connection {
             let row = makeRow(r)
             for (i, value) in row.enumerated() {
                 if i > 0 { buffer.append(0x09) }
-                guard let value else { buffer.append(contentsOf: [0x5C, UInt8(ascii: "N")]); continue }
-                for b in value.utf8 {
-                    switch b {
-                    case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
-                    case 0x09: buffer.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                    case 0x0A: buffer.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                    case 0x0D: buffer.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                    default: buffer.append(b)
+                guard var value else { buffer.append(0x5C); buffer.append(UInt8(ascii: "N")); continue }
+                // Runs of bytes that need no escape are copied whole.
+                value.withUTF8 { p in
+                    var start = 0
+                    for k in 0..<p.count {
+                        let b = p[k]
+                        guard b == 0x5C || b == 0x09 || b == 0x0A || b == 0x0D else { continue }
+                        if k > start { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<k])) }
+                        start = k + 1
+                        buffer.append(0x5C)
+                        switch b {
+                        case 0x09: buffer.append(UInt8(ascii: "t"))
+                        case 0x0A: buffer.append(UInt8(ascii: "n"))
+                        case 0x0D: buffer.append(UInt8(ascii: "r"))
+                        default: buffer.append(0x5C)
+                        }
                     }
+                    if start < p.count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<p.count])) }
                 }
             }
             buffer.append(0x0A)

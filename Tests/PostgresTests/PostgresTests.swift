@@ -30,6 +30,19 @@ struct PostgresTests {
         #expect(rows.map { $0[1] == "t" ? nil : $0[0] ?? "" } == values)
     }
 
+    /// Values sent with `copyIn` arrive as they were: backslashes, tabs, line breaks, `\N` as
+    /// text, empty strings, NULLs and any Unicode, alone or in runs.
+    @Test func copyInSendsValuesExactly() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        try c.execute("CREATE TEMP TABLE t (n int, v text)")
+        let values: [String?] = ["plain", "", nil, "\\N", "tab\there", "line\nbreak\r\n", "back\\slash\\", "\\", "\t\t", "Zoë 😀 中",
+                                 String(repeating: "long value ", count: 10_000) + "\\end", "\u{1}ctl\u{7F}"]
+        try c.copyIn("COPY t (n, v) FROM STDIN", count: values.count) { [String($0), values[$0]] }
+        let rows = try c.query("SELECT v, v IS NULL FROM t ORDER BY n")
+        #expect(rows.map { $0[1] == "t" ? nil : $0[0] ?? "" } == values)
+    }
+
     @Test func describeReportsColumnsAndTypes() throws {
         defer { TestDatabase.drop(database) }
         let c = try Connection(conninfo: url)
