@@ -223,7 +223,8 @@ public struct ReportWriter {
             x.beginRow()
             x.text(a.actionId); x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
             x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); x.text(joining: a.findingIds, separator: UInt8(ascii: " "))
-            x.label(a.reason)
+            // A merge's reason names its survivor: one per action, written in its cell.
+            if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason) }
             if let tier = a.tier { x.label(tier.rawValue) }
             x.endRow()
         }
