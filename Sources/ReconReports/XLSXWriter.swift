@@ -9,8 +9,7 @@ import Foundation
 /// produced, its CRC-32 and size patched into its header afterwards, so no sheet is ever held in
 /// memory whole. Cells carry no references (a reader places them in order; an empty cell before a
 /// later one is an empty `<c/>`), and a column of few distinct values (`label`) goes through the
-/// shared-string table, written after the sheet: a plan's workbook is about half the size it
-/// would be with every cell referenced and inline.
+/// shared-string table, written after the sheet.
 public final class XLSXWriter {
     public enum Cell {
         /// A string written in the cell.

@@ -453,8 +453,7 @@ public enum Migrations {
         Migration(version: 7, description: "run_findings without a per-row foreign key check: a first night records hundreds of thousands of findings in one statement", sql: """
         -- Only the run that owns the row writes it, in the transaction that records that run (its
         -- row in recon.runs exists by then), and runs are never deleted: the key guarded nothing
-        -- the writer does not, and checked each row on its own (3 of a first night's 5 seconds
-        -- in run_findings at 650,000 findings).
+        -- the writer does not, and checked each row on its own (docs/PERFORMANCE.md).
         ALTER TABLE recon.run_findings DROP CONSTRAINT IF EXISTS run_findings_run_id_fkey;
         COMMENT ON COLUMN recon.run_findings.run_id IS 'the run (recon.runs) that opened or resolved the finding; written only in that run''s own transaction';
         """),
