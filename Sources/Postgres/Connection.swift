@@ -238,26 +238,7 @@ public final class Connection {
     /// time: the rows never exist all at once).
     @discardableResult
     public func copyIn(_ copyStatement: String, count: Int, row makeRow: (Int) -> [String?]) throws -> Int {
-        do {
-            guard let started = OwnedResult(PQexec(conn, copyStatement)) else { throw lostOrError() }
-            guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind(), statement: copyStatement) }
-        }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 16)
-        func send() throws {
-            guard !buffer.isEmpty else { return }
-            let ok = buffer.withUnsafeBufferPointer { b in
-                b.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
-            }
-            buffer.removeAll(keepingCapacity: true)
-            if ok != 1 {
-                let message = String(cString: PQerrorMessage(conn))
-                _ = PQputCopyEnd(conn, "client error")
-                drain()
-                throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
-            }
-        }
-        for r in 0..<count {
+        try copyIn(copyStatement, count: count, header: [], trailer: []) { r, buffer in
             let row = makeRow(r)
             for (i, value) in row.enumerated() {
                 if i > 0 { buffer.append(0x09) }
@@ -282,8 +263,55 @@ public final class Connection {
                 }
             }
             buffer.append(0x0A)
+        }
+    }
+
+    /// Sends rows through `COPY <table> (<columns>) FROM STDIN (FORMAT binary)`: `row(i, &row)`
+    /// writes row `i`'s fields in the table's column order, each in its binary send format. The
+    /// server parses no text: integers, booleans and timestamps arrive as the values they are.
+    /// - Returns: the number of rows sent.
+    /// - Throws: `PostgresError` with the server's SQLSTATE (a row whose field count or types do
+    ///   not match the columns is rejected by the server, naming the column).
+    @discardableResult
+    public func copyInBinary(_ copyStatement: String, count: Int, row makeRow: (Int, inout BinaryCopyRow) -> Void) throws -> Int {
+        var row = BinaryCopyRow()
+        return try copyIn(copyStatement, count: count, header: BinaryCopyRow.header, trailer: BinaryCopyRow.trailer) { r, buffer in
+            swap(&row.bytes, &buffer)
+            row.begin()
+            makeRow(r, &row)
+            row.end()
+            swap(&row.bytes, &buffer)
+        }
+    }
+
+    /// The COPY protocol around rows that `append(i, &buffer)` encodes: `header`, the rows,
+    /// `trailer`, sent 64 KB at a time.
+    private func copyIn(_ copyStatement: String, count: Int, header: [UInt8], trailer: [UInt8],
+                        append: (Int, inout [UInt8]) -> Void) throws -> Int {
+        do {
+            guard let started = OwnedResult(PQexec(conn, copyStatement)) else { throw lostOrError() }
+            guard started.status == PGRES_COPY_IN else { throw started.error(kind: errorKind(), statement: copyStatement) }
+        }
+        var buffer: [UInt8] = header
+        buffer.reserveCapacity(1 << 17)
+        func send() throws {
+            guard !buffer.isEmpty else { return }
+            let ok = buffer.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
+            }
+            buffer.removeAll(keepingCapacity: true)
+            if ok != 1 {
+                let message = String(cString: PQerrorMessage(conn))
+                _ = PQputCopyEnd(conn, "client error")
+                drain()
+                throw PostgresError(kind: isOK ? .query : .connectionLost, message: message)
+            }
+        }
+        for r in 0..<count {
+            append(r, &buffer)
             if buffer.count >= 1 << 16 { try send() }
         }
+        buffer.append(contentsOf: trailer)
         try send()
         guard PQputCopyEnd(conn, nil) == 1 else {
             let message = String(cString: PQerrorMessage(conn))

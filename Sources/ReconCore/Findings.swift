@@ -148,9 +148,6 @@ public struct Finding: Sendable {
 }
 
 extension Finding {
-    /// The records a finding names, as the state stores them: `crm:id erp:id …`.
-    public var recordsText: String { members.map { "\($0.system.rawValue):\($0.recordId)" }.joined(separator: " ") }
-
     /// A 64-bit digest of what the state stores about a finding besides its lifecycle (severity,
     /// field, records, detail): a finding that persists is rewritten only when this changes.
     public var stateDigest: Int64 {

@@ -299,19 +299,29 @@ public final class StateStore {
     /// and `recon.run_findings` directly. `last_seen_at` is the transaction's `now()`, as the
     /// later nights' statements write it.
     private func recordFirstNight(_ written: [TrackedFinding], runId: String, seq: Int) throws {
-        let now = try connection.query("SELECT now()::text").first?[0] ?? nil
-        try connection.copyIn("""
+        let at = try microseconds(of: Array(Set(written.map(\.firstSeenAt))))
+        let now = try connection.query("SELECT \(Self.microsecondsSince2000("now()"))").first?[0].flatMap { Int64($0) } ?? 0
+        try connection.copyInBinary("""
             COPY recon.findings (finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at,
-                last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest) FROM STDIN
-            """, count: written.count) { i in
+                last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest) FROM STDIN (FORMAT binary)
+            """, count: written.count) { i, row in
             let t = written[i]
-            return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
-                    t.finding.recordsText, t.finding.detail, t.firstSeenRun, t.firstSeenAt, runId, now,
-                    String(t.nightsOpen), "t", String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
+            Self.describe(t.finding, into: &row)
+            row.text(t.firstSeenRun)
+            row.timestamptz(microsecondsSince2000: at[t.firstSeenAt] ?? now)
+            row.text(runId)
+            row.timestamptz(microsecondsSince2000: now)
+            row.int32(Int32(t.nightsOpen))
+            row.bool(true)
+            row.int32(Int32(seq - t.nightsOpen + 1))
+            row.int64(t.finding.stateDigest)
         }
         let opened = written.filter { $0.firstSeenRun == runId }
-        try connection.copyIn("COPY recon.run_findings (run_id, finding_id, status) FROM STDIN", count: opened.count) { i in
-            [runId, opened[i].finding.id, opened[i].status.rawValue]
+        try connection.copyInBinary("COPY recon.run_findings (run_id, finding_id, status) FROM STDIN (FORMAT binary)",
+                                    count: opened.count) { i, row in
+            row.text(runId)
+            row.text(opened[i].finding.id)
+            row.text(opened[i].status.rawValue)
         }
     }
 
@@ -323,11 +333,16 @@ public final class StateStore {
                 detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int,
                 first_seen_seq int, digest bigint) ON COMMIT DROP
             """)
-        try connection.copyIn("COPY cur FROM STDIN", count: written.count) { i in
+        let at = try microseconds(of: Array(Set(written.map(\.firstSeenAt))))
+        try connection.copyInBinary("COPY cur FROM STDIN (FORMAT binary)", count: written.count) { i, row in
             let t = written[i]
-            return [t.finding.id, t.finding.type.rawValue, t.finding.entity.rawValue, t.finding.severity.rawValue, t.finding.field,
-                    t.finding.recordsText, t.finding.detail, t.status.rawValue, t.firstSeenRun, t.firstSeenAt,
-                    String(t.nightsOpen), String(seq - t.nightsOpen + 1), String(t.finding.stateDigest)]
+            Self.describe(t.finding, into: &row)
+            row.text(t.status.rawValue)
+            row.text(t.firstSeenRun)
+            if let micros = at[t.firstSeenAt] { row.timestamptz(microsecondsSince2000: micros) } else { row.null() }
+            row.int32(Int32(t.nightsOpen))
+            row.int32(Int32(seq - t.nightsOpen + 1))
+            row.int64(t.finding.stateDigest)
         }
         _ = try connection.query("""
             INSERT INTO recon.findings AS f (finding_id, type, entity, severity, field, records, detail, first_seen_run,
@@ -343,6 +358,41 @@ public final class StateStore {
                 first_seen_seq = EXCLUDED.first_seen_seq, digest = EXCLUDED.digest
             """, [runId])
         _ = try connection.query("INSERT INTO recon.run_findings SELECT $1, finding_id, status FROM cur WHERE first_seen_run = $1", [runId])
+    }
+
+    /// A finding's first seven columns, as `recon.findings` and the staging table store them:
+    /// id, type, entity, severity, field, records (`crm:id erp:id …`) and detail.
+    private static func describe(_ finding: Finding, into row: inout BinaryCopyRow) {
+        row.text(finding.id)
+        row.text(finding.type.rawValue)
+        row.text(finding.entity.rawValue)
+        row.text(finding.severity.rawValue)
+        row.text(finding.field)
+        row.text { bytes in
+            for (k, m) in finding.members.enumerated() {
+                if k > 0 { bytes.append(0x20) }
+                bytes.append(contentsOf: m.system.rawValue.utf8)
+                bytes.append(UInt8(ascii: ":"))
+                bytes.append(contentsOf: m.recordId.utf8)
+            }
+        }
+        row.text(finding.detail)
+    }
+
+    /// SQL for a timestamptz expression as microseconds since 2000-01-01 UTC (binary COPY's form).
+    private static func microsecondsSince2000(_ expression: String) -> String {
+        "(extract(epoch FROM \(expression)) * 1000000)::int8 - \(BinaryCopyRow.postgresEpochMicroseconds)"
+    }
+
+    /// The server's reading of timestamps as the state wrote them (the first-seen times of the
+    /// findings' runs; a night has as many as it has distinct first nights, not one per finding).
+    private func microseconds(of timestamps: [String]) throws -> [String: Int64] {
+        guard !timestamps.isEmpty else { return [:] }
+        let rows = try connection.query("SELECT t, \(Self.microsecondsSince2000("t::timestamptz")) FROM unnest($1::text[]) AS t",
+                                        [textArrayLiteral(timestamps)])
+        var out: [String: Int64] = [:]
+        for r in rows { if let t = r[0], let v = r[1].flatMap({ Int64($0) }) { out[t] = v } }
+        return out
     }
 
     /// Commits what `stageRun` (and the batch registration after it) wrote, only if `lock`'s

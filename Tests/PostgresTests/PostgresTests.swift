@@ -43,6 +43,43 @@ struct PostgresTests {
         #expect(rows.map { $0[1] == "t" ? nil : $0[0] ?? "" } == values)
     }
 
+    @Test func copyInBinarySendsValuesExactly() throws {
+        defer { TestDatabase.drop(database) }
+        let c = try Connection(conninfo: url)
+        try c.execute("SET TIME ZONE 'America/New_York'")
+        try c.execute("CREATE TEMP TABLE t (n int4, v text, w text, big int8, flag bool, at timestamptz)")
+        let values: [String?] = ["plain", "", nil, "\\N", "tab\there", "line\nbreak\r\n", "back\\slash\\", "Zoë 😀 中",
+                                 String(repeating: "long value ", count: 10_000), "\u{1}ctl\u{7F}"]
+        let bigs: [Int64] = [0, -1, 1, .max, .min, 1 << 40, -(1 << 33), 42, 7, 9]
+        // 2000-01-01 00:00:00 UTC, before it, and a night in 2026 with microseconds.
+        let times: [Int64] = [0, -1, 851_990_400_000_000 + 123_456, 1, 2, 3, 4, 5, 6, 7]
+        try c.copyInBinary("COPY t (n, v, w, big, flag, at) FROM STDIN (FORMAT binary)", count: values.count) { i, row in
+            row.int32(Int32(i) - 5)
+            row.text(values[i])
+            row.text { bytes in bytes.append(contentsOf: "w\(i)".utf8); if i == 3 { bytes.append(contentsOf: " ½".utf8) } }
+            row.int64(bigs[i])
+            row.bool(i % 2 == 0)
+            row.timestamptz(microsecondsSince2000: times[i])
+        }
+        let rows = try c.query("""
+            SELECT n, v, v IS NULL, w, big, flag, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM t ORDER BY n
+            """)
+        #expect(rows.map { $0[0] } == (0..<values.count).map { String($0 - 5) })
+        #expect(rows.map { $0[2] == "t" ? nil : $0[1] ?? "" } == values)
+        #expect(rows.map { $0[3] } == (0..<values.count).map { "w\($0)" + ($0 == 3 ? " ½" : "") })
+        #expect(rows.map { $0[4] } == bigs.map { String($0) })
+        #expect(rows.map { $0[5] } == (0..<values.count).map { $0 % 2 == 0 ? "t" : "f" })
+        #expect(rows[0][6] == "2000-01-01 00:00:00.000000")
+        #expect(rows[1][6] == "1999-12-31 23:59:59.999999")
+        #expect(rows[2][6] == "2026-12-31 00:00:00.123456")
+        // A row the table cannot take is the server's error, and the connection stays usable.
+        let error = try #require(throws: PostgresError.self) {
+            try c.copyInBinary("COPY t (n, v) FROM STDIN (FORMAT binary)", count: 1) { _, row in row.int32(1) }
+        }
+        #expect(error.sqlState == "22P04")
+        #expect(try c.query("SELECT count(*) FROM t").first?[0] == String(values.count))
+    }
+
     @Test func describeReportsColumnsAndTypes() throws {
         defer { TestDatabase.drop(database) }
         let c = try Connection(conninfo: url)
