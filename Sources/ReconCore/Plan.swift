@@ -158,41 +158,86 @@ public struct Plan: Sendable {
     /// (`flush` empties it). Keys in sorted order, written as bytes: this runs over every action
     /// of a nightly plan.
     func appendCanonicalJSON(to out: inout [UInt8], flush: (inout [UInt8]) -> Void) {
+        for part in canonicalParts() {
+            switch part {
+            case .text(let bytes): out.append(contentsOf: bytes)
+            case .actions(let range):
+                for i in range {
+                    appendAction(i, to: &out)
+                    if out.count >= 1 << 20 { flush(&out) }
+                }
+            case .needsHuman(let range):
+                for i in range {
+                    appendNeedsHuman(i, to: &out)
+                    if out.count >= 1 << 20 { flush(&out) }
+                }
+            }
+        }
+    }
+
+    /// The canonical document in order: fixed text, then every action, fixed text, every item
+    /// for a human, and the closing fields.
+    private enum CanonicalPart {
+        case text([UInt8])
+        case actions(Range<Int>)
+        case needsHuman(Range<Int>)
+    }
+
+    private func canonicalParts() -> [CanonicalPart] {
+        func quoted(_ s: String?) -> String {
+            guard let s else { return "null" }
+            var out: [UInt8] = []
+            JSONText.appendQuoted(s, to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        let middle = (actions.isEmpty ? "" : "\n") + "],\"batch_id\":" + quoted(batchId) + ",\"created_at\":" + quoted(createdAt)
+            + ",\"needs_human\":[\n"
+        let end = (needsHuman.isEmpty ? "" : "\n") + "],\"rollback_of\":" + quoted(rollbackOf) + ",\"run_id\":" + quoted(runId)
+            + ",\"version\":1}\n"
+        return [.text(Array("{\"actions\":[\n".utf8)), .actions(actions.indices), .text(Array(middle.utf8)),
+                .needsHuman(needsHuman.indices), .text(Array(end.utf8))]
+    }
+
+    /// Action `i` (preceded by its separator when it is not the first).
+    private func appendAction(_ i: Int, to out: inout [UInt8]) {
         func raw(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
         func q(_ s: String?) { if let s { JSONText.appendQuoted(s, to: &out) } else { raw("null") } }
-        func list(_ items: [String]) {
-            out.append(0x5B)
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(0x2C) }
-                JSONText.appendQuoted(item, to: &out)
-            }
-            out.append(0x5D)
-        }
-        raw("{\"actions\":[\n")
-        for (i, a) in actions.enumerated() {
-            if i > 0 { raw(",\n") }
-            raw("{\"action_id\":"); q(a.actionId); raw(",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
-            raw(",\"finding_ids\":"); list(a.findingIds); raw(",\"new_value\":"); q(a.newValue); raw(",\"old_value\":"); q(a.oldValue)
-            raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
-            for (k, entry) in a.payload.sorted(by: { $0.key < $1.key }).enumerated() {
+        let a = actions[i]
+        if i > 0 { raw(",\n") }
+        raw("{\"action_id\":"); q(a.actionId); raw(",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
+        raw(",\"finding_ids\":"); Self.appendList(a.findingIds, to: &out); raw(",\"new_value\":"); q(a.newValue)
+        raw(",\"old_value\":"); q(a.oldValue); raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
+        let payload = a.payload
+        if payload.count == 1, let entry = payload.first {
+            JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
+        } else if !payload.isEmpty {
+            for (k, entry) in payload.sorted(by: { $0.key < $1.key }).enumerated() {
                 if k > 0 { out.append(0x2C) }
                 JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
             }
-            raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue)
-            if let tier = a.tier { raw(",\"tier\":"); q(tier.rawValue) }
-            raw("}")
-            if out.count >= 1 << 20 { flush(&out) }
         }
-        if !actions.isEmpty { raw("\n") }
-        raw("],\"batch_id\":"); q(batchId); raw(",\"created_at\":"); q(createdAt); raw(",\"needs_human\":[\n")
-        for (i, h) in needsHuman.enumerated() {
-            if i > 0 { raw(",\n") }
-            raw("{\"entity\":"); q(h.entity.rawValue); raw(",\"finding_id\":"); q(h.findingId); raw(",\"reason\":"); q(h.reason)
-            raw(",\"records\":"); list(h.records); raw(",\"type\":"); q(h.type.rawValue); raw("}")
-            if out.count >= 1 << 20 { flush(&out) }
+        raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue)
+        if let tier = a.tier { raw(",\"tier\":"); q(tier.rawValue) }
+        raw("}")
+    }
+
+    /// Item `i` for a human (preceded by its separator when it is not the first).
+    private func appendNeedsHuman(_ i: Int, to out: inout [UInt8]) {
+        func raw(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+        func q(_ s: String) { JSONText.appendQuoted(s, to: &out) }
+        let h = needsHuman[i]
+        if i > 0 { raw(",\n") }
+        raw("{\"entity\":"); q(h.entity.rawValue); raw(",\"finding_id\":"); q(h.findingId); raw(",\"reason\":"); q(h.reason)
+        raw(",\"records\":"); Self.appendList(h.records, to: &out); raw(",\"type\":"); q(h.type.rawValue); raw("}")
+    }
+
+    private static func appendList(_ items: [String], to out: inout [UInt8]) {
+        out.append(0x5B)
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            JSONText.appendQuoted(item, to: &out)
         }
-        if !needsHuman.isEmpty { raw("\n") }
-        raw("],\"rollback_of\":"); q(rollbackOf); raw(",\"run_id\":"); q(runId); raw(",\"version\":1}\n")
+        out.append(0x5D)
     }
 
     /// Streams the canonical bytes to `write` in chunks of about a megabyte and returns their
@@ -209,6 +254,40 @@ public struct Plan: Sendable {
         }
         appendCanonicalJSON(to: &buffer, flush: flush)
         flush(&buffer)
+        return hex(hasher.finalize())
+    }
+
+    /// The SHA-256 of the canonical bytes (the same as `writeCanonicalJSON`'s), with the actions
+    /// and items formatted on `threads` threads, a block each at a time, and hashed in order.
+    public func canonicalJSONSHA256(threads: Int) -> String {
+        var hasher = SHA256()
+        let block = 4096
+        let window = max(1, threads) * 2
+        var buffers = [[UInt8]](repeating: [], count: window)
+        func hashBlocks(_ range: Range<Int>, _ append: @Sendable (Int, inout [UInt8]) -> Void) {
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let blocks = min(window, (range.upperBound - start + block - 1) / block)
+                let first = start
+                buffers.withUnsafeMutableBufferPointer { b in
+                    nonisolated(unsafe) let b = b
+                    DispatchQueue.concurrentPerform(iterations: blocks) { k in
+                        b[k].removeAll(keepingCapacity: true)
+                        for i in (first + k * block)..<min(range.upperBound, first + (k + 1) * block) { append(i, &b[k]) }
+                    }
+                }
+                for k in 0..<blocks { buffers[k].withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+                start = min(range.upperBound, first + blocks * block)
+            }
+        }
+        let plan = self
+        for part in canonicalParts() {
+            switch part {
+            case .text(let bytes): bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            case .actions(let range): hashBlocks(range) { i, out in plan.appendAction(i, to: &out) }
+            case .needsHuman(let range): hashBlocks(range) { i, out in plan.appendNeedsHuman(i, to: &out) }
+            }
+        }
         return hex(hasher.finalize())
     }
 

@@ -566,7 +566,7 @@ public struct Pipeline {
                             actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
             }
             let ms = Int(Date().timeIntervalSince(t) * 1000)
-            if let pending = state.pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending) {
+            if let pending = state.pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending, parallel: options.fastPaths) {
                 return (.unchanged(pending), ms, sent)
             }
             // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
@@ -744,14 +744,17 @@ public struct Pipeline {
     /// registered (one an approver could not approve is replaced). Such a batch stays pending
     /// (an approver keeps reviewing it), and the night writes no copy. (A batch whose
     /// self-approval differs from what recon.yml asks now is replaced too.)
-    static func isUnchanged(_ plan: Plan, _ pending: PendingNightBatch) -> Bool {
+    /// With `parallel`, the plan file is hashed beside tonight's plan, whose JSON is formatted on two threads.
+    static func isUnchanged(_ plan: Plan, _ pending: PendingNightBatch, parallel: Bool) -> Bool {
         guard pending.actions == plan.actions.count, pending.needsHuman == plan.needsHuman.count,
               let createdAt = Plan.createdAt(ofRun: pending.runId) else { return false }
         var same = plan
         same.batchId = pending.batchId
         same.runId = pending.runId
         same.createdAt = createdAt
-        return same.writeCanonicalJSON { _ in } == pending.planSHA256 && Plan.sha256(ofFile: pending.planPath) == pending.planSHA256
+        let file = BackgroundJob(inParallel: parallel) { Plan.sha256(ofFile: pending.planPath) }
+        let tonight = parallel ? same.canonicalJSONSHA256(threads: 2) : same.writeCanonicalJSON { _ in }
+        return tonight == pending.planSHA256 && (try? file.wait()) == pending.planSHA256
     }
 
     /// Marks the runs left `running` by a process that is gone (we hold the run lock), with the

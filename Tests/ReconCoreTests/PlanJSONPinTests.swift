@@ -30,4 +30,24 @@ struct PlanJSONPinTests {
         #expect(sha == Plan.sha256(plan.canonicalJSON()))
         #expect(chunks >= 1)
     }
+
+    /// The hash computed with the JSON formatted on several threads is the streamed one's, for
+    /// plans of every size around the blocks it formats (4,096 items each).
+    @Test func parallelHashMatchesTheStreamedOne() {
+        for (actionCount, humanCount) in [(0, 0), (1, 0), (0, 1), (4095, 3), (4096, 4096), (4097, 9000), (20_000, 1)] {
+            let actions = (0..<actionCount).map { i in
+                PlanAction(operation: i % 3 == 0 ? .create : .updateField, system: i % 2 == 0 ? .erp : .crm, entity: .customer,
+                           recordId: "E\(i)", field: "phone", oldValue: i % 5 == 0 ? nil : "x\"\(i)", newValue: "+4474001\(i)",
+                           findingIds: ["FLD-C-\(i)"], payload: i % 3 == 0 ? ["name": "N\(i)", "email": "e\(i)@example.com"] : [:],
+                           reason: "owner says so")
+            }
+            let humans = (0..<humanCount).map { i in
+                HumanItem(findingId: "CON-C-\(i)", type: .conflict, entity: .customer, records: ["crm:C\(i)"], reason: "why \(i)")
+            }
+            let plan = Plan(batchId: "B-3", runId: "R-3", createdAt: "t", actions: actions, needsHuman: humans)
+            let streamed = plan.writeCanonicalJSON { _ in }
+            #expect(plan.canonicalJSONSHA256(threads: 2) == streamed, "\(actionCount) actions, \(humanCount) items")
+            #expect(plan.canonicalJSONSHA256(threads: 1) == streamed)
+        }
+    }
 }
