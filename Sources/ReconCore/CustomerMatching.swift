@@ -182,6 +182,8 @@ struct CustomerMatcher {
     var tracedRoots: [Int32] = []
     var tracedComponents: Components?
     var steps = Stopwatch()
+    /// Whether independent steps may run on a second thread (the fast paths).
+    var parallel = false
     /// Reviewers' decisions, honoured before the keys.
     var decisions = IdentityDecisions()
 
@@ -295,11 +297,19 @@ struct CustomerMatcher {
         steps.lap("customers.keys")
         let identities = reportIdentities(idx, &comps, inConflict: conflicted.records, dangling: links.dangling, identified: identified)
         steps.lap("customers.identities")
+        // Matched pairs' fields need only the identities: compared on another thread (with
+        // `parallel`) while this one names the orphans' near misses.
+        let fields = BackgroundJob(inParallel: parallel) { [self, links, identities, conflicted] in
+            var out: [Finding] = []
+            compareFields(links.pairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx,
+                          conflictKeys: conflicted.keys, into: &out)
+            compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys, into: &out)
+            return out
+        }
         nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx, roots: identities.roots, names: names,
                        decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
         steps.lap("customers.candidates")
-        compareFields(links.pairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx, conflictKeys: conflicted.keys)
-        compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys)
+        findings += (try? fields.wait()) ?? []
         steps.lap("customers.fields")
         if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
         if trace { tracedIndex = idx; tracedRoots = identities.roots; tracedComponents = comps }
@@ -667,7 +677,7 @@ struct CustomerMatcher {
     }
 
     /// field_mismatch for matched pairs: normalised email and phone, and same-named attributes.
-    private mutating func compareFields<Pairs: Sequence>(_ pairs: Pairs, idx: CustomerIndex, conflictKeys: [UInt8])
+    private func compareFields<Pairs: Sequence>(_ pairs: Pairs, idx: CustomerIndex, conflictKeys: [UInt8], into findings: inout [Finding])
     where Pairs.Element == (crm: Int32, erp: Int32, on: String, tier: MatchTier?) {
         let crmAttrs = mirror.crmCustomers.attributeNames
         let erpAttrs = mirror.erpCustomers.attributeNames
@@ -679,10 +689,10 @@ struct CustomerMatcher {
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if FieldMismatch.keyDiffers(idx.emailKey(ci), idx.emailKey(ei), matchConflictsOnKey: conflicted & MatchKey.email.rawValue != 0) {
-                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "", into: &findings)
             }
             if FieldMismatch.keyDiffers(idx.phoneKey(ci), idx.phoneKey(ei), matchConflictsOnKey: conflicted & MatchKey.phone.rawValue != 0) {
-                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "")
+                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "", into: &findings)
             }
             for a in shared {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
@@ -691,14 +701,14 @@ struct CustomerMatcher {
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if FieldMismatch.differs(cv, ev) {
-                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv ?? "", ev ?? "")
+                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
                 }
             }
         }
     }
 
-    private mutating func mismatch(_ crmId: String, _ erpId: String, on: String, tier: MatchTier?, field: String,
-                                   _ crmValue: String, _ erpValue: String) {
+    private func mismatch(_ crmId: String, _ erpId: String, on: String, tier: MatchTier?, field: String,
+                          _ crmValue: String, _ erpValue: String, into findings: inout [Finding]) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
                                 matchedOn: on, field: field,
                                 detail: FieldMismatch.detail(field: field),

@@ -681,6 +681,7 @@ public enum Reconciler {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         var customers = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         customers.decisions = decisions
+        customers.parallel = fastPaths
         let box = TwoThreadMatch(customers: customers,
                            orders: OrderMatcher(mirror: mirror, config: config), mirror: mirror,
                            early: fastPaths ? early : nil)
