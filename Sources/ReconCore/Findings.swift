@@ -151,19 +151,22 @@ extension Finding {
     /// A 64-bit digest of what the state stores about a finding besides its lifecycle (severity,
     /// field, records, detail): a finding that persists is rewritten only when this changes.
     public var stateDigest: Int64 {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(96)
-        for (k, part) in [severity.rawValue, field, detail].enumerated() {
-            if k > 0 { bytes.append(0x1F) }
-            bytes.append(contentsOf: part.utf8)
+        // The bytes hashed: severity, field and detail separated by 0x1F, then each member's
+        // `system:id` after 0x1E; assembled on the stack (a heap buffer only for long ones).
+        let (severity, field, detail, members) = (severity.rawValue, field, detail, members)
+        var count = severity.utf8.count + 1 + field.utf8.count + 1 + detail.utf8.count
+        for m in members { count += 2 + m.system.rawValue.utf8.count + m.recordId.utf8.count }
+        func digest(_ out: UnsafeMutableBufferPointer<UInt8>) -> Int64 {
+            var n = 0
+            func put(_ s: String) { for b in s.utf8 { out[n] = b; n += 1 } }
+            func put(_ b: UInt8) { out[n] = b; n += 1 }
+            put(severity); put(0x1F); put(field); put(0x1F); put(detail)
+            for m in members { put(0x1E); put(m.system.rawValue); put(0x3A); put(m.recordId) }
+            return Int64(bitPattern: ByteInterner.hash(UnsafeBufferPointer(rebasing: out[0..<n])))
         }
-        for m in members {
-            bytes.append(0x1E)
-            bytes.append(contentsOf: m.system.rawValue.utf8)
-            bytes.append(0x3A)
-            bytes.append(contentsOf: m.recordId.utf8)
-        }
-        return Int64(bitPattern: bytes.withUnsafeBufferPointer { ByteInterner.hash($0) })
+        if count <= 1024 { return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count, digest) }
+        var heap = [UInt8](repeating: 0, count: count)
+        return heap.withUnsafeMutableBufferPointer { digest($0) }
     }
 }
 

@@ -261,15 +261,15 @@ public final class StateStore {
                 """).first
             let lastSeq = last?[0].flatMap { Int($0) } ?? 0
             let seq = lastSeq + 1
-            let written = lifecycle.current.filter(\.changed)
+            let written = lifecycle.current.indices.filter { lifecycle.current[$0].changed }
             // The first night of a state database (no finding ever recorded): every finding is
             // new, so the rows go straight into their tables, without a staging table or a
             // conflict check per row (a first reconciliation can hold hundreds of thousands).
             let firstEver = try connection.query("SELECT NOT EXISTS (SELECT 1 FROM recon.findings)").first?[0] == "t"
             if firstEver {
-                try recordFirstNight(written, runId: runId, seq: seq)
+                try recordFirstNight(lifecycle.current, written, runId: runId, seq: seq)
             } else {
-                try recordChanges(written, runId: runId, seq: seq)
+                try recordChanges(lifecycle.current, written, runId: runId, seq: seq)
             }
             // Resolved: open until the last run, which is where they were last seen.
             try connection.execute("CREATE TEMP TABLE gone (finding_id text) ON COMMIT DROP")
@@ -298,14 +298,14 @@ public final class StateStore {
     /// The findings of a state database's first night, all new: copied into `recon.findings`
     /// and `recon.run_findings` directly. `last_seen_at` is the transaction's `now()`, as the
     /// later nights' statements write it.
-    private func recordFirstNight(_ written: [TrackedFinding], runId: String, seq: Int) throws {
-        let at = try microseconds(of: Array(Set(written.map(\.firstSeenAt))))
+    private func recordFirstNight(_ current: [TrackedFinding], _ written: [Int], runId: String, seq: Int) throws {
+        let at = try microseconds(of: Self.firstSeenTimes(current, written))
         let now = try connection.query("SELECT \(Self.microsecondsSince2000("now()"))").first?[0].flatMap { Int64($0) } ?? 0
         try connection.copyInBinary("""
             COPY recon.findings (finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at,
                 last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest) FROM STDIN (FORMAT binary)
             """, count: written.count) { i, row in
-            let t = written[i]
+            let t = current[written[i]]
             Self.describe(t.finding, into: &row)
             row.text(t.firstSeenRun)
             row.timestamptz(microsecondsSince2000: at[t.firstSeenAt] ?? now)
@@ -316,26 +316,27 @@ public final class StateStore {
             row.int32(Int32(seq - t.nightsOpen + 1))
             row.int64(t.finding.stateDigest)
         }
-        let opened = written.filter { $0.firstSeenRun == runId }
+        let opened = written.filter { current[$0].firstSeenRun == runId }
         try connection.copyInBinary("COPY recon.run_findings (run_id, finding_id, status) FROM STDIN (FORMAT binary)",
                                     count: opened.count) { i, row in
             row.text(runId)
-            row.text(opened[i].finding.id)
-            row.text(opened[i].status.rawValue)
+            let t = current[opened[i]]
+            row.text(t.finding.id)
+            row.text(t.status.rawValue)
         }
     }
 
     /// The findings that changed since the night before (new, reopened, or with another
     /// severity, detail or set of records), through a staging table: inserted or updated.
-    private func recordChanges(_ written: [TrackedFinding], runId: String, seq: Int) throws {
+    private func recordChanges(_ current: [TrackedFinding], _ written: [Int], runId: String, seq: Int) throws {
         try connection.execute("""
             CREATE TEMP TABLE cur (finding_id text, type text, entity text, severity text, field text, records text,
                 detail text, status text, first_seen_run text, first_seen_at timestamptz, nights_open int,
                 first_seen_seq int, digest bigint) ON COMMIT DROP
             """)
-        let at = try microseconds(of: Array(Set(written.map(\.firstSeenAt))))
+        let at = try microseconds(of: Self.firstSeenTimes(current, written))
         try connection.copyInBinary("COPY cur FROM STDIN (FORMAT binary)", count: written.count) { i, row in
-            let t = written[i]
+            let t = current[written[i]]
             Self.describe(t.finding, into: &row)
             row.text(t.status.rawValue)
             row.text(t.firstSeenRun)
@@ -377,6 +378,17 @@ public final class StateStore {
             }
         }
         row.text(finding.detail)
+    }
+
+    /// The distinct first-seen times of the rows (runs of one value compared, not hashed).
+    private static func firstSeenTimes(_ current: [TrackedFinding], _ rows: [Int]) -> [String] {
+        var distinct: Set<String> = []
+        var last: String?
+        for r in rows where current[r].firstSeenAt != last {
+            last = current[r].firstSeenAt
+            distinct.insert(current[r].firstSeenAt)
+        }
+        return Array(distinct)
     }
 
     /// SQL for a timestamptz expression as microseconds since 2000-01-01 UTC (binary COPY's form).

@@ -133,3 +133,38 @@ struct OpenFindingsBytesTests {
         }
     }
 }
+
+/// The state stores each finding's digest: a new way of computing it must give the same values,
+/// or every persisting finding would be rewritten the next night.
+struct StateDigestPinTests {
+    /// The digest as it was first computed: the bytes assembled in an array, then hashed.
+    static func reference(_ f: Finding) -> Int64 {
+        var bytes: [UInt8] = []
+        for (k, part) in [f.severity.rawValue, f.field, f.detail].enumerated() {
+            if k > 0 { bytes.append(0x1F) }
+            bytes.append(contentsOf: part.utf8)
+        }
+        for m in f.members {
+            bytes.append(0x1E)
+            bytes.append(contentsOf: m.system.rawValue.utf8)
+            bytes.append(0x3A)
+            bytes.append(contentsOf: m.recordId.utf8)
+        }
+        return Int64(bitPattern: bytes.withUnsafeBufferPointer { ByteInterner.hash($0) })
+    }
+
+    @Test func digestsAreTheStoredOnes() {
+        let findings = [
+            Finding(type: .duplicate, entity: .customer, severity: .warning, detail: "2 CRM records for one customer",
+                    members: [FindingMember(system: .crm, recordId: "C1"), FindingMember(system: .crm, recordId: "C2")]),
+            Finding(type: .fieldMismatch, entity: .order, severity: .error, field: "amount", detail: "",
+                    members: [FindingMember(system: .crm, recordId: "D-ü-7", value: "1"), FindingMember(system: .erp, recordId: "O7", value: "2")]),
+            Finding(type: .orphan, entity: .customer, severity: .info, detail: String(repeating: "near miss 😀; ", count: 200),
+                    members: (0..<40).map { FindingMember(system: $0 % 2 == 0 ? .crm : .erp, recordId: "R\($0)") }),
+            Finding(type: .invalid, entity: .customer, severity: .warning, field: "email", members: []),
+        ]
+        for f in findings { #expect(f.stateDigest == Self.reference(f)) }
+        // A value pinned once: the hash itself must not drift either.
+        #expect(findings[0].stateDigest == -7_650_685_275_307_565_102)
+    }
+}
