@@ -22,7 +22,29 @@ enum HTMLReport {
         return out
     }
 
-    static func render(summary s: RunSummary, lifecycle: Lifecycle?, history: [HistoryPoint], pending: [PendingBatch]? = nil) -> String {
+    /// The open findings first seen longest ago (first seen, most nights, id), kept in one pass
+    /// as a short sorted list, not a sort of every open finding.
+    struct OldestOpen {
+        static let limit = 20
+        private(set) var findings: [TrackedFinding] = []
+
+        private static func before(_ a: TrackedFinding, _ b: TrackedFinding) -> Bool {
+            (a.firstSeenAt, -a.nightsOpen, a.finding.id) < (b.firstSeenAt, -b.nightsOpen, b.finding.id)
+        }
+
+        mutating func offer(_ t: TrackedFinding) {
+            guard t.status != .waived && t.status != .settling else { return }
+            if findings.count == Self.limit, !Self.before(t, findings[Self.limit - 1]) { return }
+            let at = findings.firstIndex { Self.before(t, $0) } ?? findings.count
+            findings.insert(t, at: at)
+            if findings.count > Self.limit { findings.removeLast() }
+        }
+    }
+
+    /// - Parameter oldest: the lifecycle's oldest open findings when the caller has them (else
+    ///   found here).
+    static func render(summary s: RunSummary, lifecycle: Lifecycle?, history: [HistoryPoint], pending: [PendingBatch]? = nil,
+                       oldest known: OldestOpen? = nil) -> String {
         let iso = ISO8601DateFormatter()
         var h = """
         <!DOCTYPE html>
@@ -82,18 +104,7 @@ enum HTMLReport {
         }
         h += "<h2>Open findings per type, last \(history.count) runs</h2><div class=\"card\">\(chart(history))</div>\n"
         if let lifecycle {
-            // The 20 first in (first seen, most nights, id) order: one pass keeping a short
-            // sorted list, not a sort of every open finding.
-            func before(_ a: TrackedFinding, _ b: TrackedFinding) -> Bool {
-                (a.firstSeenAt, -a.nightsOpen, a.finding.id) < (b.firstSeenAt, -b.nightsOpen, b.finding.id)
-            }
-            var oldest: [TrackedFinding] = []
-            for t in lifecycle.current where t.status != .waived && t.status != .settling {
-                if oldest.count == 20, !before(t, oldest[19]) { continue }
-                let at = oldest.firstIndex { before(t, $0) } ?? oldest.count
-                oldest.insert(t, at: at)
-                if oldest.count > 20 { oldest.removeLast() }
-            }
+            let oldest = known?.findings ?? lifecycle.current.reduce(into: OldestOpen()) { $0.offer($1) }.findings
             h += "<h2>Oldest open findings</h2><table><tr><th>finding</th><th>type</th><th>entity</th><th>first seen</th><th>nights open</th><th>records</th></tr>\n"
             if oldest.isEmpty { h += "<tr><td colspan=\"6\">None.</td></tr>\n" }
             for t in oldest {

@@ -146,6 +146,11 @@ public struct ReportWriter {
     func countByType(_ lifecycle: Lifecycle) -> [String: [String: Int]] {
         var table = [Int](repeating: 0, count: FindingType.allCases.count * 2)
         for t in lifecycle.current { table[t.finding.type.order * 2 + (t.finding.entity == .customer ? 0 : 1)] += 1 }
+        return countByType(table)
+    }
+
+    /// Counts per type and entity from a table indexed by `type.order * 2 + entity` (0 customer, 1 order).
+    func countByType(_ table: [Int]) -> [String: [String: Int]] {
         var counts: [String: [String: Int]] = [:]
         for type in FindingType.allCases {
             for (k, entity) in [Entity.customer, .order].enumerated() where table[type.order * 2 + k] > 0 {
@@ -504,6 +509,9 @@ public final class ReportFolder {
     public let tempPath: String
     /// Milliseconds `writeFindings` took.
     public private(set) var writeMs = 0
+    /// What index.html and summary.json need of the lifecycle, gathered by `writeFindings` in
+    /// its pass over the findings (so that publishing the night makes no pass of its own).
+    private var gathered: (findings: Int, oldest: HTMLReport.OldestOpen, byType: [String: [String: Int]])?
 
     init(writer: ReportWriter, runId: String, tempPath: String) {
         self.writer = writer
@@ -564,7 +572,15 @@ public final class ReportFolder {
         try csv.finish()
         // Grouped by type in one pass (not one pass per type).
         var byType = [[Finding]](repeating: [], count: FindingType.allCases.count)
-        for t in lifecycle.current { byType[t.finding.type.order].append(t.finding) }
+        var oldest = HTMLReport.OldestOpen()
+        var counts = [Int](repeating: 0, count: FindingType.allCases.count * 2)
+        for t in lifecycle.current {
+            let f = t.finding
+            byType[f.type.order].append(f)
+            counts[f.type.order * 2 + (f.entity == .customer ? 0 : 1)] += 1
+            oldest.offer(t)
+        }
+        gathered = (lifecycle.current.count, oldest, writer.countByType(counts))
         let lookup = RecordLookup(mirror, only: index == nil ? lifecycle.current.map(\.finding) : [], index: index)
         for type in FindingType.allCases {
             var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
@@ -590,9 +606,10 @@ public final class ReportFolder {
         var summary = summary
         summary.timingsMs.append(("write", writeMs))
         summary.finishedAt = Date()
-        try writer.write(tempPath + "/summary.json", Array(writer.summaryJSON(summary, findingsByType: writer.countByType(lifecycle)).utf8))
+        let known = gathered.flatMap { $0.findings == lifecycle.current.count ? $0 : nil }
+        try writer.write(tempPath + "/summary.json", Array(writer.summaryJSON(summary, findingsByType: known?.byType ?? writer.countByType(lifecycle)).utf8))
         try writer.write(tempPath + "/index.html", Array(HTMLReport.render(summary: summary, lifecycle: lifecycle, history: history,
-                                                                          pending: pending).utf8))
+                                                                          pending: pending, oldest: known?.oldest).utf8))
     }
 
     /// Renames the whole folder into place. - Returns: the published folder's path.
