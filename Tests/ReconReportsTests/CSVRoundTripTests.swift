@@ -74,6 +74,24 @@ struct CSVRoundTripTests {
         return try JSONDecoder().decode([[String]].self, from: data)
     }
 
+    /// The eight-bytes-at-a-time scan finds what a byte-by-byte one finds, at every position and length.
+    @Test func theQuoteScanFindsEverySpecialByte() {
+        let specials: [UInt8] = [UInt8(ascii: ","), UInt8(ascii: "\""), 0x0D, 0x0A]
+        let others: [UInt8] = [0x00, 0x01, 0x09, 0x2B, 0x2D, 0x2E, 0x41, 0x7F, 0x80, 0xC3, 0xFF, 0x2C ^ 0x80, 0x22 + 1, 0x0C, 0x0B]
+        for length in 0..<40 {
+            var plain = (0..<length).map { others[($0 * 7 + length) % others.count] }
+            #expect(plain.withUnsafeBufferPointer { CSVWriter.needsQuotes($0) } == false, "length \(length)")
+            for at in 0..<length {
+                for s in specials {
+                    let saved = plain[at]
+                    plain[at] = s
+                    #expect(plain.withUnsafeBufferPointer { CSVWriter.needsQuotes($0) }, "length \(length), byte \(s) at \(at)")
+                    plain[at] = saved
+                }
+            }
+        }
+    }
+
     @Test(arguments: [CSVWriter.Audience.people, .machines])
     func randomRecordsReadBackWithPythonsCSV(audience: CSVWriter.Audience) throws {
         var g = Generator(state: audience == .people ? 1 : 2)
