@@ -158,7 +158,13 @@ extension Finding {
         for m in members { count += 2 + m.system.rawValue.utf8.count + m.recordId.utf8.count }
         func digest(_ out: UnsafeMutableBufferPointer<UInt8>) -> Int64 {
             var n = 0
-            func put(_ s: String) { for b in s.utf8 { out[n] = b; n += 1 } }
+            func put(_ s: String) {
+                var s = s
+                s.withUTF8 { p in
+                    if let from = p.baseAddress, p.count > 0 { (out.baseAddress! + n).update(from: from, count: p.count) }
+                    n += p.count
+                }
+            }
             func put(_ b: UInt8) { out[n] = b; n += 1 }
             put(severity); put(0x1F); put(field); put(0x1F); put(detail)
             for m in members { put(0x1E); put(m.system.rawValue); put(0x3A); put(m.recordId) }

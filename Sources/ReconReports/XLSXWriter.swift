@@ -21,14 +21,16 @@ public final class XLSXWriter {
         case empty
     }
 
+    // The writer is used by one thread and none of its methods passes one of these properties
+    // inout while reading it: unchecked, each cell does not pay the runtime's exclusivity checks.
     private let zip: ZipStore
-    private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
     private let sheetName: String
     /// Empty cells since the row's last written cell: written (as `<c/>`) only before a later one.
-    private var pendingEmpty = 0
-    private var shared: [String: Int] = [:]
-    private var sharedStrings: [String] = []
-    private var sharedReferences = 0
+    @exclusivity(unchecked) private var pendingEmpty = 0
+    @exclusivity(unchecked) private var shared: [String: Int] = [:]
+    @exclusivity(unchecked) private var sharedStrings: [String] = []
+    @exclusivity(unchecked) private var sharedReferences = 0
     /// Beyond this many distinct labels, further new ones are written inline: a column that
     /// turns out to have many values costs no memory.
     static let sharedLimit = 4_096
@@ -38,7 +40,7 @@ public final class XLSXWriter {
         zip = try ZipStore(path: path)
         self.sheetName = sheetName
         try zip.beginEntry("xl/worksheets/sheet1.xml")
-        append(#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"# + "\n"
+        appendString(#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"# + "\n"
                + #"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#)
     }
 
@@ -70,7 +72,7 @@ public final class XLSXWriter {
     public func number(_ n: String) {
         placeEmpties()
         append("<c><v>")
-        append(n)
+        appendString(n)
         append("</v></c>")
     }
 
@@ -107,7 +109,7 @@ public final class XLSXWriter {
         placeEmpties()
         sharedReferences += 1
         append(#"<c t="s"><v>"#)
-        append(String(index))
+        appendString(String(index))
         append("</v></c>")
     }
 
@@ -159,7 +161,8 @@ public final class XLSXWriter {
         try zip.close()
     }
 
-    private func append(_ s: String) { buffer.append(contentsOf: s.utf8) }
+    private func appendString(_ s: String) { buffer.append(contentsOf: s.utf8) }
+    private func append(_ s: StaticString) { buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
 
     private func flush() {
         zip.write(buffer)
