@@ -634,8 +634,7 @@ public enum Reconciler {
         var keys: [Key] = []
         keys.reserveCapacity(findings.count)
         for (i, f) in findings.enumerated() {
-            let id = f.id.utf8
-            guard id.count == 22, let value = lowercaseHex16(id.suffix(16)) else {
+            guard let value = hexTail16(f.id, length: 22) else {
                 return findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
             }
             keys.append(Key(group: group(f), value: value, index: i))

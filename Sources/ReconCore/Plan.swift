@@ -297,8 +297,7 @@ public struct Plan: Sendable {
         var keys: [(UInt64, Int)] = []
         keys.reserveCapacity(actions.count)
         for (i, a) in actions.enumerated() {
-            let id = a.actionId.utf8
-            guard id.count == 20, id.starts(with: "ACT-".utf8), let v = lowercaseHex16(id.dropFirst(4)) else {
+            guard let v = hexTail16(a.actionId, length: 20, prefix: "ACT-") else {
                 return actions.sorted { $0.actionId < $1.actionId }
             }
             keys.append((v, i))
@@ -314,11 +313,10 @@ public struct Plan: Sendable {
         var keys: [(prefix: UInt64, value: UInt64, index: Int)] = []
         keys.reserveCapacity(items.count)
         for (i, h) in items.enumerated() {
-            let id = h.findingId.utf8
-            guard id.count == 22, let v = lowercaseHex16(id.dropFirst(6)) else {
+            guard let v = hexTail16(h.findingId, length: 22) else {
                 return items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
             }
-            keys.append((id.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, v, i))
+            keys.append((h.findingId.utf8.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, v, i))
         }
         keys.sort { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
@@ -394,6 +392,18 @@ func lowercaseHex16<C: Collection>(_ digits: C) -> UInt64? where C.Element == UI
         }
     }
     return v
+}
+
+/// The number in the 16 lowercase hex digits that end `id`, when `id` is `length` bytes long
+/// and starts with `prefix`; nil otherwise. Read from the string's contiguous bytes.
+func hexTail16(_ id: String, length: Int, prefix: StaticString = "") -> UInt64? {
+    var id = id
+    return id.withUTF8 { p -> UInt64? in
+        guard p.count == length, length >= 16 else { return nil }
+        let pre = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        guard pre.count <= length - 16, pre.elementsEqual(p.prefix(pre.count)) else { return nil }
+        return lowercaseHex16(UnsafeBufferPointer(rebasing: p[(length - 16)...]))
+    }
 }
 
 /// Lowercase hex digits of `bytes`, built as bytes (no Character appends).

@@ -1,4 +1,4 @@
-import ReconCore
+@testable import ReconCore
 import Testing
 
 /// plan.json's exact bytes: its SHA-256 is what an approver signs, so the canonical form must not
@@ -49,5 +49,15 @@ struct PlanJSONPinTests {
             #expect(plan.canonicalJSONSHA256(threads: 2) == streamed, "\(actionCount) actions, \(humanCount) items")
             #expect(plan.canonicalJSONSHA256(threads: 1) == streamed)
         }
+    }
+
+    @Test func hexTailsAreReadOnlyFromIdsOfTheirShape() {
+        #expect(hexTail16("ACT-00000000000000ff", length: 20, prefix: "ACT-") == 255)
+        #expect(hexTail16("DUP-C-0123456789abcdef", length: 22) == 0x0123_4567_89AB_CDEF)
+        #expect(hexTail16("ACT-00000000000000ff", length: 20, prefix: "ACX-") == nil)
+        #expect(hexTail16("ACT-00000000000000FF", length: 20, prefix: "ACT-") == nil)
+        #expect(hexTail16("ACT-0000000000000ff", length: 20, prefix: "ACT-") == nil)
+        #expect(hexTail16("DUP-C-0123456789abcdeg", length: 22) == nil)
+        #expect(hexTail16("", length: 22) == nil)
     }
 }
