@@ -183,30 +183,49 @@ public final class PlanBuilder {
     }
 
     /// The batch: actions for one target merged, conflicting ones left to a human.
-    private func combine(actions: [PlanAction], human: [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
+    func combine(actions: [PlanAction], human: [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
         var human = human
         // Two actions that would write different values into one field: neither, a human decides.
         struct Target: Hashable {
             let system: System, entity: Entity, recordId: String, operation: String, field: String
+            init(_ a: PlanAction) {
+                system = a.system; entity = a.entity; recordId = a.recordId; operation = a.operation.rawValue; field = a.field
+            }
         }
-        // Most targets have one action: the first index per target, more in a side table.
-        var firstOf: [Target: Int] = [:]
-        var moreOf: [Int: [Int]] = [:]
-        firstOf.reserveCapacity(actions.count)
-        for (i, a) in actions.enumerated() {
-            let t = Target(system: a.system, entity: a.entity, recordId: a.recordId, operation: a.operation.rawValue, field: a.field)
-            if let first = firstOf[t] { moreOf[first, default: []].append(i) } else { firstOf[t] = i }
+        // The actions of one target side by side: sorted by the target's hash (then position);
+        // a run of equal hashes is split by the targets themselves. Most targets have one action.
+        let n = actions.count
+        var keys: [(hash: Int, index: Int32)] = []
+        keys.reserveCapacity(n)
+        for (i, a) in actions.enumerated() { keys.append((Target(a).hashValue, Int32(i))) }
+        keys.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.index < $1.index }
+        var leads = [Bool](repeating: false, count: n)
+        var groups: [Int: [Int]] = [:]      // first action of a target with several → all of them, in order
+        var k = 0
+        while k < n {
+            var end = k + 1
+            while end < n, keys[end].hash == keys[k].hash { end += 1 }
+            var pending = keys[k..<end].map { Int($0.index) }
+            while let lead = pending.first {
+                let target = Target(actions[lead])
+                let same = pending.count == 1 ? pending : pending.filter { Target(actions[$0]) == target }
+                leads[lead] = true
+                if same.count > 1 { groups[lead] = same }
+                pending = same.count == pending.count ? [] : pending.filter { Target(actions[$0]) != target }
+            }
+            k = end
         }
+        // Targets in the order of their first action (the plan sorts its actions by id; items
+        // for a human keep this order among equals).
         var kept: [PlanAction] = []
-        kept.reserveCapacity(firstOf.count)
-        for (_, first) in firstOf {
-            guard let more = moreOf[first] else {
+        kept.reserveCapacity(n)
+        for first in 0..<n where leads[first] {
+            guard let group = groups[first].map({ $0.map { actions[$0] } }) else {
                 var a = actions[first]
                 if a.findingIds.count > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
                 kept.append(a)
                 continue
             }
-            let group = ([first] + more).map { actions[$0] }
             if Set(group.map { $0.newValue ?? "\u{0}" }).count > 1 {
                 for a in group {
                     human.append(HumanItem(findingId: a.findingIds.first ?? "", type: .fieldMismatch, entity: a.entity,

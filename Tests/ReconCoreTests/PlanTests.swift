@@ -1,5 +1,5 @@
 import Foundation
-import ReconCore
+@testable import ReconCore
 import Testing
 
 /// Plan generation on small hand-made mirrors: survivorship, ownership, what goes to a human.
@@ -63,6 +63,36 @@ struct PlanTests {
         #expect(human.contains("status_mismatch crm:d2 erp:s2"))
         #expect(human.contains("orphan erp:e9"))                          // create_customers_in: erp only
         #expect(!p.actions.contains { $0.findingIds.contains { id in p.needsHuman.contains { $0.findingId == id } } })
+    }
+
+    /// Actions for one field of one record: the same value once (with every finding behind it),
+    /// different values to a human; the result does not depend on the order they were decided in.
+    @Test func actionsForOneTargetAreMergedOrLeftToAHuman() {
+        func update(_ record: String, _ field: String, _ value: String, _ findings: [String]) -> PlanAction {
+            PlanAction(operation: .updateField, system: .erp, entity: .customer, recordId: record, field: field,
+                       oldValue: "old", newValue: value, findingIds: findings, reason: "CRM owns \(field)")
+        }
+        let actions = [update("E1", "phone", "+1", ["FLD-C-1"]), update("E1", "phone", "+2", ["FLD-C-2"]),
+                       update("E2", "email", "a@x.com", ["FLD-C-3"]), update("E2", "email", "a@x.com", ["FLD-C-4", "FLD-C-3"]),
+                       update("E3", "phone", "+3", ["FLD-C-5", "FLD-C-5"]), update("E3", "email", "b@x.com", ["FLD-C-6"]),
+                       PlanAction(operation: .link, system: .erp, entity: .customer, recordId: "E3", field: "external_id",
+                                  oldValue: nil, newValue: "C3", findingIds: ["UNL-C-7"], reason: "link")]
+        let m = MatchingTests.customers([], [])
+        let builder = PlanBuilder(mirror: m, config: Self.config, ownership: Self.config.ownership!,
+                                  match: Reconciler.reconcile(m, config: Self.config).customers)
+        let plan = builder.combine(actions: actions, human: [], batchId: "B-1", runId: "1", createdAt: "t")
+        #expect(plan.actions.count == 4)
+        #expect(plan.actions.first { $0.recordId == "E2" }?.findingIds == ["FLD-C-3", "FLD-C-4"])
+        #expect(plan.actions.first { $0.recordId == "E3" && $0.field == "phone" }?.findingIds == ["FLD-C-5"])
+        #expect(plan.actions.contains { $0.recordId == "E3" && $0.operation == .link })
+        #expect(!plan.actions.contains { $0.recordId == "E1" })
+        #expect(plan.needsHuman.map(\.findingId) == ["FLD-C-1", "FLD-C-2"])
+        #expect(plan.needsHuman.allSatisfy { $0.reason == "several findings would write different values into phone" && $0.records == ["erp:E1"] })
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let shuffled = builder.combine(actions: actions.shuffled(using: &rng), human: [], batchId: "B-1", runId: "1", createdAt: "t")
+            #expect(shuffled.canonicalJSON() == plan.canonicalJSON())
+        }
     }
 
     /// A batch decided on several threads (each a part of the findings) is the batch decided on
