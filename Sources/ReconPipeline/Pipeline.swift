@@ -306,6 +306,7 @@ public struct Pipeline {
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
         timings.append(("normalise", outcome.normaliseMs))
+        Self.returnFreedMemory()
         lap("match")
         timings[timings.count - 1].ms -= outcome.normaliseMs
         logger.info("matched", metadata: ["findings": "\(outcome.findings.count)",
@@ -788,6 +789,14 @@ public struct Pipeline {
         #endif
     }
 
+    /// Gives the pages matching's working set freed inside the heap back to the system, so that
+    /// the lifecycle and the batch do not peak on top of them (docs/PERFORMANCE.md, "Memory").
+    static func returnFreedMemory() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// Descriptions of the rules this run breaches: `fail_on` and each threshold.
     static func breaches(_ config: ReconConfig, _ lifecycle: Lifecycle) -> [String] {
         var out: [String] = []
@@ -909,4 +918,6 @@ public struct Pipeline {
 #if os(Linux)
 @_silgen_name("mallopt")
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
