@@ -306,7 +306,10 @@ public struct Pipeline {
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
         timings.append(("normalise", outcome.normaliseMs))
+        let trimStart = Date(), residentBefore = Stopwatch.residentMiB()
         Self.returnFreedMemory()
+        logger.debug("freed memory returned", metadata: ["ms": "\(Int(Date().timeIntervalSince(trimStart) * 1000))",
+                                                         "rss_mib_before": "\(residentBefore)", "rss_mib": "\(Stopwatch.residentMiB())"])
         lap("match")
         timings[timings.count - 1].ms -= outcome.normaliseMs
         logger.info("matched", metadata: ["findings": "\(outcome.findings.count)",
