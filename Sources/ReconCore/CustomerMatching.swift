@@ -298,12 +298,16 @@ struct CustomerMatcher {
         let identities = reportIdentities(idx, &comps, inConflict: conflicted.records, dangling: links.dangling, identified: identified)
         steps.lap("customers.identities")
         // Matched pairs' fields need only the identities: compared on another thread (with
-        // `parallel`) while this one names the orphans' near misses.
-        let fields = BackgroundJob(inParallel: parallel) { [self, links, identities, conflicted] in
+        // `parallel`) while this one names the orphans' near misses. The job's copy of this
+        // matcher holds no findings: sharing them, this thread's first change to one would copy
+        // the whole array (and that finding's storage).
+        var comparer = self
+        comparer.findings = []
+        let fields = BackgroundJob(inParallel: parallel) { [comparer, links, identities, conflicted] in
             var out: [Finding] = []
-            compareFields(links.pairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx,
+            comparer.compareFields(links.pairs.lazy.map { (crm: $0.crm, erp: $0.erp, on: "external_id", tier: MatchTier?.none) }, idx: idx,
                           conflictKeys: conflicted.keys, into: &out)
-            compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys, into: &out)
+            comparer.compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys, into: &out)
             return out
         }
         nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx, roots: identities.roots, names: names,
