@@ -436,6 +436,22 @@ struct OrderMatcher {
         steps.lap("orders.orphans")
     }
 
+    /// Lets go of what only the orders' own rules read (the prepared orders, links and
+    /// customers), keeping the id codes and rows the record index needs: after `run`, once the
+    /// findings are taken, while the customers are still being reported on the other thread.
+    mutating func releaseWorkingSet() {
+        orders = []
+        customerRaw = []
+        amountCodes = AmountCodes()
+        currencyCodes = ByteInterner()
+        firstCounterpart = []
+        moreCounterparts = [:]
+        dangling = []
+        linkPairs = []
+        otherCustomers = ByteInterner()
+        explainedByDuplicate = []
+    }
+
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
                                   detail: String, identity: [String]? = nil) {
         findings.append(Finding(type: .invalid, entity: .order, severity: severity(.invalid), field: field,
@@ -720,6 +736,7 @@ public enum Reconciler {
                 box.orders.findings += box.linked.result()
                 box.orderFindings = Reconciler.sortedByTypeEntityId(box.orders.findings)
                 box.orders.findings = []
+                box.orders.releaseWorkingSet()
                 box.orders.steps.lap("orders.sort")
                 done.signal()
             }
