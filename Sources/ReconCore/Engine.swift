@@ -90,6 +90,19 @@ public final class BackgroundJob<T>: @unchecked Sendable {
         done.signal()   // a second wait returns at once
         return try result!.get()
     }
+
+    /// The result, handed over: the job keeps no reference to it, so a large result lives only
+    /// as long as the caller keeps it. Once, instead of `wait`.
+    public func take() throws -> T {
+        done.wait()
+        let taken = result!
+        result = .failure(Taken())
+        done.signal()   // a later `wait` returns at once (with `Taken`)
+        return try taken.get()
+    }
+
+    /// What `wait` throws once the result was taken.
+    public struct Taken: Error {}
 }
 
 /// A `BackgroundJob` started later: by `start` (from any thread, once), or by `wait`.
@@ -118,6 +131,16 @@ public final class DeferredJob<T>: @unchecked Sendable {
         let job = self.job!
         lock.unlock()
         return try job.wait()
+    }
+
+    /// The result handed over (`BackgroundJob.take`), starting the work first when nothing has.
+    /// Once, instead of `wait`.
+    public func take() throws -> T {
+        start()
+        lock.lock()
+        let job = self.job!
+        lock.unlock()
+        return try job.take()
     }
 
     /// Waits for the work when it was started (after an error elsewhere: nothing new starts).

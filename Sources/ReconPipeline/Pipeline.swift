@@ -401,7 +401,7 @@ public struct Pipeline {
                                             recordsRead: recordsRead, timings: &timings, stopper: stopper, progress: progress)
             let result = try publishTheNight(config, night: night, runId: runId, started: started, written: written,
                                              stopper: stopper, progress: progress)
-            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, written.lifecycle, written.planned, written.open)) }
+            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, written.lifecycle, written.planned)) }
             return result
         } catch {
             progress.clear()
@@ -445,7 +445,7 @@ public struct Pipeline {
     /// What the state knows before the night is written: open findings, waivers, corrections
     /// sent and not yet delivered, and the night batch awaiting a decision.
     struct Known {
-        let open: OpenFindings
+        var open: OpenFindings
         let waived: Set<String>
         let inFlight: Set<String>
         let pending: PendingNightBatch?
@@ -469,7 +469,6 @@ public struct Pipeline {
         let alreadySent: Int
         let folder: ReportFolder
         let exit: ExitStatus
-        let open: OpenFindings
     }
 
     /// 1. Takes the night: old temporary folders removed, the state's schema checked, the run lock
@@ -542,9 +541,11 @@ public struct Pipeline {
         // Findings of records changed just before the run: settling (see SettleWindow).
         let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
         let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
-        let state = try known.wait()
-        let (open, waived, inFlight) = (state.open, state.waived, state.inFlight)
-        logger.debug("state read", metadata: ["open_findings": "\(open.count)", "ms": "\(state.ms)"])
+        // Taken from the job, not copied: the open findings are let go once the lifecycle is
+        // worked out, before the batch and the reports reach their peak.
+        var state = try known.take()
+        let (waived, inFlight, pending) = (state.waived, state.inFlight, state.pending)
+        logger.debug("state read", metadata: ["open_findings": "\(state.open.count)", "ms": "\(state.ms)"])
         // The batch needs only the findings and the waivers: it is planned (and plan.json and
         // plan.csv written, plan.json hashed) on a second thread from here on, while this one
         // works out the lifecycle and writes the findings' CSVs.
@@ -571,7 +572,7 @@ public struct Pipeline {
                             actions: plan.actions.filter { !inFlight.contains($0.outboxKey) }, needsHuman: plan.needsHuman)
             }
             let ms = Int(Date().timeIntervalSince(t) * 1000)
-            if let pending = state.pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending, parallel: options.fastPaths) {
+            if let pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending, parallel: options.fastPaths) {
                 return (.unchanged(pending), ms, sent)
             }
             // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
@@ -590,8 +591,9 @@ public struct Pipeline {
         }
         var lifecycle: Lifecycle
         do {
-            lifecycle = Lifecycle.compute(findings: outcome.findings, open: open, waived: waived, settling: settling, runId: runId,
+            lifecycle = Lifecycle.compute(findings: outcome.findings, open: state.open, waived: waived, settling: settling, runId: runId,
                                           now: ISO8601DateFormatter().string(from: started))
+            state.open = OpenFindings()
             if !lifecycle.resolved.isEmpty {
                 let records = try store.records(of: lifecycle.resolved.map(\.id))
                 for i in lifecycle.resolved.indices { lifecycle.resolved[i].history.records = records[lifecycle.resolved[i].id] ?? "" }
@@ -654,7 +656,7 @@ public struct Pipeline {
         }
         summary.timingsMs.append(("state", stateMs))
         logger.debug("phase done", metadata: ["phase": "state", "ms": "\(stateMs)", "rss_mib": "\(Stopwatch.residentMiB())"])
-        return Written(summary: summary, lifecycle: lifecycle, planned: planned, alreadySent: alreadySent, folder: folder, exit: exit, open: open)
+        return Written(summary: summary, lifecycle: lifecycle, planned: planned, alreadySent: alreadySent, folder: folder, exit: exit)
     }
 
     /// 4. Publishes the folder and commits the night together, then logs, alerts and writes metrics.
