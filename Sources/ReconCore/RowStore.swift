@@ -10,11 +10,13 @@ import Darwin
 /// Strings are made when a field is asked for (`string`), and hot loops read bytes (`withField`).
 ///
 /// One arena per chunk of rows: a finished chunk is trimmed to its size and never moves again, so
-/// reading millions of rows never copies (or doubles) one huge buffer. Offsets are 30-bit and
-/// relative to the chunk (the two top bits mark SQL NULL and a field kept out of line); a chunk
-/// holds at most `pageBytes` (1 GiB). A field of 1 MiB or more, or one that would not fit in its
-/// chunk, gets a buffer of its own: values of any size are stored, and the common small ones
-/// stay packed.
+/// reading millions of rows never copies (or doubles) one huge buffer. Each row has a 32-bit
+/// start in its chunk and, per field, a 16-bit end relative to that start (14 bits of offset;
+/// the two top bits mark SQL NULL and a field kept out of line), side by side in one array: 2
+/// bytes a field and 4 a row. A chunk holds at most `pageBytes` (1 GiB). A field of 1 MiB or
+/// more, one that would not fit in its chunk, or one that would end past the row's 14-bit reach
+/// (`rowBytes`) gets a buffer of its own: values of any size are stored, and the common small
+/// ones stay packed.
 ///
 /// Every field is followed by one separator byte, so a COPY text line without escapes can be
 /// stored as it came, in one copy (`appendCopyLine`): its tabs and newline are the separators.
@@ -26,12 +28,22 @@ public struct RowStore: Sendable {
     /// The chunk being filled: written in place and, once full, trimmed and kept as it is (its
     /// bytes are never copied into a chunk of their own).
     private var open = Chunk(capacity: 0)
-    private var ends: [UInt32] = []
-    /// Fields kept out of line, by `row * width + field`.
+    /// Per row, `stride` entries: the row's start in its chunk (low and high 16 bits), then
+    /// each field's end relative to that start, with the flags.
+    private var ends: [UInt16] = []
+    /// Entries per row in `ends`.
+    private let stride: Int
+    /// Where the row being appended starts in the open chunk.
+    private var rowStart = 0
+    /// Fields kept out of line, by their entry in `ends`.
     private var large: [Int: Chunk] = [:]
-    private static let nullBit: UInt32 = 1 << 31
-    private static let largeBit: UInt32 = 1 << 30
+    private static let nullBit: UInt16 = 1 << 15
+    private static let largeBit: UInt16 = 1 << 14
     private static let flagBits = nullBit | largeBit
+    private static let offsetMask = ~flagBits
+    /// The most bytes of fields kept in line in one row: room below the 14-bit reach for the
+    /// separators of the fields that follow, wherever they are kept.
+    private let rowBytes: Int
     private static let chunkShift = 16
     /// Fields of this size or more are kept out of line.
     static let outOfLineBytes = 1 << 20
@@ -45,12 +57,15 @@ public struct RowStore: Sendable {
 
     /// - Parameter pageBytes: the most bytes per chunk (smaller in tests, to reach the limit).
     init(width: Int, pageBytes: Int) {
+        precondition(width < 4096, "recon: a row store holds fewer than 4,096 fields a row")
         self.width = width
+        stride = width + 2
+        rowBytes = Int(Self.offsetMask) - width - 1
         self.pageBytes = Swift.min(pageBytes, (1 << 30) - (1 << Self.chunkShift) * (width + 1))
     }
 
     public mutating func reserve(rows: Int, bytesPerRow: Int) {
-        ends.reserveCapacity(rows * width)
+        ends.reserveCapacity(rows * stride)
         uniqueOpen()
         open.reserve(Swift.min(rows, 1 << Self.chunkShift) * bytesPerRow)
     }
@@ -67,6 +82,9 @@ public struct RowStore: Sendable {
     public mutating func beginRow() {
         if count & ((1 << Self.chunkShift) - 1) == 0, count > 0 { closeChunk(nextCapacity: open.count + open.count / 8) }
         uniqueOpen()
+        rowStart = open.count
+        ends.append(UInt16(truncatingIfNeeded: rowStart))
+        ends.append(UInt16(truncatingIfNeeded: rowStart >> 16))
     }
 
     /// Keeps the open chunk (trimmed) among the finished ones and opens one of `capacity` bytes.
@@ -79,17 +97,17 @@ public struct RowStore: Sendable {
     @inline(__always)
     public mutating func appendField(_ field: UnsafeBufferPointer<UInt8>?) {
         uniqueOpen()
-        if let field, field.count >= Self.outOfLineBytes || open.count + field.count + 1 >= pageBytes {
+        if let field, field.count >= Self.outOfLineBytes || open.count + field.count + 1 >= pageBytes
+            || open.count - rowStart + field.count > rowBytes {
             let own = Chunk(capacity: field.count)
             own.append(field)
             large[ends.count] = own
-            ends.append(UInt32(open.count) | Self.largeBit)
+            ends.append(UInt16(open.count - rowStart) | Self.largeBit)
             open.append(0x09)
             return
         }
         if let field { open.append(field) }
-        let offset = open.count
-        ends.append(UInt32(offset) | (field == nil ? Self.nullBit : 0))
+        ends.append(UInt16(open.count - rowStart) | (field == nil ? Self.nullBit : 0))
         open.append(0x09)
     }
 
@@ -102,13 +120,15 @@ public struct RowStore: Sendable {
     public mutating func appendCopyLine(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         var n = line.count
         if n > 0, line[n - 1] == 0x0A { n -= 1 }
-        // A line with a large field, or one the chunk has no room for: field by field instead.
-        if n >= Self.outOfLineBytes || open.count + n + 1 >= pageBytes { return false }
+        // A line with a large field, one past a row's reach, or one the chunk has no room for:
+        // field by field instead.
+        if n > rowBytes || open.count + n + 1 >= pageBytes { return false }
         let base = open.count, endsBase = ends.count
+        assert(base == rowStart && endsBase % stride == 2, "recon: a COPY line is a whole row")
         open.append(UnsafeBufferPointer(rebasing: line[0..<n]))
         open.append(0x0A)
         var fields = 0, fieldStart = 0, i = 0, ok = true
-        var null: UInt32 = 0
+        var null: UInt16 = 0
         let raw = UnsafeRawPointer(line.baseAddress)
         while true {
             // Past ordinary bytes 8 at a time (a word without a tab or a backslash), then byte
@@ -122,7 +142,7 @@ public struct RowStore: Sendable {
             }
             while i < n, line[i] != 0x09, line[i] != 0x5C { i += 1 }
             if i == n || line[i] == 0x09 {
-                ends.append(UInt32(base + i) | null)
+                ends.append(UInt16(i) | null)
                 fields += 1
                 if i == n { break }
                 i += 1
@@ -165,7 +185,7 @@ public struct RowStore: Sendable {
     @inline(__always)
     public mutating func endRow() {
         count += 1
-        assert(ends.count == count * width)
+        assert(ends.count == count * stride)
     }
 
     /// Trims the last chunk and the offsets once the table is complete.
@@ -238,12 +258,14 @@ public struct RowStore: Sendable {
         }
     }
 
-    /// The byte range of field `k` of `row` in its chunk's arena (a field in line), given its
-    /// entry `e` in `ends`.
+    /// The byte range of field `k` of the row whose entries start at `b` in its chunk's arena (a
+    /// field in line), given its entry `e` in `ends`.
     @inline(__always)
-    private func range(_ at: Int, _ e: UInt32, firstOfChunk: Bool) -> Range<Int> {
-        let start = firstOfChunk ? 0 : Int(ends[at - 1] & ~Self.flagBits) + 1     // past the previous field's separator
-        return start..<Int(e & ~Self.flagBits)
+    private func range(_ b: Int, _ k: Int, _ e: UInt16) -> Range<Int> {
+        let start = Int(ends[b]) | Int(ends[b + 1]) << 16
+        // Past the previous field's separator.
+        let from = k == 0 ? start : start + Int(ends[b + 1 + k] & Self.offsetMask) + 1
+        return from..<start + Int(e & Self.offsetMask)
     }
 
     /// A field kept out of line.
@@ -259,10 +281,10 @@ public struct RowStore: Sendable {
     /// Field `k` of `row` as bytes (nil for NULL), valid only inside `body`.
     @inline(__always)
     public func withField<R>(_ row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
-        let at = row * width + k
+        let b = row * stride, at = b + 2 + k
         let e = ends[at]
         if e & Self.flagBits != 0 { return try body(e & Self.nullBit != 0 ? nil : outOfLine(at)) }
-        let r = range(at, e, firstOfChunk: k == 0 && row & ((1 << Self.chunkShift) - 1) == 0)
+        let r = range(b, k, e)
         let c = row >> Self.chunkShift
         return try body(c < chunks.count ? chunks[c][r] : open[r])
     }
@@ -272,10 +294,10 @@ public struct RowStore: Sendable {
     /// local and read inside `withExtendedLifetime(store)`. Only for a finished store (`shrink`).
     @inline(__always)
     public func bytes(_ row: Int, _ k: Int) -> UnsafeBufferPointer<UInt8>? {
-        let at = row * width + k
+        let b = row * stride, at = b + 2 + k
         let e = ends[at]
         if e & Self.flagBits != 0 { return e & Self.nullBit != 0 ? nil : outOfLine(at) }
-        return chunks[row >> Self.chunkShift][range(at, e, firstOfChunk: k == 0 && row & ((1 << Self.chunkShift) - 1) == 0)]
+        return chunks[row >> Self.chunkShift][range(b, k, e)]
     }
 }
 
