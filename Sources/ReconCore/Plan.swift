@@ -32,10 +32,13 @@ public enum Operation: String, Sendable, CaseIterable {
 
 /// One change a batch proposes to one record of one system.
 ///
-/// Like `Finding`, its fields live in one copy-on-write box (`CopyOnWrite`).
+/// Like `Finding`, its fields live in one copy-on-write box (`CopyOnWrite`). A dense night's batch
+/// holds hundreds of thousands of actions, so the box keeps its id as the number its text is made
+/// from, and a first finding id beside the rarer others (no array for the usual one).
 public struct PlanAction: Sendable, Equatable {
     private struct Fields: Equatable {
-        var actionId: String
+        /// The 16 hex digits of the id (`actionId`).
+        var id: UInt64
         var operation: Operation
         var system: System
         var entity: Entity
@@ -44,14 +47,18 @@ public struct PlanAction: Sendable, Equatable {
         var field: String
         var oldValue: String?
         var newValue: String?
-        var findingIds: [String]
+        var firstFindingId: String?
+        var moreFindingIds: [String]
         var payload: [String: String]
         var reason: String
     }
 
     private var fields: CopyOnWrite<Fields>
 
-    public var actionId: String { get { fields.value.actionId } set { fields.value.actionId = newValue } }
+    /// `ACT-` + 16 hex digits (`makeId`).
+    public var actionId: String { "ACT-" + hex16(fields.value.id) }
+    /// The number behind `actionId`: actions sort by it as by their ids.
+    var idValue: UInt64 { fields.value.id }
     public var operation: Operation { get { fields.value.operation } set { fields.value.operation = newValue } }
     public var system: System { get { fields.value.system } set { fields.value.system = newValue } }
     public var entity: Entity { get { fields.value.entity } set { fields.value.entity = newValue } }
@@ -60,7 +67,19 @@ public struct PlanAction: Sendable, Equatable {
     /// What the plan saw (the precondition): the field's value, or for merge/create the record's fingerprint.
     public var oldValue: String? { get { fields.value.oldValue } set { fields.value.oldValue = newValue } }
     public var newValue: String? { get { fields.value.newValue } set { fields.value.newValue = newValue } }
-    public var findingIds: [String] { get { fields.value.findingIds } set { fields.value.findingIds = newValue } }
+    public var findingIds: [String] {
+        get {
+            guard let first = fields.value.firstFindingId else { return [] }
+            let more = fields.value.moreFindingIds
+            return more.isEmpty ? [first] : [first] + more
+        }
+        set {
+            fields.value.firstFindingId = newValue.first
+            fields.value.moreFindingIds = newValue.count > 1 ? Array(newValue.dropFirst()) : []
+        }
+    }
+    /// How many findings the action resolves (without building `findingIds`).
+    public var findingIdCount: Int { fields.value.firstFindingId == nil ? 0 : 1 + fields.value.moreFindingIds.count }
     /// Extra data: surviving values of a merge, the new record of a create.
     public var payload: [String: String] { get { fields.value.payload } set { fields.value.payload = newValue } }
     public var reason: String { get { fields.value.reason } set { fields.value.reason = newValue } }
@@ -71,9 +90,11 @@ public struct PlanAction: Sendable, Equatable {
     public init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
                 oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String,
                 tier: MatchTier? = nil) {
-        fields = CopyOnWrite(Fields(actionId: PlanAction.makeId(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
+        let sorted = findingIds.count > 1 ? findingIds.sorted() : findingIds
+        fields = CopyOnWrite(Fields(id: PlanAction.makeIdValue(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
                                     operation: operation, system: system, entity: entity, tier: tier, recordId: recordId, field: field,
-                                    oldValue: oldValue, newValue: newValue, findingIds: findingIds.sorted(), payload: payload, reason: reason))
+                                    oldValue: oldValue, newValue: newValue, firstFindingId: sorted.first,
+                                    moreFindingIds: sorted.count > 1 ? Array(sorted.dropFirst()) : [], payload: payload, reason: reason))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
@@ -82,7 +103,13 @@ public struct PlanAction: Sendable, Equatable {
 
     /// `ACT-` + 16 hex digits of SHA-256 over target system, record, operation, field and new value.
     public static func makeId(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> String {
-        return "ACT-" + hex(SHA256.hash(data: hashInput([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"])).prefix(8))
+        "ACT-" + hex16(makeIdValue(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue))
+    }
+
+    /// The first 8 bytes of that SHA-256, big-endian: the id's 16 hex digits as a number.
+    static func makeIdValue(system: System, recordId: String, operation: Operation, field: String, newValue: String?) -> UInt64 {
+        SHA256.hash(data: hashInput([system.rawValue, recordId, operation.rawValue, field, newValue ?? "\u{0}null"]))
+            .prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 
     /// The outbox's key for this action: the action bound to its precondition (its old value). The
@@ -296,12 +323,7 @@ public struct Plan: Sendable {
     static func sortedById(_ actions: [PlanAction]) -> [PlanAction] {
         var keys: [(UInt64, Int)] = []
         keys.reserveCapacity(actions.count)
-        for (i, a) in actions.enumerated() {
-            guard let v = hexTail16(a.actionId, length: 20, prefix: "ACT-") else {
-                return actions.sorted { $0.actionId < $1.actionId }
-            }
-            keys.append((v, i))
-        }
+        for (i, a) in actions.enumerated() { keys.append((a.idValue, i)) }
         keys.sort { $0 < $1 }
         return keys.map { actions[$0.1] }
     }
@@ -403,6 +425,17 @@ func hexTail16(_ id: String, length: Int, prefix: StaticString = "") -> UInt64? 
         let pre = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
         guard pre.count <= length - 16, pre.elementsEqual(p.prefix(pre.count)) else { return nil }
         return lowercaseHex16(UnsafeBufferPointer(rebasing: p[(length - 16)...]))
+    }
+}
+
+/// The 16 lowercase hex digits of `v`, most significant first (a small string: no allocation).
+func hex16(_ v: UInt64) -> String {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { out in
+        for i in 0..<16 {
+            let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
+            out[i] = d < 10 ? 0x30 + d : 0x57 + d
+        }
+        return String(decoding: UnsafeBufferPointer(out), as: UTF8.self)
     }
 }
 

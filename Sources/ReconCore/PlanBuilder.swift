@@ -122,13 +122,18 @@ public final class PlanBuilder {
                 let range = min(findings.count, k * size)..<min(findings.count, (k + 1) * size)
                 work.set(k, work.builder.decide(work.findings[range]))
             }
-            for part in work.parts {
-                guard let part else { continue }
+            // Each part let go once copied: a part and the whole are never both kept for long.
+            var parts = work.takeParts()
+            actions.reserveCapacity(parts.reduce(0) { $0 + ($1?.actions.count ?? 0) })
+            human.reserveCapacity(parts.reduce(0) { $0 + ($1?.human.count ?? 0) })
+            for k in parts.indices {
+                guard let part = parts[k] else { continue }
+                parts[k] = nil
                 actions += part.actions
                 human += part.human
             }
         }
-        return combine(actions: actions, human: human, batchId: batchId, runId: runId, createdAt: createdAt)
+        return combine(actions: actions, human: consume human, batchId: batchId, runId: runId, createdAt: createdAt)
     }
 
     /// Each finding's actions, or why a human decides it, in the order of `findings`.
@@ -136,9 +141,16 @@ public final class PlanBuilder {
         let writable = WritableValues(config)
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
+        // Reasons are a few texts repeated hundreds of thousands of times: one copy of each.
+        var reasons = SharedTexts()
         func toHuman(_ f: Finding, _ reason: String) {
             human.append(HumanItem(findingId: f.id, type: f.type, entity: f.entity,
-                                   records: f.members.map { "\($0.system.rawValue):\($0.recordId)" }, reason: reason))
+                                   records: f.members.map { "\($0.system.rawValue):\($0.recordId)" }, reason: reasons.shared(reason)))
+        }
+        func sharingReason(_ a: PlanAction) -> PlanAction {
+            var a = a
+            a.reason = reasons.shared(a.reason)
+            return a
         }
         for f in findings {
             switch PlanDecision.route(f, ownership: ownership) {
@@ -149,7 +161,7 @@ public final class PlanBuilder {
             case .link:
                 let crm = f.members.first { $0.system == .crm }!, erp = f.members.first { $0.system == .erp }!
                 let links = link(f, crm.recordId, erp.recordId)
-                if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
+                if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links.map(sharingReason) }
             case .createCustomer:
                 let system = f.members[0].system
                 guard let r = customer(system, f.members[0].recordId) else { toHuman(f, PlanDecision.severalRecordsForOneCustomer); continue }
@@ -164,17 +176,17 @@ public final class PlanBuilder {
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
                                           field: "", oldValue: Fingerprint.customer(r), newValue: nil, findingIds: [f.id], payload: payload,
-                                          reason: "create the \(system.label) customer in \(system.other.label)"))
+                                          reason: reasons.shared("create the \(system.label) customer in \(system.other.label)")))
             case .createOrder:
-                if let a = createOrder(f) { actions.append(a) } else {
+                if let a = createOrder(f) { actions.append(sharingReason(a)) } else {
                     toHuman(f, "the order's customer has no ERP counterpart: create or link the customer first")
                 }
             case .updateStatus:
-                if let a = updateStatus(f) { actions.append(a) } else {
+                if let a = updateStatus(f) { actions.append(sharingReason(a)) } else {
                     toHuman(f, "the owner's status has no single raw status in the other system's status map")
                 }
             case .updateField:
-                if let a = updateField(f, writable) { actions.append(a) } else {
+                if let a = updateField(f, writable) { actions.append(sharingReason(a)) } else {
                     toHuman(f, "ownership.fields names no owner for \(f.field), or the target's query does not return it")
                 }
             }
@@ -183,7 +195,7 @@ public final class PlanBuilder {
     }
 
     /// The batch: actions for one target merged, conflicting ones left to a human.
-    func combine(actions: [PlanAction], human: [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
+    func combine(actions: [PlanAction], human: consuming [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
         var human = human
         // Two actions that would write different values into one field: neither, a human decides.
         struct Target: Hashable {
@@ -222,7 +234,7 @@ public final class PlanBuilder {
         for first in 0..<n where leads[first] {
             guard let group = groups[first].map({ $0.map { actions[$0] } }) else {
                 var a = actions[first]
-                if a.findingIds.count > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
+                if a.findingIdCount > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
                 kept.append(a)
                 continue
             }
@@ -238,7 +250,7 @@ public final class PlanBuilder {
                 kept.append(merged)
             }
         }
-        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: kept, needsHuman: human)
+        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: consume kept, needsHuman: consume human)
     }
 
     /// One merge action per non-surviving record.
@@ -393,6 +405,13 @@ private final class PiecesBox: @unchecked Sendable {
         parts = Array(repeating: nil, count: pieces)
     }
     func set(_ k: Int, _ part: (actions: [PlanAction], human: [HumanItem])) { lock.lock(); parts[k] = part; lock.unlock() }
+    /// The parts, handed over (the box keeps none of them).
+    func takeParts() -> [(actions: [PlanAction], human: [HumanItem])?] {
+        lock.lock(); defer { lock.unlock() }
+        let all = parts
+        parts = []
+        return all
+    }
 }
 
 /// The value a correction writes for a phone or an email: normalised (an E.164 phone, a trimmed
@@ -413,5 +432,17 @@ struct WritableValues {
 
     func phone(_ raw: String, country: String?) -> String? {
         mode == .normalised ? phones.normalise(raw, region: phones.region(for: country)).key : nil
+    }
+}
+
+/// One copy of each text among many equal ones: `shared` gives back the first instance of an
+/// equal text, so the others are freed at once instead of each being kept.
+struct SharedTexts {
+    private var seen: Set<String> = []
+
+    mutating func shared(_ text: String) -> String {
+        // Texts of up to 15 bytes are stored inside the String itself: nothing to share.
+        if text.utf8.count <= 15 { return text }
+        return seen.insert(text).memberAfterInsert
     }
 }

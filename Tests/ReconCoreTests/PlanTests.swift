@@ -189,5 +189,37 @@ struct PlanTests {
         b.findingIds.removeLast()
         b.payload["k"] = "v"
         #expect(a == b && a.actionId == b.actionId)
+        // Kept as a first id beside the others: none, one and several read back as they were set.
+        for ids in [[], ["F-9"], ["F-1", "F-2", "F-3"]] as [[String]] {
+            b.findingIds = ids
+            #expect(b.findingIds == ids && b.findingIdCount == ids.count)
+        }
+    }
+
+    /// An action's id is kept as the number its 16 hex digits spell: written back, it is the id
+    /// `makeId` gives, digits of every value included (leading zeros kept), and actions sort by it
+    /// as by their ids' strings.
+    @Test func actionIdsAreTheirHashesDigits() {
+        #expect(hex16(0) == "0000000000000000" && hex16(0x0123_4567_89ab_cdef) == "0123456789abcdef" && hex16(.max) == "ffffffffffffffff")
+        let actions = (0..<500).map { i in
+            PlanAction(operation: .link, system: i % 2 == 0 ? .crm : .erp, entity: .customer, recordId: "r\(i)", field: "external_id",
+                       oldValue: nil, newValue: "x\(i)", findingIds: ["F-\(i)"], reason: "r")
+        }
+        for (i, a) in actions.enumerated() {
+            #expect(a.actionId == PlanAction.makeId(system: i % 2 == 0 ? .crm : .erp, recordId: "r\(i)", operation: .link,
+                                                    field: "external_id", newValue: "x\(i)"))
+            #expect(a.actionId.count == 20 && a.actionId.hasPrefix("ACT-"))
+        }
+        let plan = Plan(batchId: "B", runId: "R", createdAt: "x", actions: actions.shuffled(), needsHuman: [])
+        #expect(plan.actions.map(\.actionId) == actions.map(\.actionId).sorted())
+    }
+
+    /// Equal texts share one copy (the pinned plan JSON shows the batch unchanged by it).
+    @Test func sharedTextsGiveBackTheFirstEqualText() {
+        var texts = SharedTexts()
+        let first = texts.shared(String(repeating: "reason ", count: 5))
+        let again = texts.shared(String(repeating: "reason ", count: 5))
+        #expect(first == again && texts.shared("short") == "short")
+        #expect(first.utf8.withContiguousStorageIfAvailable { $0.baseAddress } == again.utf8.withContiguousStorageIfAvailable { $0.baseAddress })
     }
 }
