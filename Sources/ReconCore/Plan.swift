@@ -78,6 +78,21 @@ public struct PlanAction: Sendable, Equatable {
             fields.value.moreFindingIds = newValue.count > 1 ? Array(newValue.dropFirst()) : []
         }
     }
+    /// The finding id when the action resolves exactly one (the usual case), without building
+    /// `findingIds`; nil when it resolves none or several.
+    public var singleFindingId: String? { fields.value.moreFindingIds.isEmpty ? fields.value.firstFindingId : nil }
+    /// `actionId`'s bytes, valid only inside `body`: written without making the string.
+    public func withActionIdBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let v = fields.value.id
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { out in
+            out[0] = UInt8(ascii: "A"); out[1] = UInt8(ascii: "C"); out[2] = UInt8(ascii: "T"); out[3] = UInt8(ascii: "-")
+            for i in 0..<16 {
+                let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
+                out[4 + i] = d < 10 ? 0x30 + d : 0x57 + d
+            }
+            return body(UnsafeBufferPointer(out))
+        }
+    }
     /// How many findings the action resolves (without building `findingIds`).
     public var findingIdCount: Int { fields.value.firstFindingId == nil ? 0 : 1 + fields.value.moreFindingIds.count }
     /// Extra data: surviving values of a merge, the new record of a create.
@@ -231,8 +246,11 @@ public struct Plan: Sendable {
         func q(_ s: String?) { if let s { JSONText.appendQuoted(s, to: &out) } else { raw("null") } }
         let a = actions[i]
         if i > 0 { raw(",\n") }
-        raw("{\"action_id\":"); q(a.actionId); raw(",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
-        raw(",\"finding_ids\":"); Self.appendList(a.findingIds, to: &out); raw(",\"new_value\":"); q(a.newValue)
+        // The id needs no escaping: its bytes between quotes.
+        raw("{\"action_id\":\""); a.withActionIdBytes { out.append(contentsOf: $0) }; raw("\",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
+        raw(",\"finding_ids\":")
+        if let id = a.singleFindingId { out.append(0x5B); JSONText.appendQuoted(id, to: &out); out.append(0x5D) } else { Self.appendList(a.findingIds, to: &out) }
+        raw(",\"new_value\":"); q(a.newValue)
         raw(",\"old_value\":"); q(a.oldValue); raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
         let payload = a.payload
         if payload.count == 1, let entry = payload.first {

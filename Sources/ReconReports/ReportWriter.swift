@@ -201,9 +201,9 @@ public struct ReportWriter {
     public static func planCSV(_ plan: Plan, into csv: inout CSVWriter) {
         csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"])
         for a in plan.actions {
-            csv.field(a.actionId); csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
+            a.withActionIdBytes { csv.field(bytes: $0) }; csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
             csv.field(a.recordId); csv.field(a.field); csv.field(a.oldValue ?? ""); csv.field(a.newValue ?? "")
-            csv.field(a.findingIds.count == 1 ? a.findingIds[0] : a.findingIds.joined(separator: " ")); csv.field(a.reason)
+            csv.field(a.singleFindingId ?? a.findingIds.joined(separator: " ")); csv.field(a.reason)
             csv.field(a.tier?.rawValue ?? "")
             csv.endRow()
         }
@@ -227,7 +227,7 @@ public struct ReportWriter {
         for a in plan.actions {
             x.beginRow()
             x.text(a.actionId); x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
-            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); x.text(joining: a.findingIds, separator: UInt8(ascii: " "))
+            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
             // A merge's reason names its survivor: one per action, written in its cell.
             if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason) }
             if let tier = a.tier { x.label(tier.rawValue) }

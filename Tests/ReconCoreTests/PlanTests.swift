@@ -192,7 +192,7 @@ struct PlanTests {
         // Kept as a first id beside the others: none, one and several read back as they were set.
         for ids in [[], ["F-9"], ["F-1", "F-2", "F-3"]] as [[String]] {
             b.findingIds = ids
-            #expect(b.findingIds == ids && b.findingIdCount == ids.count)
+            #expect(b.findingIds == ids && b.findingIdCount == ids.count && b.singleFindingId == (ids.count == 1 ? ids[0] : nil))
         }
     }
 
@@ -209,6 +209,7 @@ struct PlanTests {
             #expect(a.actionId == PlanAction.makeId(system: i % 2 == 0 ? .crm : .erp, recordId: "r\(i)", operation: .link,
                                                     field: "external_id", newValue: "x\(i)"))
             #expect(a.actionId.count == 20 && a.actionId.hasPrefix("ACT-"))
+            #expect(a.withActionIdBytes { String(decoding: $0, as: UTF8.self) } == a.actionId)
         }
         let plan = Plan(batchId: "B", runId: "R", createdAt: "x", actions: actions.shuffled(), needsHuman: [])
         #expect(plan.actions.map(\.actionId) == actions.map(\.actionId).sorted())
