@@ -120,27 +120,25 @@ public final class DeferredJob<T>: @unchecked Sendable {
 
     /// Starts the work on a thread of its own (a second call does nothing).
     public func start() {
+        _ = started()
+    }
+
+    /// The job, started first when nothing has started it.
+    private func started() -> BackgroundJob<T> {
         lock.lock(); defer { lock.unlock() }
         if job == nil { job = BackgroundJob(inParallel: inParallel, work) }
+        return job!
     }
 
     /// The result, starting the work first when nothing has.
     public func wait() throws -> T {
-        start()
-        lock.lock()
-        let job = self.job!
-        lock.unlock()
-        return try job.wait()
+        try started().wait()
     }
 
     /// The result handed over (`BackgroundJob.take`), starting the work first when nothing has.
     /// Once, instead of `wait`.
     public func take() throws -> T {
-        start()
-        lock.lock()
-        let job = self.job!
-        lock.unlock()
-        return try job.take()
+        try started().take()
     }
 
     /// Waits for the work when it was started (after an error elsewhere: nothing new starts).
