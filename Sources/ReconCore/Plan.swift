@@ -86,10 +86,7 @@ public struct PlanAction: Sendable, Equatable {
         let v = fields.value.id
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { out in
             out[0] = UInt8(ascii: "A"); out[1] = UInt8(ascii: "C"); out[2] = UInt8(ascii: "T"); out[3] = UInt8(ascii: "-")
-            for i in 0..<16 {
-                let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
-                out[4 + i] = d < 10 ? 0x30 + d : 0x57 + d
-            }
+            writeHex16(v, into: out, at: 4)
             return body(UnsafeBufferPointer(out))
         }
     }
@@ -434,14 +431,12 @@ func lowercaseHex16<C: Collection>(_ digits: C) -> UInt64? where C.Element == UI
     return v
 }
 
-/// The number in the 16 lowercase hex digits that end `id`, when `id` is `length` bytes long
-/// and starts with `prefix`; nil otherwise. Read from the string's contiguous bytes.
-func hexTail16(_ id: String, length: Int, prefix: StaticString = "") -> UInt64? {
+/// The number in the 16 lowercase hex digits that end `id`, when `id` is `length` bytes long;
+/// nil otherwise. Read from the string's contiguous bytes.
+func hexTail16(_ id: String, length: Int) -> UInt64? {
     var id = id
     return id.withUTF8 { p -> UInt64? in
         guard p.count == length, length >= 16 else { return nil }
-        let pre = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-        guard pre.count <= length - 16, pre.elementsEqual(p.prefix(pre.count)) else { return nil }
         return lowercaseHex16(UnsafeBufferPointer(rebasing: p[(length - 16)...]))
     }
 }
@@ -449,11 +444,17 @@ func hexTail16(_ id: String, length: Int, prefix: StaticString = "") -> UInt64? 
 /// The 16 lowercase hex digits of `v`, most significant first (a small string: no allocation).
 func hex16(_ v: UInt64) -> String {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { out in
-        for i in 0..<16 {
-            let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
-            out[i] = d < 10 ? 0x30 + d : 0x57 + d
-        }
+        writeHex16(v, into: out, at: 0)
         return String(decoding: UnsafeBufferPointer(out), as: UTF8.self)
+    }
+}
+
+/// Writes the 16 lowercase hex digits of `v` into `out` from `at`.
+@inline(__always)
+func writeHex16(_ v: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at: Int) {
+    for i in 0..<16 {
+        let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
+        out[at + i] = d < 10 ? 0x30 + d : 0x57 + d
     }
 }
 

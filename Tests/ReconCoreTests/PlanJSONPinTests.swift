@@ -52,11 +52,10 @@ struct PlanJSONPinTests {
     }
 
     @Test func hexTailsAreReadOnlyFromIdsOfTheirShape() {
-        #expect(hexTail16("ACT-00000000000000ff", length: 20, prefix: "ACT-") == 255)
+        #expect(hexTail16("DUP-C-00000000000000ff", length: 22) == 255)
         #expect(hexTail16("DUP-C-0123456789abcdef", length: 22) == 0x0123_4567_89AB_CDEF)
-        #expect(hexTail16("ACT-00000000000000ff", length: 20, prefix: "ACX-") == nil)
-        #expect(hexTail16("ACT-00000000000000FF", length: 20, prefix: "ACT-") == nil)
-        #expect(hexTail16("ACT-0000000000000ff", length: 20, prefix: "ACT-") == nil)
+        #expect(hexTail16("DUP-C-00000000000000FF", length: 22) == nil)
+        #expect(hexTail16("DUP-C-0000000000000ff", length: 22) == nil)
         #expect(hexTail16("DUP-C-0123456789abcdeg", length: 22) == nil)
         #expect(hexTail16("", length: 22) == nil)
     }
