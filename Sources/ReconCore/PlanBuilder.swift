@@ -307,7 +307,10 @@ public final class PlanBuilder {
         for (system, id, counterpart) in pairs {
             let table = f.entity == .customer ? mirror.customers(system).has("external_id") : mirror.orders(system).has("external_id")
             guard table else { continue }   // this system's query does not map external_id: nothing to set there
-            let current = f.entity == .customer ? customer(system, id)?.externalId : order(system, id)?.externalId
+            // The one field read from its row: the whole record is not built for it.
+            let current = f.entity == .customer
+                ? customerRow(system, id).flatMap { mirror.customers(system).records.field($0, CustomerRecord.Field.externalId) }
+                : orderRow(system, id).flatMap { mirror.orders(system).records.field($0, OrderRecord.Field.externalId) }
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, findingIds: [f.id],
