@@ -690,9 +690,12 @@ public enum Reconciler {
     ///   (when the linked orders are compared, before it may wait for the customers' index):
     ///   where the caller starts work of its own (the state read), which then fills that wait
     ///   or shares the cores with the rest of matching, and is done before matching is.
+    /// - Parameter onOrdersDone: called once, on the second thread, when the orders' part is
+    ///   done and the customers' findings are still being reported on the other core: where the
+    ///   caller starts work that needs only the mirror (fast paths only; never called otherwise).
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(),
                                  fastPaths: Bool = true, normalising early: CustomerNormalising? = nil,
-                                 onOrdersCompared: (@Sendable () -> Void)? = nil) -> Outcome {
+                                 onOrdersCompared: (@Sendable () -> Void)? = nil, onOrdersDone: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         var customers = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         customers.decisions = decisions
@@ -738,6 +741,7 @@ public enum Reconciler {
                 box.orders.findings = []
                 box.orders.releaseWorkingSet()
                 box.orders.steps.lap("orders.sort")
+                onOrdersDone?()
                 done.signal()
             }
             box.match = box.customers.run(indexed: { ids in

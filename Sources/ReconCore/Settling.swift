@@ -57,6 +57,7 @@ public struct SettleWindow: Sendable {
         public var customers: PerSystemIds = PerSystemIds()
         public var orders: PerSystemIds = PerSystemIds()
         public var isEmpty: Bool { customers.isEmpty && orders.isEmpty }
+        public init() {}
     }
 
     public struct PerSystemIds: Sendable {

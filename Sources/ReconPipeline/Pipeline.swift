@@ -28,9 +28,17 @@ public struct RunOptions: Sendable {
     public init() {}
 }
 
-/// What a run keeps allocated when `RunOptions.releaseMemory` is false. Unsafe: appended to only
-/// by the run's own thread, once per run, and never read.
-private nonisolated(unsafe) var keptUntilExit: [Any] = []
+/// What a run keeps allocated when `RunOptions.releaseMemory` is false: never read, let go by
+/// the process's exit. Appended to by the run's thread and the batch's.
+private enum KeptUntilExit {
+    private nonisolated(unsafe) static var values: [Any] = []
+    private static let lock = NSLock()
+    static func keep(_ value: Any) {
+        lock.lock()
+        values.append(value)
+        lock.unlock()
+    }
+}
 
 /// Exit codes (README, "Exit codes").
 public enum ExitStatus: Int32, Sendable {
@@ -269,9 +277,12 @@ public struct Pipeline {
     }
 
     /// Reads the mirror in one snapshot and matches it.
+    /// - Parameter settle: when given, the records changed within its window are found on the
+    ///   core the orders' matching leaves free (`Reconciler.reconcile`'s `onOrdersDone`).
     func readAndMatch(_ config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(), progress: Progress?,
-                      onOrdersCompared: (@Sendable () -> Void)? = nil) throws
-        -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)]) {
+                      settle: SettleWindow? = nil, onOrdersCompared: (@Sendable () -> Void)? = nil) throws
+        -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)],
+            recent: DeferredJob<SettleWindow.RecentRecords>) {
         var timings: [(phase: String, ms: Int)] = []
         var t = Date()
         func lap(_ phase: String) {
@@ -300,8 +311,9 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
+        let recent = DeferredJob(inParallel: options.fastPaths) { [mirror] in settle?.recentRecords(in: mirror) ?? SettleWindow.RecentRecords() }
         let outcome = Reconciler.reconcile(mirror, config: config, decisions: decisions, fastPaths: options.fastPaths, normalising: normalising,
-                                           onOrdersCompared: onOrdersCompared)
+                                           onOrdersCompared: onOrdersCompared, onOrdersDone: { recent.start() })
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))
@@ -315,7 +327,7 @@ public struct Pipeline {
         logger.info("matched", metadata: ["findings": "\(outcome.findings.count)",
                                           "normalise_ms": "\(outcome.normaliseMs)", "match_ms": "\(timings.last!.ms)",
                                           "phones_fast_path": "\(outcome.phonesFast)", "phones_libphonenumber": "\(outcome.phonesSlow)"])
-        return (mirror, outcome, snapshot, timings)
+        return (mirror, outcome, snapshot, timings, recent)
     }
 
     /// `recon explain`: why recon said what it said about one record.
@@ -392,7 +404,8 @@ public struct Pipeline {
                 return Result(exit: .alreadyRunning, reportPath: nil, summaryText: "recon: \(message)")
             }
             stopper.setPhase("reading and matching the mirror")
-            let matched = try readAndMatchBesideTheState(config, store: night.store, decisions: night.decisions, progress: progress)
+            let matched = try readAndMatchBesideTheState(config, store: night.store, decisions: night.decisions, started: started,
+                                                         progress: progress)
             let (mirror, outcome) = (matched.mirror, matched.outcome)
             timings = matched.timings
             for e in Extract.allCases { recordsRead[e] = mirror.count(e) }
@@ -401,7 +414,7 @@ public struct Pipeline {
                                             recordsRead: recordsRead, timings: &timings, stopper: stopper, progress: progress)
             let result = try publishTheNight(config, night: night, runId: runId, started: started, written: written,
                                              stopper: stopper, progress: progress)
-            if !options.releaseMemory { keptUntilExit.append((mirror, outcome, written.lifecycle, written.planned)) }
+            if !options.releaseMemory { KeptUntilExit.keep((mirror, outcome, written.lifecycle, written.planned)) }
             return result
         } catch {
             progress.clear()
@@ -440,6 +453,9 @@ public struct Pipeline {
         let snapshot: String?
         let timings: [(phase: String, ms: Int)]
         let known: DeferredJob<Known>
+        let settle: SettleWindow
+        /// The records changed within `settle`.
+        let recent: DeferredJob<SettleWindow.RecentRecords>
     }
 
     /// What the state knows before the night is written: open findings, waivers, corrections
@@ -510,8 +526,9 @@ public struct Pipeline {
     }
 
     /// 2. Reads the mirror in one snapshot and matches it; the state's open findings and waivers
-    /// are read on their own connection meanwhile.
-    private func readAndMatchBesideTheState(_ config: ReconConfig, store: StateStore, decisions: IdentityDecisions,
+    /// are read on their own connection meanwhile, and the records changed just before the run
+    /// (`SettleWindow`) are found once the orders' matching leaves a core free.
+    private func readAndMatchBesideTheState(_ config: ReconConfig, store: StateStore, decisions: IdentityDecisions, started: Date,
                                             progress: Progress) throws -> Matched {
         // What the state knows (open findings, waivers) is read on its own connection, started
         // once the linked orders are compared: when a core is likely to wait (docs/PERFORMANCE.md).
@@ -522,9 +539,11 @@ public struct Pipeline {
                          pending: plansBatch ? try store.pendingNightBatch() : nil, ms: Int(Date().timeIntervalSince(t) * 1000))
         }
         do {
-            let (mirror, outcome, snapshot, timings) = try readAndMatch(config, decisions: decisions, progress: progress,
-                                                                        onOrdersCompared: { known.start() })
-            return Matched(mirror: mirror, outcome: outcome, snapshot: snapshot, timings: timings, known: known)
+            let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
+            let (mirror, outcome, snapshot, timings, recent) = try readAndMatch(config, decisions: decisions, progress: progress, settle: window,
+                                                                                onOrdersCompared: { known.start() })
+            return Matched(mirror: mirror, outcome: outcome, snapshot: snapshot, timings: timings, known: known,
+                           settle: window, recent: recent)
         } catch {
             known.waitIfStarted()     // the state connection is free again before the error is handled
             throw error
@@ -539,8 +558,7 @@ public struct Pipeline {
         let (writer, store, mirror, outcome, snapshot, known) = (night.writer, night.store, matched.mirror, matched.outcome, matched.snapshot, matched.known)
         let t = Date()
         // Findings of records changed just before the run: settling (see SettleWindow).
-        let window = SettleWindow(runStartedAt: Int64(started.timeIntervalSince1970), seconds: config.settleAfterSeconds)
-        let settling = window.settling(outcome.findings, recent: window.recentRecords(in: mirror))
+        let settling = matched.settle.settling(outcome.findings, recent: try matched.recent.take())
         // Taken from the job, not copied: the open findings are let go once the lifecycle is
         // worked out, before the batch and the reports reach their peak.
         var state = try known.take()
@@ -573,6 +591,9 @@ public struct Pipeline {
             }
             let ms = Int(Date().timeIntervalSince(t) * 1000)
             if let pending, pending.allowSelfApproval == config.allowSelfApproval, Self.isUnchanged(plan, pending, parallel: options.fastPaths) {
+                // Tonight's copy is not needed: freeing its actions one by one would be the
+                // night's last work on this thread.
+                if !options.releaseMemory { KeptUntilExit.keep(plan) }
                 return (.unchanged(pending), ms, sent)
             }
             // plan.csv on one more thread while this one writes plan.json (the findings' CSVs

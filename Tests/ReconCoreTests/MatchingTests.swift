@@ -1,3 +1,4 @@
+import Foundation
 import ReconCore
 import Testing
 
@@ -103,6 +104,27 @@ struct MatchingTests {
         let b = Reconciler.reconcile(Self.customers(crm.reversed(), erp.reversed()), config: Self.config).findings.map(\.id).sorted()
         #expect(a == b)
         #expect(a.count == 5)   // duplicate c1+c2, their orphan identity, c3, e1, e2
+    }
+
+    /// The orders' thread tells the caller once when its part is done (where a night starts
+    /// finding the records changed just before it), after the linked orders are compared; the
+    /// slow path, with no second thread, never does.
+    @Test func theOrdersThreadSaysOnceWhenItsPartIsDone() {
+        final class Calls: @unchecked Sendable {
+            private let lock = NSLock()
+            private var names: [String] = []
+            func add(_ name: String) { lock.lock(); names.append(name); lock.unlock() }
+            var all: [String] { lock.lock(); defer { lock.unlock() }; return names }
+        }
+        let m = Self.customers([CustomerRecord(id: "c1", email: "a@x.com")], [CustomerRecord(id: "e1", email: "a@x.com")])
+        let fast = Calls(), slow = Calls()
+        let findings = Reconciler.reconcile(m, config: Self.config, onOrdersCompared: { fast.add("compared") },
+                                            onOrdersDone: { fast.add("done") }).findings
+        #expect(fast.all == ["compared", "done"])
+        let slowFindings = Reconciler.reconcile(m, config: Self.config, fastPaths: false, onOrdersCompared: { slow.add("compared") },
+                                                onOrdersDone: { slow.add("done") }).findings
+        #expect(slow.all.isEmpty)
+        #expect(findings.map(\.id) == slowFindings.map(\.id))
     }
 
     // MARK: Orders
