@@ -49,7 +49,9 @@ public struct PlanAction: Sendable, Equatable {
         var newValue: String?
         var firstFindingId: String?
         var moreFindingIds: [String]
-        var payload: [String: String]
+        /// Sorted by key, each key once: an array of a few pairs takes about two thirds of a
+        /// dictionary's memory, and the writers need this order.
+        var payload: [PayloadEntry]
         var reason: String
     }
 
@@ -93,7 +95,12 @@ public struct PlanAction: Sendable, Equatable {
     /// How many findings the action resolves (without building `findingIds`).
     public var findingIdCount: Int { fields.value.firstFindingId == nil ? 0 : 1 + fields.value.moreFindingIds.count }
     /// Extra data: surviving values of a merge, the new record of a create.
-    public var payload: [String: String] { get { fields.value.payload } set { fields.value.payload = newValue } }
+    public var payload: [String: String] {
+        get { Dictionary(uniqueKeysWithValues: fields.value.payload.lazy.map { ($0.key, $0.value) }) }
+        set { fields.value.payload = PayloadEntry.sorted(newValue) }
+    }
+    /// `payload` sorted by key, as plan.json lists it (without building a dictionary).
+    public var payloadEntries: [PayloadEntry] { fields.value.payload }
     public var reason: String { get { fields.value.reason } set { fields.value.reason = newValue } }
     /// Set on a link or merge whose records were joined on weaker evidence than an id or an
     /// email (`probable`: a shared phone and agreeing names), so that an approver sees it.
@@ -106,7 +113,8 @@ public struct PlanAction: Sendable, Equatable {
         fields = CopyOnWrite(Fields(id: PlanAction.makeIdValue(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
                                     operation: operation, system: system, entity: entity, tier: tier, recordId: recordId, field: field,
                                     oldValue: oldValue, newValue: newValue, firstFindingId: sorted.first,
-                                    moreFindingIds: sorted.count > 1 ? Array(sorted.dropFirst()) : [], payload: payload, reason: reason))
+                                    moreFindingIds: sorted.count > 1 ? Array(sorted.dropFirst()) : [], payload: PayloadEntry.sorted(payload),
+                                    reason: reason))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
@@ -144,6 +152,17 @@ public struct HumanItem: Sendable, Equatable {
     public var reason: String
     public init(findingId: String, type: FindingType, entity: Entity, records: [String], reason: String) {
         self.findingId = findingId; self.type = type; self.entity = entity; self.records = records; self.reason = reason
+    }
+}
+
+/// One key and value of an action's payload.
+public struct PayloadEntry: Sendable, Equatable {
+    public var key: String
+    public var value: String
+
+    /// A payload's entries sorted by key.
+    static func sorted(_ payload: [String: String]) -> [PayloadEntry] {
+        payload.isEmpty ? [] : payload.map { PayloadEntry(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key }
     }
 }
 
@@ -249,14 +268,9 @@ public struct Plan: Sendable {
         if let id = a.singleFindingId { out.append(0x5B); JSONText.appendQuoted(id, to: &out); out.append(0x5D) } else { Self.appendList(a.findingIds, to: &out) }
         raw(",\"new_value\":"); q(a.newValue)
         raw(",\"old_value\":"); q(a.oldValue); raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
-        let payload = a.payload
-        if payload.count == 1, let entry = payload.first {
+        for (k, entry) in a.payloadEntries.enumerated() {
+            if k > 0 { out.append(0x2C) }
             JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
-        } else if !payload.isEmpty {
-            for (k, entry) in payload.sorted(by: { $0.key < $1.key }).enumerated() {
-                if k > 0 { out.append(0x2C) }
-                JSONText.appendQuoted(entry.key, to: &out); out.append(0x3A); q(entry.value)
-            }
         }
         raw("},\"reason\":"); q(a.reason); raw(",\"record_id\":"); q(a.recordId); raw(",\"system\":"); q(a.system.rawValue)
         if let tier = a.tier { raw(",\"tier\":"); q(tier.rawValue) }

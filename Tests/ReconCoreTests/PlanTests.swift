@@ -215,6 +215,24 @@ struct PlanTests {
         #expect(plan.actions.map(\.actionId) == actions.map(\.actionId).sorted())
     }
 
+    /// A payload is kept sorted by key: given or set as a dictionary, it reads back as the same
+    /// dictionary, its entries in key order, and equal payloads make equal actions.
+    @Test func aPayloadIsKeptInKeyOrder() {
+        let values = ["phone": "+441632960001", "email": "ann@example.com", "name": "Ann Lee", "country": "GB", "id": "C1", "ä": "x"]
+        var a = PlanAction(operation: .create, system: .erp, entity: .customer, recordId: "C1", field: "", oldValue: nil, newValue: nil,
+                           findingIds: ["F"], payload: values, reason: "r")
+        #expect(a.payload == values)
+        #expect(a.payloadEntries.map(\.key) == values.keys.sorted())
+        #expect(a.payloadEntries.map(\.value) == values.keys.sorted().map { values[$0]! })
+        let b = PlanAction(operation: .create, system: .erp, entity: .customer, recordId: "C1", field: "", oldValue: nil, newValue: nil,
+                           findingIds: ["F"], payload: Dictionary(uniqueKeysWithValues: values.reversed()), reason: "r")
+        #expect(a == b)
+        a.payload = ["survivor": "C2"]
+        #expect(a.payloadEntries == [PayloadEntry(key: "survivor", value: "C2")] && a != b)
+        a.payload = [:]
+        #expect(a.payloadEntries.isEmpty && a.payload.isEmpty)
+    }
+
     /// Equal texts share one copy (the pinned plan JSON shows the batch unchanged by it).
     @Test func sharedTextsGiveBackTheFirstEqualText() {
         var texts = SharedTexts()
