@@ -226,7 +226,7 @@ public struct ReportWriter {
         }
         for a in plan.actions {
             x.beginRow()
-            x.text(a.actionId); x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
+            a.withActionIdBytes { x.text(bytes: $0) }; x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
             x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
             // A merge's reason names its survivor: one per action, written in its cell.
             if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason) }

@@ -77,9 +77,15 @@ public final class XLSXWriter {
     }
 
     public func text(_ s: String) {
+        var s = s
+        s.withUTF8 { text(bytes: $0) }
+    }
+
+    /// A text cell given as UTF-8 bytes (an action's id, written without making its string).
+    public func text(bytes: UnsafeBufferPointer<UInt8>) {
         placeEmpties()
-        append(Self.needsPreserve(s) ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
-        Self.appendEscaped(s, to: &buffer)
+        append(Self.needsPreserve(bytes) ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
+        Self.appendEscaped(bytes, to: &buffer)
         append("</t></is></c>")
     }
 
@@ -109,7 +115,7 @@ public final class XLSXWriter {
         placeEmpties()
         sharedReferences += 1
         append(#"<c t="s"><v>"#)
-        appendString(String(index))
+        appendDigits(index)
         append("</v></c>")
     }
 
@@ -162,6 +168,19 @@ public final class XLSXWriter {
     }
 
     private func appendString(_ s: String) { buffer.append(contentsOf: s.utf8) }
+
+    /// A label's index in decimal (no string made per cell).
+    private func appendDigits(_ n: Int) {
+        precondition(n >= 0)
+        var divisor = 1
+        while divisor <= n / 10 { divisor *= 10 }
+        var rest = n
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
     private func append(_ s: StaticString) { buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
 
     private func flush() {
@@ -171,8 +190,13 @@ public final class XLSXWriter {
 
     /// Leading or trailing white space, which a reader drops unless told to keep it.
     static func needsPreserve(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { needsPreserve($0) }
+    }
+
+    static func needsPreserve(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         func white(_ b: UInt8?) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-        return white(s.utf8.first) || white(s.utf8.last)
+        return white(bytes.first) || white(bytes.last)
     }
 
     static func escaped(_ s: String) -> String {
@@ -186,7 +210,11 @@ public final class XLSXWriter {
     /// the `_xHHHH_` escapes spreadsheets read back.
     static func appendEscaped(_ s: String, to out: inout [UInt8]) {
         var s = s
-        s.withUTF8 { bytes in
+        s.withUTF8 { appendEscaped($0, to: &out) }
+    }
+
+    static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        do {
             // Most values need no escape: copied whole.
             var clean = true
             for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">")

@@ -49,7 +49,8 @@ struct XLSXRoundTripTests {
 
     @Test func randomRowsReadBackInTheirColumns() throws {
         var g = CSVRoundTripTests.Generator(state: 3)
-        let labels = ["update_field", "link", "needs_human", " padded ", "a & b <c>", "x_x41_"]
+        // Enough labels for indexes of one, two and three digits.
+        let labels = ["update_field", "link", "needs_human", " padded ", "a & b <c>", "x_x41_"] + (0..<150).map { "label \($0)" }
         var rows: [[XLSXWriter.Cell]] = []
         for _ in 0..<3_000 {
             rows.append((0..<Int.random(in: 1...9, using: &g)).map { _ in
@@ -69,6 +70,8 @@ struct XLSXRoundTripTests {
         let x = try XLSXWriter(path: path, sheetName: "plan B-1 & <2>")
         for r in rows { x.row(r) }
         x.beginRow(); x.empty(); x.text(joining: ["FND-1", "FND-2", "FND-3"], separator: UInt8(ascii: " ")); x.endRow()
+        x.beginRow(); Array("ACT-0123456789abcdef".utf8).withUnsafeBufferPointer { x.text(bytes: $0) }
+        Array(" a<b> ".utf8).withUnsafeBufferPointer { x.text(bytes: $0) }; x.endRow()
         try x.finish()
         let read = try Self.readWithPython(path)
         var expected: [[String]] = rows.map { r in
@@ -84,6 +87,7 @@ struct XLSXRoundTripTests {
             return cells
         }
         expected.append(["", "T:FND-1 FND-2 FND-3"])
+        expected.append(["T:ACT-0123456789abcdef", "T: a<b> "])
         #expect(read.count == expected.count)
         let wrong = zip(expected, read).enumerated().filter { $0.element.0 != $0.element.1 }.prefix(3)
         #expect(wrong.isEmpty, "\(wrong.map { "row \($0.offset): wrote \($0.element.0), read \($0.element.1)" })")
