@@ -117,4 +117,16 @@ public enum CivilDate {
         let m = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) of a moment in epoch seconds: what the state's
+    /// `to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')` makes in a UTC session.
+    public static func isoUTC(_ epoch: Int64) -> String {
+        let (y, m, d) = ymd(epoch)
+        let secs = Int(((epoch % 86_400) + 86_400) % 86_400)
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2))Z"
+    }
 }
