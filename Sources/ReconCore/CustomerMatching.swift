@@ -3,7 +3,7 @@
 /// Ids, emails and phones are interned on their bytes (`ByteInterner`).
 struct CustomerIndex {
     var system: [System] = []
-    var record: [Int] = []            // index into the system's table
+    var record: [Int32] = []          // index into the system's table
     var email: [Int32] = []           // interned valid email, -1 for none
     var phone: [Int32] = []           // interned valid E.164 phone, -1 for none
     var emails = ByteInterner()
@@ -241,7 +241,7 @@ struct CustomerMatcher {
                 let g = Int32(idx.count)
                 globals.append(g)
                 idx.system.append(system)
-                idx.record.append(i)
+                idx.record.append(Int32(i))
 
                 // Keys interned straight from the normalised bytes.
                 let emailCode = pre.withEmailKey(i) { key in
@@ -296,6 +296,10 @@ struct CustomerMatcher {
         let conflicted = joinByEmailThenPhone(idx, &comps, &decided, links: links, names: names)
         steps.lap("customers.keys")
         let identities = reportIdentities(idx, &comps, inConflict: conflicted.records, dangling: links.dangling, identified: identified)
+        // The identities are known: the union-find and its evidence are let go before the near
+        // misses are named, where matching's memory peaks (kept only for `recon explain`).
+        if trace { tracedComponents = comps }
+        comps = Components(systems: [], emails: [])
         steps.lap("customers.identities")
         // Matched pairs' fields need only the identities: compared on another thread (with
         // `parallel`) while this one names the orphans' near misses. The job's copy of this
@@ -316,8 +320,8 @@ struct CustomerMatcher {
         findings += (try? fields.wait()) ?? []
         steps.lap("customers.fields")
         if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
-        if trace { tracedIndex = idx; tracedRoots = identities.roots; tracedComponents = comps }
-        let rows = idx.globalOfCode.map { globals in globals.map { Int32(idx.record[Int($0)]) } }
+        if trace { tracedIndex = idx; tracedRoots = identities.roots }
+        let rows = idx.globalOfCode.map { globals in globals.map { idx.record[Int($0)] } }
         var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identities.identity, rowOfCode: rows)
         match.linkedOfCode = idx.globalOfCode.map { globals in globals.map { links.resolves[Int($0)] || links.firstNamerRow[Int($0)] >= 0 } }
         match.firstNamerRowOfCode = idx.globalOfCode.map { globals in globals.map { links.firstNamerRow[Int($0)] } }
@@ -358,16 +362,16 @@ struct CustomerMatcher {
         for g in 0..<n {
             let system = idx.system[g]
             // The id table slot of the external id a few records ahead starts loading now.
-            if g + ahead < n, let p = idx.system[g + ahead] == .crm ? crmStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId)
-                                                                      : erpStore.bytes(idx.record[g + ahead], CustomerRecord.Field.externalId),
+            if g + ahead < n, let p = idx.system[g + ahead] == .crm ? crmStore.bytes(Int(idx.record[g + ahead]), CustomerRecord.Field.externalId)
+                                                                      : erpStore.bytes(Int(idx.record[g + ahead]), CustomerRecord.Field.externalId),
                let t = ByteText.trimmedBytes(p), !t.isEmpty {
                 idx.idCodes[idx.system[g + ahead].other].prefetch(t)
             }
             let link: ExternalLink
             // (Each store read where it is: `cond ? crmStore : erpStore` would copy, retain and
             // release a store per record.)
-            if let p = system == .crm ? crmStore.bytes(idx.record[g], CustomerRecord.Field.externalId)
-                                      : erpStore.bytes(idx.record[g], CustomerRecord.Field.externalId) {
+            if let p = system == .crm ? crmStore.bytes(Int(idx.record[g]), CustomerRecord.Field.externalId)
+                                      : erpStore.bytes(Int(idx.record[g]), CustomerRecord.Field.externalId) {
                 // Without a closure in the common case: one capturing `idx` would copy it per record.
                 if let t = ByteText.trimmedBytes(p) {
                     link = ExternalLink.of(t) { idx.global(system.other, $0).map(Int.init) }
@@ -386,7 +390,7 @@ struct CustomerMatcher {
                 let other = Int32(o)
                 if system == .crm { links.add(Int32(g), other) } else { links.add(other, Int32(g)) }
                 links.resolves[g] = true
-                links.named(other, byRow: idx.record[g])
+                links.named(other, byRow: Int(idx.record[g]))
             }
         }
         return links
@@ -557,7 +561,7 @@ struct CustomerMatcher {
                 let value: String
                 if keys.contains(.email), !idx.emailText(Int(g)).isEmpty { value = idx.emailText(Int(g)) }
                 else if keys.contains(.phone), !idx.phoneText(Int(g)).isEmpty { value = idx.phoneText(Int(g)) }
-                else { value = mirror.customers(idx.system[Int(g)]).records.field(idx.record[Int(g)], CustomerRecord.Field.externalId) ?? "" }
+                else { value = mirror.customers(idx.system[Int(g)]).records.field(Int(idx.record[Int(g)]), CustomerRecord.Field.externalId) ?? "" }
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role)
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
@@ -575,7 +579,7 @@ struct CustomerMatcher {
                                         detail: detail,
                                         members: records.map {
                                             FindingMember(system: system, recordId: idx.id(Int($0)),
-                                                          value: mirror.customers(system).records.field(idx.record[Int($0)], CustomerRecord.Field.externalId) ?? "",
+                                                          value: mirror.customers(system).records.field(Int(idx.record[Int($0)]), CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan")
                                         }))
             } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
@@ -689,7 +693,7 @@ struct CustomerMatcher {
         for (c, e, on, tier) in pairs {
             let ci = Int(c), ei = Int(e)
             let cr = mirror.crmCustomers.records, er = mirror.erpCustomers.records
-            let crow = idx.record[ci], erow = idx.record[ei]
+            let crow = Int(idx.record[ci]), erow = Int(idx.record[ei])
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if FieldMismatch.keyDiffers(idx.emailKey(ci), idx.emailKey(ei), matchConflictsOnKey: conflicted & MatchKey.email.rawValue != 0) {
@@ -784,7 +788,7 @@ struct Identities {
 final class NameCache {
     private let mirror: Mirror
     private let system: [System]
-    private let record: [Int]
+    private let record: [Int32]
     /// Per record asked for: its name's index in `reduced` (-1: no name).
     private var indexOf: [Int32: Int32] = [:]
     /// Names repeat (`Anna Müller`): each text is reduced once.
@@ -799,7 +803,7 @@ final class NameCache {
 
     subscript(_ g: Int32) -> PersonName? {
         if let k = indexOf[g] { return k >= 0 ? reduced[Int(k)] : nil }
-        let text = mirror.customers(system[Int(g)]).records.field(record[Int(g)], CustomerRecord.Field.name)
+        let text = mirror.customers(system[Int(g)]).records.field(Int(record[Int(g)]), CustomerRecord.Field.name)
         var k: Int32 = -1
         if let text {
             if let known = byText[text] {

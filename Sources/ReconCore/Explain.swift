@@ -67,7 +67,7 @@ extension Reconciler {
                 return nil
             }
             let gi = Int(g)
-            let record = mirror.customers(system).records[idx.record[gi]]
+            let record = mirror.customers(system).records[Int(idx.record[gi])]
             var keys: [Explanation.Key] = []
             keys.append(.init(name: "external_id", value: record.externalId ?? "", state: record.externalId == nil ? "empty" : "as written"))
             switch EmailNormaliser.normalise(record.email) {
