@@ -391,22 +391,49 @@ struct OrderMatcher {
         let explainedByDuplicate = self.explainedByDuplicate
         // Orders of one customer identity that look alike but are not linked.
         var pairedUnlinked = [Bool](repeating: false, count: n)
-        struct IdentityKey: Hashable { let identity: Int32, amount: Int64, currency: Int32 }
-        var candidates: [IdentityKey: [Int]] = [:]
+        struct IdentityKey: Comparable {
+            let identity: Int32, amount: Int64, currency: Int32
+            static func < (a: IdentityKey, b: IdentityKey) -> Bool {
+                if a.identity != b.identity { return a.identity < b.identity }
+                if a.amount != b.amount { return a.amount < b.amount }
+                return a.currency < b.currency
+            }
+        }
         func identityKey(_ o: Int) -> IdentityKey? {
             let p = orders[o]
             guard identity[o] >= 0, p.hasAmount else { return nil }
             return IdentityKey(identity: identity[o], amount: p.amount, currency: p.currencyCode)
         }
+        // The ERP candidates by key, in order within a key: one sorted array (a dictionary of
+        // small arrays took about twice the memory, at matching's peak); each is taken once.
+        var candidates: [(key: IdentityKey, order: Int32)] = []
         for o in 0..<n where orders[o].system == .erp && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
-            if let k = identityKey(o) { candidates[k, default: []].append(o) }
+            if let k = identityKey(o) { candidates.append((k, Int32(o))) }
         }
+        candidates.sort { (a: (key: IdentityKey, order: Int32), b: (key: IdentityKey, order: Int32)) -> Bool in
+            a.key == b.key ? a.order < b.order : a.key < b.key
+        }
+        var taken = [Bool](repeating: false, count: candidates.count)
+        var list: [Int] = [], at: [Int] = []
         for o in 0..<n where orders[o].system == .crm && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
-            guard let k = identityKey(o), var list = candidates[k], !list.isEmpty else { continue }
+            guard let k = identityKey(o) else { continue }
+            var lo = 0, hi = candidates.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if candidates[mid].key < k { lo = mid + 1 } else { hi = mid }
+            }
+            list.removeAll(keepingCapacity: true)
+            at.removeAll(keepingCapacity: true)
+            var i = lo
+            while i < candidates.count && candidates[i].key == k {
+                if !taken[i] { list.append(Int(candidates[i].order)); at.append(i) }
+                i += 1
+            }
+            guard !list.isEmpty else { continue }
             let best = UnlinkedOrder.closest(to: orders[o].created ?? 0, among: list, createdAt: { orders[$0].created ?? 0 },
                                              id: { idText(orders[$0]) })
-            let e = list.remove(at: best)
-            candidates[k] = list
+            let e = list[best]
+            taken[at[best]] = true
             pairedUnlinked[o] = true
             pairedUnlinked[e] = true
             findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
