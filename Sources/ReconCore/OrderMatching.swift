@@ -404,8 +404,7 @@ struct OrderMatcher {
             guard identity[o] >= 0, p.hasAmount else { return nil }
             return IdentityKey(identity: identity[o], amount: p.amount, currency: p.currencyCode)
         }
-        // The ERP candidates by key, in order within a key: one sorted array (a dictionary of
-        // small arrays took about twice the memory, at matching's peak); each is taken once.
+        // The ERP candidates by key, in order within a key, in one sorted array; each is taken once.
         var candidates: [(key: IdentityKey, order: Int32)] = []
         for o in 0..<n where orders[o].system == .erp && !hasCounterpart(o) && !explainedByDuplicate[o] && !customerMissing[o] {
             if let k = identityKey(o) { candidates.append((k, Int32(o))) }

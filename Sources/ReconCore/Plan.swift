@@ -49,8 +49,7 @@ public struct PlanAction: Sendable, Equatable {
         var newValue: String?
         var firstFindingId: String?
         var moreFindingIds: [String]
-        /// Sorted by key, each key once: an array of a few pairs takes about two thirds of a
-        /// dictionary's memory, and the writers need this order.
+        /// Sorted by key, each key once: the order the writers need, without a dictionary's table.
         var payload: [PayloadEntry]
         var reason: String
     }

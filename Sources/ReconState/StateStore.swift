@@ -140,7 +140,7 @@ public final class StateStore {
         do {
             // A few hundred thousand rows a night: read as bytes, one String per distinct value.
             // The first-seen time comes as epoch seconds, formatted here once per distinct value
-            // (the server's to_char took more than half the query's time on a dense night).
+            // rather than by the server for every row.
             var lastEpoch: Int64?
             var lastAt: [UInt8] = []
             try connection.copyOutLines(select: """
