@@ -104,11 +104,11 @@ extension Pipeline {
                 lines.append("  \(a.actionId) \(a.operation.rawValue): \(target) \(a.field): \(show(a.oldValue)) → \(show(a.newValue))\(left)")
             case .merge:
                 lines.append("  \(a.actionId) merge: \(target) into \(a.newValue ?? "")\(left)")
-                let values = a.payload.filter { $0.key != "survivor" }.sorted { $0.key < $1.key }.map { "\($0.key)=\(show($0.value))" }
+                let values = a.payloadEntries.filter { $0.key != "survivor" }.map { "\($0.key)=\(show($0.value))" }
                 if !values.isEmpty { lines.append("      surviving values: " + values.joined(separator: ", ")) }
             case .create:
                 lines.append("  \(a.actionId) create: \(a.system.rawValue) \(a.entity.rawValue) for \(a.system.other.rawValue) \(a.recordId)\(left)")
-                lines.append("      " + a.payload.sorted { $0.key < $1.key }.map { "\($0.key)=\(show($0.value))" }.joined(separator: ", "))
+                lines.append("      " + a.payloadEntries.map { "\($0.key)=\(show($0.value))" }.joined(separator: ", "))
             case .delete:
                 lines.append("  \(a.actionId) delete: the \(a.system.rawValue) \(a.entity.rawValue) created for \(a.recordId)\(left)")
             case .unmerge:

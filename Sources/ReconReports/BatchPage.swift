@@ -91,10 +91,10 @@ public enum BatchPage {
         case .updateField, .updateStatus, .link:
             return "<span class=\"old\">\(value(a.oldValue))</span> → <span class=\"new\">\(value(a.newValue))</span>"
         case .merge:
-            let values = a.payload.filter { $0.key != "survivor" }.sorted { $0.key < $1.key }.map { "\(e($0.key))=\(e($0.value))" }
+            let values = a.payloadEntries.filter { $0.key != "survivor" }.map { "\(e($0.key))=\(e($0.value))" }
             return "into <b>\(value(a.newValue))</b>" + (values.isEmpty ? "" : "<br><span class=\"muted\">\(values.joined(separator: ", "))</span>")
         case .create:
-            return "<span class=\"new\">" + a.payload.sorted { $0.key < $1.key }.map { "\(e($0.key))=\(e($0.value))" }.joined(separator: "<br>") + "</span>"
+            return "<span class=\"new\">" + a.payloadEntries.map { "\(e($0.key))=\(e($0.value))" }.joined(separator: "<br>") + "</span>"
         case .delete:
             return "delete the record created for \(e(a.recordId))"
         case .unmerge:

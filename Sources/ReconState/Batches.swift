@@ -140,7 +140,7 @@ extension StateStore {
         let rows = try q("SELECT recon.add_corrections($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])", [
             batchId, column(\.actionId), column(\.operation.rawValue), column(\.system.rawValue), column(\.entity.rawValue),
             column(\.recordId), column(\.field), column(\.oldValue), column(\.newValue),
-            column { a in "{" + a.payload.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }.joined(separator: ",") + "}" },
+            column { a in "{" + a.payloadEntries.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }.joined(separator: ",") + "}" },
             column { $0.findingIds.joined(separator: " ") },
         ])
         return Set(rows.compactMap { $0.first ?? nil })
