@@ -196,9 +196,9 @@ struct CustomerMatcher {
     private func severity(_ t: FindingType) -> Severity { config.severities[t] ?? .warning }
 
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
-                                  detail: String, identity: [String]? = nil) {
+                                  detail: String, identity: [String]? = nil, row: Int32 = -1) {
         findings.append(Finding(type: .invalid, entity: .customer, severity: severity(.invalid), field: field,
-                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
+                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
                                 identity: identity))
     }
 
@@ -249,16 +249,16 @@ struct CustomerMatcher {
                 } ?? -1
                 idx.email.append(emailCode)
                 if let reason = pre.emailProblem(i) {
-                    invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason)
+                    invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason, row: Int32(i))
                 }
                 if pre.unknownCountry[i] {
                     invalid(system, ids.codes.string(code), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
-                            detail: InvalidValue.unknownCountry(defaultCountry: config.defaultCountry))
+                            detail: InvalidValue.unknownCountry(defaultCountry: config.defaultCountry), row: Int32(i))
                 }
                 let phoneCode = pre.withPhoneKey(i) { idx.phones.intern($0).code } ?? -1
                 idx.phone.append(phoneCode)
                 if let reason = pre.phoneProblem(i) {
-                    invalid(system, ids.codes.string(code), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason)
+                    invalid(system, ids.codes.string(code), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason, row: Int32(i))
                 }
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
@@ -506,7 +506,7 @@ struct CustomerMatcher {
                                 inConflict[Int(g)] = true
                                 memberList.append(FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)),
                                                                 value: key == .email ? idx.emailText(Int(g)) : idx.phoneText(Int(g)),
-                                                                role: role))
+                                                                role: role, row: idx.record[Int(g)]))
                             }
                             let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
                                                   matchedOn: "external_id+" + key.names,
@@ -562,7 +562,7 @@ struct CustomerMatcher {
                 if keys.contains(.email), !idx.emailText(Int(g)).isEmpty { value = idx.emailText(Int(g)) }
                 else if keys.contains(.phone), !idx.phoneText(Int(g)).isEmpty { value = idx.phoneText(Int(g)) }
                 else { value = mirror.customers(idx.system[Int(g)]).records.field(Int(idx.record[Int(g)]), CustomerRecord.Field.externalId) ?? "" }
-                return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role)
+                return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role, row: idx.record[Int(g)])
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
                 guard let detail = CustomerDuplicates.detail(system, count: records.count) else { continue }
@@ -580,7 +580,7 @@ struct CustomerMatcher {
                                         members: records.map {
                                             FindingMember(system: system, recordId: idx.id(Int($0)),
                                                           value: mirror.customers(system).records.field(Int(idx.record[Int($0)]), CustomerRecord.Field.externalId) ?? "",
-                                                          role: "orphan")
+                                                          role: "orphan", row: idx.record[Int($0)])
                                         }))
             } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
@@ -666,7 +666,7 @@ struct CustomerMatcher {
                     }
                 }
                 for (h, why) in found where seen.insert(h).inserted {
-                    candidates.append(FindingMember(system: other, recordId: idx.id(Int(h)), value: why, role: "candidate"))
+                    candidates.append(FindingMember(system: other, recordId: idx.id(Int(h)), value: why, role: "candidate", row: idx.record[Int(h)]))
                 }
             }
             guard !candidates.isEmpty else { continue }
@@ -697,10 +697,10 @@ struct CustomerMatcher {
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if FieldMismatch.keyDiffers(idx.emailKey(ci), idx.emailKey(ei), matchConflictsOnKey: conflicted & MatchKey.email.rawValue != 0) {
-                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "", into: &findings)
+                mismatch(idx, ci, ei, on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "", into: &findings)
             }
             if FieldMismatch.keyDiffers(idx.phoneKey(ci), idx.phoneKey(ei), matchConflictsOnKey: conflicted & MatchKey.phone.rawValue != 0) {
-                mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "", into: &findings)
+                mismatch(idx, ci, ei, on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "", into: &findings)
             }
             for a in shared {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
@@ -709,19 +709,20 @@ struct CustomerMatcher {
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if FieldMismatch.differs(cv, ev) {
-                    mismatch(idx.id(ci), idx.id(ei), on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
+                    mismatch(idx, ci, ei, on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
                 }
             }
         }
     }
 
-    private func mismatch(_ crmId: String, _ erpId: String, on: String, tier: MatchTier?, field: String,
+    /// - Parameter c, e: the CRM and the ERP customer (global indexes in `idx`).
+    private func mismatch(_ idx: CustomerIndex, _ c: Int, _ e: Int, on: String, tier: MatchTier?, field: String,
                           _ crmValue: String, _ erpValue: String, into findings: inout [Finding]) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
                                 matchedOn: on, field: field,
                                 detail: FieldMismatch.detail(field: field),
-                                members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
-                                          FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")],
+                                members: [FindingMember(system: .crm, recordId: idx.id(c), value: crmValue, role: "crm", row: idx.record[c]),
+                                          FindingMember(system: .erp, recordId: idx.id(e), value: erpValue, role: "erp", row: idx.record[e])],
                                 tier: tier))
     }
 }

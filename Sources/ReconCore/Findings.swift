@@ -74,14 +74,23 @@ public enum MatchTier: String, Sendable, CaseIterable, Comparable {
 /// One record taking part in a finding.
 public struct FindingMember: Sendable, Equatable {
     public var system: System
+    /// Where matching found the record tonight: its row in its system's table of the finding's
+    /// entity (customers or orders; a candidate's in the customers), so that the plan and the
+    /// reports read it without looking its id up. -1 when not known: looked up by id. Not part
+    /// of what the member is: two members that differ only here are equal.
+    public var row: Int32
     public var recordId: String
     /// The record's value of the finding's field (or of the key it matched on).
     public var value: String
     /// What the record is in the finding: e.g. "linked", "email-match", "duplicate".
     public var role: String
 
-    public init(system: System, recordId: String, value: String = "", role: String = "") {
-        self.system = system; self.recordId = recordId; self.value = value; self.role = role
+    public init(system: System, recordId: String, value: String = "", role: String = "", row: Int32 = -1) {
+        self.system = system; self.row = row; self.recordId = recordId; self.value = value; self.role = role
+    }
+
+    public static func == (a: FindingMember, b: FindingMember) -> Bool {
+        a.system == b.system && a.recordId == b.recordId && a.value == b.value && a.role == b.role
     }
 }
 

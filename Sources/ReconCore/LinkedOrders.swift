@@ -25,12 +25,12 @@ final class LinkedOrders: Sendable {
             let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
             let crmStore = crmRecords.store, erpStore = erpRecords.store
             typealias F = OrderRecord.Field
-            func mismatch(_ crmId: String, _ erpId: String, field: String, _ crmValue: String, _ erpValue: String) {
+            func mismatch(_ pc: OrderMatcher.Prepared, _ pe: OrderMatcher.Prepared, field: String, _ crmValue: String, _ erpValue: String) {
                 out.append(Finding(type: .fieldMismatch, entity: .order, severity: fieldSeverity,
                                    matchedOn: "external_id", field: field,
                                    detail: FieldMismatch.detail(field: field),
-                                   members: [FindingMember(system: .crm, recordId: crmId, value: crmValue, role: "crm"),
-                                             FindingMember(system: .erp, recordId: erpId, value: erpValue, role: "erp")]))
+                                   members: [FindingMember(system: .crm, recordId: idText(pc), value: crmValue, role: "crm", row: pc.record),
+                                             FindingMember(system: .erp, recordId: idText(pe), value: erpValue, role: "erp", row: pe.record)]))
             }
             withExtendedLifetime((crmStore, erpStore)) {
                 for (c, e) in pairs[range] {
@@ -40,21 +40,21 @@ final class LinkedOrders: Sendable {
                     if let sc = pc.status, let se = pe.status, let detail = StatusMismatch.detail(crm: sc, erp: se, statuses: statuses) {
                         out.append(Finding(type: .statusMismatch, entity: .order, severity: statusSeverity,
                                            matchedOn: "external_id", field: "status", detail: detail,
-                                           members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue),
-                                                     FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue)]))
+                                           members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue, row: pc.record),
+                                                     FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue, row: pe.record)]))
                     }
                     if FieldMismatch.differs(pc.amountValue, pe.amountValue) {
-                        mismatch(idText(pc), idText(pe), field: "amount", crmRecords.field(rc, F.amount) ?? "", erpRecords.field(re, F.amount) ?? "")
+                        mismatch(pc, pe, field: "amount", crmRecords.field(rc, F.amount) ?? "", erpRecords.field(re, F.amount) ?? "")
                     }
                     if FieldMismatch.differs(pc.currency, pe.currency) {
-                        mismatch(idText(pc), idText(pe), field: "currency", crmRecords.field(rc, F.currency) ?? "", erpRecords.field(re, F.currency) ?? "")
+                        mismatch(pc, pe, field: "currency", crmRecords.field(rc, F.currency) ?? "", erpRecords.field(re, F.currency) ?? "")
                     }
                     for s in shared {
                         let ck = OrderRecord.fixedFields + s.c, ek = OrderRecord.fixedFields + s.e
                         if let a = crmStore.bytes(rc, ck), let b = erpStore.bytes(re, ek), a.count == b.count,
                            a.isEmpty || memcmpEqual(a.baseAddress!, b.baseAddress!, a.count) { continue }
                         let cv = ValueNormaliser.trimmed(crmRecords.field(rc, ck)), ev = ValueNormaliser.trimmed(erpRecords.field(re, ek))
-                        if FieldMismatch.differs(cv, ev) { mismatch(idText(pc), idText(pe), field: s.name, cv ?? "", ev ?? "") }
+                        if FieldMismatch.differs(cv, ev) { mismatch(pc, pe, field: s.name, cv ?? "", ev ?? "") }
                     }
                 }
             }

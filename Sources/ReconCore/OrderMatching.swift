@@ -123,13 +123,13 @@ struct OrderMatcher {
                     let rawStatus = recs.field(i, F.status)
                     let empty = rawStatus?.trimmingWhitespace().isEmpty ?? true
                     invalid(system, ids.codes.string(code), field: "status", value: rawStatus ?? "",
-                            detail: InvalidValue.status(empty: empty, system: system))
+                            detail: InvalidValue.status(empty: empty, system: system), row: Int32(i))
                 }
                 let amountState: Bool? = store.bytes(i, F.amount).map { ValueNormaliser.amount(bytes: $0, into: &scratch) }
                 if amountState == true {
                     p.amount = scratch.withUnsafeBufferPointer { amountCodes.code(canonical: $0) }
                 } else if amountState == false {
-                    invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: InvalidValue.amount)
+                    invalid(system, ids.codes.string(code), field: "amount", value: recs.field(i, F.amount) ?? "", detail: InvalidValue.amount, row: Int32(i))
                 }
                 if let f = store.bytes(i, F.currency), ValueNormaliser.currency(bytes: f, into: &scratch) {
                     p.currencyCode = scratch.withUnsafeBufferPointer { currencyCodes.intern($0).code }
@@ -324,7 +324,7 @@ struct OrderMatcher {
                                     detail: "\(group.count) \(system.label) orders for one order",
                                     members: group.map {
                                         FindingMember(system: system, recordId: idOf($0),
-                                                      value: amountCodes.text(orders[$0].amount) ?? "", role: "duplicate")
+                                                      value: amountCodes.text(orders[$0].amount) ?? "", role: "duplicate", row: orders[$0].record)
                                     }))
             // A copy whose sibling has a counterpart is explained by the duplicate finding.
             if group.contains(where: { firstCounterpart[$0] >= 0 }) {
@@ -383,7 +383,7 @@ struct OrderMatcher {
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                     field: "customer_id",
                                     detail: UnmatchedOrder.customerMissingDetail(system: p.system, hasCustomerId: customerRaw[o] != -1),
-                                    members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan")],
+                                    members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan", row: p.record)],
                                     identity: ["\(p.system.rawValue):\(idText(p))", "customer_id"]))
         }
 
@@ -437,8 +437,8 @@ struct OrderMatcher {
             pairedUnlinked[e] = true
             findings.append(Finding(type: .unlinked, entity: .order, severity: severity(.unlinked),
                                     matchedOn: UnlinkedOrder.matchedOn, detail: UnlinkedOrder.detail,
-                                    members: [FindingMember(system: .crm, recordId: idText(orders[o]), value: amountText(orders[o]) ?? "", role: "crm"),
-                                              FindingMember(system: .erp, recordId: idText(orders[e]), value: amountText(orders[e]) ?? "", role: "erp")]))
+                                    members: [FindingMember(system: .crm, recordId: idText(orders[o]), value: amountText(orders[o]) ?? "", role: "crm", row: orders[o].record),
+                                              FindingMember(system: .erp, recordId: idText(orders[e]), value: amountText(orders[e]) ?? "", role: "erp", row: orders[e].record)]))
         }
 
         steps.lap("orders.unlinked")
@@ -449,11 +449,11 @@ struct OrderMatcher {
             case .orphan(let detail):
                 findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan), detail: detail,
                                         members: [FindingMember(system: .erp, recordId: idText(p),
-                                                                value: mirror.erpOrders.records.field(Int(p.record), OrderRecord.Field.externalId) ?? "", role: "orphan")]))
+                                                                value: mirror.erpOrders.records.field(Int(p.record), OrderRecord.Field.externalId) ?? "", role: "orphan", row: p.record)]))
             case .missing(let detail):
                 findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder), detail: detail,
                                         members: [FindingMember(system: .crm, recordId: idText(p),
-                                                                value: mirror.crmOrders.records.field(Int(p.record), OrderRecord.Field.status) ?? "", role: "missing")]))
+                                                                value: mirror.crmOrders.records.field(Int(p.record), OrderRecord.Field.status) ?? "", role: "missing", row: p.record)]))
             case .fine:
                 break
             }
@@ -479,9 +479,9 @@ struct OrderMatcher {
     }
 
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
-                                  detail: String, identity: [String]? = nil) {
+                                  detail: String, identity: [String]? = nil, row: Int32 = -1) {
         findings.append(Finding(type: .invalid, entity: .order, severity: severity(.invalid), field: field,
-                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value)],
+                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
                                 identity: identity))
     }
 }
@@ -546,6 +546,13 @@ public struct RecordIndex: Sendable {
 
     public func orderRow(_ system: System, _ id: String) -> Int? {
         orderIds[system].find(id).map { Int(orderRows[system][Int($0)]) }
+    }
+
+    /// The row of a finding's member (a customer or an order, per `entity`): where matching
+    /// found it, else looked up by its id.
+    public func row(of member: FindingMember, _ entity: Entity) -> Int? {
+        if member.row >= 0 { return Int(member.row) }
+        return entity == .customer ? customerRow(member.system, member.recordId) : orderRow(member.system, member.recordId)
     }
 }
 

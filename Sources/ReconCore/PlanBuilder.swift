@@ -39,7 +39,7 @@ public final class PlanBuilder {
             // collected here.
             let erp = mirror.erpCustomers.records
             for f in findings where f.type == .missingOrder {
-                guard let id = f.members.first?.recordId, let row = recordIndex.orderRow(.crm, id),
+                guard let m = f.members.first, m.system == .crm, let row = recordIndex.row(of: m, .order),
                       let cid = ValueNormaliser.trimmed(mirror.crmOrders.records.field(row, OrderRecord.Field.customerId)),
                       erpCustomerByCrmId[cid] == nil,
                       let namer = match.firstNamerRow(.crm, cid),
@@ -96,6 +96,20 @@ public final class PlanBuilder {
     }
     func orderRow(_ s: System, _ id: String) -> Int? {
         recordIndex.map { $0.orderRow(s, id) } ?? orders[s]?[id]
+    }
+    /// The row of a finding's member: with matching's index, where matching found it (else
+    /// looked up by id, as without the index).
+    func customerRow(_ m: FindingMember) -> Int? {
+        recordIndex.map { $0.row(of: m, .customer) } ?? customers[m.system]?[m.recordId]
+    }
+    func orderRow(_ m: FindingMember) -> Int? {
+        recordIndex.map { $0.row(of: m, .order) } ?? orders[m.system]?[m.recordId]
+    }
+    func customer(_ m: FindingMember) -> CustomerRecord? {
+        customerRow(m).map { mirror.customers(m.system).records[$0] }
+    }
+    func order(_ m: FindingMember) -> OrderRecord? {
+        orderRow(m).map { mirror.orders(m.system).records[$0] }
     }
     /// Whether a customer of the findings is in an external-id link that resolves.
     func isLinked(_ s: System, _ id: String) -> Bool {
@@ -160,11 +174,11 @@ public final class PlanBuilder {
                 if let merges = merge(f, writable) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
             case .link:
                 let crm = f.members.first { $0.system == .crm }!, erp = f.members.first { $0.system == .erp }!
-                let links = link(f, crm.recordId, erp.recordId)
+                let links = link(f, crm: crm, erp: erp)
                 if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links.map(sharingReason) }
             case .createCustomer:
                 let system = f.members[0].system
-                guard let r = customer(system, f.members[0].recordId) else { toHuman(f, PlanDecision.severalRecordsForOneCustomer); continue }
+                guard let r = customer(f.members[0]) else { toHuman(f, PlanDecision.severalRecordsForOneCustomer); continue }
                 var payload: [String: String] = ["external_id": f.members[0].recordId]
                 for (k, v) in [("email", r.email), ("phone", r.phone), ("name", r.name), ("country", r.country)] {
                     if let v, !v.trimmingWhitespace().isEmpty { payload[k] = v }
@@ -253,10 +267,10 @@ public final class PlanBuilder {
         return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: consume kept, needsHuman: consume human)
     }
 
-    /// One merge action per non-surviving record.
+    /// One merge action per non-surviving record (a duplicate's members: one system's customers).
     func merge(_ f: Finding, _ writable: WritableValues) -> [PlanAction]? {
         let system = f.members[0].system
-        let records = f.members.compactMap { m in customer(system, m.recordId).map { (id: m.recordId, record: $0) } }
+        let records = f.members.compactMap { m in m.system == system ? customer(m).map { (id: m.recordId, record: $0) } : nil }
         guard records.count == f.members.count, records.count >= 2 else { return nil }
         func completeness(_ r: CustomerRecord) -> Int {
             [r.externalId, r.email, r.phone, r.name, r.country].filter { !($0?.trimmingWhitespace().isEmpty ?? true) }.count
@@ -301,16 +315,16 @@ public final class PlanBuilder {
     /// The tier an action carries: only a match weaker than certain is marked.
     func marked(_ f: Finding) -> MatchTier? { f.tier.flatMap { $0 < .certain ? $0 : nil } }
 
-    func link(_ f: Finding, _ crmId: String, _ erpId: String) -> [PlanAction] {
+    func link(_ f: Finding, crm: FindingMember, erp: FindingMember) -> [PlanAction] {
         var out: [PlanAction] = []
-        let pairs: [(System, String, String)] = [(.crm, crmId, erpId), (.erp, erpId, crmId)]
-        for (system, id, counterpart) in pairs {
+        for (member, counterpart) in [(crm, erp.recordId), (erp, crm.recordId)] {
+            let (system, id) = (member.system, member.recordId)
             let table = f.entity == .customer ? mirror.customers(system).has("external_id") : mirror.orders(system).has("external_id")
             guard table else { continue }   // this system's query does not map external_id: nothing to set there
             // The one field read from its row: the whole record is not built for it.
             let current = f.entity == .customer
-                ? customerRow(system, id).flatMap { mirror.customers(system).records.field($0, CustomerRecord.Field.externalId) }
-                : orderRow(system, id).flatMap { mirror.orders(system).records.field($0, OrderRecord.Field.externalId) }
+                ? customerRow(member).flatMap { mirror.customers(system).records.field($0, CustomerRecord.Field.externalId) }
+                : orderRow(member).flatMap { mirror.orders(system).records.field($0, OrderRecord.Field.externalId) }
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, findingIds: [f.id],
@@ -337,11 +351,12 @@ public final class PlanBuilder {
         guard mapped else { return nil }
         // The raw values as the systems hold them (the finding may carry trimmed attribute
         // values): that one field of the record, not the whole record.
-        func raw(_ s: System, _ id: String) -> String? {
+        func raw(_ m: FindingMember) -> String? {
             typealias C = CustomerRecord.Field
             typealias O = OrderRecord.Field
-            func customerField(_ k: Int) -> String? { customerRow(s, id).flatMap { mirror.customers(s).records.field($0, k) } }
-            func orderField(_ k: Int) -> String? { orderRow(s, id).flatMap { mirror.orders(s).records.field($0, k) } }
+            let s = m.system
+            func customerField(_ k: Int) -> String? { customerRow(m).flatMap { mirror.customers(s).records.field($0, k) } }
+            func orderField(_ k: Int) -> String? { orderRow(m).flatMap { mirror.orders(s).records.field($0, k) } }
             switch (f.entity, f.field) {
             case (.customer, "email"): return customerField(C.email)
             case (.customer, "phone"): return customerField(C.phone)
@@ -357,21 +372,21 @@ public final class PlanBuilder {
         }
         // The precondition is the target's value as its system holds it; the new value is the
         // one to write (an E.164 phone, a normalised email, unless batches.payload_values: raw).
-        var newValue = raw(owner, source.recordId) ?? source.value
+        var newValue = raw(source) ?? source.value
         switch (f.entity, f.field) {
         case (.customer, "email"): newValue = writable.email(newValue) ?? newValue
         case (.customer, "phone"):
-            let country = customerRow(owner, source.recordId).flatMap { mirror.customers(owner).records.field($0, CustomerRecord.Field.country) }
+            let country = customerRow(source).flatMap { mirror.customers(owner).records.field($0, CustomerRecord.Field.country) }
             newValue = writable.phone(newValue, country: country) ?? newValue
         default: break
         }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
-                          oldValue: raw(owner.other, target.recordId) ?? target.value, newValue: newValue,
+                          oldValue: raw(target) ?? target.value, newValue: newValue,
                           findingIds: [f.id], reason: "\(owner.label) owns \(f.field)", tier: marked(f))
     }
 
     func createOrder(_ f: Finding) -> PlanAction? {
-        guard let m = f.members.first, let o = order(.crm, m.recordId), let crmCustomer = ValueNormaliser.trimmed(o.customerId),
+        guard let m = f.members.first, m.system == .crm, let o = order(m), let crmCustomer = ValueNormaliser.trimmed(o.customerId),
               let c = customer(.crm, crmCustomer) else { return nil }
         // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
         var erpCustomer: String?

@@ -353,7 +353,7 @@ public struct ReportWriter {
                 for m in f.members {
                     csv.field(f.id); csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
                     csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(f.detail)
-                    lookup.writeRow(f.entity, m.system, m.recordId, into: &csv)
+                    lookup.writeRow(f.entity, m, into: &csv)
                     csv.field(candidates)
                     csv.endRow()
                 }
@@ -362,7 +362,7 @@ public struct ReportWriter {
             csv.row(["finding_id", "crm_order_id", "customer_id", "status", "amount", "currency", "created_at", "detail"])
             for f in findings {
                 for m in f.members {
-                    let o = lookup.order(m.system, m.recordId)
+                    let o = lookup.order(m)
                     csv.row([f.id, m.recordId, o?.customerId ?? "", o?.status ?? "", o?.amount ?? "", o?.currency ?? "",
                              o?.createdAt ?? "", f.detail])
                 }
@@ -471,9 +471,14 @@ struct RecordLookup {
     /// The row of a record the findings name: from matching's index, else from the maps above.
     private func customerRow(_ s: System, _ id: String) -> Int? { index.map { $0.customerRow(s, id) } ?? customers[s]?[id] }
     private func orderRow(_ s: System, _ id: String) -> Int? { index.map { $0.orderRow(s, id) } ?? orders[s]?[id] }
+    /// The row of a finding's member: with matching's index, where matching found it.
+    private func row(of m: FindingMember, _ entity: Entity) -> Int? {
+        if let index { return index.row(of: m, entity) }
+        return entity == .customer ? customerRow(m.system, m.recordId) : orderRow(m.system, m.recordId)
+    }
 
-    func order(_ s: System, _ id: String) -> OrderRecord? {
-        orderRow(s, id).map { mirror.orders(s).records[$0] }
+    func order(_ m: FindingMember) -> OrderRecord? {
+        row(of: m, .order).map { mirror.orders(m.system).records[$0] }
     }
 
     /// The row store's field for each of the ten columns; -1: empty for this entity.
@@ -489,8 +494,9 @@ struct RecordLookup {
     /// external_id, name, email, phone, customer_id, status, amount, currency, created_at, updated_at,
     /// as fields of the current row. Only these fields are read, as bytes straight from the row
     /// store (no record, no strings).
-    func writeRow(_ entity: Entity, _ s: System, _ id: String, into csv: inout CSVWriter) {
-        let row = entity == .customer ? customerRow(s, id) : orderRow(s, id)
+    func writeRow(_ entity: Entity, _ m: FindingMember, into csv: inout CSVWriter) {
+        let s = m.system
+        let row = row(of: m, entity)
         let store = entity == .customer ? mirror.customers(s).records.store : mirror.orders(s).records.store
         for k in entity == .customer ? Self.customerColumns : Self.orderColumns {
             guard let row, k >= 0 else { csv.field(bytes: nil); continue }

@@ -127,6 +127,68 @@ struct MatchingTests {
         #expect(findings.map(\.id) == slowFindings.map(\.id))
     }
 
+    /// Each member's row, where matching sets it, is its record's row in the table of the
+    /// finding's entity (a candidate's among the customers): past blank ids and ids repeated by a
+    /// later row, on both paths. Only the members named by an id that has no row of its own
+    /// (a blank or repeated id) are left to be looked up by id.
+    @Test func membersCarryTheirRecordsRows() {
+        var m = Self.customers(
+            [CustomerRecord(id: " "),
+             CustomerRecord(id: "c1", externalId: "e1", email: "a@x.com", phone: "+44 20 7946 0001", attributes: ["gold"]),
+             CustomerRecord(id: "c1", email: "again@x.com"),
+             CustomerRecord(id: "c2", email: "dup@x.com"), CustomerRecord(id: "c3", email: "dup@x.com"),
+             CustomerRecord(id: "c4", email: "not an email"),
+             CustomerRecord(id: "c5", email: "u@x.com"),
+             CustomerRecord(id: "c6", externalId: "e6", email: "mine@x.com"),
+             CustomerRecord(id: "c7", email: "k.schulze@firm.de", phone: "+49 151 23456789", name: "Karin Schulze")],
+            [CustomerRecord(id: ""),
+             CustomerRecord(id: "e1", email: "a@x.com", phone: "+44 20 7946 0002", attributes: ["silver"]),
+             CustomerRecord(id: "e5", email: "u@x.com"),
+             CustomerRecord(id: "e6", email: "other@x.com"), CustomerRecord(id: "e7", email: "mine@x.com"),
+             CustomerRecord(id: "e9", email: "katharina.s@web.de", phone: "0151 23456789", name: "Katharina Schulze", country: "DE")],
+            attributes: ["tier"])
+        m.crmOrders = Table(records: [
+            OrderRecord(id: "", status: nil),
+            OrderRecord(id: "d1", status: "Won", externalId: "s1", customerId: "c1", amount: "10"),
+            OrderRecord(id: "d1", status: "Won", customerId: "c1", amount: "12"),
+            OrderRecord(id: "d2", status: "Won", customerId: "c1", amount: "20"),
+            OrderRecord(id: "d3", status: "Won", externalId: "s3", customerId: "c1", amount: "30"),
+            OrderRecord(id: "d5", status: "Closed??", customerId: "c1"),
+            OrderRecord(id: "d6", status: "Open", customerId: "c1", amount: "ten"),
+            OrderRecord(id: "d7", status: "Won", customerId: "cX", amount: "40"),
+            OrderRecord(id: "d8", status: "Won", customerId: "c1", amount: "50", currency: "EUR")])
+        m.erpOrders = Table(records: [
+            OrderRecord(id: "s1", status: "CHARGEBACK", customerId: "e1", amount: "11"),
+            OrderRecord(id: "s9", status: "PAID", customerId: "e1", amount: "99"),
+            OrderRecord(id: "s3", status: "PAID", externalId: "d3", customerId: "e1", amount: "30"),
+            OrderRecord(id: "s4", status: "PAID", externalId: "d3", customerId: "e1", amount: "30"),
+            OrderRecord(id: "s8", status: "PAID", customerId: "e1", amount: "50.00", currency: "EUR")])
+        for fast in [true, false] {
+            let findings = Reconciler.reconcile(m, config: Self.config, fastPaths: fast).findings
+            var types = Set<String>(), withRows = 0, candidates = 0
+            for f in findings {
+                types.insert("\(f.type.rawValue) \(f.entity.rawValue)")
+                for (member, entity) in f.members.map({ ($0, f.entity) }) + f.candidates.map({ ($0, Entity.customer) }) {
+                    guard member.row >= 0 else {
+                        #expect(f.type == .invalid && f.field == "id", "\(f.id): \(member.recordId) has no row")
+                        continue
+                    }
+                    let id = entity == .customer ? m.customers(member.system).records[Int(member.row)].id
+                                                 : m.orders(member.system).records[Int(member.row)].id
+                    #expect(id.trimmingCharacters(in: .whitespaces) == member.recordId, "\(f.id): row \(member.row)")
+                    withRows += 1
+                    if member.role == "candidate" { candidates += 1 }
+                }
+            }
+            #expect(types.isSuperset(of: ["duplicate customer", "orphan customer", "unlinked customer", "conflict customer",
+                                          "field_mismatch customer", "invalid customer", "status_mismatch order", "field_mismatch order",
+                                          "missing_order order", "orphan order", "duplicate order", "unlinked order", "invalid order"]),
+                    "\(types.sorted())")
+            #expect(candidates > 0)
+            #expect(withRows > 20)
+        }
+    }
+
     // MARK: Orders
 
     static func orders(_ crm: [OrderRecord], _ erp: [OrderRecord]) -> Mirror {
