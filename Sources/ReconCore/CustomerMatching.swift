@@ -184,6 +184,8 @@ struct CustomerMatcher {
     var steps = Stopwatch()
     /// Whether independent steps may run on a second thread (the fast paths).
     var parallel = false
+    /// One copy of each finding detail and match-key text (`SharedTexts`).
+    private var texts = SharedTexts()
     /// Reviewers' decisions, honoured before the keys.
     var decisions = IdentityDecisions()
 
@@ -198,7 +200,7 @@ struct CustomerMatcher {
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
                                   detail: String, identity: [String]? = nil, row: Int32 = -1) {
         findings.append(Finding(type: .invalid, entity: .customer, severity: severity(.invalid), field: field,
-                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
+                                detail: texts.shared(detail), members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
                                 identity: identity))
     }
 
@@ -510,7 +512,7 @@ struct CustomerMatcher {
                             }
                             let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
                                                   matchedOn: "external_id+" + key.names,
-                                                  detail: SharedKey.conflictDetail(keyNames: key.names),
+                                                  detail: texts.shared(SharedKey.conflictDetail(keyNames: key.names)),
                                                   members: memberList)
                             if let at = conflicts[finding.id] {
                                 if !findings[at].matchedOn.contains(key.names) { findings[at].matchedOn += "+" + key.names }
@@ -548,6 +550,7 @@ struct CustomerMatcher {
             let group = order[start..<end]
             start = end
             let keys = MatchKey(rawValue: comps.keysOf(root: root))
+            func keyNames() -> String { texts.shared(keys.names) }
             // The common case, a CRM and an ERP record joined by their link, reports nothing:
             // skip it without allocating (its pair is compared with the other link pairs).
             if group.count == 2, keys.contains(.externalId), idx.system[Int(group.first!)] != idx.system[Int(group.last!)],
@@ -567,7 +570,7 @@ struct CustomerMatcher {
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
                 guard let detail = CustomerDuplicates.detail(system, count: records.count) else { continue }
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
-                                        matchedOn: keys.names, detail: detail,
+                                        matchedOn: keyNames(), detail: texts.shared(detail),
                                         members: records.map { member($0, role: "duplicate") }, tier: comps.tierOf(root: root)))
             }
             if conflicted { continue }
@@ -576,7 +579,7 @@ struct CustomerMatcher {
                 orphanFindings.append((findings.count, orphanRecords.count..<(orphanRecords.count + records.count)))
                 orphanRecords.append(contentsOf: records)
                 findings.append(Finding(type: .orphan, entity: .customer, severity: severity(.orphan),
-                                        detail: detail,
+                                        detail: texts.shared(detail),
                                         members: records.map {
                                             FindingMember(system: system, recordId: idx.id(Int($0)),
                                                           value: mirror.customers(system).records.field(Int(idx.record[Int($0)]), CustomerRecord.Field.externalId) ?? "",
@@ -584,11 +587,11 @@ struct CustomerMatcher {
                                         }))
             } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
-                                        matchedOn: keys.names, detail: detail,
+                                        matchedOn: keyNames(), detail: texts.shared(detail),
                                         members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
                 // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
                 let tier = comps.tierOf(root: root)
-                if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
+                if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keyNames(), tier < .certain ? tier : nil)) }
             }
         }
         return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
@@ -690,6 +693,7 @@ struct CustomerMatcher {
         let crmAttrs = mirror.crmCustomers.attributeNames
         let erpAttrs = mirror.erpCustomers.attributeNames
         let shared = FieldMismatch.sharedAttributes(crm: crmAttrs, erp: erpAttrs)
+        var texts = SharedTexts()
         for (c, e, on, tier) in pairs {
             let ci = Int(c), ei = Int(e)
             let cr = mirror.crmCustomers.records, er = mirror.erpCustomers.records
@@ -697,10 +701,10 @@ struct CustomerMatcher {
             typealias F = CustomerRecord.Field
             let conflicted = conflictKeys[ci] | conflictKeys[ei]
             if FieldMismatch.keyDiffers(idx.emailKey(ci), idx.emailKey(ei), matchConflictsOnKey: conflicted & MatchKey.email.rawValue != 0) {
-                mismatch(idx, ci, ei, on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "", into: &findings)
+                mismatch(idx, ci, ei, texts: &texts, on: on, tier: tier, field: "email", cr.field(crow, F.email) ?? "", er.field(erow, F.email) ?? "", into: &findings)
             }
             if FieldMismatch.keyDiffers(idx.phoneKey(ci), idx.phoneKey(ei), matchConflictsOnKey: conflicted & MatchKey.phone.rawValue != 0) {
-                mismatch(idx, ci, ei, on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "", into: &findings)
+                mismatch(idx, ci, ei, texts: &texts, on: on, tier: tier, field: "phone", cr.field(crow, F.phone) ?? "", er.field(erow, F.phone) ?? "", into: &findings)
             }
             for a in shared {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
@@ -709,18 +713,18 @@ struct CustomerMatcher {
                     c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if FieldMismatch.differs(cv, ev) {
-                    mismatch(idx, ci, ei, on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
+                    mismatch(idx, ci, ei, texts: &texts, on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
                 }
             }
         }
     }
 
     /// - Parameter c, e: the CRM and the ERP customer (global indexes in `idx`).
-    private func mismatch(_ idx: CustomerIndex, _ c: Int, _ e: Int, on: String, tier: MatchTier?, field: String,
+    private func mismatch(_ idx: CustomerIndex, _ c: Int, _ e: Int, texts: inout SharedTexts, on: String, tier: MatchTier?, field: String,
                           _ crmValue: String, _ erpValue: String, into findings: inout [Finding]) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
-                                matchedOn: on, field: field,
-                                detail: FieldMismatch.detail(field: field),
+                                matchedOn: texts.shared(on), field: field,
+                                detail: texts.shared(FieldMismatch.detail(field: field)),
                                 members: [FindingMember(system: .crm, recordId: idx.id(c), value: crmValue, role: "crm", row: idx.record[c]),
                                           FindingMember(system: .erp, recordId: idx.id(e), value: erpValue, role: "erp", row: idx.record[e])],
                                 tier: tier))

@@ -22,13 +22,14 @@ final class LinkedOrders: Sendable {
         /// The findings of pairs `range`, in their order.
         func findings(_ range: Range<Int>) -> [Finding] {
             var out: [Finding] = []
+            var texts = SharedTexts()
             let crmRecords = mirror.crmOrders.records, erpRecords = mirror.erpOrders.records
             let crmStore = crmRecords.store, erpStore = erpRecords.store
             typealias F = OrderRecord.Field
             func mismatch(_ pc: OrderMatcher.Prepared, _ pe: OrderMatcher.Prepared, field: String, _ crmValue: String, _ erpValue: String) {
                 out.append(Finding(type: .fieldMismatch, entity: .order, severity: fieldSeverity,
                                    matchedOn: "external_id", field: field,
-                                   detail: FieldMismatch.detail(field: field),
+                                   detail: texts.shared(FieldMismatch.detail(field: field)),
                                    members: [FindingMember(system: .crm, recordId: idText(pc), value: crmValue, role: "crm", row: pc.record),
                                              FindingMember(system: .erp, recordId: idText(pe), value: erpValue, role: "erp", row: pe.record)]))
             }
@@ -39,7 +40,7 @@ final class LinkedOrders: Sendable {
                     let rc = Int(pc.record), re = Int(pe.record)
                     if let sc = pc.status, let se = pe.status, let detail = StatusMismatch.detail(crm: sc, erp: se, statuses: statuses) {
                         out.append(Finding(type: .statusMismatch, entity: .order, severity: statusSeverity,
-                                           matchedOn: "external_id", field: "status", detail: detail,
+                                           matchedOn: "external_id", field: "status", detail: texts.shared(detail),
                                            members: [FindingMember(system: .crm, recordId: idText(pc), value: crmRecords.field(rc, F.status) ?? "", role: sc.rawValue, row: pc.record),
                                                      FindingMember(system: .erp, recordId: idText(pe), value: erpRecords.field(re, F.status) ?? "", role: se.rawValue, row: pe.record)]))
                     }

@@ -12,6 +12,8 @@ struct OrderMatcher {
     var idCodes = PerSystem(crm: ByteInterner(), erp: ByteInterner())
     var rowOfCode = PerSystem<[Int32]>(crm: [], erp: [])
     var steps = Stopwatch()
+    /// One copy of each finding detail text (`SharedTexts`).
+    private var texts = SharedTexts()
 
     init(mirror: Mirror, config: ReconConfig) {
         self.mirror = mirror
@@ -321,7 +323,7 @@ struct OrderMatcher {
             let system = orders[group[0]].system
             findings.append(Finding(type: .duplicate, entity: .order, severity: severity(.duplicate),
                                     matchedOn: OrderDuplicates.matchedOn(evidence),
-                                    detail: "\(group.count) \(system.label) orders for one order",
+                                    detail: texts.shared("\(group.count) \(system.label) orders for one order"),
                                     members: group.map {
                                         FindingMember(system: system, recordId: idOf($0),
                                                       value: amountCodes.text(orders[$0].amount) ?? "", role: "duplicate", row: orders[$0].record)
@@ -382,7 +384,7 @@ struct OrderMatcher {
             customerMissing[o] = true
             findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan),
                                     field: "customer_id",
-                                    detail: UnmatchedOrder.customerMissingDetail(system: p.system, hasCustomerId: customerRaw[o] != -1),
+                                    detail: texts.shared(UnmatchedOrder.customerMissingDetail(system: p.system, hasCustomerId: customerRaw[o] != -1)),
                                     members: [FindingMember(system: p.system, recordId: idText(p), value: customerIdText(p) ?? "", role: "orphan", row: p.record)],
                                     identity: ["\(p.system.rawValue):\(idText(p))", "customer_id"]))
         }
@@ -447,11 +449,11 @@ struct OrderMatcher {
             let p = orders[o]
             switch UnmatchedOrder.verdict(system: p.system, status: p.status, dangling: dangling[o], statuses: config.statuses) {
             case .orphan(let detail):
-                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan), detail: detail,
+                findings.append(Finding(type: .orphan, entity: .order, severity: severity(.orphan), detail: texts.shared(detail),
                                         members: [FindingMember(system: .erp, recordId: idText(p),
                                                                 value: mirror.erpOrders.records.field(Int(p.record), OrderRecord.Field.externalId) ?? "", role: "orphan", row: p.record)]))
             case .missing(let detail):
-                findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder), detail: detail,
+                findings.append(Finding(type: .missingOrder, entity: .order, severity: severity(.missingOrder), detail: texts.shared(detail),
                                         members: [FindingMember(system: .crm, recordId: idText(p),
                                                                 value: mirror.crmOrders.records.field(Int(p.record), OrderRecord.Field.status) ?? "", role: "missing", row: p.record)]))
             case .fine:
@@ -476,12 +478,13 @@ struct OrderMatcher {
         linkPairs = []
         otherCustomers = ByteInterner()
         explainedByDuplicate = []
+        texts = SharedTexts()
     }
 
     private mutating func invalid(_ system: System, _ recordId: String, field: String, value: String,
                                   detail: String, identity: [String]? = nil, row: Int32 = -1) {
         findings.append(Finding(type: .invalid, entity: .order, severity: severity(.invalid), field: field,
-                                detail: detail, members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
+                                detail: texts.shared(detail), members: [FindingMember(system: system, recordId: recordId, value: value, row: row)],
                                 identity: identity))
     }
 }
