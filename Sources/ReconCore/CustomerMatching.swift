@@ -550,7 +550,6 @@ struct CustomerMatcher {
             let group = order[start..<end]
             start = end
             let keys = MatchKey(rawValue: comps.keysOf(root: root))
-            func keyNames() -> String { texts.shared(keys.names) }
             // The common case, a CRM and an ERP record joined by their link, reports nothing:
             // skip it without allocating (its pair is compared with the other link pairs).
             if group.count == 2, keys.contains(.externalId), idx.system[Int(group.first!)] != idx.system[Int(group.last!)],
@@ -570,7 +569,7 @@ struct CustomerMatcher {
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
                 guard let detail = CustomerDuplicates.detail(system, count: records.count) else { continue }
                 findings.append(Finding(type: .duplicate, entity: .customer, severity: severity(.duplicate),
-                                        matchedOn: keyNames(), detail: texts.shared(detail),
+                                        matchedOn: keys.names, detail: texts.shared(detail),
                                         members: records.map { member($0, role: "duplicate") }, tier: comps.tierOf(root: root)))
             }
             if conflicted { continue }
@@ -587,11 +586,11 @@ struct CustomerMatcher {
                                         }))
             } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
                 findings.append(Finding(type: .unlinked, entity: .customer, severity: severity(.unlinked),
-                                        matchedOn: keyNames(), detail: texts.shared(detail),
+                                        matchedOn: keys.names, detail: texts.shared(detail),
                                         members: group.map { member($0, role: "unlinked") }, tier: comps.tierOf(root: root)))
                 // A pair matched on weaker evidence keeps its tier on its mismatches (and their updates).
                 let tier = comps.tierOf(root: root)
-                if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keyNames(), tier < .certain ? tier : nil)) }
+                if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
             }
         }
         return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
@@ -710,7 +709,9 @@ struct CustomerMatcher {
                 // Attributes follow the fixed fields in the row store; compare bytes before making strings.
                 let ck = CustomerRecord.fixedFields + a.c, ek = CustomerRecord.fixedFields + a.e
                 if cr.store.withField(crow, ck, { c in er.store.withField(erow, ek, { e in
-                    c != nil && e != nil && c!.elementsEqual(e!) }) }) { continue }
+                    guard let c, let e, c.count == e.count else { return false }
+                    return c.isEmpty || memcmpEqual(c.baseAddress!, e.baseAddress!, c.count)
+                }) }) { continue }
                 let cv = ValueNormaliser.trimmed(cr.field(crow, ck)), ev = ValueNormaliser.trimmed(er.field(erow, ek))
                 if FieldMismatch.differs(cv, ev) {
                     mismatch(idx, ci, ei, texts: &texts, on: on, tier: tier, field: a.name, cv ?? "", ev ?? "", into: &findings)
@@ -723,7 +724,7 @@ struct CustomerMatcher {
     private func mismatch(_ idx: CustomerIndex, _ c: Int, _ e: Int, texts: inout SharedTexts, on: String, tier: MatchTier?, field: String,
                           _ crmValue: String, _ erpValue: String, into findings: inout [Finding]) {
         findings.append(Finding(type: .fieldMismatch, entity: .customer, severity: severity(.fieldMismatch),
-                                matchedOn: texts.shared(on), field: field,
+                                matchedOn: on, field: field,
                                 detail: texts.shared(FieldMismatch.detail(field: field)),
                                 members: [FindingMember(system: .crm, recordId: idx.id(c), value: crmValue, role: "crm", row: idx.record[c]),
                                           FindingMember(system: .erp, recordId: idx.id(e), value: erpValue, role: "erp", row: idx.record[e])],

@@ -122,7 +122,13 @@ struct MatchKey: OptionSet, Sendable {
     /// A reviewer's `same` decision.
     static let decision = MatchKey(rawValue: 16)
 
-    var names: String {
+    /// The keys' names joined by "+" (`external_id+email`): one text per combination, made once
+    /// and shared by every finding that names it.
+    var names: String { rawValue < 32 ? Self.namesOfRawValue[Int(rawValue)] : joinedNames }
+
+    private static let namesOfRawValue: [String] = (0..<32).map { MatchKey(rawValue: UInt8($0)).joinedNames }
+
+    private var joinedNames: String {
         var parts: [String] = []
         if contains(.externalId) { parts.append("external_id") }
         if contains(.email) { parts.append("email") }
