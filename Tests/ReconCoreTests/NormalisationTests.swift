@@ -26,6 +26,77 @@ struct EmailTests {
         }
     }
 
+    /// Each invalid address's reason, in the order the checks run (the dot before the
+    /// characters, a label's hyphen before its characters, the characters before a numeric end).
+    @Test(arguments: [
+        ("bob@@example.com", "email must contain exactly one @"), ("bob", "email must contain exactly one @"),
+        ("@example.com", "email local part is empty or longer than 64 characters"),
+        (String(repeating: "a", count: 65) + "@example.com", "email local part is empty or longer than 64 characters"),
+        ("bob@", "email domain has no dot"), ("bob@example", "email domain has no dot"),
+        ("bob@example.", "email domain has an empty or overlong label"), ("bob@.example.com", "email domain has an empty or overlong label"),
+        ("bob@" + String(repeating: "a", count: 64) + ".com", "email domain has an empty or overlong label"),
+        ("bob smith@example.com", "email local part contains a character mail systems reject"),
+        (".bob@example.com", "email local part has a misplaced dot"), ("bob.@example.com", "email local part has a misplaced dot"),
+        ("bo..b@example.com", "email local part has a misplaced dot"), (".b b@example.com", "email local part has a misplaced dot"),
+        ("bob@exa_mple.com", "email domain contains a character that is not a letter, digit or hyphen"),
+        ("bob@-example.com", "email domain label starts or ends with a hyphen"), ("bob@ex-.c_m", "email domain label starts or ends with a hyphen"),
+        ("bob@example.123", "email domain ends in a number"), ("bob@exa mple.123", "email domain contains a character that is not a letter, digit or hyphen"),
+        ("a,b@example.com", "email local part contains a character mail systems reject"),
+        ("a\u{7F}b@example.com", "email local part contains a character mail systems reject"),
+    ])
+    func invalidReason(raw: String, reason: String) {
+        #expect(EmailNormaliser.normalise(raw) == .invalid(reason: reason))
+    }
+
+    /// The checks against a plain reading of the rules (each part found with `firstIndex`,
+    /// each label checked in turn) on 20,000 generated addresses over the characters that
+    /// decide them: the same reason, or none, for every one.
+    @Test func reasonsAgreeWithAPlainReading() {
+        func reference(_ s: String) -> String? {
+            let bytes = Array(s.utf8)
+            if bytes.count > EmailNormaliser.maxLength { return "email is longer than \(EmailNormaliser.maxLength) characters" }
+            guard let at = bytes.firstIndex(of: 0x40), bytes.lastIndex(of: 0x40) == at else { return "email must contain exactly one @" }
+            let local = Array(bytes[..<at]), domain = Array(bytes[(at + 1)...])
+            if local.isEmpty || local.count > 64 { return "email local part is empty or longer than 64 characters" }
+            if local.first == 0x2E || local.last == 0x2E || zip(local, local.dropFirst()).contains(where: { $0 == 0x2E && $1 == 0x2E }) {
+                return "email local part has a misplaced dot"
+            }
+            if local.contains(where: { $0 <= 0x20 || $0 == 0x7F || Array(",;<>()[]\\\":".utf8).contains($0) }) {
+                return "email local part contains a character mail systems reject"
+            }
+            if !domain.contains(0x2E) { return "email domain has no dot" }
+            let labels = domain.split(separator: 0x2E, omittingEmptySubsequences: false)
+            for label in labels {
+                if label.isEmpty || label.count > 63 { return "email domain has an empty or overlong label" }
+                if label.first == 0x2D || label.last == 0x2D { return "email domain label starts or ends with a hyphen" }
+                if label.contains(where: { !(($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 >= 0x80) }) {
+                    return "email domain contains a character that is not a letter, digit or hyphen"
+                }
+            }
+            if labels.last!.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return "email domain ends in a number" }
+            return nil
+        }
+        let alphabet: [UInt8] = Array("ab1.@-_, \"é".utf8)
+        var state: UInt64 = 19
+        func next() -> UInt64 {   // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var outcomes: Set<String> = []
+        for _ in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(next() % 24) { bytes.append(alphabet[Int(next() % UInt64(alphabet.count))]) }
+            let s = String(decoding: bytes, as: UTF8.self)
+            let got = s.utf8.withContiguousStorageIfAvailable { EmailNormaliser.problem($0) } ?? Array(s.utf8).withUnsafeBufferPointer { EmailNormaliser.problem($0) }
+            #expect(got == reference(s), "\(s.debugDescription)")
+            outcomes.insert(got ?? "valid")
+        }
+        #expect(outcomes.count == 10, "\(outcomes.sorted())")   // every reason but the overlong, and valid
+    }
+
     /// An address longer than mail systems accept is invalid, on the String and the byte paths.
     @Test func overlongIsInvalid() {
         let long = String(repeating: "a", count: 60) + "@" + String(repeating: "b", count: 60) + "." + String(repeating: "c", count: 60)
