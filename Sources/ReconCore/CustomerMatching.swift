@@ -511,7 +511,7 @@ struct CustomerMatcher {
                                                                 role: role, row: idx.record[Int(g)]))
                             }
                             let finding = Finding(type: .conflict, entity: .customer, severity: severity(.conflict),
-                                                  matchedOn: "external_id+" + key.names,
+                                                  matchedOn: texts.shared("external_id+" + key.names),
                                                   detail: texts.shared(SharedKey.conflictDetail(keyNames: key.names)),
                                                   members: memberList)
                             if let at = conflicts[finding.id] {
