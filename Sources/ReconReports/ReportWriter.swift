@@ -468,13 +468,11 @@ struct RecordLookup {
         }
     }
 
-    /// The row of a record the findings name: from matching's index, else from the maps above.
-    private func customerRow(_ s: System, _ id: String) -> Int? { index.map { $0.customerRow(s, id) } ?? customers[s]?[id] }
-    private func orderRow(_ s: System, _ id: String) -> Int? { index.map { $0.orderRow(s, id) } ?? orders[s]?[id] }
-    /// The row of a finding's member: with matching's index, where matching found it.
+    /// The row of a finding's member: with matching's index, where matching found it (else
+    /// looked up by id there); without it, from the maps above.
     private func row(of m: FindingMember, _ entity: Entity) -> Int? {
         if let index { return index.row(of: m, entity) }
-        return entity == .customer ? customerRow(m.system, m.recordId) : orderRow(m.system, m.recordId)
+        return entity == .customer ? customers[m.system]?[m.recordId] : orders[m.system]?[m.recordId]
     }
 
     func order(_ m: FindingMember) -> OrderRecord? {
