@@ -110,14 +110,16 @@ public struct Finding: Sendable {
         var field: String
         var detail: String
         var members: [FindingMember]
-        var id: String
+        /// The 16 hex digits of the id; its prefix follows from the type and entity.
+        var idValue: UInt64
         var candidates: [FindingMember] = []
     }
 
     private var fields: CopyOnWrite<Fields>
 
-    public var type: FindingType { get { fields.value.type } set { fields.value.type = newValue } }
-    public var entity: Entity { get { fields.value.entity } set { fields.value.entity = newValue } }
+    // Type and entity are fixed once made: the id's prefix follows from them.
+    public var type: FindingType { fields.value.type }
+    public var entity: Entity { fields.value.entity }
     public var severity: Severity { get { fields.value.severity } set { fields.value.severity = newValue } }
     /// The key(s) that matched the records: external_id, email, phone, window, …
     public var matchedOn: String { get { fields.value.matchedOn } set { fields.value.matchedOn = newValue } }
@@ -125,7 +127,16 @@ public struct Finding: Sendable {
     public var field: String { get { fields.value.field } set { fields.value.field = newValue } }
     public var detail: String { get { fields.value.detail } set { fields.value.detail = newValue } }
     public var members: [FindingMember] { get { fields.value.members } set { fields.value.members = newValue } }
-    public var id: String { get { fields.value.id } set { fields.value.id = newValue } }
+    /// `TYP-E-` + 16 hex digits (`makeId`), made when asked for: the finding keeps the number.
+    public var id: String { withIdBytes { String(decoding: $0, as: UTF8.self) } }
+    /// The number in the id's 16 hex digits: within one type and entity, ids sort by it.
+    public var idValue: UInt64 { fields.value.idValue }
+    /// The id's order as two numbers: comparing keys compares ids, without making their text.
+    public var idKey: FindingIdKey { FindingIdKey(type: type, entity: entity, value: idValue) }
+    /// The id's bytes, valid only inside `body`: written without making the string.
+    public func withIdBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        idKey.withBytes(body)
+    }
     /// How sure the match behind a customer duplicate or unlinked pair is, and on a customer
     /// mismatch, that of its pair when less than certain (nil otherwise).
     public var tier: MatchTier? { get { fields.value.tier } set { fields.value.tier = newValue } }
@@ -136,14 +147,20 @@ public struct Finding: Sendable {
     public init(type: FindingType, entity: Entity, severity: Severity, matchedOn: String = "",
                 field: String = "", detail: String = "", members: [FindingMember], identity: [String]? = nil,
                 tier: MatchTier? = nil) {
-        let id = Finding.makeId(type: type, entity: entity, field: field,
-                                parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
+        let id = Finding.makeIdValue(type: type, entity: entity, field: field,
+                                     parts: identity ?? members.map { "\($0.system.rawValue):\($0.recordId)" })
         fields = CopyOnWrite(Fields(type: type, entity: entity, severity: severity, tier: tier, matchedOn: matchedOn, field: field,
-                                    detail: detail, members: members, id: id))
+                                    detail: detail, members: members, idValue: id))
     }
 
     /// `DUP-C-` + the first 16 hex digits of SHA-256 over type, entity, field and the sorted parts.
     public static func makeId(type: FindingType, entity: Entity, field: String, parts: [String]) -> String {
+        FindingIdKey(type: type, entity: entity, value: makeIdValue(type: type, entity: entity, field: field, parts: parts))
+            .withBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The first 8 bytes of that SHA-256, big-endian: the id's 16 hex digits as a number.
+    static func makeIdValue(type: FindingType, entity: Entity, field: String, parts: [String]) -> UInt64 {
         // The bytes hashed: type, entity and field separated by 0x1F, then each sorted part after 0x1E.
         var text: [UInt8] = []
         text.reserveCapacity(32 + field.utf8.count + parts.reduce(0) { $0 + $1.utf8.count + 1 })
@@ -151,8 +168,59 @@ public struct Finding: Sendable {
         text.append(contentsOf: entity.rawValue.utf8); text.append(0x1F)
         text.append(contentsOf: field.utf8)
         for p in parts.count > 1 ? parts.sorted() : parts { text.append(0x1E); text.append(contentsOf: p.utf8) }
-        let digest = SHA256.hash(data: text)
-        return type.code + (entity == .customer ? "-C-" : "-O-") + hex(digest.prefix(8))
+        return SHA256.hash(data: text).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// A finding id in order: its six prefix bytes (`TYP-E-`) and the number in its 16 hex digits,
+/// each most significant first. Every id has that shape, so comparing keys compares ids as
+/// text, and the text is made only to be written or shown.
+public struct FindingIdKey: Comparable, Hashable, Sendable {
+    /// The prefix's six bytes, big-endian.
+    let prefix: UInt64
+    public let value: UInt64
+
+    public init(type: FindingType, entity: Entity, value: UInt64) {
+        prefix = Self.prefixes[type.order * 2 + (entity == .customer ? 0 : 1)]
+        self.value = value
+    }
+
+    /// Each type's and entity's prefix, in report order (`FindingType.order`, customer first).
+    private static let prefixes: [UInt64] = {
+        var out = [UInt64](repeating: 0, count: FindingType.allCases.count * 2)
+        for type in FindingType.allCases {
+            for (k, entity) in ["-C-", "-O-"].enumerated() {
+                out[type.order * 2 + k] = (type.code + entity).utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+        }
+        return out
+    }()
+
+    public static func < (a: FindingIdKey, b: FindingIdKey) -> Bool { (a.prefix, a.value) < (b.prefix, b.value) }
+
+    /// The key of `id` when it has the shape of the ids recon makes: three capital letters, `-`,
+    /// `C` or `O`, `-`, 16 lowercase hex digits (nil for any other text, which is then kept as text).
+    public init?(parsing id: String) {
+        var id = id
+        guard let parsed = id.withUTF8({ p -> (UInt64, UInt64)? in
+            guard p.count == 22, (0...2).allSatisfy({ (0x41...0x5A).contains(p[$0]) }), p[3] == 0x2D,
+                  p[4] == UInt8(ascii: "C") || p[4] == UInt8(ascii: "O"), p[5] == 0x2D,
+                  let value = lowercaseHex16(UnsafeBufferPointer(rebasing: p[6...])) else { return nil }
+            return ((0..<6).reduce(UInt64(0)) { $0 << 8 | UInt64(p[$1]) }, value)
+        }) else { return nil }
+        (prefix, value) = parsed
+    }
+
+    /// The id as text.
+    public var text: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// The id's 22 bytes, valid only inside `body`.
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { out in
+            for i in 0..<6 { out[i] = UInt8(truncatingIfNeeded: prefix >> (40 - 8 * i)) }
+            writeHex16(value, into: out, at: 6)
+            return body(UnsafeBufferPointer(out))
+        }
     }
 }
 

@@ -104,6 +104,11 @@ public struct OpenFindings: Sendable {
     /// The position of an open finding's id, or nil.
     public func index(of id: String) -> Int? { ids.find(id).map { Int($0) } }
 
+    /// The open finding with `finding`'s id (looked up by its bytes, without making its text).
+    public func index(of finding: Finding) -> Int? { finding.withIdBytes { ids.find($0) }.map { Int($0) } }
+
+    public var isEmpty: Bool { nights.isEmpty }
+
     public func id(_ i: Int) -> String { ids.string(Int32(i)) }
 
     public func history(_ i: Int) -> OpenFinding {
@@ -164,10 +169,9 @@ public struct Lifecycle: Sendable {
         var seen = [Bool](repeating: false, count: open.count)
         var seenCount = 0
         for f in findings {
-            let id = f.id
-            var state = waived.isEmpty ? nil : waived.contains(id) ? LifecycleStatus.waived : nil
-            if state == nil, !settling.isEmpty, settling.contains(id) { state = .settling }
-            if let i = open.index(of: id) {
+            var state = waived.isEmpty ? nil : waived.contains(f.id) ? LifecycleStatus.waived : nil
+            if state == nil, !settling.isEmpty, settling.contains(f.id) { state = .settling }
+            if let i = open.isEmpty ? nil : open.index(of: f) {
                 if !seen[i] { seen[i] = true; seenCount += 1 }
                 let first = open.firstSeenRun(i)
                 current.append(TrackedFinding(finding: f, status: state ?? .persisting,

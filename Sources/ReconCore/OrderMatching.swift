@@ -685,12 +685,7 @@ public enum Reconciler {
         }
         var keys: [Key] = []
         keys.reserveCapacity(findings.count)
-        for (i, f) in findings.enumerated() {
-            guard let value = hexTail16(f.id, length: 22) else {
-                return findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }
-            }
-            keys.append(Key(group: group(f), value: value, index: i))
-        }
+        for (i, f) in findings.enumerated() { keys.append(Key(group: group(f), value: f.idValue, index: i)) }
         keys.sort()
         return keys.map { findings[$0.index] }
     }

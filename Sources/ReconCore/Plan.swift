@@ -47,7 +47,7 @@ public struct PlanAction: Sendable, Equatable {
         var field: String
         var oldValue: String?
         var newValue: String?
-        var firstFindingId: String?
+        var firstFindingId: StoredFindingId?
         var moreFindingIds: [String]
         /// Sorted by key, each key once: the order the writers need, without a dictionary's table.
         var payload: [PayloadEntry]
@@ -70,18 +70,24 @@ public struct PlanAction: Sendable, Equatable {
     public var newValue: String? { get { fields.value.newValue } set { fields.value.newValue = newValue } }
     public var findingIds: [String] {
         get {
-            guard let first = fields.value.firstFindingId else { return [] }
+            guard let first = fields.value.firstFindingId?.text else { return [] }
             let more = fields.value.moreFindingIds
             return more.isEmpty ? [first] : [first] + more
         }
         set {
-            fields.value.firstFindingId = newValue.first
+            fields.value.firstFindingId = newValue.first.map(StoredFindingId.init)
             fields.value.moreFindingIds = newValue.count > 1 ? Array(newValue.dropFirst()) : []
         }
     }
     /// The finding id when the action resolves exactly one (the usual case), without building
     /// `findingIds`; nil when it resolves none or several.
-    public var singleFindingId: String? { fields.value.moreFindingIds.isEmpty ? fields.value.firstFindingId : nil }
+    public var singleFindingId: String? { fields.value.moreFindingIds.isEmpty ? fields.value.firstFindingId?.text : nil }
+    /// `singleFindingId` as a key when it has a finding id's shape (nil otherwise): written
+    /// from its bytes (`FindingIdKey.withBytes`), which need no quoting or escaping.
+    public var singleFindingKey: FindingIdKey? {
+        guard fields.value.moreFindingIds.isEmpty, case .key(let key)? = fields.value.firstFindingId else { return nil }
+        return key
+    }
     /// `actionId`'s bytes, valid only inside `body`: written without making the string.
     public func withActionIdBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         let v = fields.value.id
@@ -109,11 +115,26 @@ public struct PlanAction: Sendable, Equatable {
                 oldValue: String?, newValue: String?, findingIds: [String], payload: [String: String] = [:], reason: String,
                 tier: MatchTier? = nil) {
         let sorted = findingIds.count > 1 ? findingIds.sorted() : findingIds
+        self.init(operation: operation, system: system, entity: entity, recordId: recordId, field: field, oldValue: oldValue,
+                  newValue: newValue, first: sorted.first.map(StoredFindingId.init), more: sorted.count > 1 ? Array(sorted.dropFirst()) : [],
+                  payload: payload, reason: reason, tier: tier)
+    }
+
+    /// An action that resolves one finding (how the planner makes them: the id is kept as its key).
+    public init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
+                oldValue: String?, newValue: String?, finding: Finding, payload: [String: String] = [:], reason: String,
+                tier: MatchTier? = nil) {
+        self.init(operation: operation, system: system, entity: entity, recordId: recordId, field: field, oldValue: oldValue,
+                  newValue: newValue, first: .key(finding.idKey), more: [], payload: payload, reason: reason, tier: tier)
+    }
+
+    private init(operation: Operation, system: System, entity: Entity, recordId: String, field: String,
+                 oldValue: String?, newValue: String?, first: StoredFindingId?, more: [String], payload: [String: String], reason: String,
+                 tier: MatchTier?) {
         fields = CopyOnWrite(Fields(id: PlanAction.makeIdValue(system: system, recordId: recordId, operation: operation, field: field, newValue: newValue),
                                     operation: operation, system: system, entity: entity, tier: tier, recordId: recordId, field: field,
-                                    oldValue: oldValue, newValue: newValue, firstFindingId: sorted.first,
-                                    moreFindingIds: sorted.count > 1 ? Array(sorted.dropFirst()) : [], payload: PayloadEntry.sorted(payload),
-                                    reason: reason))
+                                    oldValue: oldValue, newValue: newValue, firstFindingId: first,
+                                    moreFindingIds: more, payload: PayloadEntry.sorted(payload), reason: reason))
     }
 
     public static func == (a: PlanAction, b: PlanAction) -> Bool {
@@ -142,15 +163,41 @@ public struct PlanAction: Sendable, Equatable {
     }
 }
 
+/// A finding id as an action keeps it: as its key when it has the shape of the ids recon makes
+/// (`FindingIdKey(parsing:)`), so that each action holds no string of its own; else as text.
+/// One id has one form, so actions compare equal however they were made.
+enum StoredFindingId: Equatable, Sendable {
+    case key(FindingIdKey)
+    case text(String)
+
+    init(_ id: String) { self = FindingIdKey(parsing: id).map { .key($0) } ?? .text(id) }
+
+    var text: String {
+        switch self {
+        case .key(let key): return key.text
+        case .text(let text): return text
+        }
+    }
+}
+
 /// A finding no action resolves: a person decides.
 public struct HumanItem: Sendable, Equatable {
-    public var findingId: String
+    private var storedId: StoredFindingId
+    public var findingId: String { get { storedId.text } set { storedId = StoredFindingId(newValue) } }
+    /// `findingId` as a key when it has a finding id's shape (see `PlanAction.singleFindingKey`).
+    public var findingKey: FindingIdKey? { if case .key(let key) = storedId { return key } else { return nil } }
     public var type: FindingType
     public var entity: Entity
     public var records: [String]
     public var reason: String
     public init(findingId: String, type: FindingType, entity: Entity, records: [String], reason: String) {
-        self.findingId = findingId; self.type = type; self.entity = entity; self.records = records; self.reason = reason
+        self.storedId = StoredFindingId(findingId); self.type = type; self.entity = entity; self.records = records; self.reason = reason
+    }
+
+    /// The item for `finding` (how the planner makes them: its id kept as its key).
+    public init(finding: Finding, records: [String], reason: String) {
+        self.storedId = .key(finding.idKey); self.type = finding.type; self.entity = finding.entity; self.records = records
+        self.reason = reason
     }
 }
 
@@ -264,7 +311,9 @@ public struct Plan: Sendable {
         // The id needs no escaping: its bytes between quotes.
         raw("{\"action_id\":\""); a.withActionIdBytes { out.append(contentsOf: $0) }; raw("\",\"entity\":"); q(a.entity.rawValue); raw(",\"field\":"); q(a.field)
         raw(",\"finding_ids\":")
-        if let id = a.singleFindingId { out.append(0x5B); JSONText.appendQuoted(id, to: &out); out.append(0x5D) } else { Self.appendList(a.findingIds, to: &out) }
+        if let key = a.singleFindingKey {
+            raw("[\""); key.withBytes { out.append(contentsOf: $0) }; raw("\"]")
+        } else if let id = a.singleFindingId { out.append(0x5B); JSONText.appendQuoted(id, to: &out); out.append(0x5D) } else { Self.appendList(a.findingIds, to: &out) }
         raw(",\"new_value\":"); q(a.newValue)
         raw(",\"old_value\":"); q(a.oldValue); raw(",\"operation\":"); q(a.operation.rawValue); raw(",\"payload\":{")
         for (k, entry) in a.payloadEntries.enumerated() {
@@ -282,7 +331,9 @@ public struct Plan: Sendable {
         func q(_ s: String) { JSONText.appendQuoted(s, to: &out) }
         let h = needsHuman[i]
         if i > 0 { raw(",\n") }
-        raw("{\"entity\":"); q(h.entity.rawValue); raw(",\"finding_id\":"); q(h.findingId); raw(",\"reason\":"); q(h.reason)
+        raw("{\"entity\":"); q(h.entity.rawValue); raw(",\"finding_id\":")
+        if let key = h.findingKey { out.append(0x22); key.withBytes { out.append(contentsOf: $0) }; out.append(0x22) } else { q(h.findingId) }
+        raw(",\"reason\":"); q(h.reason)
         raw(",\"records\":"); Self.appendList(h.records, to: &out); raw(",\"type\":"); q(h.type.rawValue); raw("}")
     }
 
@@ -363,10 +414,10 @@ public struct Plan: Sendable {
         var keys: [(prefix: UInt64, value: UInt64, index: Int)] = []
         keys.reserveCapacity(items.count)
         for (i, h) in items.enumerated() {
-            guard let v = hexTail16(h.findingId, length: 22) else {
+            guard let key = h.findingKey else {
                 return items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
             }
-            keys.append((h.findingId.utf8.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, v, i))
+            keys.append((key.prefix, key.value, i))
         }
         keys.sort { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
@@ -442,16 +493,6 @@ func lowercaseHex16<C: Collection>(_ digits: C) -> UInt64? where C.Element == UI
         }
     }
     return v
-}
-
-/// The number in the 16 lowercase hex digits that end `id`, when `id` is `length` bytes long;
-/// nil otherwise. Read from the string's contiguous bytes.
-func hexTail16(_ id: String, length: Int) -> UInt64? {
-    var id = id
-    return id.withUTF8 { p -> UInt64? in
-        guard p.count == length, length >= 16 else { return nil }
-        return lowercaseHex16(UnsafeBufferPointer(rebasing: p[(length - 16)...]))
-    }
 }
 
 /// The 16 lowercase hex digits of `v`, most significant first (a small string: no allocation).

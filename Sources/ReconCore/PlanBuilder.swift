@@ -158,8 +158,8 @@ public final class PlanBuilder {
         // Reasons are a few texts repeated hundreds of thousands of times: one copy of each.
         var reasons = SharedTexts()
         func toHuman(_ f: Finding, _ reason: String) {
-            human.append(HumanItem(findingId: f.id, type: f.type, entity: f.entity,
-                                   records: f.members.map { "\($0.system.rawValue):\($0.recordId)" }, reason: reasons.shared(reason)))
+            human.append(HumanItem(finding: f, records: f.members.map { "\($0.system.rawValue):\($0.recordId)" },
+                                   reason: reasons.shared(reason)))
         }
         func sharingReason(_ a: PlanAction) -> PlanAction {
             var a = a
@@ -189,7 +189,7 @@ public final class PlanBuilder {
                     if let v = ValueNormaliser.trimmed(r.attributes[i]) { payload[name] = v }
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
-                                          field: "", oldValue: Fingerprint.customer(r), newValue: nil, findingIds: [f.id], payload: payload,
+                                          field: "", oldValue: Fingerprint.customer(r), newValue: nil, finding: f, payload: payload,
                                           reason: reasons.shared("create the \(system.label) customer in \(system.other.label)")))
             case .createOrder:
                 if let a = createOrder(f) { actions.append(sharingReason(a)) } else {
@@ -306,7 +306,7 @@ public final class PlanBuilder {
         if let phone = values["phone"] { values["phone"] = writable.phone(phone, country: values["country"]) ?? phone }
         return ranked.dropFirst().map { loser in
             PlanAction(operation: .merge, system: system, entity: .customer, recordId: loser.id, field: "",
-                       oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, findingIds: [f.id], payload: values,
+                       oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, finding: f, payload: values,
                        reason: "merge into \(survivor.id) (survivorship: \(config.survivorship.map(\.rawValue).joined(separator: ", ")))",
                        tier: marked(f))
         }
@@ -327,7 +327,7 @@ public final class PlanBuilder {
                 : orderRow(member).flatMap { mirror.orders(system).records.field($0, OrderRecord.Field.externalId) }
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
-                                  oldValue: current, newValue: counterpart, findingIds: [f.id],
+                                  oldValue: current, newValue: counterpart, finding: f,
                                   reason: "matched on \(f.matchedOn); set the missing link", tier: marked(f)))
         }
         return out
@@ -340,7 +340,7 @@ public final class PlanBuilder {
         let raws = config.statuses.map(owner.other).filter { $0.value == canonical }.map(\.key)
         guard raws.count == 1 else { return nil }
         return PlanAction(operation: .updateStatus, system: owner.other, entity: .order, recordId: target.recordId, field: "status",
-                          oldValue: target.value, newValue: raws[0], findingIds: [f.id],
+                          oldValue: target.value, newValue: raws[0], finding: f,
                           reason: "\(owner.label) owns order status: \(canonical.rawValue)")
     }
 
@@ -382,7 +382,7 @@ public final class PlanBuilder {
         }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
                           oldValue: raw(target) ?? target.value, newValue: newValue,
-                          findingIds: [f.id], reason: "\(owner.label) owns \(f.field)", tier: marked(f))
+                          finding: f, reason: "\(owner.label) owns \(f.field)", tier: marked(f))
     }
 
     func createOrder(_ f: Finding) -> PlanAction? {
@@ -405,7 +405,7 @@ public final class PlanBuilder {
             if let v = ValueNormaliser.trimmed(o.attributes[i]) { payload[name] = v }
         }
         return PlanAction(operation: .create, system: .erp, entity: .order, recordId: m.recordId, field: "",
-                          oldValue: Fingerprint.order(o), newValue: nil, findingIds: [f.id], payload: payload,
+                          oldValue: Fingerprint.order(o), newValue: nil, finding: f, payload: payload,
                           reason: "the CRM order requires an ERP order")
     }
 }

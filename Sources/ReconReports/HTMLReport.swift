@@ -29,7 +29,7 @@ enum HTMLReport {
         private(set) var findings: [TrackedFinding] = []
 
         private static func before(_ a: TrackedFinding, _ b: TrackedFinding) -> Bool {
-            (a.firstSeenAt, -a.nightsOpen, a.finding.id) < (b.firstSeenAt, -b.nightsOpen, b.finding.id)
+            (a.firstSeenAt, -a.nightsOpen, a.finding.idKey) < (b.firstSeenAt, -b.nightsOpen, b.finding.idKey)
         }
 
         mutating func offer(_ t: TrackedFinding) {

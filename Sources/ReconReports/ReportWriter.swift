@@ -183,14 +183,16 @@ public struct ReportWriter {
         csv.row(Self.findingsHeader)
         for t in findings {
             let f = t.finding
-            let (id, type, entity, severity) = (f.id, f.type.rawValue, f.entity.rawValue, f.severity.rawValue)
+            let (type, entity, severity) = (f.type.rawValue, f.entity.rawValue, f.severity.rawValue)
             let (matchedOn, field, detail, nights) = (f.matchedOn, f.field, f.detail, String(t.nightsOpen))
             let tier = f.tier?.rawValue ?? ""
-            for m in f.members {
-                csv.field(id); csv.field(type); csv.field(entity); csv.field(severity); csv.field(m.system.rawValue)
-                csv.field(m.recordId); csv.field(matchedOn); csv.field(tier); csv.field(field); csv.field(m.value); csv.field(detail)
-                csv.field(t.status.rawValue); csv.field(t.firstSeenAt); csv.field(nights)
-                csv.endRow()
+            f.withIdBytes { id in
+                for m in f.members {
+                    csv.field(bytes: id); csv.field(type); csv.field(entity); csv.field(severity); csv.field(m.system.rawValue)
+                    csv.field(m.recordId); csv.field(matchedOn); csv.field(tier); csv.field(field); csv.field(m.value); csv.field(detail)
+                    csv.field(t.status.rawValue); csv.field(t.firstSeenAt); csv.field(nights)
+                    csv.endRow()
+                }
             }
         }
     }
@@ -203,14 +205,16 @@ public struct ReportWriter {
         for a in plan.actions {
             a.withActionIdBytes { csv.field(bytes: $0) }; csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
             csv.field(a.recordId); csv.field(a.field); csv.field(a.oldValue ?? ""); csv.field(a.newValue ?? "")
-            csv.field(a.singleFindingId ?? a.findingIds.joined(separator: " ")); csv.field(a.reason)
+            if let key = a.singleFindingKey { key.withBytes { csv.field(bytes: $0) } } else { csv.field(a.singleFindingId ?? a.findingIds.joined(separator: " ")) }
+            csv.field(a.reason)
             csv.field(a.tier?.rawValue ?? "")
             csv.endRow()
         }
         for h in plan.needsHuman {
             csv.field(""); csv.field("needs_human"); csv.field(""); csv.field(h.entity.rawValue)
             csv.field(h.records.joined(separator: " ")); csv.field(h.type.rawValue); csv.field(""); csv.field("")
-            csv.field(h.findingId); csv.field(h.reason); csv.field("")
+            if let key = h.findingKey { key.withBytes { csv.field(bytes: $0) } } else { csv.field(h.findingId) }
+            csv.field(h.reason); csv.field("")
             csv.endRow()
         }
     }
@@ -227,7 +231,7 @@ public struct ReportWriter {
         for a in plan.actions {
             x.beginRow()
             a.withActionIdBytes { x.text(bytes: $0) }; x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
-            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
+            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let key = a.singleFindingKey { key.withBytes { x.text(bytes: $0) } } else if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
             // A merge's reason names its survivor: one per action, written in its cell.
             if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason) }
             if let tier = a.tier { x.label(tier.rawValue) }
@@ -236,7 +240,7 @@ public struct ReportWriter {
         for h in plan.needsHuman {
             x.beginRow()
             x.empty(); x.label("needs_human"); x.empty(); x.label(h.entity.rawValue); x.text(joining: h.records, separator: UInt8(ascii: " "))
-            x.label(h.type.rawValue); x.empty(); x.empty(); x.text(h.findingId); x.label(h.reason)
+            x.label(h.type.rawValue); x.empty(); x.empty(); if let key = h.findingKey { key.withBytes { x.text(bytes: $0) } } else { x.text(h.findingId) }; x.label(h.reason)
             x.endRow()
         }
         try x.finish()
@@ -351,7 +355,7 @@ public struct ReportWriter {
                 // Near misses as system:id (why), for orphans (`CandidateRule`).
                 let candidates = CandidateRule.listed(f.candidates, separator: "; ")
                 for m in f.members {
-                    csv.field(f.id); csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
+                    f.withIdBytes { csv.field(bytes: $0) }; csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
                     csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(f.detail)
                     lookup.writeRow(f.entity, m, into: &csv)
                     csv.field(candidates)
@@ -363,7 +367,8 @@ public struct ReportWriter {
             for f in findings {
                 for m in f.members {
                     let o = lookup.order(m)
-                    csv.row([f.id, m.recordId, o?.customerId ?? "", o?.status ?? "", o?.amount ?? "", o?.currency ?? "",
+                    f.withIdBytes { csv.field(bytes: $0) }
+                    csv.row([m.recordId, o?.customerId ?? "", o?.status ?? "", o?.amount ?? "", o?.currency ?? "",
                              o?.createdAt ?? "", f.detail])
                 }
             }
@@ -371,21 +376,24 @@ public struct ReportWriter {
             csv.row(["finding_id", "entity", "crm_id", "erp_id", "field", "crm_value", "erp_value", "detail"])
             for f in findings {
                 let crm = f.members.first { $0.system == .crm }, erp = f.members.first { $0.system == .erp }
-                csv.row([f.id, f.entity.rawValue, crm?.recordId ?? "", erp?.recordId ?? "", f.field,
+                f.withIdBytes { csv.field(bytes: $0) }
+                csv.row([f.entity.rawValue, crm?.recordId ?? "", erp?.recordId ?? "", f.field,
                          crm?.value ?? "", erp?.value ?? "", f.detail])
             }
         case .unlinked, .conflict:
             csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "tier", "value", "detail"])
             for f in findings {
                 for m in f.members {
-                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, f.tier?.rawValue ?? "", m.value, f.detail])
+                    f.withIdBytes { csv.field(bytes: $0) }
+                    csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, f.tier?.rawValue ?? "", m.value, f.detail])
                 }
             }
         case .invalid:
             csv.row(["finding_id", "entity", "system", "record_id", "field", "value", "detail"])
             for f in findings {
                 for m in f.members {
-                    csv.row([f.id, f.entity.rawValue, m.system.rawValue, m.recordId, f.field, m.value, f.detail])
+                    f.withIdBytes { csv.field(bytes: $0) }
+                    csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, f.field, m.value, f.detail])
                 }
             }
         }

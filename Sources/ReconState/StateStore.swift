@@ -331,7 +331,7 @@ public final class StateStore {
                                     count: opened.count) { i, row in
             row.text(runId)
             let t = current[opened[i]]
-            row.text(t.finding.id)
+            Self.idText(t.finding, into: &row)
             row.text(t.status.rawValue)
         }
     }
@@ -374,7 +374,7 @@ public final class StateStore {
     /// A finding's first seven columns, as `recon.findings` and the staging table store them:
     /// id, type, entity, severity, field, records (`crm:id erp:id …`) and detail.
     private static func describe(_ finding: Finding, into row: inout BinaryCopyRow) {
-        row.text(finding.id)
+        idText(finding, into: &row)
         row.text(finding.type.rawValue)
         row.text(finding.entity.rawValue)
         row.text(finding.severity.rawValue)
@@ -388,6 +388,10 @@ public final class StateStore {
             }
         }
         row.text(finding.detail)
+    }
+
+    private static func idText(_ finding: Finding, into row: inout BinaryCopyRow) {
+        row.text { bytes in finding.withIdBytes { bytes.append(contentsOf: $0) } }
     }
 
     /// The distinct first-seen times of the rows (runs of one value compared, not hashed).

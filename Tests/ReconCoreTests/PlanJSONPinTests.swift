@@ -52,11 +52,11 @@ struct PlanJSONPinTests {
     }
 
     @Test func hexTailsAreReadOnlyFromIdsOfTheirShape() {
-        #expect(hexTail16("DUP-C-00000000000000ff", length: 22) == 255)
-        #expect(hexTail16("DUP-C-0123456789abcdef", length: 22) == 0x0123_4567_89AB_CDEF)
-        #expect(hexTail16("DUP-C-00000000000000FF", length: 22) == nil)
-        #expect(hexTail16("DUP-C-0000000000000ff", length: 22) == nil)
-        #expect(hexTail16("DUP-C-0123456789abcdeg", length: 22) == nil)
-        #expect(hexTail16("", length: 22) == nil)
+        #expect(FindingIdKey(parsing: "DUP-C-00000000000000ff")?.value == 255)
+        #expect(FindingIdKey(parsing: "DUP-C-0123456789abcdef")?.value == 0x0123_4567_89AB_CDEF)
+        #expect(FindingIdKey(parsing: "DUP-C-00000000000000FF") == nil)
+        #expect(FindingIdKey(parsing: "DUP-C-0000000000000ff") == nil)
+        #expect(FindingIdKey(parsing: "DUP-C-0123456789abcdeg") == nil)
+        #expect(FindingIdKey(parsing: "") == nil)
     }
 }
