@@ -161,11 +161,6 @@ public final class PlanBuilder {
             human.append(HumanItem(finding: f, records: f.members.map { "\($0.system.rawValue):\($0.recordId)" },
                                    reason: reasons.shared(reason)))
         }
-        func sharingReason(_ a: PlanAction) -> PlanAction {
-            var a = a
-            a.reason = reasons.shared(a.reason)
-            return a
-        }
         for f in findings {
             switch PlanDecision.route(f, ownership: ownership) {
             case .human(let reason):
@@ -174,8 +169,8 @@ public final class PlanBuilder {
                 if let merges = merge(f, writable) { actions += merges } else { toHuman(f, "records no longer in the mirror") }
             case .link:
                 let crm = f.members.first { $0.system == .crm }!, erp = f.members.first { $0.system == .erp }!
-                let links = link(f, crm: crm, erp: erp)
-                if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links.map(sharingReason) }
+                let links = link(f, crm: crm, erp: erp, &reasons)
+                if links.isEmpty { toHuman(f, "neither system's query returns external_id") } else { actions += links }
             case .createCustomer:
                 let system = f.members[0].system
                 guard let r = customer(f.members[0]) else { toHuman(f, PlanDecision.severalRecordsForOneCustomer); continue }
@@ -192,15 +187,15 @@ public final class PlanBuilder {
                                           field: "", oldValue: Fingerprint.customer(r), newValue: nil, finding: f, payload: payload,
                                           reason: reasons.shared("create the \(system.label) customer in \(system.other.label)")))
             case .createOrder:
-                if let a = createOrder(f) { actions.append(sharingReason(a)) } else {
+                if let a = createOrder(f) { actions.append(a) } else {
                     toHuman(f, "the order's customer has no ERP counterpart: create or link the customer first")
                 }
             case .updateStatus:
-                if let a = updateStatus(f) { actions.append(sharingReason(a)) } else {
+                if let a = updateStatus(f, &reasons) { actions.append(a) } else {
                     toHuman(f, "the owner's status has no single raw status in the other system's status map")
                 }
             case .updateField:
-                if let a = updateField(f, writable) { actions.append(sharingReason(a)) } else {
+                if let a = updateField(f, writable, &reasons) { actions.append(a) } else {
                     toHuman(f, "ownership.fields names no owner for \(f.field), or the target's query does not return it")
                 }
             }
@@ -315,7 +310,7 @@ public final class PlanBuilder {
     /// The tier an action carries: only a match weaker than certain is marked.
     func marked(_ f: Finding) -> MatchTier? { f.tier.flatMap { $0 < .certain ? $0 : nil } }
 
-    func link(_ f: Finding, crm: FindingMember, erp: FindingMember) -> [PlanAction] {
+    func link(_ f: Finding, crm: FindingMember, erp: FindingMember, _ reasons: inout SharedTexts) -> [PlanAction] {
         var out: [PlanAction] = []
         for (member, counterpart) in [(crm, erp.recordId), (erp, crm.recordId)] {
             let (system, id) = (member.system, member.recordId)
@@ -328,12 +323,12 @@ public final class PlanBuilder {
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, finding: f,
-                                  reason: "matched on \(f.matchedOn); set the missing link", tier: marked(f)))
+                                  reason: reasons.shared("matched on \(f.matchedOn); set the missing link"), tier: marked(f)))
         }
         return out
     }
 
-    func updateStatus(_ f: Finding) -> PlanAction? {
+    func updateStatus(_ f: Finding, _ reasons: inout SharedTexts) -> PlanAction? {
         guard let owner = owner("status"), let ownerMember = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }),
               let canonical = config.statuses.map(owner)[ownerMember.value.trimmingWhitespace()] else { return nil }
@@ -341,10 +336,10 @@ public final class PlanBuilder {
         guard raws.count == 1 else { return nil }
         return PlanAction(operation: .updateStatus, system: owner.other, entity: .order, recordId: target.recordId, field: "status",
                           oldValue: target.value, newValue: raws[0], finding: f,
-                          reason: "\(owner.label) owns order status: \(canonical.rawValue)")
+                          reason: reasons.shared("\(owner.label) owns order status: \(canonical.rawValue)"))
     }
 
-    func updateField(_ f: Finding, _ writable: WritableValues) -> PlanAction? {
+    func updateField(_ f: Finding, _ writable: WritableValues, _ reasons: inout SharedTexts) -> PlanAction? {
         guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
         let mapped = f.entity == .customer ? mirror.customers(owner.other).has(f.field) : mirror.orders(owner.other).has(f.field)
@@ -382,7 +377,7 @@ public final class PlanBuilder {
         }
         return PlanAction(operation: .updateField, system: owner.other, entity: f.entity, recordId: target.recordId, field: f.field,
                           oldValue: raw(target) ?? target.value, newValue: newValue,
-                          finding: f, reason: "\(owner.label) owns \(f.field)", tier: marked(f))
+                          finding: f, reason: reasons.shared("\(owner.label) owns \(f.field)"), tier: marked(f))
     }
 
     func createOrder(_ f: Finding) -> PlanAction? {
