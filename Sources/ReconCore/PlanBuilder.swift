@@ -226,6 +226,11 @@ public final class PlanBuilder {
         while k < n {
             var end = k + 1
             while end < n, keys[end].hash == keys[k].hash { end += 1 }
+            if end == k + 1 {       // the usual target: one action, nothing to compare
+                leads[Int(keys[k].index)] = true
+                k = end
+                continue
+            }
             var pending = keys[k..<end].map { Int($0.index) }
             while let lead = pending.first {
                 let target = Target(actions[lead])
