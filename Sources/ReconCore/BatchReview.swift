@@ -108,14 +108,20 @@ public struct BatchSummary: Sendable, Equatable {
     }
 
     public init(_ plan: Plan, excluded: Set<String> = []) {
-        struct Key: Hashable { let op: Operation; let system: System; let entity: Entity }
-        var counts: [Key: (Int, Int)] = [:]
+        // A batch has a few operations and targets: a short list searched in order, no hash per action.
+        var rows: [Row] = []
         for a in plan.actions {
-            let k = Key(op: a.operation, system: a.system, entity: a.entity)
-            let c = counts[k] ?? (0, 0)
-            counts[k] = (c.0 + 1, c.1 + (excluded.contains(a.actionId) ? 1 : 0))
+            let (op, system, entity) = (a.operation, a.system, a.entity)
+            var k = rows.firstIndex { $0.operation == op && $0.system == system && $0.entity == entity }
+            if k == nil {
+                rows.append(Row(operation: op, system: system, entity: entity, actions: 0, excluded: 0))
+                k = rows.count - 1
+            }
+            let at = k!
+            rows[at].actions += 1
+            if !excluded.isEmpty, excluded.contains(a.actionId) { rows[at].excluded += 1 }
         }
-        rows = counts.map { Row(operation: $0.key.op, system: $0.key.system, entity: $0.key.entity, actions: $0.value.0, excluded: $0.value.1) }
+        self.rows = rows
             .sorted { ($0.operation.rawValue, $0.system.rawValue, $0.entity.rawValue) < ($1.operation.rawValue, $1.system.rawValue, $1.entity.rawValue) }
         var human: [FindingType: Int] = [:]
         for h in plan.needsHuman { human[h.type, default: 0] += 1 }

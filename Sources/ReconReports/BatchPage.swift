@@ -49,21 +49,25 @@ public enum BatchPage {
         h += "</table>\n"
 
         h += "<h2>Actions</h2>\n"
-        struct Group: Hashable { let op: Operation; let system: System; let entity: Entity }
-        var groups: [Group: [PlanAction]] = [:]
-        for a in plan.actions { groups[Group(op: a.operation, system: a.system, entity: a.entity), default: []].append(a) }
-        for (g, actions) in groups.sorted(by: { ($0.key.op.rawValue, $0.key.system.rawValue, $0.key.entity.rawValue)
-                                               < ($1.key.op.rawValue, $1.key.system.rawValue, $1.key.entity.rawValue) }) {
+        // Per operation and target: how many actions, and the first ones, which the page shows
+        // (the summary's rows, in its order: a batch has a few such groups).
+        var shown = summary.rows.map { _ in [PlanAction]() }
+        for a in plan.actions {
+            let g = summary.rows.firstIndex { $0.operation == a.operation && $0.system == a.system && $0.entity == a.entity }!
+            if shown[g].count < rowsPerGroup { shown[g].append(a) }
+        }
+        for (g, actions) in zip(summary.rows, shown) {
+            let count = g.actions
             // Small groups open, large ones closed until asked: the page stays a page.
-            h += "<details\(actions.count <= 100 ? " open" : "")><summary>\(e(g.op.rawValue)) · \(e(g.system.rawValue)) \(e(g.entity.rawValue)) · "
-                + "\(actions.count) \(actions.count == 1 ? "action" : "actions")</summary>\n"
+            h += "<details\(count <= 100 ? " open" : "")><summary>\(e(g.operation.rawValue)) · \(e(g.system.rawValue)) \(e(g.entity.rawValue)) · "
+                + "\(count) \(count == 1 ? "action" : "actions")</summary>\n"
             h += "<table><tr><th>action</th><th>record</th><th>field</th><th>old → new</th><th>why</th><th>findings</th></tr>\n"
-            for a in actions.prefix(rowsPerGroup) {
+            for a in actions {
                 h += "<tr><td><code>\(e(a.actionId))</code></td><td>\(e(a.recordId))</td><td>\(e(a.field))</td><td class=\"v\">\(change(a))</td>"
                 h += "<td>\(a.tier.map { "<strong>\(e($0.rawValue)) match</strong>: " } ?? "")\(e(a.reason))</td><td><code>\(a.findingIds.map(e).joined(separator: "<br>"))</code></td></tr>\n"
             }
-            if actions.count > rowsPerGroup {
-                h += "<tr><td colspan=\"6\" class=\"muted\">… \(actions.count - rowsPerGroup) more in plan.csv (or <code>recon batch show \(e(plan.batchId)) --operation \(e(g.op.rawValue)) --system \(e(g.system.rawValue)) --limit N</code>)</td></tr>\n"
+            if count > rowsPerGroup {
+                h += "<tr><td colspan=\"6\" class=\"muted\">… \(count - rowsPerGroup) more in plan.csv (or <code>recon batch show \(e(plan.batchId)) --operation \(e(g.operation.rawValue)) --system \(e(g.system.rawValue)) --limit N</code>)</td></tr>\n"
             }
             h += "</table></details>\n"
         }
