@@ -211,6 +211,9 @@ public struct FindingIdKey: Comparable, Hashable, Sendable {
         (prefix, value) = parsed
     }
 
+    /// The keys of `ids` (an id of another shape names no finding: it has none).
+    public static func keys(of ids: Set<String>) -> Set<FindingIdKey> { Set(ids.compactMap(FindingIdKey.init(parsing:))) }
+
     /// The id as text.
     public var text: String { withBytes { String(decoding: $0, as: UTF8.self) } }
 

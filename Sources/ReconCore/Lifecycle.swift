@@ -168,9 +168,10 @@ public struct Lifecycle: Sendable {
         current.reserveCapacity(findings.count)
         var seen = [Bool](repeating: false, count: open.count)
         var seenCount = 0
+        let (waived, settling) = (FindingIdKey.keys(of: waived), FindingIdKey.keys(of: settling))
         for f in findings {
-            var state = waived.isEmpty ? nil : waived.contains(f.id) ? LifecycleStatus.waived : nil
-            if state == nil, !settling.isEmpty, settling.contains(f.id) { state = .settling }
+            var state = waived.isEmpty ? nil : waived.contains(f.idKey) ? LifecycleStatus.waived : nil
+            if state == nil, !settling.isEmpty, settling.contains(f.idKey) { state = .settling }
             if let i = open.isEmpty ? nil : open.index(of: f) {
                 if !seen[i] { seen[i] = true; seenCount += 1 }
                 let first = open.firstSeenRun(i)

@@ -578,7 +578,8 @@ public struct Pipeline {
                                       index: options.fastPaths ? outcome.index : nil)
             // In two halves: with the lifecycle and the findings' CSVs on the other core, three
             // threads keep both cores busy to the end instead of one waiting for the plan.
-            let toPlan = waived.isEmpty && settling.isEmpty ? outcome.findings : outcome.findings.filter { !waived.contains($0.id) && !settling.contains($0.id) }
+            let left = FindingIdKey.keys(of: waived.union(settling))
+            let toPlan = left.isEmpty ? outcome.findings : outcome.findings.filter { !left.contains($0.idKey) }
             var plan = builder.build(findings: toPlan, batchId: "B-" + runId,
                                      runId: runId, createdAt: Plan.createdAt(ofRun: runId) ?? ISO8601DateFormatter().string(from: started),
                                      pieces: options.fastPaths ? 2 : 1)

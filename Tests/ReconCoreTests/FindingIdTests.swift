@@ -47,6 +47,15 @@ struct FindingIdTests {
         }
     }
 
+    @Test func waiversAndSettlingIdsAreMatchedByKey() {
+        let (a, b, c) = (Self.findings[0], Self.findings[100], Self.findings[200])
+        #expect(FindingIdKey.keys(of: [a.id, b.id, "not an id", a.id.lowercased()]) == [a.idKey, b.idKey])
+        // The lifecycle matches waived and settling ids to the findings they name, and only those.
+        let l = Lifecycle.compute(findings: [a, b, c], open: OpenFindings(), waived: [a.id, "not an id"], settling: [b.id, c.id + " "],
+                                  runId: "r1", now: "2026-12-03T00:00:00Z")
+        #expect(l.current.map(\.status) == [.waived, .settling, .new])
+    }
+
     @Test func actionsAndItemsAreTheSameHoweverTheirIdsCameIn() {
         let f = Self.findings[3]
         func action(_ ids: [String]?) -> PlanAction {
