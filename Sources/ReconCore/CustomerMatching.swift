@@ -434,7 +434,7 @@ struct CustomerMatcher {
     private mutating func joinByEmailThenPhone(_ idx: CustomerIndex, _ comps: inout Components, _ decided: inout DecisionsApplied,
                                                links: ExternalIdLinks, names: NameCache) -> KeyConflicts {
         let n = idx.count
-        var conflicts: [String: Int] = [:]      // finding id → index in `findings`
+        var conflicts: [FindingIdKey: Int] = [:]      // finding id → index in `findings`
         var inConflict = [Bool](repeating: false, count: n)
         var conflictKeys = [UInt8](repeating: 0, count: n)
         for key in [MatchKey.email, MatchKey.phone] {
@@ -514,10 +514,10 @@ struct CustomerMatcher {
                                                   matchedOn: texts.shared("external_id+" + key.names),
                                                   detail: texts.shared(SharedKey.conflictDetail(keyNames: key.names)),
                                                   members: memberList)
-                            if let at = conflicts[finding.id] {
+                            if let at = conflicts[finding.idKey] {
                                 if !findings[at].matchedOn.contains(key.names) { findings[at].matchedOn += "+" + key.names }
                             } else {
-                                conflicts[finding.id] = findings.count
+                                conflicts[finding.idKey] = findings.count
                                 findings.append(finding)
                             }
                         }
