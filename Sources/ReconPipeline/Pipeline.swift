@@ -655,7 +655,8 @@ public struct Pipeline {
         var alreadySent = 0
         do {
             do {
-                try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil)
+                try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil,
+                                         parallel: options.fastPaths)
                 if let (p, ms, sent) = try planJob.wait() {
                     alreadySent = sent
                     summary.timingsMs.append(("plan", ms))

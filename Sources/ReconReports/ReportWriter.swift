@@ -573,15 +573,13 @@ public final class ReportFolder {
     }
 
     /// findings.csv, one CSV per type and resolved.csv.
-    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, index: RecordIndex?) throws {
+    /// - Parameter parallel: the type CSVs are written on a second thread meanwhile.
+    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, index: RecordIndex?, parallel: Bool = false) throws {
         let temp = tempPath
         // CSVs are streamed to their files a megabyte at a time (a million-customer night writes
         // hundreds of megabytes; none of it needs to be in memory at once).
         let clock = ContinuousClock()
         let started = clock.now
-        var csv = try CSVWriter(streamingTo: temp + "/findings.csv")
-        writer.findingsCSV(lifecycle.current, into: &csv)
-        try csv.finish()
         // Grouped by type in one pass (not one pass per type).
         var byType = [[Finding]](repeating: [], count: FindingType.allCases.count)
         var oldest = HTMLReport.OldestOpen()
@@ -593,15 +591,28 @@ public final class ReportFolder {
             oldest.offer(t)
         }
         gathered = (lifecycle.current.count, oldest, writer.countByType(counts))
-        let lookup = RecordLookup(mirror, only: index == nil ? lifecycle.current.map(\.finding) : [], index: index)
-        for type in FindingType.allCases {
-            var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
-            writer.typeCSV(type, byType[type.order], lookup, into: &csv)
-            try csv.finish()
+        let writer = writer
+        let types = BackgroundJob(inParallel: parallel) { [byType] in
+            let lookup = RecordLookup(mirror, only: index == nil ? lifecycle.current.map(\.finding) : [], index: index)
+            for type in FindingType.allCases {
+                var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
+                writer.typeCSV(type, byType[type.order], lookup, into: &csv)
+                try csv.finish()
+            }
         }
-        var resolved = try CSVWriter(streamingTo: temp + "/resolved.csv")
-        writer.resolvedCSV(lifecycle, into: &resolved)
-        try resolved.finish()
+        byType = []
+        do {
+            var csv = try CSVWriter(streamingTo: temp + "/findings.csv")
+            writer.findingsCSV(lifecycle.current, into: &csv)
+            try csv.finish()
+            var resolved = try CSVWriter(streamingTo: temp + "/resolved.csv")
+            writer.resolvedCSV(lifecycle, into: &resolved)
+            try resolved.finish()
+        } catch {
+            _ = try? types.wait()     // nothing still writes into the folder when the error is handled
+            throw error
+        }
+        try types.wait()
         let elapsed = clock.now - started
         writeMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
