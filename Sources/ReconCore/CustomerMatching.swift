@@ -539,16 +539,52 @@ struct CustomerMatcher {
         identified?(identity)
         // Records grouped by root (roots are record indices), ascending within a root.
         let order = GroupedByKey(count: n, keys: n) { g in Int(roots[g]) }.items
-        var start = 0
+        // With `parallel`, the groups in two pieces, each on a core, joined in order: the
+        // findings are the same as from one piece.
+        var bounds = [0]
+        // (From a thousand records: the end-to-end fast/slow comparison splits its mirror too.)
+        let pieces = parallel && n >= 1 << 10 ? 2 : 1
+        for k in 1..<pieces {
+            var at = max(bounds[k - 1], n * k / pieces)
+            while at > 0, at < n, roots[Int(order[at])] == roots[Int(order[at - 1])] { at += 1 }
+            bounds.append(at)
+        }
+        bounds.append(n)
+        let comps = comps
+        var reporter = self
+        reporter.findings = []
+        let parts = Engine.map(pieces) { [reporter] k in
+            reporter.reportGroups(order[bounds[k]..<bounds[k + 1]], roots: roots, idx: idx, comps: comps, inConflict: inConflict, dangling: dangling)
+        }
+        var unlinkedPairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)] = []
+        var orphanRecords: [Int32] = [], orphanFindings: [(at: Int, records: Range<Int>)] = []
+        for part in parts {
+            let (base, recordBase) = (findings.count, orphanRecords.count)
+            findings += part.findings
+            unlinkedPairs += part.unlinkedPairs
+            orphanRecords += part.orphanRecords
+            orphanFindings += part.orphanFindings.map { (base + $0.at, (recordBase + $0.records.lowerBound)..<(recordBase + $0.records.upperBound)) }
+        }
+        return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
+    }
+
+    /// One piece of `reportIdentities`: the findings of the identities whose records are `order`
+    /// (whole groups), with orphans' positions counted from the piece's first finding.
+    private func reportGroups(_ order: ArraySlice<Int32>, roots: [Int32], idx: CustomerIndex, comps: Components, inConflict: [Bool],
+                              dangling: [Bool]) -> IdentityPart {
+        var findings: [Finding] = []
+        var texts = SharedTexts()
+        var start = order.startIndex
+        let end = order.endIndex
         // Pairs matched without a link (the linked pairs are compared from `linkPairs`, no copy).
         var unlinkedPairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)] = []
         var orphanRecords: [Int32] = [], orphanFindings: [(at: Int, records: Range<Int>)] = []
-        while start < n {
-            var end = start + 1
+        while start < end {
+            var stop = start + 1
             let root = roots[Int(order[start])]
-            while end < n, roots[Int(order[end])] == root { end += 1 }
-            let group = order[start..<end]
-            start = end
+            while stop < end, roots[Int(order[stop])] == root { stop += 1 }
+            let group = order[start..<stop]
+            start = stop
             let keys = MatchKey(rawValue: comps.keysOf(root: root))
             // The common case, a CRM and an ERP record joined by their link, reports nothing:
             // skip it without allocating (its pair is compared with the other link pairs).
@@ -593,7 +629,7 @@ struct CustomerMatcher {
                 if crm.count == 1 && erp.count == 1 { unlinkedPairs.append((crm[0], erp[0], keys.names, tier < .certain ? tier : nil)) }
             }
         }
-        return Identities(roots: roots, identity: identity, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
+        return IdentityPart(findings: findings, unlinkedPairs: unlinkedPairs, orphanRecords: orphanRecords, orphanFindings: orphanFindings)
     }
 
     /// Says in each customer finding's detail which reviewers' decisions shaped it.
@@ -781,6 +817,14 @@ struct KeyConflicts {
 
 /// The identities: each record's root, each code's identity per system, and what the later
 /// phases need of the findings (unlinked pairs to compare, orphans to look for near misses).
+/// One piece's findings of `reportIdentities`.
+struct IdentityPart {
+    var findings: [Finding]
+    var unlinkedPairs: [(crm: Int32, erp: Int32, on: String, tier: MatchTier?)]
+    var orphanRecords: [Int32]
+    var orphanFindings: [(at: Int, records: Range<Int>)]
+}
+
 struct Identities {
     let roots: [Int32]
     let identity: PerSystem<[Int32]>

@@ -23,6 +23,18 @@ public enum Engine {
         DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
     }
 
+    /// `body(k)` for every `k` in `0..<pieces`, across the cores (on this thread alone when
+    /// `pieces` is 1); the results in the order of `k`. `body` reads what it captures and keeps
+    /// its writes to what it returns.
+    public static func map<T>(_ pieces: Int, _ body: (Int) -> T) -> [T] {
+        if pieces <= 1 { return (0..<pieces).map(body) }
+        return withoutActuallyEscaping(body) { body in
+            let box = PieceResults<T>(pieces: pieces, UncheckedPiece(body))
+            forEach(pieces) { k in box.run(k) }
+            return box.take()
+        }
+    }
+
     /// Runs `body` on a new thread named `name`.
     /// - Parameter stackSize: in bytes, for a stage that recurses deeper than a secondary
     ///   thread's default stack allows (the matchers: 8 MiB, as the main thread has).
@@ -155,4 +167,31 @@ public final class DeferredJob<T>: @unchecked Sendable {
 private struct UncheckedWork<T>: @unchecked Sendable {
     let work: () throws -> T
     init(_ work: @escaping () throws -> T) { self.work = work }
+}
+
+/// A piece's closure and the pieces' results (`Engine.map`). Unchecked Sendable: each piece
+/// writes its own slot under `lock`; the results are read once every piece is done.
+private final class PieceResults<T>: @unchecked Sendable {
+    private let body: UncheckedPiece<T>
+    private var results: [T?]
+    private let lock = NSLock()
+    init(pieces: Int, _ body: UncheckedPiece<T>) {
+        self.body = body
+        results = Array(repeating: nil, count: pieces)
+    }
+    func run(_ k: Int) {
+        let r = body.work(k)
+        lock.lock(); results[k] = r; lock.unlock()
+    }
+    func take() -> [T] {
+        lock.lock(); defer { lock.unlock() }
+        let out = results.map { $0! }
+        results = []
+        return out
+    }
+}
+
+private struct UncheckedPiece<T>: @unchecked Sendable {
+    let work: (Int) -> T
+    init(_ work: @escaping (Int) -> T) { self.work = work }
 }
