@@ -597,18 +597,21 @@ public struct Pipeline {
                 if !options.releaseMemory { KeptUntilExit.keep(plan) }
                 return (.unchanged(pending), ms, sent)
             }
-            // plan.csv on one more thread while this one writes plan.json (the findings' CSVs
-            // are usually done by now, and plan.csv would otherwise follow on its own).
-            let csvJob = BackgroundJob(inParallel: true) {
-                try folder.writePlanCSV(plan)
-                try folder.writePlanXLSX(plan)
-            }
+            // plan.csv and plan.xlsx on a thread each while this one writes plan.json (the
+            // findings' CSVs are usually done by now, and each would otherwise follow on its own).
+            let csvJob = BackgroundJob(inParallel: true) { try folder.writePlanCSV(plan) }
+            let xlsxJob = BackgroundJob(inParallel: true) { try folder.writePlanXLSX(plan) }
             let sha: String
             do {
                 sha = try folder.writePlanJSON(plan)
                 try folder.writeBatchPage(plan, sha256: sha)
-            } catch { _ = try? csvJob.wait(); throw error }
-            try csvJob.wait()
+            } catch {
+                _ = try? csvJob.wait()
+                _ = try? xlsxJob.wait()
+                throw error
+            }
+            do { try csvJob.wait() } catch { _ = try? xlsxJob.wait(); throw error }
+            try xlsxJob.wait()
             return (.new(plan: plan, sha256: sha), ms, sent)
         }
         var lifecycle: Lifecycle
