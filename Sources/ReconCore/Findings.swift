@@ -10,6 +10,9 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
 
     public static func < (a: FindingType, b: FindingType) -> Bool { a.order < b.order }
 
+    /// The types by `order`, made once.
+    static let inOrder: [FindingType] = allCases.sorted()
+
     /// Position in `allCases` (sorting compares millions of pairs: no array per comparison).
     public var order: Int {
         switch self {

@@ -125,23 +125,40 @@ public struct OpenFindings: Sendable {
 
 /// A finding of this run with its lifecycle.
 public struct TrackedFinding: Sendable {
-    public var finding: Finding
-    public var status: LifecycleStatus
+    public var finding: Finding { didSet { (idValue, group) = Self.place(of: finding) } }
+    /// The finding's id number, kept beside it with its type and entity (`idKey`, `type`,
+    /// `entity`): the night's counts, groupings and orderings read them here instead of reaching
+    /// into each finding's storage.
+    public private(set) var idValue: UInt64
     public var firstSeenRun: String
     public var firstSeenAt: String
     /// Runs in a row in which the finding has been open, this one included (one per night when
     /// recon runs nightly).
     public var nightsOpen: Int
+    public var status: LifecycleStatus
     /// Whether the state must (re)write the finding: it is new, or what is stored about it
     /// (severity, field, records, detail) changed. A finding that persists unchanged costs the
     /// state nothing: its nights are counted from the run it was first seen in.
     public var changed: Bool
+    /// `type.order * 2`, plus 1 for an order.
+    private var group: UInt8
 
     public init(finding: Finding, status: LifecycleStatus, firstSeenRun: String, firstSeenAt: String, nightsOpen: Int,
                 changed: Bool = true) {
         self.finding = finding; self.status = status; self.firstSeenRun = firstSeenRun
         self.firstSeenAt = firstSeenAt; self.nightsOpen = nightsOpen; self.changed = changed
+        (idValue, group) = Self.place(of: finding)
     }
+
+    private static func place(of f: Finding) -> (UInt64, UInt8) {
+        (f.idValue, UInt8(f.type.order * 2 + (f.entity == .customer ? 0 : 1)))
+    }
+
+    public var type: FindingType { FindingType.inOrder[Int(group >> 1)] }
+    public var entity: Entity { group & 1 == 0 ? .customer : .order }
+    public var idKey: FindingIdKey { FindingIdKey(type: type, entity: entity, value: idValue) }
+    /// The finding's type and entity as one number, in report order.
+    public var typeAndEntity: Int { Int(group) }
 }
 
 /// The lifecycle of one run: its findings with their status, and what was resolved.
@@ -204,10 +221,12 @@ public struct Lifecycle: Sendable {
         func column(_ status: LifecycleStatus) -> Int { statuses.firstIndex(of: status)! }   // of five
         var table = [Int](repeating: 0, count: FindingType.allCases.count * 2 * (open + 1))
         let resolvedColumn = column(.resolved)
-        for t in current {
-            let base = row(t.finding.type, t.finding.entity) * (open + 1)
-            table[base + column(t.status)] += 1
-            if t.status != .waived && t.status != .settling { table[base + open] += 1 }
+        // By index, reading each finding's kept type and entity: its storage is not touched.
+        for i in current.indices {
+            let status = current[i].status
+            let base = current[i].typeAndEntity * (open + 1)
+            table[base + column(status)] += 1
+            if status != .waived && status != .settling { table[base + open] += 1 }
         }
         for r in resolved { table[row(r.history.type, r.history.entity) * (open + 1) + resolvedColumn] += 1 }
         var out: [String: [String: Int]] = [:]
@@ -254,8 +273,8 @@ public struct Threshold: Sendable, Equatable {
         var new = 0, open = 0, longest = 0
         for i in findings.indices {
             let status = findings[i].status
-            guard status != .waived, status != .settling, type == nil || findings[i].finding.type == type,
-                  entity == nil || findings[i].finding.entity == entity else { continue }
+            guard status != .waived, status != .settling, type == nil || findings[i].type == type,
+                  entity == nil || findings[i].entity == entity else { continue }
             open += 1
             if status == .new { new += 1 }
             longest = max(longest, findings[i].nightsOpen)

@@ -634,7 +634,7 @@ public struct Pipeline {
         timings.append(("lifecycle", Int(Date().timeIntervalSince(t) * 1000)))
         logger.debug("phase done", metadata: ["phase": "lifecycle", "rss_mib": "\(Stopwatch.residentMiB())"])
         var byStatus: [LifecycleStatus: Int] = [:]
-        for t in lifecycle.current { byStatus[t.status, default: 0] += 1 }
+        for i in lifecycle.current.indices { byStatus[lifecycle.current[i].status, default: 0] += 1 }
         logger.info("lifecycle", metadata: [
             "new": "\(byStatus[.new] ?? 0)", "persisting": "\(byStatus[.persisting] ?? 0)", "waived": "\(byStatus[.waived] ?? 0)", "settling": "\(byStatus[.settling] ?? 0)",
             "resolved": "\(lifecycle.resolved.count)", "breaches": "\(breaches.count)"])

@@ -28,15 +28,23 @@ enum HTMLReport {
         static let limit = 20
         private(set) var findings: [TrackedFinding] = []
 
-        private static func before(_ a: TrackedFinding, _ b: TrackedFinding) -> Bool {
-            (a.firstSeenAt, -a.nightsOpen, a.finding.idKey) < (b.firstSeenAt, -b.nightsOpen, b.finding.idKey)
-        }
+        /// Oldest first: first seen, then open longest, then by id.
+        private static func order(_ t: TrackedFinding) -> (String, Int, FindingIdKey) { (t.firstSeenAt, -t.nightsOpen, t.idKey) }
 
         mutating func offer(_ t: TrackedFinding) {
-            guard t.status != .waived && t.status != .settling else { return }
-            if findings.count == Self.limit, !Self.before(t, findings[Self.limit - 1]) { return }
-            let at = findings.firstIndex { Self.before(t, $0) } ?? findings.count
-            findings.insert(t, at: at)
+            offer(t.status, Self.order(t)) { t }
+        }
+
+        /// Offers `all[i]`, copied only when it is kept (the finding's storage is not touched).
+        mutating func offer(_ all: [TrackedFinding], _ i: Int) {
+            offer(all[i].status, (all[i].firstSeenAt, -all[i].nightsOpen, all[i].idKey)) { all[i] }
+        }
+
+        private mutating func offer(_ status: LifecycleStatus, _ key: (String, Int, FindingIdKey), _ item: () -> TrackedFinding) {
+            guard status != .waived && status != .settling else { return }
+            if findings.count == Self.limit, !(key < Self.order(findings[Self.limit - 1])) { return }
+            let at = findings.firstIndex { key < Self.order($0) } ?? findings.count
+            findings.insert(item(), at: at)
             if findings.count > Self.limit { findings.removeLast() }
         }
     }

@@ -145,7 +145,7 @@ public struct ReportWriter {
 
     func countByType(_ lifecycle: Lifecycle) -> [String: [String: Int]] {
         var table = [Int](repeating: 0, count: FindingType.allCases.count * 2)
-        for t in lifecycle.current { table[t.finding.type.order * 2 + (t.finding.entity == .customer ? 0 : 1)] += 1 }
+        for i in lifecycle.current.indices { table[lifecycle.current[i].typeAndEntity] += 1 }
         return countByType(table)
     }
 
@@ -346,7 +346,8 @@ public struct ReportWriter {
     /// The per-type CSV for reviewers, with the columns they need side by side.
     func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup) -> [UInt8] { var csv = CSVWriter(); typeCSV(type, findings, lookup, into: &csv); return csv.bytes }
 
-    func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup, into csv: inout CSVWriter) {
+    func typeCSV<Findings: Collection>(_ type: FindingType, _ findings: Findings, _ lookup: RecordLookup, into csv: inout CSVWriter)
+    where Findings.Element == Finding {
         switch type {
         case .duplicate, .orphan:
             csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "tier", "detail", "external_id", "name", "email",
@@ -580,23 +581,25 @@ public final class ReportFolder {
         // hundreds of megabytes; none of it needs to be in memory at once).
         let clock = ContinuousClock()
         let started = clock.now
-        // Grouped by type in one pass (not one pass per type).
-        var byType = [[Finding]](repeating: [], count: FindingType.allCases.count)
+        // Grouped by type in one pass (not one pass per type), by position: the pass reads each
+        // finding's kept type and entity, not its storage.
+        let current = lifecycle.current
+        var byType = [[Int32]](repeating: [], count: FindingType.allCases.count)
         var oldest = HTMLReport.OldestOpen()
         var counts = [Int](repeating: 0, count: FindingType.allCases.count * 2)
-        for t in lifecycle.current {
-            let f = t.finding
-            byType[f.type.order].append(f)
-            counts[f.type.order * 2 + (f.entity == .customer ? 0 : 1)] += 1
-            oldest.offer(t)
+        for i in current.indices {
+            let group = current[i].typeAndEntity
+            byType[group >> 1].append(Int32(i))
+            counts[group] += 1
+            oldest.offer(current, i)
         }
-        gathered = (lifecycle.current.count, oldest, writer.countByType(counts))
+        gathered = (current.count, oldest, writer.countByType(counts))
         let writer = writer
         let types = BackgroundJob(inParallel: parallel) { [byType] in
-            let lookup = RecordLookup(mirror, only: index == nil ? lifecycle.current.map(\.finding) : [], index: index)
+            let lookup = RecordLookup(mirror, only: index == nil ? current.map(\.finding) : [], index: index)
             for type in FindingType.allCases {
                 var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
-                writer.typeCSV(type, byType[type.order], lookup, into: &csv)
+                writer.typeCSV(type, byType[type.order].lazy.map { current[Int($0)].finding }, lookup, into: &csv)
                 try csv.finish()
             }
         }

@@ -25,6 +25,28 @@ struct LifecycleTests {
         #expect(counts["duplicate/order"] == ["resolved": 1])
     }
 
+    /// A tracked finding keeps its finding's id, type and entity beside it (the counts, the
+    /// reports' grouping and the oldest findings read them there), also after its finding is
+    /// replaced or changed in place.
+    @Test func aTrackedFindingKeepsItsFindingsKeyTypeAndEntity() {
+        let orphan = Self.finding("a")
+        let order = Finding(type: .statusMismatch, entity: .order, severity: .error, members: [FindingMember(system: .erp, recordId: "o1")])
+        var t = TrackedFinding(finding: orphan, status: .new, firstSeenRun: "r1", firstSeenAt: "x", nightsOpen: 1)
+        #expect(t.idKey == orphan.idKey && t.type == .orphan && t.entity == .customer)
+        t.finding = order
+        #expect(t.idKey == order.idKey && t.type == .statusMismatch && t.entity == .order)
+        #expect(t.idKey.text == order.id)
+        t.finding.severity = .warning
+        #expect(t.idKey == order.idKey && t.finding.severity == .warning)
+        for type in FindingType.allCases {
+            for entity in Entity.allCases {
+                let f = Finding(type: type, entity: entity, severity: .warning, members: [FindingMember(system: .crm, recordId: "r")])
+                let kept = TrackedFinding(finding: f, status: .persisting, firstSeenRun: "r", firstSeenAt: "x", nightsOpen: 2)
+                #expect(kept.type == type && kept.entity == entity && kept.idKey == f.idKey)
+            }
+        }
+    }
+
     /// A settling finding is neither opened (not written) nor resolved (an open one stays open),
     /// breaches nothing, and a waiver still wins.
     @Test func settlingFindingsAreReportedNotRecordedNotCounted() {
