@@ -11,10 +11,10 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     public static func < (a: FindingType, b: FindingType) -> Bool { a.order < b.order }
 
     /// The types by `order`, made once.
-    static let inOrder: [FindingType] = allCases.sorted()
+    @usableFromInline static let inOrder: [FindingType] = allCases.sorted()
 
     /// Position in `allCases` (sorting compares millions of pairs: no array per comparison).
-    public var order: Int {
+    @inlinable public var order: Int {
         switch self {
         case .duplicate: return 0
         case .orphan: return 1
@@ -180,16 +180,16 @@ public struct Finding: Sendable {
 /// text, and the text is made only to be written or shown.
 public struct FindingIdKey: Comparable, Hashable, Sendable {
     /// The prefix's six bytes, big-endian.
-    let prefix: UInt64
+    @usableFromInline let prefix: UInt64
     public let value: UInt64
 
-    public init(type: FindingType, entity: Entity, value: UInt64) {
+    @inlinable public init(type: FindingType, entity: Entity, value: UInt64) {
         prefix = Self.prefixes[type.order * 2 + (entity == .customer ? 0 : 1)]
         self.value = value
     }
 
     /// Each type's and entity's prefix, in report order (`FindingType.order`, customer first).
-    private static let prefixes: [UInt64] = {
+    @usableFromInline static let prefixes: [UInt64] = {
         var out = [UInt64](repeating: 0, count: FindingType.allCases.count * 2)
         for type in FindingType.allCases {
             for (k, entity) in ["-C-", "-O-"].enumerated() {

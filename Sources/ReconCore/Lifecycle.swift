@@ -141,7 +141,7 @@ public struct TrackedFinding: Sendable {
     /// state nothing: its nights are counted from the run it was first seen in.
     public var changed: Bool
     /// `type.order * 2`, plus 1 for an order.
-    private var group: UInt8
+    @usableFromInline var group: UInt8
 
     public init(finding: Finding, status: LifecycleStatus, firstSeenRun: String, firstSeenAt: String, nightsOpen: Int,
                 changed: Bool = true) {
@@ -154,11 +154,12 @@ public struct TrackedFinding: Sendable {
         (f.idValue, UInt8(f.type.order * 2 + (f.entity == .customer ? 0 : 1)))
     }
 
-    public var type: FindingType { FindingType.inOrder[Int(group >> 1)] }
-    public var entity: Entity { group & 1 == 0 ? .customer : .order }
-    public var idKey: FindingIdKey { FindingIdKey(type: type, entity: entity, value: idValue) }
+    // Inlinable: the reports read these for every finding, in place in the lifecycle's array.
+    @inlinable public var type: FindingType { FindingType.inOrder[Int(group >> 1)] }
+    @inlinable public var entity: Entity { group & 1 == 0 ? .customer : .order }
+    @inlinable public var idKey: FindingIdKey { FindingIdKey(type: type, entity: entity, value: idValue) }
     /// The finding's type and entity as one number, in report order.
-    public var typeAndEntity: Int { Int(group) }
+    @inlinable public var typeAndEntity: Int { Int(group) }
 }
 
 /// The lifecycle of one run: its findings with their status, and what was resolved.
