@@ -1,4 +1,5 @@
 @testable import ReconCore
+import Foundation
 import Testing
 
 /// A job's result handed over with `take` lives only as long as the caller keeps it.
@@ -30,5 +31,37 @@ struct BackgroundJobTests {
         struct Failed: Error {}
         let job = BackgroundJob<Int>(inParallel: true) { throw Failed() }
         #expect(throws: Failed.self) { try job.take() }
+    }
+}
+
+/// `Engine.map`: every piece runs once, the results come back in the pieces' order whatever
+/// order they finish in, one piece runs on the caller's thread, and none keeps the closure.
+struct EngineMapTests {
+    @Test(arguments: [1, 2, 7])
+    func resultsInThePiecesOrder(pieces: Int) {
+        let out = Engine.map(pieces) { k -> [Int] in
+            // Later pieces finish first.
+            if k == 0, pieces > 1 { Thread.sleep(forTimeInterval: 0.05) }
+            return Array((k * 10)..<(k * 10 + 3))
+        }
+        #expect(out == (0..<pieces).map { Array(($0 * 10)..<($0 * 10 + 3)) })
+    }
+
+    @Test func onePieceRunsOnTheCallersThread() {
+        let caller = Thread.current
+        let ran = Engine.map(1) { _ in Thread.current == caller }
+        #expect(ran == [true])
+        #expect(Engine.map(0) { $0 }.isEmpty)
+    }
+
+    @Test func theClosureIsNotKept() {
+        final class Token: Sendable {}
+        weak var seen: Token?
+        do {
+            let token = Token()
+            seen = token
+            _ = Engine.map(2) { k in k + (token === seen ? 1 : 0) }
+        }
+        #expect(seen == nil, "a piece's closure outlived the map")
     }
 }
