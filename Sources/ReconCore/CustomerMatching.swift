@@ -815,8 +815,6 @@ struct KeyConflicts {
     let keys: [UInt8]
 }
 
-/// The identities: each record's root, each code's identity per system, and what the later
-/// phases need of the findings (unlinked pairs to compare, orphans to look for near misses).
 /// One piece's findings of `reportIdentities`.
 struct IdentityPart {
     var findings: [Finding]
@@ -825,6 +823,8 @@ struct IdentityPart {
     var orphanFindings: [(at: Int, records: Range<Int>)]
 }
 
+/// The identities: each record's root, each code's identity per system, and what the later
+/// phases need of the findings (unlinked pairs to compare, orphans to look for near misses).
 struct Identities {
     let roots: [Int32]
     let identity: PerSystem<[Int32]>

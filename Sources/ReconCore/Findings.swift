@@ -10,6 +10,10 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
 
     public static func < (a: FindingType, b: FindingType) -> Bool { a.order < b.order }
 
+    /// This type with `entity` as one number, in report order (customers first): how findings
+    /// are grouped and sorted, and where their id's prefix is.
+    @inlinable public func group(with entity: Entity) -> Int { order * 2 + (entity == .customer ? 0 : 1) }
+
     /// The types by `order`, made once.
     @usableFromInline static let inOrder: [FindingType] = allCases.sorted()
 
@@ -184,7 +188,7 @@ public struct FindingIdKey: Comparable, Hashable, Sendable {
     public let value: UInt64
 
     @inlinable public init(type: FindingType, entity: Entity, value: UInt64) {
-        prefix = Self.prefixes[type.order * 2 + (entity == .customer ? 0 : 1)]
+        prefix = Self.prefixes[type.group(with: entity)]
         self.value = value
     }
 

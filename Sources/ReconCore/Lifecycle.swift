@@ -140,7 +140,7 @@ public struct TrackedFinding: Sendable {
     /// (severity, field, records, detail) changed. A finding that persists unchanged costs the
     /// state nothing: its nights are counted from the run it was first seen in.
     public var changed: Bool
-    /// `type.order * 2`, plus 1 for an order.
+    /// `type.group(with: entity)`.
     @usableFromInline var group: UInt8
 
     public init(finding: Finding, status: LifecycleStatus, firstSeenRun: String, firstSeenAt: String, nightsOpen: Int,
@@ -151,7 +151,7 @@ public struct TrackedFinding: Sendable {
     }
 
     private static func place(of f: Finding) -> (UInt64, UInt8) {
-        (f.idValue, UInt8(f.type.order * 2 + (f.entity == .customer ? 0 : 1)))
+        (f.idValue, UInt8(f.type.group(with: f.entity)))
     }
 
     // Inlinable: the reports read these for every finding, in place in the lifecycle's array.
@@ -218,7 +218,7 @@ public struct Lifecycle: Sendable {
     public func counts() -> [String: [String: Int]] {
         let statuses = LifecycleStatus.allCases
         let open = statuses.count       // the "open" column, after the statuses
-        func row(_ type: FindingType, _ entity: Entity) -> Int { type.order * 2 + (entity == .customer ? 0 : 1) }
+        func row(_ type: FindingType, _ entity: Entity) -> Int { type.group(with: entity) }
         func column(_ status: LifecycleStatus) -> Int { statuses.firstIndex(of: status)! }   // of five
         var table = [Int](repeating: 0, count: FindingType.allCases.count * 2 * (open + 1))
         let resolvedColumn = column(.resolved)

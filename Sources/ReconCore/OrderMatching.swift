@@ -692,7 +692,7 @@ public enum Reconciler {
 
     /// A finding's type and entity as one number, in report order.
     @inline(__always)
-    static func group(_ f: Finding) -> Int { f.type.order * 2 + (f.entity == .customer ? 0 : 1) }
+    static func group(_ f: Finding) -> Int { f.type.group(with: f.entity) }
 
     /// Two lists sorted by `sortedByTypeEntityId` with no type and entity in common (the
     /// customers' findings and the orders'), merged into one sorted the same way.
