@@ -184,6 +184,9 @@ struct CustomerMatcher {
     var steps = Stopwatch()
     /// Whether independent steps may run on a second thread (the fast paths).
     var parallel = false
+    /// With `parallel`, after `run`: the report order of `findings` (`Reconciler.reportOrder`),
+    /// worked out on another thread while the near misses are named.
+    var reportOrder: [Reconciler.ReportOrder]?
     /// One copy of each finding detail and match-key text (`SharedTexts`).
     private var texts = SharedTexts()
     /// Reviewers' decisions, honoured before the keys.
@@ -227,6 +230,7 @@ struct CustomerMatcher {
             // interned: the keys of the rows a few ahead are known, so their table slots can
             // start loading while this row's are compared.
             let pre = (system == .erp ? erp?() : crm?()) ?? PreNormalised(recs, phones: phones)
+            steps.lap("customers.\(system.rawValue)_normalised")
             let ahead = OrderMatcher.lookahead
             for i in 0..<recs.count {
                 if i + ahead < recs.count {
@@ -266,6 +270,7 @@ struct CustomerMatcher {
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
             idx.idCodes[system] = ids.codes
             idx.globalOfCode[system] = globals
+            steps.lap("customers.\(system.rawValue)_interned")
         }
         return idx
     }
@@ -316,12 +321,41 @@ struct CustomerMatcher {
             comparer.compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys, into: &out)
             return out
         }
-        nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx, roots: identities.roots, names: names,
-                       decidedApart: { decided.apartPairs.contains(DecisionsApplied.pairKey($0, $1)) })
+        // With `parallel`, the findings so far are put in report order on another core while the
+        // near misses are named: naming changes no finding's type, entity or id, and its changes
+        // wait until both are done (meanwhile the array is shared, never copied).
+        let reported = findings.count
+        var named: [(at: Int, candidates: [FindingMember])] = []
+        var orderSoFar: [Reconciler.ReportOrder]?
+        do {
+            enum Part { case named([(at: Int, candidates: [FindingMember])]), order([Reconciler.ReportOrder]) }
+            let matcher = self
+            let apart = decided.apartPairs
+            for part in Engine.map(parallel ? 2 : 1, { k -> Part in
+                if k == 1 { return .order(Reconciler.reportOrder(matcher.findings, matcher.findings.indices)) }
+                return .named(matcher.nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx,
+                                                     roots: identities.roots, names: names,
+                                                     decidedApart: { apart.contains(DecisionsApplied.pairKey($0, $1)) }))
+            }) {
+                switch part {
+                case .named(let n): named = n
+                case .order(let o): orderSoFar = o
+                }
+            }
+        }
         steps.lap("customers.candidates")
-        findings += (try? fields.wait()) ?? []
+        let compared = (try? fields.wait()) ?? []
         steps.lap("customers.fields")
+        for n in named {
+            findings[n.at].candidates = n.candidates
+            findings[n.at].detail += "; " + CandidateRule.describe(n.candidates)
+        }
+        findings += compared
         if !decided.notes.isEmpty { noteDecisions(decided.notes, idx: idx) }
+        if let orderSoFar {
+            reportOrder = Reconciler.merged(orderSoFar, Reconciler.reportOrder(findings, reported..<findings.count))
+            steps.lap("customers.sort")
+        }
         if trace { tracedIndex = idx; tracedRoots = identities.roots }
         let rows = idx.globalOfCode.map { globals in globals.map { idx.record[Int($0)] } }
         var match = CustomerMatch(idCodes: idx.idCodes, identityOfCode: identities.identity, rowOfCode: rows)
@@ -647,9 +681,11 @@ struct CustomerMatcher {
     /// Names each orphan's near misses (`CandidateRule`) in its finding: records of the other
     /// system that share its phone, or its email's local part at another mailbox.
     /// - Parameter orphanFindings: each orphan finding's index and its records' range in `records`.
-    private mutating func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
-                                         names: NameCache, decidedApart: (Int32, Int32) -> Bool) {
-        guard !orphanFindings.isEmpty else { return }
+    /// - Returns: per orphan finding with near misses, its index and the candidates to name.
+    private func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
+                                names: NameCache, decidedApart: (Int32, Int32) -> Bool) -> [(at: Int, candidates: [FindingMember])] {
+        var named: [(at: Int, candidates: [FindingMember])] = []
+        guard !orphanFindings.isEmpty else { return named }
         // The records holding each orphan's phone (one pass; the phone groups of matching are not kept).
         var onPhone: [Int32: [Int32]] = [:]
         var asked = [Bool](repeating: false, count: idx.phones.count)
@@ -710,9 +746,9 @@ struct CustomerMatcher {
             guard !candidates.isEmpty else { continue }
             candidates.sort { ($0.recordId, $0.value) < ($1.recordId, $1.value) }
             if candidates.count > CandidateRule.limit { candidates.removeLast(candidates.count - CandidateRule.limit) }
-            findings[at].candidates = candidates
-            findings[at].detail += "; " + CandidateRule.describe(candidates)
+            named.append((at, candidates))
         }
+        return named
     }
 
     /// `SharedKey`'s verdict on records `p` (in identity `rp`) and `q` (in `rq`), which share a key.

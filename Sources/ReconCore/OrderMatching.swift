@@ -676,40 +676,65 @@ public enum Reconciler {
         public var steps: [(step: String, ms: Int, atMs: Int, rssMiB: Int)] = []
     }
 
-    /// Findings in report order: type, entity, id. Ids are `TYP-E-` + 16 hex digits, so within
-    /// one type and entity their order is that of the hex number: integer keys, no string compares.
-    static func sortedByTypeEntityId(_ findings: [Finding]) -> [Finding] {
-        struct Key: Comparable {
-            let group: Int, value: UInt64, index: Int
-            static func < (a: Key, b: Key) -> Bool { (a.group, a.value, a.index) < (b.group, b.value, b.index) }
-        }
-        var keys: [Key] = []
-        keys.reserveCapacity(findings.count)
-        for (i, f) in findings.enumerated() { keys.append(Key(group: group(f), value: f.idValue, index: i)) }
+    /// A finding's place in report order: its type and entity as one number, its id's number,
+    /// then its position in its list.
+    struct ReportOrder: Comparable, Sendable {
+        let group: Int, value: UInt64, index: Int
+        static func < (a: ReportOrder, b: ReportOrder) -> Bool { (a.group, a.value, a.index) < (b.group, b.value, b.index) }
+    }
+
+    /// The report order (type, entity, id) of `findings[range]`, sorted. Ids are `TYP-E-` + 16
+    /// hex digits, so within one type and entity their order is that of the hex number: integer
+    /// keys, no string compares.
+    static func reportOrder(_ findings: [Finding], _ range: Range<Int>) -> [ReportOrder] {
+        var keys: [ReportOrder] = []
+        keys.reserveCapacity(range.count)
+        for i in range { keys.append(ReportOrder(group: group(findings[i]), value: findings[i].idValue, index: i)) }
         keys.sort()
-        return keys.map { findings[$0.index] }
+        return keys
+    }
+
+    /// Two sorted report orders (of disjoint positions) as one.
+    static func merged(_ a: [ReportOrder], _ b: [ReportOrder]) -> [ReportOrder] {
+        guard !b.isEmpty else { return a }
+        var out: [ReportOrder] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count, j < b.count {
+            if a[i] < b[j] { out.append(a[i]); i += 1 } else { out.append(b[j]); j += 1 }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
+        return out
+    }
+
+    /// Findings in report order: type, entity, id.
+    static func sortedByTypeEntityId(_ findings: [Finding]) -> [Finding] {
+        reportOrder(findings, findings.indices).map { findings[$0.index] }
     }
 
     /// A finding's type and entity as one number, in report order.
     @inline(__always)
     static func group(_ f: Finding) -> Int { f.type.group(with: f.entity) }
 
-    /// Two lists sorted by `sortedByTypeEntityId` with no type and entity in common (the
-    /// customers' findings and the orders'), merged into one sorted the same way.
-    static func mergedByTypeEntity(_ a: [Finding], _ b: [Finding]) -> [Finding] {
+    /// The customers' findings, taken in `order` (their report order), and the orders' (sorted by
+    /// `sortedByTypeEntityId`), with no type and entity in common, merged into one list in
+    /// report order.
+    static func merged(_ a: [Finding], order: [ReportOrder], _ b: [Finding]) -> [Finding] {
+        precondition(order.count == a.count, "recon: a report order covers its whole list")
         var out: [Finding] = []
         out.reserveCapacity(a.count + b.count)
         var i = 0, j = 0
-        while i < a.count, j < b.count {
-            let ga = group(a[i]), gb = group(b[j])
+        while i < order.count, j < b.count {
+            let ga = order[i].group, gb = group(b[j])
             precondition(ga != gb, "recon: customer and order findings share a type and entity")
             if ga < gb {
-                while i < a.count, group(a[i]) == ga { out.append(a[i]); i += 1 }
+                while i < order.count, order[i].group == ga { out.append(a[order[i].index]); i += 1 }
             } else {
                 while j < b.count, group(b[j]) == gb { out.append(b[j]); j += 1 }
             }
         }
-        out.append(contentsOf: a[i...])
+        while i < order.count { out.append(a[order[i].index]); i += 1 }
         out.append(contentsOf: b[j...])
         return out
     }
@@ -788,14 +813,13 @@ public enum Reconciler {
                 box.normalising.erp.help(phones: phones)
                 return box.normalised(.erp)
             })
-            var customerFindings = Reconciler.sortedByTypeEntityId(box.customers.findings)
-            box.customers.findings = []
-            box.customers.steps.lap("customers.sort")
+            // The customers' findings stay where they are; their report order came with them.
+            let customerOrder = box.customers.reportOrder ?? Reconciler.reportOrder(box.customers.findings, box.customers.findings.indices)
             box.linked.help()
             box.customers.steps.lap("customers.orders_fields")
             done.wait()
-            findings = Reconciler.mergedByTypeEntity(customerFindings, box.orderFindings)
-            customerFindings = []
+            findings = Reconciler.merged(box.customers.findings, order: customerOrder, box.orderFindings)
+            box.customers.findings = []
             box.orderFindings = []
         } else {
             box.match = box.customers.run()
