@@ -85,9 +85,9 @@ final class LinkedOrders: Sendable {
     }
 
     /// Compares pieces until `ready` is signalled (checked before each piece), then waits for
-    /// it if none is left.
-    func help(until ready: DispatchSemaphore) {
-        pieces.help(until: ready) { $0.findings($1) }
+    /// it if none is left, calling `whenIdle` first.
+    func help(until ready: DispatchSemaphore, whenIdle: () -> Void = {}) {
+        pieces.help(until: ready, whenIdle: whenIdle) { $0.findings($1) }
     }
 
     /// Every piece's findings in the pairs' order, once all are compared (waiting for those on

@@ -746,12 +746,13 @@ public enum Reconciler {
     ///   (when the linked orders are compared, before it may wait for the customers' index):
     ///   where the caller starts work of its own (the state read), which then fills that wait
     ///   or shares the cores with the rest of matching, and is done before matching is.
-    /// - Parameter onOrdersDone: called once, on the second thread, when the orders' part is
-    ///   done and the customers' findings are still being reported on the other core: where the
-    ///   caller starts work that needs only the mirror (fast paths only; never called otherwise).
+    /// - Parameter onOrdersIdle: called once, on the second thread, the first time it has nothing
+    ///   to do: when it waits for the customers' identities with every linked pair compared, or
+    ///   else when the orders' part is done. Where the caller starts work that needs only the
+    ///   mirror, which then fills that wait (fast paths only; never called otherwise).
     public static func reconcile(_ mirror: Mirror, config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(),
                                  fastPaths: Bool = true, normalising early: CustomerNormalising? = nil,
-                                 onOrdersCompared: (@Sendable () -> Void)? = nil, onOrdersDone: (@Sendable () -> Void)? = nil) -> Outcome {
+                                 onOrdersCompared: (@Sendable () -> Void)? = nil, onOrdersIdle: (@Sendable () -> Void)? = nil) -> Outcome {
         let phones = PhoneNormaliser(defaultRegion: config.defaultCountry, fast: fastPaths)
         var customers = CustomerMatcher(mirror: mirror, config: config, phones: phones)
         customers.decisions = decisions
@@ -787,7 +788,8 @@ public enum Reconciler {
                 box.orders.groupDuplicates()
                 // The orders' own findings once the customers' identities are known, while the
                 // customers' findings are reported on the other core; sorted here too.
-                box.linked.help(until: identified)
+                var idle = false
+                box.linked.help(until: identified, whenIdle: { idle = true; onOrdersIdle?() })
                 box.orders.steps.lap("orders.wait_for_identities")
                 box.orders.run(identityOfCode: box.identityOfCode)
                 box.linked.help()
@@ -797,7 +799,7 @@ public enum Reconciler {
                 box.orders.findings = []
                 box.orders.releaseWorkingSet()
                 box.orders.steps.lap("orders.sort")
-                onOrdersDone?()
+                if !idle { onOrdersIdle?() }
                 done.signal()
             }
             box.match = box.customers.run(indexed: { ids in

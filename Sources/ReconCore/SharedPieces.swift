@@ -49,15 +49,18 @@ final class SharedPieces<Work, Part>: @unchecked Sendable {
         }
     }
 
-    /// Does pieces until `ready` is signalled (checked before each piece), then waits for it if
-    /// none is left.
-    func help(until ready: DispatchSemaphore, _ body: (Work, Range<Int>) -> Part) {
+    /// Does pieces until `ready` is signalled (checked before each piece), then, if none is left
+    /// and it is still not signalled, calls `whenIdle` and waits for it.
+    func help(until ready: DispatchSemaphore, whenIdle: () -> Void = {}, _ body: (Work, Range<Int>) -> Part) {
         var signalled = false
         help(while: {
             signalled = ready.wait(timeout: .now()) == .success
             return !signalled
         }, body)
-        if !signalled { ready.wait() }
+        if !signalled {
+            whenIdle()
+            ready.wait()
+        }
     }
 
     /// Every piece's part in the pieces' order, once all are done (waiting for those on other

@@ -278,7 +278,7 @@ public struct Pipeline {
 
     /// Reads the mirror in one snapshot and matches it.
     /// - Parameter settle: when given, the records changed within its window are found on the
-    ///   core the orders' matching leaves free (`Reconciler.reconcile`'s `onOrdersDone`).
+    ///   core the orders' matching leaves free (`Reconciler.reconcile`'s `onOrdersIdle`).
     func readAndMatch(_ config: ReconConfig, decisions: IdentityDecisions = IdentityDecisions(), progress: Progress?,
                       settle: SettleWindow? = nil, onOrdersCompared: (@Sendable () -> Void)? = nil) throws
         -> (mirror: Mirror, outcome: Reconciler.Outcome, snapshot: String?, timings: [(phase: String, ms: Int)],
@@ -313,7 +313,7 @@ public struct Pipeline {
         progress?.note("matching")
         let recent = DeferredJob(inParallel: options.fastPaths) { [mirror] in settle?.recentRecords(in: mirror) ?? SettleWindow.RecentRecords() }
         let outcome = Reconciler.reconcile(mirror, config: config, decisions: decisions, fastPaths: options.fastPaths, normalising: normalising,
-                                           onOrdersCompared: onOrdersCompared, onOrdersDone: { recent.start() })
+                                           onOrdersCompared: onOrdersCompared, onOrdersIdle: { recent.start() })
         progress?.clear()
         logger.debug("matching steps", metadata: Dictionary(outcome.steps.map { ($0.step, Logger.MetadataValue.string("\($0.ms) ms, ends at \($0.atMs) ms, \($0.rssMiB) MiB")) },
                                                             uniquingKeysWith: { a, _ in a }))

@@ -80,6 +80,25 @@ struct LinkedOrdersTests {
         #expect(Self.firstDifference(Self.described(shared.result()), Self.described(one.findings)) == nil)
     }
 
+    /// `help(until:whenIdle:)` calls `whenIdle` once it has done every piece left while its
+    /// semaphore is still not signalled (then waits for it), and never when the signal came first.
+    @Test func helpingUntilASignalSaysWhenItRunsOutOfPieces() {
+        let ready = DispatchSemaphore(value: 0)
+        ready.signal()
+        let shared = LinkedOrders(pieces: 5)
+        shared.start(Self.linked(Self.mirror()).linkedComparison())
+        var idle = 0
+        shared.help(until: ready, whenIdle: { idle += 1 })
+        #expect(idle == 0)
+        let later = DispatchSemaphore(value: 0)
+        shared.help(until: later, whenIdle: {
+            idle += 1
+            later.signal()
+        })
+        #expect(idle == 1)
+        #expect(shared.result().count == 1_850)
+    }
+
     /// Nothing to help with before `start`: helping returns at once.
     @Test func helpingBeforeStartDoesNothing() {
         let shared = LinkedOrders()

@@ -106,10 +106,11 @@ struct MatchingTests {
         #expect(a.count == 5)   // duplicate c1+c2, their orphan identity, c3, e1, e2
     }
 
-    /// The orders' thread tells the caller once when its part is done (where a night starts
-    /// finding the records changed just before it), after the linked orders are compared; the
-    /// slow path, with no second thread, never does.
-    @Test func theOrdersThreadSaysOnceWhenItsPartIsDone() {
+    /// The orders' thread tells the caller once when it first has nothing to do (where a night
+    /// starts finding the records changed just before it), after the linked orders are
+    /// compared: waiting for the customers' identities, or else with its part done; the slow
+    /// path, with no second thread, never does.
+    @Test func theOrdersThreadSaysOnceWhenItIsIdle() {
         final class Calls: @unchecked Sendable {
             private let lock = NSLock()
             private var names: [String] = []
@@ -119,10 +120,10 @@ struct MatchingTests {
         let m = Self.customers([CustomerRecord(id: "c1", email: "a@x.com")], [CustomerRecord(id: "e1", email: "a@x.com")])
         let fast = Calls(), slow = Calls()
         let findings = Reconciler.reconcile(m, config: Self.config, onOrdersCompared: { fast.add("compared") },
-                                            onOrdersDone: { fast.add("done") }).findings
-        #expect(fast.all == ["compared", "done"])
+                                            onOrdersIdle: { fast.add("idle") }).findings
+        #expect(fast.all == ["compared", "idle"])
         let slowFindings = Reconciler.reconcile(m, config: Self.config, fastPaths: false, onOrdersCompared: { slow.add("compared") },
-                                                onOrdersDone: { slow.add("done") }).findings
+                                                onOrdersIdle: { slow.add("idle") }).findings
         #expect(slow.all.isEmpty)
         #expect(findings.map(\.id) == slowFindings.map(\.id))
     }
