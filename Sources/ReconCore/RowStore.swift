@@ -123,48 +123,67 @@ public struct RowStore: Sendable {
         // A line with a large field, one past a row's reach, or one the chunk has no room for:
         // field by field instead.
         if n > rowBytes || open.count + n + 1 >= pageBytes { return false }
-        let base = open.count, endsBase = ends.count
-        assert(base == rowStart && endsBase % stride == 2, "recon: a COPY line is a whole row")
+        let base = open.count
+        assert(base == rowStart && ends.count % stride == 2, "recon: a COPY line is a whole row")
         open.append(UnsafeBufferPointer(rebasing: line[0..<n]))
         open.append(0x0A)
-        var fields = 0, fieldStart = 0, i = 0, ok = true
-        var null: UInt16 = 0
-        let raw = UnsafeRawPointer(line.baseAddress)
-        while true {
-            // Past ordinary bytes 8 at a time (a word without a tab or a backslash), then byte
-            // by byte to the next tab, backslash or the end.
-            if let raw {
-                while i + 8 <= n {
-                    let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    if Self.hasTabOrBackslash(w) { break }
-                    i += 8
+        // The fields' ends are gathered here and appended to `ends` once the line is whole.
+        let whole = withUnsafeTemporaryAllocation(of: UInt16.self, capacity: width) { fieldEnds -> Bool in
+            var fields = 0, fieldStart = 0, i = 0
+            var null: UInt16 = 0
+            let raw = UnsafeRawPointer(line.baseAddress)
+            while true {
+                // To the next tab, backslash or the end: 8 bytes at a time, the first such byte
+                // of a word found from its mask, then the last few bytes one by one.
+                var found = false
+                if let raw {
+                    while i + 8 <= n {
+                        if let k = Self.firstTabOrBackslash(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                            i += k
+                            found = true
+                            break
+                        }
+                        i += 8
+                    }
                 }
-            }
-            while i < n, line[i] != 0x09, line[i] != 0x5C { i += 1 }
-            if i == n || line[i] == 0x09 {
-                ends.append(UInt16(i) | null)
-                fields += 1
-                if i == n { break }
-                i += 1
-                fieldStart = i
-                null = 0
-                continue
-            }
-            if line[i] == 0x5C {
-                // Only a whole field `\N` (NULL) is stored as it is; any other escape is decoded.
+                if !found { while i < n, line[i] != 0x09, line[i] != 0x5C { i += 1 } }
+                if i == n || line[i] == 0x09 {
+                    guard fields < width else { return false }
+                    fieldEnds[fields] = UInt16(i) | null
+                    fields += 1
+                    if i == n { break }
+                    i += 1
+                    fieldStart = i
+                    null = 0
+                    continue
+                }
+                // A backslash: only a whole field `\N` (NULL) is stored as it is; any other
+                // escape is decoded.
                 if i == fieldStart, i + 1 < n, line[i + 1] == UInt8(ascii: "N"), i + 2 == n || line[i + 2] == 0x09 {
                     null = Self.nullBit
                     i += 2
                     continue
                 }
-                ok = false
-                break
+                return false
             }
+            guard fields == width else { return false }
+            ends.append(contentsOf: UnsafeBufferPointer(fieldEnds))
+            return true
         }
-        if ok && fields == width { return true }
-        open.truncate(to: base)
-        ends.removeLast(ends.count - endsBase)
-        return false
+        if !whole { open.truncate(to: base) }
+        return whole
+    }
+
+    /// The position (0–7) of the first byte of `w`, loaded from memory on a little-endian
+    /// machine (as every machine recon runs on is), that is a tab or a backslash, or nil. The
+    /// lowest bit of the zero-byte test is exact: a false bit only ever follows a true one, through
+    /// a borrow running upwards.
+    @inline(__always)
+    static func firstTabOrBackslash(_ w: UInt64) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let t = w ^ 0x0909_0909_0909_0909, b = w ^ 0x5C5C_5C5C_5C5C_5C5C
+        let mask = ((t &- ones) & ~t | (b &- ones) & ~b) & highs
+        return mask == 0 ? nil : mask.trailingZeroBitCount >> 3
     }
 
     /// Whether any of the 8 bytes of `w` is a tab (0x09) or a backslash (0x5C): the classic
