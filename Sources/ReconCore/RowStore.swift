@@ -186,16 +186,6 @@ public struct RowStore: Sendable {
         return mask == 0 ? nil : mask.trailingZeroBitCount >> 3
     }
 
-    /// Whether any of the 8 bytes of `w` is a tab (0x09) or a backslash (0x5C): the classic
-    /// test for a zero byte applied to `w` xor each (no false answers: a borrow only runs
-    /// upwards from a byte that is zero).
-    @inline(__always)
-    static func hasTabOrBackslash(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let t = w ^ 0x0909_0909_0909_0909, b = w ^ 0x5C5C_5C5C_5C5C_5C5C
-        return ((t &- ones) & ~t | (b &- ones) & ~b) & highs != 0
-    }
-
     public mutating func appendField(_ field: String?) {
         guard var field else { return appendField(nil as UnsafeBufferPointer<UInt8>?) }
         field.withUTF8 { appendField($0) }
