@@ -39,6 +39,21 @@ struct FindingIdTests {
         #expect(sorted.map(\.id) == Self.findings.sorted { ($0.type, $0.entity, $0.id) < ($1.type, $1.entity, $1.id) }.map(\.id))
     }
 
+    /// The night's list made from parts: a report order worked out in two parts and merged,
+    /// and the customers' findings taken in their order beside the orders' sorted ones, give the
+    /// list one sort of everything gives.
+    @Test func mergedReportOrdersAreOneSortsOrder() {
+        let all = Self.findings.shuffled()
+        let expected = Reconciler.sortedByTypeEntityId(all).map(\.id)
+        let cut = all.count / 3
+        let order = Reconciler.merged(Reconciler.reportOrder(all, 0..<cut), Reconciler.reportOrder(all, cut..<all.count))
+        #expect(order.map { all[$0.index].id } == expected)
+        let customers = all.filter { $0.entity == .customer }, orders = all.filter { $0.entity == .order }
+        let night = Reconciler.merged(customers, order: Reconciler.reportOrder(customers, customers.indices),
+                                      Reconciler.sortedByTypeEntityId(orders))
+        #expect(night.map(\.id) == expected)
+    }
+
     @Test func onlyAnIdsShapeParsesAsAKey() {
         #expect(FindingIdKey(parsing: "DUP-C-0123456789abcdef")?.text == "DUP-C-0123456789abcdef")
         for other in ["", "DUP-C-0123456789ABCDEF", "DUP-X-0123456789abcdef", "dup-C-0123456789abcdef", "DUP-C-0123456789abcde",
