@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ReconCore", "MirrorGen", "TestSupport", "Postgres"],
+            dependencies: ["ReconCore", "ReconState", "MirrorGen", "TestSupport", "Postgres"],
             swiftSettings: strict
         ),
     ],

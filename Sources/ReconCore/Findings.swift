@@ -14,6 +14,14 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     /// are grouped and sorted, and where their id's prefix is.
     @inlinable public func group(with entity: Entity) -> Int { order * 2 + (entity == .customer ? 0 : 1) }
 
+    /// The type whose raw value is `bytes` (a state row's field read without making a `String`).
+    public init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard let t = Self.rawBytes.first(where: { $0.bytes.count == bytes.count && $0.bytes.elementsEqual(bytes) }) else { return nil }
+        self = t.type
+    }
+
+    private static let rawBytes: [(type: FindingType, bytes: [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
+
     /// The types by `order`, made once.
     @usableFromInline static let inOrder: [FindingType] = allCases.sorted()
 

@@ -82,7 +82,7 @@ public struct OpenFindings: Sendable {
         hasDigest.append(digest != nil)
         types.append(type)
         entities.append(entity)
-        if let last = lastSeen, last.run.elementsEqual(run), last.at.elementsEqual(at) {
+        if let last = lastSeen, Self.same(last.run, run), Self.same(last.at, at) {
             firstSeen.append(last.index)
             return
         }
@@ -100,6 +100,14 @@ public struct OpenFindings: Sendable {
         lastSeen = (Array(run), Array(at), k)
     }
     private var lastSeen: (run: [UInt8], at: [UInt8], index: Int32)?
+
+    /// Whether the last row's run (or time) is this row's: compared a word at a time.
+    @inline(__always)
+    private static func same(_ a: [UInt8], _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let to = b.baseAddress, !a.isEmpty else { return true }
+        return a.withUnsafeBufferPointer { memcmpEqual($0.baseAddress!, to, a.count) }
+    }
 
     /// The position of an open finding's id, or nil.
     public func index(of id: String) -> Int? { ids.find(id).map { Int($0) } }

@@ -38,6 +38,17 @@ extension PerSystem: Sendable where Value: Sendable {}
 public enum Entity: String, Sendable, CaseIterable, Comparable {
     case customer, order
     public static func < (a: Entity, b: Entity) -> Bool { a.rawValue < b.rawValue }
+
+    /// The entity whose raw value is `bytes` (a state row's field read without making a `String`).
+    public init?(bytes: UnsafeBufferPointer<UInt8>) {
+        switch bytes.count {
+        case 8 where bytes.elementsEqual(Self.customerBytes): self = .customer
+        case 5 where bytes.elementsEqual(Self.orderBytes): self = .order
+        default: return nil
+        }
+    }
+
+    private static let customerBytes = Array("customer".utf8), orderBytes = Array("order".utf8)
 }
 
 /// The four extracts, one query file each.

@@ -159,8 +159,7 @@ public final class StateStore {
                     CopyLine.unescape(line, s, into: &decoded)
                     return decoded.withUnsafeBufferPointer { body($0) }
                 }
-                func text(_ k: Int) -> String? { field(k) { $0.map { String(decoding: $0, as: UTF8.self) } } }
-                guard let t = text(4).flatMap(FindingType.init(rawValue:)), let e = text(5).flatMap(Entity.init(rawValue:)) else { return }
+                guard let t = field(4, { $0.flatMap(FindingType.init(bytes:)) }), let e = field(5, { $0.flatMap(Entity.init(bytes:)) }) else { return }
                 let nights = field(3) { $0.flatMap(Self.integer) } ?? 0
                 let digest = field(6) { $0.flatMap(Self.integer) }
                 field(0) { id in
@@ -190,15 +189,17 @@ public final class StateStore {
     static func integer(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         var i = 0, negative = false
         if b.first == UInt8(ascii: "-") { negative = true; i = 1 }
-        guard i < b.count, b.count - i <= 18 else { return Int64(String(decoding: b, as: UTF8.self)) }
-        var v: Int64 = 0
+        // Up to 19 digits (a digest is a signed 64-bit hash) on the bytes; anything longer as text.
+        guard i < b.count, b.count - i <= 19 else { return Int64(String(decoding: b, as: UTF8.self)) }
+        var v: UInt64 = 0
         while i < b.count {
             let d = b[i] &- 48
             guard d < 10 else { return nil }
-            v = v * 10 + Int64(d)
+            v = v * 10 + UInt64(d)
             i += 1
         }
-        return negative ? -v : v
+        if negative { return v <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- v) : nil }
+        return v <= UInt64(Int64.max) ? Int64(v) : nil
     }
 
     /// The stored records (`crm:id erp:id …`) of the given findings, by id.
