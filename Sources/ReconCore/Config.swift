@@ -62,6 +62,9 @@ public struct ReconConfig: Sendable {
     public var statuses = StatusConfig()
     /// When two differently written addresses are one mailbox (recon.yml `matching:`).
     public var mailbox = MailboxRule()
+    /// The SHA-256 of the recon.yml text this was parsed from (`parse`); nil for a config built
+    /// in code. With the code and the mirror it names what a night's batch is planned from.
+    public var textSHA256: String?
 
     public init() {}
 
@@ -119,6 +122,12 @@ extension ReconConfig {
     /// Parses recon.yml text. `file` is used in error messages only.
     /// - Throws: `ConfigError` for YAML syntax errors, unknown keys, wrong types and bad values.
     public static func parse(_ text: String, file: String) throws -> ReconConfig {
+        var config = try parseText(text, file: file)
+        config.textSHA256 = Plan.sha256(text)
+        return config
+    }
+
+    private static func parseText(_ text: String, file: String) throws -> ReconConfig {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

@@ -205,6 +205,26 @@ public struct RowStore: Sendable {
 
     // MARK: Reading
 
+    /// Everything the rows are read from, in order, as byte runs: the shape, each chunk's bytes,
+    /// the field ends, then the fields kept out of line. Two stores that give the same runs hold
+    /// the same rows (a hash of them names the rows; the converse need not hold).
+    public func withContents(_ body: (UnsafeRawBufferPointer) -> Void) {
+        func word(_ v: Int) { withUnsafeBytes(of: Int64(v).littleEndian) { body($0) } }
+        word(width); word(count); word(chunks.count + 1)
+        for c in chunks + [open] {
+            word(c.count)
+            body(UnsafeRawBufferPointer(c[0..<c.count]))
+        }
+        word(ends.count)
+        ends.withUnsafeBytes { body($0) }
+        word(large.count)
+        for at in large.keys.sorted() {
+            let field = outOfLine(at)
+            word(at); word(field.count)
+            body(UnsafeRawBufferPointer(field))
+        }
+    }
+
     /// One chunk's bytes in a buffer of its own: filled in place while it is the open chunk, then
     /// trimmed to its size and never moved again, so a field's bytes can be handed out as a
     /// pointer (`bytes`) that stays valid while the store lives.
@@ -340,6 +360,14 @@ public struct Records<Record: StoredRecord>: RandomAccessCollection, Sendable {
         }
         store.shrink()
         if records.enumerated().contains(where: { $0.element.row != $0.offset + 1 }) { rowNumbers = records.map(\.row) }
+    }
+
+    /// The store's byte runs (`RowStore.withContents`), then the row numbers when they are the
+    /// records' own.
+    public func withContents(_ body: (UnsafeRawBufferPointer) -> Void) {
+        store.withContents(body)
+        withUnsafeBytes(of: Int64(rowNumbers?.count ?? -1).littleEndian) { body($0) }
+        rowNumbers?.withUnsafeBytes { body($0) }
     }
 
     public var startIndex: Int { 0 }

@@ -468,13 +468,22 @@ public struct Pipeline {
         let ms: Int
     }
 
-    /// The night's batch: a new one (its plan and plan.json's hash), or the pending batch planned
-    /// again, unchanged.
+    /// The night's batch: a new one (its plan and plan.json's hash), or the pending batch, planned
+    /// again unchanged or kept because tonight's inputs are the ones it was planned from
+    /// (`PlanInputs`); with the digest of tonight's inputs (nil when there is none).
     enum Planned {
-        case new(plan: Plan, sha256: String)
-        case unchanged(PendingNightBatch)
+        case new(plan: Plan, sha256: String, inputs: String?)
+        case unchanged(PendingNightBatch, inputs: String?, sameInputs: Bool)
 
-        var plan: Plan? { if case .new(let plan, _) = self { return plan } else { return nil } }
+        var plan: Plan? { if case .new(let plan, _, _) = self { return plan } else { return nil } }
+        /// The batch and the digest a run records (`StateStore.recordPlanInputs`), if any.
+        var recorded: (batchId: String, inputs: String)? {
+            switch self {
+            case .new(let plan, _, let inputs?): return (plan.batchId, inputs)
+            case .unchanged(let b, let inputs?, _): return (b.batchId, inputs)
+            default: return nil
+            }
+        }
     }
 
     /// The night's findings with their lifecycle, the batch, and the folder they are written into.
@@ -574,6 +583,14 @@ public struct Pipeline {
         let planJob = BackgroundJob(inParallel: options.fastPaths) { [config, runId, started] () -> (Planned, Int, Int)? in
             guard let ownership = config.ownership else { return nil }
             let t = Date()
+            // What the batch is planned from: the same as the pending batch's, it would be planned
+            // again unchanged, so it is kept as it is (its plan file still the registered one).
+            let inputs = PlanInputs.digest(config: config, mirror: mirror, decisions: night.decisions, leftOut: waived.union(settling),
+                                           inFlight: inFlight, parallel: options.fastPaths)
+            if let pending, let inputs, inputs == pending.inputsSHA256, inFlight.isEmpty,
+               pending.allowSelfApproval == config.allowSelfApproval, Plan.sha256(ofFile: pending.planPath) == pending.planSHA256 {
+                return (.unchanged(pending, inputs: inputs, sameInputs: true), Int(Date().timeIntervalSince(t) * 1000), 0)
+            }
             let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
                                       index: options.fastPaths ? outcome.index : nil)
             // In two halves: with the lifecycle and the findings' CSVs on the other core, three
@@ -595,7 +612,7 @@ public struct Pipeline {
                 // Tonight's copy is not needed: freeing its actions one by one would be the
                 // night's last work on this thread.
                 if !options.releaseMemory { KeptUntilExit.keep(plan) }
-                return (.unchanged(pending), ms, sent)
+                return (.unchanged(pending, inputs: inputs, sameInputs: false), ms, sent)
             }
             // plan.csv and plan.xlsx on a thread each while this one writes plan.json (the
             // findings' CSVs are usually done by now, and each would otherwise follow on its own).
@@ -612,7 +629,7 @@ public struct Pipeline {
             }
             do { try csvJob.wait() } catch { _ = try? xlsxJob.wait(); throw error }
             try xlsxJob.wait()
-            return (.new(plan: plan, sha256: sha), ms, sent)
+            return (.new(plan: plan, sha256: sha, inputs: inputs), ms, sent)
         }
         var lifecycle: Lifecycle
         do {
@@ -697,7 +714,7 @@ public struct Pipeline {
         if config.ownership != nil {
             let open = ((try? store.batches()) ?? []).filter { !$0.status.isFinal && !$0.expired }
             var again: String?
-            if case .unchanged(let b) = planned { again = b.batchId }
+            if case .unchanged(let b, _, _) = planned { again = b.batchId }
             pending = (planned?.plan.map { [PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: .pending,
                                                          actions: $0.actions.count, needsHuman: $0.needsHuman.count)] } ?? [])
                 + open.map { PendingBatch(batchId: $0.batchId, createdAt: $0.createdAt, status: $0.status, actions: $0.actions, needsHuman: $0.needsHuman,
@@ -713,14 +730,15 @@ public struct Pipeline {
         var batchLine: String?
         var quietBatch = ""
         switch planned {
-        case .new(let plan, _):
+        case .new(let plan, _, _):
             batchLine = "batch \(plan.batchId): \(plan.actions.count) actions, \(plan.needsHuman.count) findings for a human; pending approval (recon batch show \(plan.batchId))" + sentNote
             quietBatch = "; batch: \(plan.batchId) (\(plan.actions.count) actions, pending approval)"
             logger.info("batch planned", metadata: ["batch": "\(plan.batchId)", "actions": "\(plan.actions.count)", "needs_human": "\(plan.needsHuman.count)"])
-        case .unchanged(let b):
+        case .unchanged(let b, _, let sameInputs):
             batchLine = "batch \(b.batchId) planned again, unchanged: \(b.actions) actions, \(b.needsHuman) findings for a human; still pending approval (recon batch show \(b.batchId))" + sentNote
             quietBatch = "; batch: \(b.batchId) (unchanged, \(b.actions) actions, pending approval)"
-            logger.info("batch unchanged", metadata: ["batch": "\(b.batchId)", "actions": "\(b.actions)", "needs_human": "\(b.needsHuman)"])
+            logger.info("batch unchanged", metadata: ["batch": "\(b.batchId)", "actions": "\(b.actions)", "needs_human": "\(b.needsHuman)",
+                                                     "kept_as": sameInputs ? "same inputs, not planned again" : "planned again, the same"])
         case nil: break
         }
         let finalTimings = summary.timingsMs + [("write", folder.writeMs)]
@@ -749,9 +767,12 @@ public struct Pipeline {
                           planned: Planned?, config: ReconConfig, summary: RunSummary, lifecycle: Lifecycle,
                           history: [HistoryPoint], pending: [PendingBatch]?) throws {
         do {
-            if case .new(let plan, let sha) = planned {
+            if case .new(let plan, let sha, _) = planned {
                 try store.registerBatch(plan, path: path + "/plan.json", sha256: sha, expireSeconds: config.batchExpirySeconds,
                                         allowSelfApproval: config.allowSelfApproval)
+            }
+            if let (batchId, inputs) = planned?.recorded {
+                try store.recordPlanInputs(runId: summary.runId, batchId: batchId, inputsSHA256: inputs)
             }
             try folder.complete(summary: summary, lifecycle: lifecycle, history: history, pending: pending)
             TestPause.at("publish")

@@ -43,6 +43,9 @@ public struct PendingNightBatch: Sendable {
     public var needsHuman: Int
     /// Whether its approver may be the role that generated it (fixed at generation).
     public var allowSelfApproval: Bool
+    /// What it was planned from (`PlanInputs`), as the newest run that planned it recorded; nil
+    /// when no run recorded one.
+    public var inputsSHA256: String?
 }
 
 /// Batches change only through the state database's functions (migration 4), which enforce the
@@ -79,11 +82,27 @@ extension StateStore {
     /// The newest night batch that is pending and not expired (there is at most one).
     public func pendingNightBatch() throws -> PendingNightBatch? {
         try q("""
-            SELECT batch_id, run_id, plan_path, plan_sha256, actions, needs_human, allow_self_approval FROM recon.batches
-            WHERE status = 'pending' AND rollback_of IS NULL AND now() < expires_at ORDER BY created_at DESC, batch_id DESC LIMIT 1
+            SELECT b.batch_id, b.run_id, b.plan_path, b.plan_sha256, b.actions, b.needs_human, b.allow_self_approval,
+                   (SELECT r.plan_inputs_sha256 FROM recon.runs r
+                    WHERE r.planned_batch = b.batch_id AND r.plan_inputs_sha256 IS NOT NULL
+                    ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1)
+            FROM recon.batches b
+            WHERE b.status = 'pending' AND b.rollback_of IS NULL AND now() < b.expires_at ORDER BY b.created_at DESC, b.batch_id DESC LIMIT 1
             """).first.map { r in
             PendingNightBatch(batchId: r[0] ?? "", runId: r[1] ?? "", planPath: r[2] ?? "", planSHA256: r[3] ?? "",
-                              actions: Int(r[4] ?? "0") ?? 0, needsHuman: Int(r[5] ?? "0") ?? 0, allowSelfApproval: r[6] == "t")
+                              actions: Int(r[4] ?? "0") ?? 0, needsHuman: Int(r[5] ?? "0") ?? 0, allowSelfApproval: r[6] == "t",
+                              inputsSHA256: r[7])
+        }
+    }
+
+    /// Records, in the run's open transaction, which night batch it planned and from what
+    /// inputs (`PlanInputs`): a later night with the same inputs keeps that batch.
+    public func recordPlanInputs(runId: String, batchId: String, inputsSHA256: String) throws {
+        do {
+            _ = try connection.query("UPDATE recon.runs SET planned_batch = $2, plan_inputs_sha256 = $3 WHERE run_id = $1",
+                                     [runId, batchId, inputsSHA256])
+        } catch let error as PostgresError {
+            throw StateError.server(error, doing: "cannot record what batch \(batchId) was planned from")
         }
     }
 

@@ -457,6 +457,14 @@ public enum Migrations {
         ALTER TABLE recon.run_findings DROP CONSTRAINT IF EXISTS run_findings_run_id_fkey;
         COMMENT ON COLUMN recon.run_findings.run_id IS 'the run (recon.runs) that opened or resolved the finding; written only in that run''s own transaction';
         """),
+        Migration(version: 8, description: "each run records the night batch it planned and a digest of what it planned it from, so that a night with the same inputs keeps the pending batch without planning it again", sql: """
+        -- Written by the run itself, in its own transaction, beside its batch. Nothing is
+        -- enforced by it: a night whose digest matches still checks the batch's plan file against
+        -- the registered hash, and approval and apply check the batch as they always do.
+        ALTER TABLE recon.runs ADD COLUMN planned_batch text, ADD COLUMN plan_inputs_sha256 text;
+        COMMENT ON COLUMN recon.runs.planned_batch IS 'the night batch this run planned (new, or the pending one planned again unchanged)';
+        COMMENT ON COLUMN recon.runs.plan_inputs_sha256 IS 'SHA-256 of what the batch was planned from: code, phone metadata, recon.yml, decisions, the extracts as read, findings left out, corrections in flight (ReconCore PlanInputs)';
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

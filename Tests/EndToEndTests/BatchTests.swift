@@ -504,17 +504,30 @@ struct BatchTests {
 
     /// A night that plans exactly the pending batch again leaves it pending (the approver keeps
     /// reviewing the batch they started on) and writes no copy of its plan; a plan file that no
-    /// longer has its registered hash, or any change to the plan, gives a new batch.
+    /// longer has its registered hash, or any change to the plan, gives a new batch. A night whose
+    /// inputs are the ones the batch was planned from keeps it without planning it again.
     @Test func anUnchangedNightLeavesThePendingBatchAsItIs() throws {
         let s = try setup()
         defer { s.f.cleanup() }
+        var kept: [String] = []
         func night() throws -> (stdout: String, entry: String) {
-            let r = try s.f.recon(["-q"], env: ["DATABASE_URL": s.nightlyURL])
+            let r = try s.f.recon(["--log-format", "json"], env: ["DATABASE_URL": s.nightlyURL])
             #expect(r.status == 1, "\(r.stderr)")
+            kept.append(r.stderr.contains("same inputs, not planned again") ? "same inputs"
+                        : r.stderr.contains("planned again, the same") ? "planned again" : "new")
             return (r.stdout, try #require(s.f.reportEntries().last))
         }
+        func recorded() throws -> [String] {
+            try Connection(conninfo: s.f.url).query("""
+                SELECT planned_batch || ' ' || left(plan_inputs_sha256, 12) FROM recon.runs WHERE planned_batch IS NOT NULL ORDER BY started_at, run_id
+                """).map { $0[0] ?? "" }
+        }
         let same = try night()
-        #expect(same.stdout.contains("batch: \(s.batch) (unchanged, 4 actions, pending approval)"), "\(same.stdout)")
+        #expect(same.stdout.contains("batch \(s.batch) planned again, unchanged: 4 actions"), "\(same.stdout)")
+        // Not planned again: the run that generated the batch recorded what it was planned from,
+        // and tonight's inputs are the same.
+        let inputs = try recorded()
+        #expect(kept == ["same inputs"] && inputs.count == 2 && Set(inputs).count == 1 && inputs[0].hasPrefix(s.batch + " "), "\(kept) \(inputs)")
         #expect(!s.f.files(same.entry).contains("plan.json") && !s.f.files(same.entry).contains("plan.csv")
                 && !s.f.files(same.entry).contains("plan.xlsx") && !s.f.files(same.entry).contains("batch.html"), "\(s.f.files(same.entry))")
         let html = try String(contentsOfFile: s.f.reports + "/" + same.entry + "/index.html", encoding: .utf8)
@@ -525,25 +538,46 @@ struct BatchTests {
         // Still approvable as it was.
         #expect(try recon(s, ["batch", "show", s.batch]).status == 0)
 
-        // A plan file changed behind the state's back: the night writes a new batch.
+        // A plan file changed behind the state's back: the night writes a new batch, whatever
+        // its inputs.
         let original = try String(contentsOfFile: s.planPath, encoding: .utf8)
         try (original + " ").write(toFile: s.planPath, atomically: true, encoding: .utf8)
         let replaced = try night()
-        #expect(replaced.stdout.contains("batch: B-\(replaced.entry) (4 actions, pending approval)"), "\(replaced.stdout)")
+        #expect(replaced.stdout.contains("batch B-\(replaced.entry): 4 actions"), "\(replaced.stdout)")
         #expect(s.f.files(replaced.entry).contains("plan.json"))
 
         // And any change to what is planned does too.
         #expect(try night().stdout.contains("unchanged"))
+        // A change to the mirror that changes no action (a customer in both systems, alike) is
+        // planned in full, and found the same.
+        try psql(s.f.url, command: "INSERT INTO sales.party VALUES ('crm', 3, 103, 'cy@shop.example', NULL, 'DE', 'gold'), ('erp', 103, NULL, 'cy@shop.example', NULL, 'DE', 'gold')")
+        #expect(try night().stdout.contains("unchanged"))
+        #expect(kept == ["same inputs", "new", "same inputs", "planned again"], "\(kept)")
         try psql(s.f.url, command: "UPDATE sales.party SET tier = 'bronze' WHERE src = 'erp' AND pk = 101")
         let changed = try night()
-        #expect(changed.stdout.contains("batch: B-\(changed.entry) (4 actions, pending approval)"), "\(changed.stdout)")
+        #expect(changed.stdout.contains("batch B-\(changed.entry): 4 actions"), "\(changed.stdout)")
         let rows = try Connection(conninfo: s.f.url).query("SELECT batch_id, status FROM recon.batches ORDER BY created_at, batch_id")
         #expect(rows.map { "\($0[0] ?? "") \($0[1] ?? "")" } == ["\(s.batch) superseded", "B-\(replaced.entry) superseded", "B-\(changed.entry) pending"],
                 "\(rows)")
         // recon.yml now asks for another self-approval than the pending batch was generated with.
         try s.f.write("recon.yml", Self.config.replacingOccurrences(of: "batches: {expire_after: 1h}", with: "batches: {expire_after: 1h, allow_self_approval: true}"))
         let asked = try night()
-        #expect(asked.stdout.contains("batch: B-\(asked.entry) (4 actions, pending approval)"), "\(asked.stdout)")
+        #expect(asked.stdout.contains("batch B-\(asked.entry): 4 actions"), "\(asked.stdout)")
+    }
+
+    /// A waiver is part of what a batch is planned from: with the mirror as it was, waiving the
+    /// finding behind one action plans a new batch without that action.
+    @Test func aWaiverPlansTheBatchAgain() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        let update = try #require(try plan(s.planPath).first { ($0["operation"] as? String) == "update_field" })
+        let finding = try #require((update["finding_ids"] as? [String])?.first)
+        let waived = try recon(s, ["waive", finding, "--reason", "the tier is being migrated"], as: s.approverURL)
+        #expect(waived.status == 0, "\(waived.stdout) \(waived.stderr)")
+        let night = try s.f.recon(env: ["DATABASE_URL": s.nightlyURL])
+        let entry = try #require(s.f.reportEntries().last)
+        #expect(night.stdout.contains("batch B-\(entry): 3 actions"), "\(night.stdout) \(night.stderr)")
+        #expect(try plan(s.f.reports + "/" + entry + "/plan.json").allSatisfy { ($0["finding_ids"] as? [String]) != [finding] })
     }
 
     /// A deal won five minutes before the run whose ERP order is not there yet is settling: in

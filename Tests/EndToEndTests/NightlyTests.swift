@@ -172,8 +172,10 @@ struct NightlyTests {
         #expect(first == staged)
     }
 
-    /// What schema 4 added (and 5 to 7 after it), taken away again (to go back to schema 2 or 3).
+    /// What schema 4 added (and 5 to 8 after it), taken away again (to go back to schema 2 or 3).
     static let undoMigration4 = """
+        ALTER TABLE recon.runs DROP COLUMN planned_batch, DROP COLUMN plan_inputs_sha256;
+        DELETE FROM recon.schema_version WHERE version = 8;
         ALTER TABLE recon.run_findings ADD FOREIGN KEY (run_id) REFERENCES recon.runs (run_id) ON DELETE CASCADE;
         DELETE FROM recon.schema_version WHERE version = 7;
         DROP FUNCTION recon.decide;

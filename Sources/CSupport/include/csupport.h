@@ -8,4 +8,9 @@ static inline void recon_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);
 }
 
+/// Calls `each` with the path of every object the dynamic loader has loaded into the process
+/// (the executable's own entry has an empty name), under the loader's lock: a consistent list,
+/// where /proc/self/maps can miss entries while other threads map memory. Returns 0.
+int recon_each_loaded_object(void (*each)(const char *path, void *context), void *context);
+
 #endif
