@@ -585,8 +585,11 @@ public struct Pipeline {
             let t = Date()
             // What the batch is planned from: the same as the pending batch's, it would be planned
             // again unchanged, so it is kept as it is (its plan file still the registered one).
-            let inputs = PlanInputs.digest(config: config, mirror: mirror, decisions: night.decisions, leftOut: waived.union(settling),
-                                           inFlight: inFlight, parallel: options.fastPaths)
+            // Worked out only when a night batch is pending: a batch planned when none was (a first
+            // night) gets it from the next night that plans it again, unchanged.
+            let inputs = pending == nil ? nil
+                : PlanInputs.digest(config: config, mirror: mirror, decisions: night.decisions, leftOut: waived.union(settling),
+                                    inFlight: inFlight, parallel: options.fastPaths)
             if let pending, let inputs, inputs == pending.inputsSHA256, inFlight.isEmpty,
                pending.allowSelfApproval == config.allowSelfApproval, Plan.sha256(ofFile: pending.planPath) == pending.planSHA256 {
                 return (.unchanged(pending, inputs: inputs, sameInputs: true), Int(Date().timeIntervalSince(t) * 1000), 0)

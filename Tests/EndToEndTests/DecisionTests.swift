@@ -36,6 +36,9 @@ struct DecisionTests {
         let first = try aboutBen(s)
         #expect(first.values.map { "\($0.records.sorted()) \($0.matchedOn)" } == ["[\"crm:2\", \"erp:102\"] email"], "\(first)")
         #expect(try planActions(s).contains("link crm:2"))
+        // A second night plans the batch again and records what it was planned from: the
+        // decision below is then the only input that changes.
+        #expect(try s.f.recon(env: ["DATABASE_URL": s.nightlyURL]).stdout.contains("planned again, unchanged"))
 
         // A reviewer says they are two people; the nightly role may not decide.
         let nightly = try batches.recon(s, ["decide", "different", "crm:2", "erp:102", "--reason", "two Bens share a mailbox"])
