@@ -765,17 +765,18 @@ public enum Reconciler {
             // Customers on this core; on the other, the orders' own normalisation and links, then
             // (as soon as the customers' ids are interned) each order's customer code. Both help
             // normalise the customers' emails and phones, in pieces, each taking the next piece
-            // left: the CRM's first, then the ERP's (this core after interning the CRM's keys, the
-            // other after the orders' links), so neither waits long for the other.
+            // left: the CRM's first, then the ERP's, which the other core normalises while this
+            // one interns the CRM's keys, so that the ERP's are ready when this core needs them
+            // (the customers' index is the path every order waits on; the orders' own work is not).
             let indexed = DispatchSemaphore(value: 0), identified = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
             Engine.start("recon-orders", stackSize: Engine.matchingStack) {
                 let phones = PhoneNormaliser(defaultRegion: config.defaultCountry)
                 box.normalising.crm.help(phones: phones)
                 box.orders.steps.lap("customers.normalise_crm")
-                box.orders.prepare()
-                box.orders.link()
                 box.normalising.erp.help(phones: phones)
                 box.orders.steps.lap("customers.normalise_erp")
+                box.orders.prepare()
+                box.orders.link()
                 // Linked pairs need no customers: compared in pieces by this thread while it would
                 // wait for the customers, and by both once the rest is done.
                 box.linked.start(box.orders.linkedComparison())
