@@ -4,9 +4,9 @@ import Foundation
 
 /// Everything a night's batch is planned from, named by one SHA-256:
 ///
-/// - the code that plans it: the executable and every library mapped executable into the
-///   process, each by its path, device, inode, size and modification time (a rebuilt binary or
-///   an upgraded library is other code);
+/// - the code that plans it: the executable and every library the dynamic loader has loaded,
+///   each by its path, device, inode, size and modification time (a rebuilt binary or an
+///   upgraded library is other code);
 /// - the phone metadata file, the same way, with its release;
 /// - the recon.yml text (`ReconConfig.textSHA256`);
 /// - the reviewers' decisions in force;
