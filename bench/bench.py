@@ -9,7 +9,9 @@ slots; dense: over half of the customers in some finding), each the median of N 
   over temp tables filled by the query files, ANALYZE, hash joins), findings written to CSV;
 - peer "duckdb": the four extracts exported to CSV by COPY, then DuckDB runs the same SQL (export
   time counted).
-Then, once per profile: recon with every fast path off (--no-fast-paths), whose findings.csv must equal
+Then, once per profile: one more later night after one CRM contact's segment changed (the measured
+later nights repeat the mirror of the night before and keep the pending batch on its inputs; this one
+plans in full; reported, not in the bar); recon with every fast path off (--no-fast-paths), whose findings.csv must equal
 the fast run's (all but the three lifecycle columns) and whose plan.csv must be identical; once: the
 phone differential check over a large corpus. Writes everything to reports/bench/<time>.json, prints
 a table per profile and each point of the bar (issue 19) as met or not."""
@@ -127,6 +129,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="a Python with duckdb installed")
     ap.add_argument("--skip-slow", action="store_true", help="skip the fast-vs-slow findings check")
     ap.add_argument("--skip-first-night", action="store_true", help="later nights only")
+    ap.add_argument("--skip-changed-night", action="store_true", help="no later night after one changed row")
     ap.add_argument("--phone-variants", type=int, default=40)
     ap.add_argument("--skip-peers", action="store_true", help="only the floor and recon (and the linearity point)")
     ap.add_argument("--linear-database", help="a tidy mirror of --linear-customers per system: the linearity point")
@@ -233,6 +236,23 @@ def main():
             "later_seconds": [round(x, 3) for x in p.later],
             "later_peak_rss_mib": [round(x / 2**20, 1) for x in p.later_rss],
         }
+        if not a.skip_changed_night:
+            # The measured later nights run on the mirror of the night before, so they keep the
+            # pending batch without planning it (its inputs are the same: README, "Correction
+            # batches"). One more later night, after one CRM contact's segment changed, plans in
+            # full: reported beside the bar, then the row is put back exactly as it was.
+            saved = "public.bench_changed_row"
+            subprocess.run(psql + [p.database, "-c", "SET client_min_messages = warning", "-c", f"DROP TABLE IF EXISTS {saved}",
+                                   "-c", f"CREATE TABLE {saved} AS SELECT row_id, segment FROM crm.contacts WHERE row_id = (SELECT min(row_id) FROM crm.contacts)",
+                                   "-c", f"UPDATE crm.contacts c SET segment = coalesce(c.segment, '') || ' (bench: changed)' FROM {saved} s WHERE c.row_id = s.row_id"],
+                           check=True, stdout=subprocess.DEVNULL)
+            try:
+                t, peak, _, changed = recon_run(a.recon, f".bench/reports-{p.name}", env, f"recon after one changed row ({p.name})")
+            finally:
+                subprocess.run(psql + [p.database, "-c", f"UPDATE crm.contacts c SET segment = s.segment FROM {saved} s WHERE c.row_id = s.row_id",
+                                       "-c", f"DROP TABLE {saved}"], check=True, stdout=subprocess.DEVNULL)
+            r.update({"changed_later_seconds": round(t, 3), "ratio_changed_later_to_floor": round(t / fm, 2),
+                      "changed_later_peak_rss_mib": round(peak / 2**20, 1), "changed_later_phase_ms": changed["timings_ms"]})
         if p.first:
             r.update({
                 "first_seconds_median": round(median(p.first), 3),
@@ -329,6 +349,10 @@ def main():
         print(f"  recon, later night     {r['later_seconds_median']:8.2f} s   {r['ratio_later_to_floor']:.2f}x the floor, "
               f"peak RSS {r['later_peak_rss_mib_median']:.1f} MiB")
         print("    phases (ms)          " + ", ".join(f"{k} {v:.0f}" for k, v in r["later_phase_ms_median"].items()))
+        if "changed_later_seconds" in r:
+            print(f"  recon, after one change {r['changed_later_seconds']:7.2f} s   {r['ratio_changed_later_to_floor']:.2f}x the floor (one night, "
+                  f"not in the bar: plans in full), peak RSS {r['changed_later_peak_rss_mib']:.1f} MiB")
+            print("    phases (ms)          " + ", ".join(f"{k} {v:.0f}" for k, v in r["changed_later_phase_ms"].items()))
         if "first_seconds_median" in r:
             print(f"  recon, first night     {r['first_seconds_median']:8.2f} s   {r['ratio_first_to_floor']:.2f}x the floor, "
                   f"peak RSS {r['first_peak_rss_mib_median']:.1f} MiB")
