@@ -272,7 +272,7 @@ public final class StateStore {
                 """).first
             let lastSeq = last?[0].flatMap { Int($0) } ?? 0
             let seq = lastSeq + 1
-            let written = lifecycle.current.indices.filter { lifecycle.current[$0].changed }
+            let written = Self.inIdOrder(lifecycle.current, lifecycle.current.indices.filter { lifecycle.current[$0].changed })
             // The first night of a state database (no finding ever recorded): every finding is
             // new, so the rows go straight into their tables, without a staging table or a
             // conflict check per row (a first reconciliation can hold hundreds of thousands).
@@ -393,6 +393,16 @@ public final class StateStore {
 
     private static func idText(_ finding: Finding, into row: inout BinaryCopyRow) {
         row.text { bytes in finding.withIdBytes { bytes.append(contentsOf: $0) } }
+    }
+
+    /// `rows` in the order of their findings' ids (the ids' byte order). Written in that order,
+    /// each index on a finding id grows at its right edge, where PostgreSQL inserts without a
+    /// descent and splits full pages, rather than in the middle, where each split leaves two
+    /// half-empty pages.
+    static func inIdOrder(_ current: [TrackedFinding], _ rows: [Int]) -> [Int] {
+        var keyed = rows.map { (key: current[$0].finding.idKey, row: $0) }
+        keyed.sort { $0.key < $1.key }
+        return keyed.map(\.row)
     }
 
     /// The distinct first-seen times of the rows (runs of one value compared, not hashed).

@@ -142,7 +142,8 @@ struct NightlyTests {
     /// through a staging table and an upsert. The same night recorded either way gives the same
     /// rows (run ids and times aside).
     @Test func theFirstNightIsRecordedAsAnyOther() throws {
-        let f = try fixture(extraSQL: " UPDATE sales.party SET counterpart = NULL WHERE pk = 1;")
+        // An invalid address: invalid comes last in the reports' order, before others in the ids'.
+        let f = try fixture(extraSQL: " UPDATE sales.party SET counterpart = NULL WHERE pk = 1; INSERT INTO sales.party VALUES ('crm', 3, NULL, 'not an address', NULL, 'DE', 'gold');")
         defer { f.cleanup() }
         let seeded = try TestDatabase.create("e2e_seeded_state")
         defer { TestDatabase.drop(seeded) }
@@ -170,6 +171,16 @@ struct NightlyTests {
         let first = try recorded(f.url), staged = try recorded(seededURL)
         #expect(first.count > 4)
         #expect(first == staged)
+        // Either way the rows were written in the order of their ids (the bytes' order): the
+        // indexes on finding ids grow at their right edge.
+        for url in [f.url, seededURL] {
+            let c = try Connection(conninfo: url)
+            for table in ["recon.findings", "recon.run_findings"] {
+                let written = try c.query("SELECT finding_id FROM \(table) WHERE finding_id <> 'ORP-C-0000000000000000' ORDER BY ctid").map { $0[0] ?? "" }
+                #expect(Set(written.map { $0.prefix(3) }).isSuperset(of: ["INV", "UNL"]), "\(written)")
+                #expect(written == written.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "\(table)")
+            }
+        }
     }
 
     /// What schema 4 added (and 5 to 8 after it), taken away again (to go back to schema 2 or 3).
