@@ -21,8 +21,10 @@ public struct ByteInterner: Sendable {
     private static let codeBits = 24
     private static let codeMask: Int32 = (1 << 24) - 1
 
-    public init(capacity: Int = 16) {
+    /// - Parameter bytes: room for this many bytes of values, taken at once.
+    public init(capacity: Int = 16, bytes: Int = 0) {
         self.init(capacity: capacity, tagLimit: 1 << Self.codeBits)
+        arena.reserveCapacity(bytes)
     }
 
     init(capacity: Int, tagLimit: Int) {

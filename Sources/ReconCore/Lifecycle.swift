@@ -47,6 +47,19 @@ public struct OpenFindings: Sendable {
 
     public init() {}
 
+    /// Room for `capacity` findings with ids of recon's shape, taken at once: read from the state,
+    /// a night's open findings then fill their arrays without growing them (each growth copies
+    /// what is there into memory faulted in afresh).
+    public init(capacity: Int) {
+        ids = ByteInterner(capacity: capacity, bytes: capacity * 22)
+        nights.reserveCapacity(capacity)
+        digests.reserveCapacity(capacity)
+        hasDigest.reserveCapacity(capacity)
+        types.reserveCapacity(capacity)
+        entities.reserveCapacity(capacity)
+        firstSeen.reserveCapacity(capacity)
+    }
+
     public init(_ open: [String: OpenFinding]) {
         for (id, h) in open.sorted(by: { $0.key < $1.key }) { add(id: id, h) }
     }

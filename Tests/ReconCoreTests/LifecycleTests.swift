@@ -130,11 +130,13 @@ struct LifecycleTests {
 }
 
 /// Open findings added from the state's bytes (as `StateStore.openFindings` reads them) are the
-/// ones added from strings: ids, nights, digests, types and first-seen runs.
+/// ones added from strings: ids, nights, digests, types and first-seen runs. Sized in advance
+/// (as the state sizes them from the last night), for fewer than come or for more, they hold the same.
 struct OpenFindingsBytesTests {
-    @Test func bytesAndStringsGiveTheSameOpenFindings() {
+    @Test(arguments: [nil, 100, 2_000])
+    func bytesAndStringsGiveTheSameOpenFindings(capacity: Int?) {
         let runs = [("20261101T000000Z", "2026-11-01T00:00:00Z"), ("20261102T000000Z", "2026-11-02T00:00:00Z")]
-        var fromStrings = OpenFindings(), fromBytes = OpenFindings()
+        var fromStrings = OpenFindings(), fromBytes = capacity.map(OpenFindings.init(capacity:)) ?? OpenFindings()
         for i in 0..<500 {
             let run = runs[(i / 7) % 2], id = "DUP-C-\(String(i * 7919, radix: 16))"
             let digest: Int64? = i % 5 == 0 ? nil : Int64(i) * -1_000_003
