@@ -218,7 +218,7 @@ public struct FindingIdKey: Comparable, Hashable, Sendable {
     public init?(parsing id: String) {
         var id = id
         guard let parsed = id.withUTF8({ p -> (UInt64, UInt64)? in
-            guard p.count == 22, (0...2).allSatisfy({ (0x41...0x5A).contains(p[$0]) }), p[3] == 0x2D,
+            guard p.count == Self.byteCount, (0...2).allSatisfy({ (0x41...0x5A).contains(p[$0]) }), p[3] == 0x2D,
                   p[4] == UInt8(ascii: "C") || p[4] == UInt8(ascii: "O"), p[5] == 0x2D,
                   let value = lowercaseHex16(UnsafeBufferPointer(rebasing: p[6...])) else { return nil }
             return ((0..<6).reduce(UInt64(0)) { $0 << 8 | UInt64(p[$1]) }, value)
@@ -232,9 +232,12 @@ public struct FindingIdKey: Comparable, Hashable, Sendable {
     /// The id as text.
     public var text: String { withBytes { String(decoding: $0, as: UTF8.self) } }
 
+    /// The bytes of an id as text: `TYP-E-` and 16 hex digits.
+    public static let byteCount = 22
+
     /// The id's 22 bytes, valid only inside `body`.
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { out in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.byteCount) { out in
             for i in 0..<6 { out[i] = UInt8(truncatingIfNeeded: prefix >> (40 - 8 * i)) }
             writeHex16(value, into: out, at: 6)
             return body(UnsafeBufferPointer(out))

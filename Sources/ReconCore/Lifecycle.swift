@@ -51,7 +51,7 @@ public struct OpenFindings: Sendable {
     /// a night's open findings then fill their arrays without growing them (each growth copies
     /// what is there into memory faulted in afresh).
     public init(capacity: Int) {
-        ids = ByteInterner(capacity: capacity, bytes: capacity * 22)
+        ids = ByteInterner(capacity: capacity, bytes: capacity * FindingIdKey.byteCount)
         nights.reserveCapacity(capacity)
         digests.reserveCapacity(capacity)
         hasDigest.reserveCapacity(capacity)

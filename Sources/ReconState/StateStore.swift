@@ -138,11 +138,12 @@ public final class StateStore {
         var out = OpenFindings()
         var spans: [CopyLine.Span] = []
         do {
-            // Sized for the last night's findings (open or waived: about what is open now).
+            // Sized for the last night's findings (open or waived: about what is open now), up
+            // to 16M (more would grow as before).
             let last = try connection.query("""
                 SELECT findings_total FROM recon.runs WHERE seq = (SELECT max(seq) FROM recon.runs)
                 """).first?[0].flatMap { Int($0) } ?? 0
-            if last > 0 { out = OpenFindings(capacity: min(last + last / 16, 1 << 26)) }
+            if last > 0 { out = OpenFindings(capacity: min(last + last / 16, 1 << 24)) }
             // A few hundred thousand rows a night: read as bytes, one String per distinct value.
             // The first-seen time comes as epoch seconds, formatted here once per distinct value
             // rather than by the server for every row.
