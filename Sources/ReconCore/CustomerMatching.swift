@@ -321,28 +321,17 @@ struct CustomerMatcher {
             comparer.compareFields(identities.unlinkedPairs, idx: idx, conflictKeys: conflicted.keys, into: &out)
             return out
         }
-        // With `parallel`, the findings so far are put in report order on another core while the
+        // With `parallel`, the findings so far are put in report order on another thread while the
         // near misses are named: naming changes no finding's type, entity or id, and its changes
-        // wait until both are done (meanwhile the array is shared, never copied).
+        // wait until both are done (meanwhile the array is shared, never copied). A thread of its
+        // own, not a piece of `Engine.map`: naming splits its own work into pieces, which a map
+        // nested in another would run one after the other.
         let reported = findings.count
-        var named: [(at: Int, candidates: [FindingMember])] = []
-        var orderSoFar: [Reconciler.ReportOrder]?
-        do {
-            enum Part { case named([(at: Int, candidates: [FindingMember])]), order([Reconciler.ReportOrder]) }
-            let matcher = self
-            let apart = decided.apartPairs
-            for part in Engine.map(parallel ? 2 : 1, { k -> Part in
-                if k == 1 { return .order(Reconciler.reportOrder(matcher.findings, matcher.findings.indices)) }
-                return .named(matcher.nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx,
-                                                     roots: identities.roots, names: names,
-                                                     decidedApart: { apart.contains(DecisionsApplied.pairKey($0, $1)) }))
-            }) {
-                switch part {
-                case .named(let n): named = n
-                case .order(let o): orderSoFar = o
-                }
-            }
-        }
+        let ordering = parallel ? BackgroundJob(inParallel: true, handing: findings) { Reconciler.reportOrder($0, $0.indices) } : nil
+        let apart = decided.apartPairs
+        let named = nameCandidates(identities.orphanFindings, records: identities.orphanRecords, idx: idx, roots: identities.roots,
+                                   names: names, decidedApart: { apart.contains(DecisionsApplied.pairKey($0, $1)) })
+        let orderSoFar = try? ordering?.take()
         steps.lap("customers.candidates")
         let compared = (try? fields.wait()) ?? []
         steps.lap("customers.fields")
@@ -684,8 +673,11 @@ struct CustomerMatcher {
     /// - Returns: per orphan finding with near misses, its index and the candidates to name.
     private func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
                                 names: NameCache, decidedApart: (Int32, Int32) -> Bool) -> [(at: Int, candidates: [FindingMember])] {
-        var named: [(at: Int, candidates: [FindingMember])] = []
-        guard !orphanFindings.isEmpty else { return named }
+        guard !orphanFindings.isEmpty else { return [] }
+        // With `parallel`, the pass over every address and the orphans themselves in two pieces
+        // each, joined in order: the candidates are the same for any number.
+        let pieces = parallel && orphanFindings.count >= 1 << 10 ? 2 : 1
+        func piece(_ k: Int, of n: Int) -> Range<Int> { n * k / pieces..<n * (k + 1) / pieces }
         // The records holding each orphan's phone (one pass; the phone groups of matching are not kept).
         var onPhone: [Int32: [Int32]] = [:]
         var asked = [Bool](repeating: false, count: idx.phones.count)
@@ -693,24 +685,34 @@ struct CustomerMatcher {
         for g in 0..<Int32(idx.count) where idx.phone[Int(g)] >= 0 && asked[Int(idx.phone[Int(g)])] {
             onPhone[idx.phone[Int(g)], default: []].append(g)
         }
-        // Local parts of the orphans' emails, by hash; then one pass over every address.
-        var wanted: [UInt64: [(orphan: Int32, localPart: [UInt8])]] = [:]
+        // The orphans by the hash of their email's local part; then one pass over every address.
+        // A hit compares the local parts themselves (read again from the interned addresses).
+        var wanted: [UInt64: [Int32]] = [:]
         var scratch: [UInt8] = []
         for g in records where idx.email[Int(g)] >= 0 {
             idx.emails.withBytes(idx.email[Int(g)]) { CandidateRule.localPart($0, into: &scratch) }
             if scratch.count >= CandidateRule.shortestLocalPart {
-                wanted[CandidateRule.localPartHash(scratch), default: []].append((g, scratch))
+                wanted[CandidateRule.localPartHash(scratch), default: []].append(g)
             }
         }
         var byLocalPart: [Int32: [Int32]] = [:]      // orphan → other addresses with its local part
         if !wanted.isEmpty {
-            // Every address's local part hashed as it is read; copied only on a hit.
-            for code in 0..<Int32(idx.emails.count) {
-                guard let orphans = wanted[idx.emails.withBytes(code) { CandidateRule.localPartHash($0) }] else { continue }
-                idx.emails.withBytes(code) { CandidateRule.localPart($0, into: &scratch) }
-                for o in orphans where idx.email[Int(o.orphan)] != code && o.localPart == scratch {
-                    byLocalPart[o.orphan, default: []].append(code)
+            let emails = idx.emails.count
+            for hits in Engine.map(pieces, { k -> [(orphan: Int32, code: Int32)] in
+                var hits: [(orphan: Int32, code: Int32)] = []
+                var theirs: [UInt8] = [], mine: [UInt8] = []
+                // Every address's local part hashed as it is read; copied only on a hit.
+                for code in piece(k, of: emails).lazy.map(Int32.init) {
+                    guard let orphans = wanted[idx.emails.withBytes(code) { CandidateRule.localPartHash($0) }] else { continue }
+                    idx.emails.withBytes(code) { CandidateRule.localPart($0, into: &theirs) }
+                    for o in orphans where idx.email[Int(o)] != code {
+                        idx.emails.withBytes(idx.email[Int(o)]) { CandidateRule.localPart($0, into: &mine) }
+                        if mine == theirs { hits.append((o, code)) }
+                    }
                 }
+                return hits
+            }) {
+                for hit in hits { byLocalPart[hit.orphan, default: []].append(hit.code) }
             }
         }
         var holders: [Int32: [Int32]] = [:]          // email code → its records (only those asked for)
@@ -718,37 +720,43 @@ struct CustomerMatcher {
             let codes = Set(byLocalPart.values.joined())
             for g in 0..<Int32(idx.count) where codes.contains(idx.email[Int(g)]) { holders[idx.email[Int(g)], default: []].append(g) }
         }
-        for (at, range) in orphanFindings {
-            let orphans = records[range]
-            // Most orphans share their phone with nobody and their local part with no other address.
-            if !orphans.contains(where: { g in
-                byLocalPart[g] != nil || (idx.phone[Int(g)] >= 0 && (onPhone[idx.phone[Int(g)]]?.count ?? 0) > 1)
-            }) { continue }
-            var candidates: [FindingMember] = []
-            var seen: Set<Int32> = []
-            for g in orphans {
-                let other = idx.system[Int(g)].other
-                var found: [(Int32, String)] = []
-                if idx.phone[Int(g)] >= 0, let holding = onPhone[idx.phone[Int(g)]] {
-                    for h in holding where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
-                        if let why = CandidateRule.samePhone(names[g], names[h]) { found.append((h, why)) }
+        // Each piece with its own copy of the names reduced so far (the cache fills as it is read).
+        let caches = (0..<pieces).map { $0 == 0 ? names : names.copy() }
+        return Engine.map(pieces) { k -> [(at: Int, candidates: [FindingMember])] in
+            let names = caches[k]
+            var named: [(at: Int, candidates: [FindingMember])] = []
+            for (at, range) in orphanFindings[piece(k, of: orphanFindings.count)] {
+                let orphans = records[range]
+                // Most orphans share their phone with nobody and their local part with no other address.
+                if !orphans.contains(where: { g in
+                    byLocalPart[g] != nil || (idx.phone[Int(g)] >= 0 && (onPhone[idx.phone[Int(g)]]?.count ?? 0) > 1)
+                }) { continue }
+                var candidates: [FindingMember] = []
+                var seen: Set<Int32> = []
+                for g in orphans {
+                    let other = idx.system[Int(g)].other
+                    var found: [(Int32, String)] = []
+                    if idx.phone[Int(g)] >= 0, let holding = onPhone[idx.phone[Int(g)]] {
+                        for h in holding where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
+                            if let why = CandidateRule.samePhone(names[g], names[h]) { found.append((h, why)) }
+                        }
+                    }
+                    for code in byLocalPart[g] ?? [] {
+                        for h in holders[code] ?? [] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
+                            if let why = CandidateRule.similarEmail(names[g], names[h]) { found.append((h, why)) }
+                        }
+                    }
+                    for (h, why) in found where seen.insert(h).inserted {
+                        candidates.append(FindingMember(system: other, recordId: idx.id(Int(h)), value: why, role: "candidate", row: idx.record[Int(h)]))
                     }
                 }
-                for code in byLocalPart[g] ?? [] {
-                    for h in holders[code] ?? [] where idx.system[Int(h)] == other && roots[Int(h)] != roots[Int(g)] && !decidedApart(g, h) {
-                        if let why = CandidateRule.similarEmail(names[g], names[h]) { found.append((h, why)) }
-                    }
-                }
-                for (h, why) in found where seen.insert(h).inserted {
-                    candidates.append(FindingMember(system: other, recordId: idx.id(Int(h)), value: why, role: "candidate", row: idx.record[Int(h)]))
-                }
+                guard !candidates.isEmpty else { continue }
+                candidates.sort { ($0.recordId, $0.value) < ($1.recordId, $1.value) }
+                if candidates.count > CandidateRule.limit { candidates.removeLast(candidates.count - CandidateRule.limit) }
+                named.append((at, candidates))
             }
-            guard !candidates.isEmpty else { continue }
-            candidates.sort { ($0.recordId, $0.value) < ($1.recordId, $1.value) }
-            if candidates.count > CandidateRule.limit { candidates.removeLast(candidates.count - CandidateRule.limit) }
-            named.append((at, candidates))
-        }
-        return named
+            return named
+        }.flatMap { $0 }
     }
 
     /// `SharedKey`'s verdict on records `p` (in identity `rp`) and `q` (in `rq`), which share a key.
@@ -886,6 +894,19 @@ final class NameCache {
         system = idx.system
         record = idx.record
     }
+
+    private init(_ other: NameCache) {
+        mirror = other.mirror
+        system = other.system
+        record = other.record
+        indexOf = other.indexOf
+        byText = other.byText
+        reduced = other.reduced
+    }
+
+    /// A cache of its own for another thread, holding the names reduced so far (shared until
+    /// either cache adds one).
+    func copy() -> NameCache { NameCache(self) }
 
     subscript(_ g: Int32) -> PersonName? {
         if let k = indexOf[g] { return k >= 0 ? reduced[Int(k)] : nil }

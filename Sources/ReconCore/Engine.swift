@@ -97,6 +97,14 @@ public final class BackgroundJob<T>: @unchecked Sendable {
         }
     }
 
+    /// `work(input)`, the job letting go of `input` as soon as `work` returns, before its result
+    /// is ready: once `wait` returns, the caller's own copy of a large array is the only one
+    /// left, and its next change copies nothing.
+    public convenience init<Input>(inParallel: Bool, handing input: Input, _ work: @escaping (Input) throws -> T) {
+        let slot = HandedOver(input)
+        self.init(inParallel: inParallel) { try work(slot.take()) }
+    }
+
     public func wait() throws -> T {
         done.wait()
         done.signal()   // a second wait returns at once
@@ -115,6 +123,16 @@ public final class BackgroundJob<T>: @unchecked Sendable {
 
     /// What `wait` throws once the result was taken.
     public struct Taken: Error {}
+}
+
+/// A value handed to one job, which takes it out once (`BackgroundJob(inParallel:handing:_:)`).
+private final class HandedOver<Value>: @unchecked Sendable {
+    private var value: Value?
+    init(_ value: Value) { self.value = value }
+    func take() -> Value {
+        defer { value = nil }
+        return value!
+    }
 }
 
 /// A `BackgroundJob` started later: by `start` (from any thread, once), or by `wait`.

@@ -1,3 +1,4 @@
+import Foundation
 import ReconCore
 import Testing
 
@@ -147,6 +148,42 @@ struct IdentityMatchingTests {
         let orphans = Dictionary(uniqueKeysWithValues: fs.filter { $0.type == .orphan }.map { ($0.members[0].recordId, $0.candidates.map(\.recordId)) })
         #expect(orphans["c1"] == ["e1"] && orphans["e1"] == ["c1"])
         #expect(orphans["c2"] == [] && orphans["e2"] == [])
+    }
+
+    /// Enough orphans for matching to name their near misses in two pieces (on two threads):
+    /// the same candidates, in the same findings, as on the slow path's one piece. Surnames are
+    /// letters (`Schab`, `Schac`, …); each CRM orphan has an ERP near miss by phone (Karin and
+    /// Katharina) and every third one another by its email's local part.
+    @Test func nearMissesAreTheSameInPiecesAsInOne() {
+        func surname(_ i: Int) -> String {
+            var s = "Sch", n = i
+            for _ in 0..<3 { s.append(Character(Unicode.Scalar(UInt8(ascii: "a") + UInt8(n % 26)))); n /= 26 }
+            return s
+        }
+        var crm: [C] = [], erp: [C] = []
+        for i in 0..<1_500 {
+            let phone = String(format: "%07d", 1_000_000 + i)
+            crm.append(C(id: "c\(i)", email: "karin.\(surname(i).lowercased())@firm.de", phone: "+49 151 2" + phone, name: "Karin \(surname(i))"))
+            erp.append(C(id: "e\(i)", email: "k.\(surname(i).lowercased())@web.de", phone: "0151 2" + phone, name: "Katharina \(surname(i))", country: "DE"))
+            if i % 3 == 0 {
+                erp.append(C(id: "m\(i)", email: "karin\(surname(i).lowercased())@mail.de", name: "Karin \(surname(i))"))
+            }
+        }
+        let m = MatchingTests.customers(crm, erp)
+        let fast = Reconciler.reconcile(m, config: MatchingTests.config).findings
+        let slow = Reconciler.reconcile(m, config: MatchingTests.config, fastPaths: false).findings
+        func named(_ fs: [Finding]) -> [String] {
+            fs.filter { !$0.candidates.isEmpty }.map { "\($0.id) \($0.detail) " + $0.candidates.map { "\($0.recordId)=\($0.value)" }.joined(separator: ",") }
+        }
+        let (a, b) = (named(fast), named(slow))
+        #expect(fast.count == slow.count && a.count == b.count)
+        #expect(zip(a, b).first { $0 != $1 } == nil)
+        // Every CRM orphan named its phone's near miss, and every third its email's as well.
+        let c7 = fast.first { $0.type == .orphan && $0.members.map(\.recordId) == ["c7"] }
+        #expect(c7?.candidates.map(\.recordId) == ["e7"])
+        let c9 = fast.first { $0.type == .orphan && $0.members.map(\.recordId) == ["c9"] }
+        #expect(c9?.candidates.map(\.recordId) == ["e9", "m9"])
+        #expect(fast.filter { $0.type == .orphan && $0.members.first?.system == .crm && !$0.candidates.isEmpty }.count == 1_500)
     }
 }
 
