@@ -537,11 +537,21 @@ struct AmountCodes {
 /// Where each trimmed customer and order id is in the mirror's tables (its first row), from the
 /// interners matching built: the plan and the reports find the records findings name without
 /// scanning millions of rows again.
-public struct RecordIndex: Sendable {
+///
+/// A class: the plan and the reports look rows up once or more per finding, and a struct of
+/// eight tables would be copied (each of its arrays retained and released) at every lookup.
+public final class RecordIndex: Sendable {
     let customerIds: PerSystem<ByteInterner>
     let customerRows: PerSystem<[Int32]>
     let orderIds: PerSystem<ByteInterner>
     let orderRows: PerSystem<[Int32]>
+
+    init(customerIds: PerSystem<ByteInterner>, customerRows: PerSystem<[Int32]>, orderIds: PerSystem<ByteInterner>, orderRows: PerSystem<[Int32]>) {
+        self.customerIds = customerIds
+        self.customerRows = customerRows
+        self.orderIds = orderIds
+        self.orderRows = orderRows
+    }
 
     public func customerRow(_ system: System, _ id: String) -> Int? {
         customerIds[system].find(id).map { Int(customerRows[system][Int($0)]) }
