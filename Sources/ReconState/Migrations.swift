@@ -465,6 +465,16 @@ public enum Migrations {
         COMMENT ON COLUMN recon.runs.planned_batch IS 'the night batch this run planned (new, or the pending one planned again unchanged)';
         COMMENT ON COLUMN recon.runs.plan_inputs_sha256 IS 'SHA-256 of what the batch was planned from: code, phone metadata, recon.yml, decisions, the extracts as read, findings left out, corrections in flight (ReconCore PlanInputs)';
         """),
+        Migration(version: 9, description: "run_findings found by run through a BRIN index instead of a primary key: a first night inserts hundreds of thousands of rows into one B-tree", sql: """
+        -- A run writes each finding it opened or resolved once, in its own transaction (a finding
+        -- is either tonight's or gone, never both), so the key guarded nothing the writer does not.
+        -- Rows arrive run after run, and run ids are the runs' start times: a BRIN index on run_id
+        -- finds one run's rows by the few block ranges that hold them, and costs an insert almost
+        -- nothing. (A lookup by finding_id alone never used the key, whose first column is run_id.)
+        ALTER TABLE recon.run_findings DROP CONSTRAINT IF EXISTS run_findings_pkey;
+        CREATE INDEX run_findings_run ON recon.run_findings USING brin (run_id);
+        COMMENT ON TABLE recon.run_findings IS 'findings each run opened (new, or waived when first seen) or resolved, once per run and finding; before schema 3 every finding of every run';
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }
