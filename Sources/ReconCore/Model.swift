@@ -163,6 +163,17 @@ public struct Mirror: Sendable {
         system == .crm ? crmOrders : erpOrders
     }
 
+    /// A system's customers, lent rather than copied: for lookups once or more per finding
+    /// (the plan, the reports), where copying the table retains and releases each of its
+    /// arrays, on objects every thread shares.
+    public subscript(customers system: System) -> Table<CustomerRecord> {
+        _read { if system == .crm { yield crmCustomers } else { yield erpCustomers } }
+    }
+    /// A system's orders, lent rather than copied (`mirror[customers:]`).
+    public subscript(orders system: System) -> Table<OrderRecord> {
+        _read { if system == .crm { yield crmOrders } else { yield erpOrders } }
+    }
+
     public func count(_ extract: Extract) -> Int {
         switch extract {
         case .crmCustomers: return crmCustomers.records.count

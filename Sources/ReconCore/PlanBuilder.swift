@@ -56,7 +56,7 @@ public final class PlanBuilder {
             }
         }
         for s in System.allCases where !wantOrders[s]!.isEmpty {
-            let recs = mirror.orders(s).records
+            let recs = mirror[orders: s].records
             for i in 0..<recs.count {
                 if let id = ValueNormaliser.trimmed(recs.field(i, OrderRecord.Field.id)), wantOrders[s]!.contains(id), orders[s]![id] == nil { orders[s]![id] = i }
             }
@@ -67,7 +67,7 @@ public final class PlanBuilder {
         }
         wantCustomers[.crm]!.formUnion(customersOfMissingOrders)
         for s in System.allCases {
-            let recs = mirror.customers(s).records
+            let recs = mirror[customers: s].records
             let want = wantCustomers[s]!, wantOther = wantCustomers[s.other]!
             for i in 0..<recs.count {
                 let ext = ValueNormaliser.trimmed(recs.field(i, CustomerRecord.Field.externalId))
@@ -86,10 +86,10 @@ public final class PlanBuilder {
     }
 
     func customer(_ s: System, _ id: String) -> CustomerRecord? {
-        customerRow(s, id).map { mirror.customers(s).records[$0] }
+        customerRow(s, id).map { mirror[customers: s].records[$0] }
     }
     func order(_ s: System, _ id: String) -> OrderRecord? {
-        orderRow(s, id).map { mirror.orders(s).records[$0] }
+        orderRow(s, id).map { mirror[orders: s].records[$0] }
     }
     func customerRow(_ s: System, _ id: String) -> Int? {
         recordIndex.map { $0.customerRow(s, id) } ?? customers[s]?[id]
@@ -106,10 +106,10 @@ public final class PlanBuilder {
         recordIndex.map { $0.row(of: m, .order) } ?? orders[m.system]?[m.recordId]
     }
     func customer(_ m: FindingMember) -> CustomerRecord? {
-        customerRow(m).map { mirror.customers(m.system).records[$0] }
+        customerRow(m).map { mirror[customers: m.system].records[$0] }
     }
     func order(_ m: FindingMember) -> OrderRecord? {
-        orderRow(m).map { mirror.orders(m.system).records[$0] }
+        orderRow(m).map { mirror[orders: m.system].records[$0] }
     }
     /// Whether a customer of the findings is in an external-id link that resolves.
     func isLinked(_ s: System, _ id: String) -> Bool {
@@ -180,7 +180,7 @@ public final class PlanBuilder {
                 }
                 if let email = r.email { payload["email"] = writable.email(email) ?? payload["email"] }
                 if let phone = r.phone { payload["phone"] = writable.phone(phone, country: r.country) ?? payload["phone"] }
-                for (i, name) in mirror.customers(system).attributeNames.enumerated() {
+                for (i, name) in mirror[customers: system].attributeNames.enumerated() {
                     if let v = ValueNormaliser.trimmed(r.attributes[i]) { payload[name] = v }
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
@@ -299,7 +299,7 @@ public final class PlanBuilder {
         for (name, get) in fields {
             if let v = ranked.lazy.compactMap({ get($0.record) }).first(where: { !$0.trimmingWhitespace().isEmpty }) { values[name] = v }
         }
-        for (i, name) in mirror.customers(system).attributeNames.enumerated() {
+        for (i, name) in mirror[customers: system].attributeNames.enumerated() {
             if let v = ranked.lazy.compactMap({ ValueNormaliser.trimmed($0.record.attributes[i]) }).first { values[name] = v }
         }
         if let email = values["email"] { values["email"] = writable.email(email) ?? email }
@@ -319,12 +319,12 @@ public final class PlanBuilder {
         var out: [PlanAction] = []
         for (member, counterpart) in [(crm, erp.recordId), (erp, crm.recordId)] {
             let (system, id) = (member.system, member.recordId)
-            let table = f.entity == .customer ? mirror.customers(system).has("external_id") : mirror.orders(system).has("external_id")
+            let table = f.entity == .customer ? mirror[customers: system].has("external_id") : mirror[orders: system].has("external_id")
             guard table else { continue }   // this system's query does not map external_id: nothing to set there
             // The one field read from its row: the whole record is not built for it.
             let current = f.entity == .customer
-                ? customerRow(member).flatMap { mirror.customers(system).records.field($0, CustomerRecord.Field.externalId) }
-                : orderRow(member).flatMap { mirror.orders(system).records.field($0, OrderRecord.Field.externalId) }
+                ? customerRow(member).flatMap { mirror[customers: system].records.field($0, CustomerRecord.Field.externalId) }
+                : orderRow(member).flatMap { mirror[orders: system].records.field($0, OrderRecord.Field.externalId) }
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, finding: f,
@@ -347,7 +347,7 @@ public final class PlanBuilder {
     func updateField(_ f: Finding, _ writable: WritableValues, _ reasons: inout SharedTexts) -> PlanAction? {
         guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
-        let mapped = f.entity == .customer ? mirror.customers(owner.other).has(f.field) : mirror.orders(owner.other).has(f.field)
+        let mapped = f.entity == .customer ? mirror[customers: owner.other].has(f.field) : mirror[orders: owner.other].has(f.field)
         guard mapped else { return nil }
         // The raw values as the systems hold them (the finding may carry trimmed attribute
         // values): that one field of the record, not the whole record.
@@ -355,18 +355,18 @@ public final class PlanBuilder {
             typealias C = CustomerRecord.Field
             typealias O = OrderRecord.Field
             let s = m.system
-            func customerField(_ k: Int) -> String? { customerRow(m).flatMap { mirror.customers(s).records.field($0, k) } }
-            func orderField(_ k: Int) -> String? { orderRow(m).flatMap { mirror.orders(s).records.field($0, k) } }
+            func customerField(_ k: Int) -> String? { customerRow(m).flatMap { mirror[customers: s].records.field($0, k) } }
+            func orderField(_ k: Int) -> String? { orderRow(m).flatMap { mirror[orders: s].records.field($0, k) } }
             switch (f.entity, f.field) {
             case (.customer, "email"): return customerField(C.email)
             case (.customer, "phone"): return customerField(C.phone)
             case (.order, "amount"): return orderField(O.amount)
             case (.order, "currency"): return orderField(O.currency)
             case (.customer, let name):
-                guard let i = mirror.customers(s).attributeNames.firstIndex(of: name) else { return nil }
+                guard let i = mirror[customers: s].attributeNames.firstIndex(of: name) else { return nil }
                 return customerField(CustomerRecord.fixedFields + i)
             case (.order, let name):
-                guard let i = mirror.orders(s).attributeNames.firstIndex(of: name) else { return nil }
+                guard let i = mirror[orders: s].attributeNames.firstIndex(of: name) else { return nil }
                 return orderField(OrderRecord.fixedFields + i)
             }
         }
@@ -376,7 +376,7 @@ public final class PlanBuilder {
         switch (f.entity, f.field) {
         case (.customer, "email"): newValue = writable.email(newValue) ?? newValue
         case (.customer, "phone"):
-            let country = customerRow(source).flatMap { mirror.customers(owner).records.field($0, CustomerRecord.Field.country) }
+            let country = customerRow(source).flatMap { mirror[customers: owner].records.field($0, CustomerRecord.Field.country) }
             newValue = writable.phone(newValue, country: country) ?? newValue
         default: break
         }

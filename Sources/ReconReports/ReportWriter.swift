@@ -459,7 +459,7 @@ struct RecordLookup {
             var c: [String: Int] = [:]
             let wc = wanted[s]![.customer]!
             if !wc.isEmpty {
-                let recs = mirror.customers(s).records
+                let recs = mirror[customers: s].records
                 for i in 0..<recs.count {
                     if let id = ValueNormaliser.trimmed(recs.field(i, CustomerRecord.Field.id)), wc.contains(id), c[id] == nil { c[id] = i }
                 }
@@ -468,7 +468,7 @@ struct RecordLookup {
             var o: [String: Int] = [:]
             let wo = wanted[s]![.order]!
             if !wo.isEmpty {
-                let recs = mirror.orders(s).records
+                let recs = mirror[orders: s].records
                 for i in 0..<recs.count {
                     if let id = ValueNormaliser.trimmed(recs.field(i, OrderRecord.Field.id)), wo.contains(id), o[id] == nil { o[id] = i }
                 }
@@ -485,7 +485,7 @@ struct RecordLookup {
     }
 
     func order(_ m: FindingMember) -> OrderRecord? {
-        row(of: m, .order).map { mirror.orders(m.system).records[$0] }
+        row(of: m, .order).map { mirror[orders: m.system].records[$0] }
     }
 
     /// The row store's field for each of the ten columns; -1: empty for this entity.
@@ -504,7 +504,7 @@ struct RecordLookup {
     func writeRow(_ entity: Entity, _ m: FindingMember, into csv: inout CSVWriter) {
         let s = m.system
         let row = row(of: m, entity)
-        let store = entity == .customer ? mirror.customers(s).records.store : mirror.orders(s).records.store
+        let store = entity == .customer ? mirror[customers: s].records.store : mirror[orders: s].records.store
         for k in entity == .customer ? Self.customerColumns : Self.orderColumns {
             guard let row, k >= 0 else { csv.field(bytes: nil); continue }
             store.withField(row, k) { csv.field(bytes: $0) }
