@@ -110,7 +110,7 @@ public struct BatchSummary: Sendable, Equatable {
     public init(_ plan: Plan, excluded: Set<String> = []) {
         // A batch has a few operations and targets: a short list searched in order, no hash per action.
         var rows: [Row] = []
-        for a in plan.actions {
+        for a in plan.actions.prefetching {
             let (op, system, entity) = (a.operation, a.system, a.entity)
             var k = rows.firstIndex { $0.operation == op && $0.system == system && $0.entity == entity }
             if k == nil {

@@ -113,7 +113,7 @@ public struct FindingMember: Sendable, Equatable {
 /// records involved), never from run order, so the same problem has the same id every night.
 ///
 /// Its fields live in one copy-on-write box (`CopyOnWrite`): copying a finding is one reference count.
-public struct Finding: Sendable {
+public struct Finding: Sendable, Prefetchable {
     private struct Fields {
         var type: FindingType
         var entity: Entity
@@ -131,6 +131,9 @@ public struct Finding: Sendable {
     }
 
     private var fields: CopyOnWrite<Fields>
+
+    /// A finding is its box's reference and nothing else.
+    @inlinable public static var boxOffset: Int { 0 }
 
     // Type and entity are fixed once made: the id's prefix follows from them.
     public var type: FindingType { fields.value.type }

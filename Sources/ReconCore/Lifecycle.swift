@@ -145,7 +145,7 @@ public struct OpenFindings: Sendable {
 }
 
 /// A finding of this run with its lifecycle.
-public struct TrackedFinding: Sendable {
+public struct TrackedFinding: Sendable, Prefetchable {
     public var finding: Finding { didSet { (idValue, group) = Self.place(of: finding) } }
     /// The finding's id number, kept beside it with its type and entity (`idKey`, `type`,
     /// `entity`): the night's counts, groupings and orderings read them here instead of reaching
@@ -170,6 +170,9 @@ public struct TrackedFinding: Sendable {
         self.firstSeenAt = firstSeenAt; self.nightsOpen = nightsOpen; self.changed = changed
         (idValue, group) = Self.place(of: finding)
     }
+
+    /// `finding` comes first.
+    @inlinable public static var boxOffset: Int { Finding.boxOffset }
 
     private static func place(of f: Finding) -> (UInt64, UInt8) {
         (f.idValue, UInt8(f.type.group(with: f.entity)))
@@ -208,7 +211,7 @@ public struct Lifecycle: Sendable {
         var seen = [Bool](repeating: false, count: open.count)
         var seenCount = 0
         let (waived, settling) = (FindingIdKey.keys(of: waived), FindingIdKey.keys(of: settling))
-        for f in findings {
+        for f in findings.prefetching {
             var state = waived.isEmpty ? nil : waived.contains(f.idKey) ? LifecycleStatus.waived : nil
             if state == nil, !settling.isEmpty, settling.contains(f.idKey) { state = .settling }
             if let i = open.isEmpty ? nil : open.index(of: f) {

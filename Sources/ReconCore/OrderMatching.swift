@@ -699,7 +699,10 @@ public enum Reconciler {
     static func reportOrder(_ findings: [Finding], _ range: Range<Int>) -> [ReportOrder] {
         var keys: [ReportOrder] = []
         keys.reserveCapacity(range.count)
-        for i in range { keys.append(ReportOrder(group: group(findings[i]), value: findings[i].idValue, index: i)) }
+        for i in range {
+            findings.prefetch(i + prefetchDistance)
+            keys.append(ReportOrder(group: group(findings[i]), value: findings[i].idValue, index: i))
+        }
         keys.sort()
         return keys
     }
@@ -739,12 +742,18 @@ public enum Reconciler {
             let ga = order[i].group, gb = group(b[j])
             precondition(ga != gb, "recon: customer and order findings share a type and entity")
             if ga < gb {
-                while i < order.count, order[i].group == ga { out.append(a[order[i].index]); i += 1 }
+                while i < order.count, order[i].group == ga {
+                    if i + prefetchDistance < order.count { a.prefetch(order[i + prefetchDistance].index) }
+                    out.append(a[order[i].index]); i += 1
+                }
             } else {
-                while j < b.count, group(b[j]) == gb { out.append(b[j]); j += 1 }
+                while j < b.count, group(b[j]) == gb { b.prefetch(j + prefetchDistance); out.append(b[j]); j += 1 }
             }
         }
-        while i < order.count { out.append(a[order[i].index]); i += 1 }
+        while i < order.count {
+            if i + prefetchDistance < order.count { a.prefetch(order[i + prefetchDistance].index) }
+            out.append(a[order[i].index]); i += 1
+        }
         out.append(contentsOf: b[j...])
         return out
     }

@@ -35,7 +35,7 @@ public enum Operation: String, Sendable, CaseIterable {
 /// Like `Finding`, its fields live in one copy-on-write box (`CopyOnWrite`). A dense night's batch
 /// holds hundreds of thousands of actions, so the box keeps its id as the number its text is made
 /// from, and a first finding id beside the rarer others (no array for the usual one).
-public struct PlanAction: Sendable, Equatable {
+public struct PlanAction: Sendable, Equatable, Prefetchable {
     private struct Fields: Equatable {
         /// The 16 hex digits of the id (`actionId`).
         var id: UInt64
@@ -55,6 +55,9 @@ public struct PlanAction: Sendable, Equatable {
     }
 
     private var fields: CopyOnWrite<Fields>
+
+    /// An action is its box's reference and nothing else.
+    @inlinable public static var boxOffset: Int { 0 }
 
     /// `ACT-` + 16 hex digits (`makeId`).
     public var actionId: String { "ACT-" + hex16(fields.value.id) }
@@ -306,6 +309,7 @@ public struct Plan: Sendable {
     private func appendAction(_ i: Int, to out: inout [UInt8]) {
         func raw(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
         func q(_ s: String?) { if let s { JSONText.appendQuoted(s, to: &out) } else { raw("null") } }
+        actions.prefetch(i + prefetchDistance)
         let a = actions[i]
         if i > 0 { raw(",\n") }
         // The id needs no escaping: its bytes between quotes.
@@ -402,7 +406,7 @@ public struct Plan: Sendable {
     static func sortedById(_ actions: [PlanAction]) -> [PlanAction] {
         var keys: [(UInt64, Int)] = []
         keys.reserveCapacity(actions.count)
-        for (i, a) in actions.enumerated() { keys.append((a.idValue, i)) }
+        for (i, a) in actions.prefetching.enumerated() { keys.append((a.idValue, i)) }
         keys.sort { $0 < $1 }
         return keys.map { actions[$0.1] }
     }

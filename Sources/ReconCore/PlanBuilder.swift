@@ -38,7 +38,7 @@ public final class PlanBuilder {
             // `isLinked`); only the ERP customers naming the CRM customers of missing orders are
             // collected here.
             let erp = mirror.erpCustomers.records
-            for f in findings where f.type == .missingOrder {
+            for f in findings.prefetching where f.type == .missingOrder {
                 guard let m = f.members.first, m.system == .crm, let row = recordIndex.row(of: m, .order),
                       let cid = ValueNormaliser.trimmed(mirror.crmOrders.records.field(row, OrderRecord.Field.customerId)),
                       erpCustomerByCrmId[cid] == nil,
@@ -161,7 +161,7 @@ public final class PlanBuilder {
             human.append(HumanItem(finding: f, records: f.members.map { "\($0.system.rawValue):\($0.recordId)" },
                                    reason: reasons.shared(reason)))
         }
-        for f in findings {
+        for f in findings.prefetching {
             switch PlanDecision.route(f, ownership: ownership) {
             case .human(let reason):
                 toHuman(f, reason)
@@ -218,7 +218,7 @@ public final class PlanBuilder {
         let n = actions.count
         var keys: [(hash: Int, index: Int32)] = []
         keys.reserveCapacity(n)
-        for (i, a) in actions.enumerated() { keys.append((Target(a).hashValue, Int32(i))) }
+        for (i, a) in actions.prefetching.enumerated() { keys.append((Target(a).hashValue, Int32(i))) }
         keys.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.index < $1.index }
         var leads = [Bool](repeating: false, count: n)
         var groups: [Int: [Int]] = [:]      // first action of a target with several → all of them, in order

@@ -92,7 +92,7 @@ public struct SettleWindow: Sendable {
     public func settling(_ findings: [Finding], recent: RecentRecords) -> Set<String> {
         guard !recent.isEmpty else { return [] }
         var ids: Set<String> = []
-        for f in findings {
+        for f in findings.prefetching {
             let records = f.entity == .customer ? recent.customers : recent.orders
             if f.members.contains(where: { records[$0.system].contains($0.recordId) }) { ids.insert(f.id) }
         }

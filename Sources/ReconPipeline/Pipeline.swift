@@ -858,9 +858,8 @@ public struct Pipeline {
         if let failOn = config.failOn {
             // Counted in place (a filter would copy every finding).
             var n = 0
-            for i in lifecycle.current.indices
-            where lifecycle.current[i].status != .waived && lifecycle.current[i].status != .settling
-                && lifecycle.current[i].finding.severity >= failOn { n += 1 }
+            for t in lifecycle.current.prefetching
+            where t.status != .waived && t.status != .settling && t.finding.severity >= failOn { n += 1 }
             if n > 0 { out.append("\(n) open findings at or above \(failOn.rawValue) (fail_on)") }
         }
         for t in config.thresholds {

@@ -52,7 +52,7 @@ public enum BatchPage {
         // Per operation and target: how many actions, and the first ones, which the page shows
         // (the summary's rows, in its order: a batch has a few such groups).
         var shown = summary.rows.map { _ in [PlanAction]() }
-        for a in plan.actions {
+        for a in plan.actions.prefetching {
             let g = summary.rows.firstIndex { $0.operation == a.operation && $0.system == a.system && $0.entity == a.entity }!
             if shown[g].count < rowsPerGroup { shown[g].append(a) }
         }

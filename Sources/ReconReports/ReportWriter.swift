@@ -181,7 +181,7 @@ public struct ReportWriter {
 
     public func findingsCSV(_ findings: [TrackedFinding], into csv: inout CSVWriter) {
         csv.row(Self.findingsHeader)
-        for t in findings {
+        for t in findings.prefetching {
             let f = t.finding
             let (type, entity, severity) = (f.type.rawValue, f.entity.rawValue, f.severity.rawValue)
             let (matchedOn, field, detail, nights) = (f.matchedOn, f.field, f.detail, String(t.nightsOpen))
@@ -202,7 +202,7 @@ public struct ReportWriter {
 
     public static func planCSV(_ plan: Plan, into csv: inout CSVWriter) {
         csv.row(["action_id", "operation", "system", "entity", "record_id", "field", "old_value", "new_value", "finding_ids", "reason", "tier"])
-        for a in plan.actions {
+        for a in plan.actions.prefetching {
             a.withActionIdBytes { csv.field(bytes: $0) }; csv.field(a.operation.rawValue); csv.field(a.system.rawValue); csv.field(a.entity.rawValue)
             csv.field(a.recordId); csv.field(a.field); csv.field(a.oldValue ?? ""); csv.field(a.newValue ?? "")
             if let key = a.singleFindingKey { key.withBytes { csv.field(bytes: $0) } } else { csv.field(a.singleFindingId ?? a.findingIds.joined(separator: " ")) }
@@ -228,7 +228,7 @@ public struct ReportWriter {
             if field == "amount", let n = ValueNormaliser.amount(v) { return x.number(n) }
             x.text(v)
         }
-        for a in plan.actions {
+        for a in plan.actions.prefetching {
             x.beginRow()
             a.withActionIdBytes { x.text(bytes: $0) }; x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
             x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let key = a.singleFindingKey { key.withBytes { x.text(bytes: $0) } } else if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
@@ -346,13 +346,13 @@ public struct ReportWriter {
     /// The per-type CSV for reviewers, with the columns they need side by side.
     func typeCSV(_ type: FindingType, _ findings: [Finding], _ lookup: RecordLookup) -> [UInt8] { var csv = CSVWriter(); typeCSV(type, findings, lookup, into: &csv); return csv.bytes }
 
-    func typeCSV<Findings: Collection>(_ type: FindingType, _ findings: Findings, _ lookup: RecordLookup, into csv: inout CSVWriter)
+    func typeCSV<Findings: PrefetchingCollection>(_ type: FindingType, _ findings: Findings, _ lookup: RecordLookup, into csv: inout CSVWriter)
     where Findings.Element == Finding {
         switch type {
         case .duplicate, .orphan:
             csv.row(["finding_id", "entity", "system", "record_id", "matched_on", "tier", "detail", "external_id", "name", "email",
                      "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at", "candidates"])
-            for f in findings {
+            for f in findings.prefetching {
                 // Near misses as system:id (why), for orphans (`CandidateRule`).
                 let candidates = CandidateRule.listed(f.candidates, separator: "; ")
                 for m in f.members {
@@ -365,7 +365,7 @@ public struct ReportWriter {
             }
         case .missingOrder:
             csv.row(["finding_id", "crm_order_id", "customer_id", "status", "amount", "currency", "created_at", "detail"])
-            for f in findings {
+            for f in findings.prefetching {
                 for m in f.members {
                     let o = lookup.order(m)
                     f.withIdBytes { csv.field(bytes: $0) }
@@ -375,7 +375,7 @@ public struct ReportWriter {
             }
         case .statusMismatch, .fieldMismatch:
             csv.row(["finding_id", "entity", "crm_id", "erp_id", "field", "crm_value", "erp_value", "detail"])
-            for f in findings {
+            for f in findings.prefetching {
                 let crm = f.members.first { $0.system == .crm }, erp = f.members.first { $0.system == .erp }
                 f.withIdBytes { csv.field(bytes: $0) }
                 csv.row([f.entity.rawValue, crm?.recordId ?? "", erp?.recordId ?? "", f.field,
@@ -383,7 +383,7 @@ public struct ReportWriter {
             }
         case .unlinked, .conflict:
             csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "tier", "value", "detail"])
-            for f in findings {
+            for f in findings.prefetching {
                 for m in f.members {
                     f.withIdBytes { csv.field(bytes: $0) }
                     csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, f.tier?.rawValue ?? "", m.value, f.detail])
@@ -391,7 +391,7 @@ public struct ReportWriter {
             }
         case .invalid:
             csv.row(["finding_id", "entity", "system", "record_id", "field", "value", "detail"])
-            for f in findings {
+            for f in findings.prefetching {
                 for m in f.members {
                     f.withIdBytes { csv.field(bytes: $0) }
                     csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, f.field, m.value, f.detail])
@@ -599,7 +599,7 @@ public final class ReportFolder {
             let lookup = RecordLookup(mirror, only: index == nil ? current.map(\.finding) : [], index: index)
             for type in FindingType.allCases {
                 var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
-                writer.typeCSV(type, byType[type.order].lazy.map { current[Int($0)].finding }, lookup, into: &csv)
+                writer.typeCSV(type, FindingsAt(current, rows: byType[type.order]), lookup, into: &csv)
                 try csv.finish()
             }
         }
@@ -651,4 +651,15 @@ public final class ReportFolder {
 
     /// Removes the temporary folder (after an error).
     public func discard() { try? FileManager.default.removeItem(atPath: tempPath) }
+}
+
+/// The findings of `all` at `rows`, in that order (one type's, for its CSV), read in place.
+struct FindingsAt: PrefetchingCollection {
+    let all: [TrackedFinding]
+    let rows: [Int32]
+    init(_ all: [TrackedFinding], rows: [Int32]) { self.all = all; self.rows = rows }
+    var startIndex: Int { 0 }
+    var endIndex: Int { rows.count }
+    subscript(i: Int) -> Finding { all[Int(rows[i])].finding }
+    @inline(__always) func prefetch(_ i: Int) { if i < rows.count { all.prefetch(Int(rows[i])) } }
 }

@@ -322,6 +322,7 @@ public final class StateStore {
             COPY recon.findings (finding_id, type, entity, severity, field, records, detail, first_seen_run, first_seen_at,
                 last_seen_run, last_seen_at, nights_open, open, first_seen_seq, digest) FROM STDIN (FORMAT binary)
             """, count: written.count) { i, row in
+            current.prefetch(rows: written, ahead: i)
             let t = current[written[i]]
             Self.describe(t.finding, into: &row)
             row.text(t.firstSeenRun)
@@ -337,6 +338,7 @@ public final class StateStore {
         try connection.copyInBinary("COPY recon.run_findings (run_id, finding_id, status) FROM STDIN (FORMAT binary)",
                                     count: opened.count) { i, row in
             row.text(runId)
+            current.prefetch(rows: opened, ahead: i)
             let t = current[opened[i]]
             Self.idText(t.finding, into: &row)
             row.text(t.status.rawValue)
@@ -353,6 +355,7 @@ public final class StateStore {
             """)
         let at = try microseconds(of: Self.firstSeenTimes(current, written))
         try connection.copyInBinary("COPY cur FROM STDIN (FORMAT binary)", count: written.count) { i, row in
+            current.prefetch(rows: written, ahead: i)
             let t = current[written[i]]
             Self.describe(t.finding, into: &row)
             row.text(t.status.rawValue)

@@ -65,3 +65,43 @@ struct EngineMapTests {
         #expect(seen == nil, "a piece's closure outlived the map")
     }
 }
+
+/// `Prefetchable`: the bytes at `boxOffset` are the reference to the value's box (what the loops
+/// read to ask for it), and walking `prefetching` gives every element once, in order.
+struct PrefetchingTests {
+    static func finding(_ n: Int) -> Finding {
+        Finding(type: .orphan, entity: .customer, severity: .warning, members: [FindingMember(system: .crm, recordId: "C\(n)")])
+    }
+
+    static func reference<T>(_ value: T, at offset: Int) -> UInt {
+        withUnsafeBytes(of: value) { $0.load(fromByteOffset: offset, as: UInt.self) }
+    }
+
+    @Test func theBoxOffsetHoldsTheReferenceToTheBox() {
+        #expect(MemoryLayout<Finding>.size == MemoryLayout<UInt>.size)
+        #expect(MemoryLayout<PlanAction>.size == MemoryLayout<UInt>.size)
+        let a = Self.finding(1)
+        var copy = a
+        // A copy shares the box; another finding, or the copy once written to, has its own.
+        #expect(Self.reference(copy, at: Finding.boxOffset) == Self.reference(a, at: Finding.boxOffset))
+        #expect(Self.reference(Self.finding(2), at: Finding.boxOffset) != Self.reference(a, at: Finding.boxOffset))
+        copy.detail = "changed"
+        #expect(Self.reference(copy, at: Finding.boxOffset) != Self.reference(a, at: Finding.boxOffset))
+        let tracked = TrackedFinding(finding: a, status: .new, firstSeenRun: "r", firstSeenAt: "t", nightsOpen: 1)
+        #expect(Self.reference(tracked, at: TrackedFinding.boxOffset) == Self.reference(a, at: Finding.boxOffset))
+        let action = PlanAction(operation: .link, system: .crm, entity: .customer, recordId: "C1", field: "external_id",
+                                oldValue: nil, newValue: "K1", finding: a, reason: "r")
+        var other = action
+        other.newValue = "K2"
+        #expect(Self.reference(other, at: PlanAction.boxOffset) != Self.reference(action, at: PlanAction.boxOffset))
+    }
+
+    @Test(arguments: [0, 1, 7, 8, 9, 100])
+    func everyElementOnceInOrder(count: Int) {
+        let all = (0..<count).map(Self.finding)
+        #expect(Array(all.prefetching).map(\.idValue) == all.map(\.idValue))
+        let slice = all.dropFirst(min(3, count))
+        #expect(Array(slice.prefetching).map(\.idValue) == slice.map(\.idValue))
+        for i in 0...count + 10 { all.prefetch(i); slice.prefetch(i + slice.startIndex) }   // past the end: nothing
+    }
+}
