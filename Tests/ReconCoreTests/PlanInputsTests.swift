@@ -82,6 +82,36 @@ struct PlanInputsTests {
         #expect(digest(store(rows, asLines: true)) != digest(store([["a", nil], ["", "c"]], asLines: true)))
     }
 
+    /// The extracts' bytes go through `ChangeDigest`: any one bit flipped anywhere in a run
+    /// (within a 32-byte block, across blocks, in the padded last one), a zero byte more, or the
+    /// same bytes cut into runs at another place, gives another digest.
+    @Test func theChangeDigestSeesEveryBitAndEveryCut() {
+        func digest(_ runs: [[UInt8]]) -> [UInt8] {
+            var d = ChangeDigest()
+            for r in runs { r.withUnsafeBytes { d.update($0) } }
+            var out: [UInt8] = []
+            d.finish { out = Array($0) }
+            return out
+        }
+        var seen: Set<[UInt8]> = []
+        for n in [0, 1, 7, 8, 31, 32, 33, 64, 95, 100] {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ n) }
+            let base = digest([bytes])
+            #expect(base.count == 32)
+            #expect(digest([bytes]) == base)
+            #expect(seen.insert(base).inserted, "runs of \(n) bytes")
+            for i in 0..<n {
+                for bit in 0..<8 {
+                    var changed = bytes
+                    changed[i] ^= 1 << bit
+                    #expect(digest([changed]) != base, "bit \(bit) of byte \(i) of \(n)")
+                }
+            }
+            #expect(digest([bytes + [0]]) != base)
+            if n > 1 { #expect(digest([Array(bytes[..<(n / 2)]), Array(bytes[(n / 2)...])]) != base) }
+        }
+    }
+
     /// A config built in code (not read from a file) cannot be named: such a night plans in full.
     @Test func aConfigBuiltInCodeHasNoDigest() throws {
         var config = ReconConfig()
