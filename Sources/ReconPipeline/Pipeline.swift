@@ -634,6 +634,9 @@ public struct Pipeline {
             try xlsxJob.wait()
             return (.new(plan: plan, sha256: sha, inputs: inputs), ms, sent)
         }
+        // The CSV per type needs no lifecycle: written beside it (one thread's pass over the findings).
+        let types = folder.beginTypeCSVs(outcome.findings, mirror: mirror, index: options.fastPaths ? outcome.index : nil,
+                                         parallel: options.fastPaths)
         var lifecycle: Lifecycle
         do {
             lifecycle = Lifecycle.compute(findings: outcome.findings, open: state.open, waived: waived, settling: settling, runId: runId,
@@ -645,6 +648,7 @@ public struct Pipeline {
             }
         } catch {
             _ = try? planJob.wait()
+            _ = try? types.wait()
             folder.discard()
             throw error
         }
@@ -679,7 +683,7 @@ public struct Pipeline {
         do {
             do {
                 try folder.writeFindings(lifecycle: lifecycle, mirror: mirror, index: options.fastPaths ? outcome.index : nil,
-                                         parallel: options.fastPaths)
+                                         parallel: options.fastPaths, types: types)
                 if let (p, ms, sent) = try planJob.wait() {
                     alreadySent = sent
                     summary.timingsMs.append(("plan", ms))

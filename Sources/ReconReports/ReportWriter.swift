@@ -573,42 +573,58 @@ public final class ReportFolder {
         try csv.finish()
     }
 
+    /// The CSV per type, begun from the night's findings before their lifecycle is known (those
+    /// files show no lifecycle column): on a thread of their own when `parallel`, beside the
+    /// lifecycle's pass, which runs on one thread. `writeFindings` waits for them.
+    public final class TypeCSVs: Sendable {
+        fileprivate let job: BackgroundJob<Void>
+        fileprivate init(_ job: BackgroundJob<Void>) { self.job = job }
+        /// Waits until they are written (an error is passed on): nothing else writes into the
+        /// folder once this returns.
+        public func wait() throws { try job.wait() }
+    }
+
+    /// Starts the CSV per type (see `TypeCSVs`), in the order of `findings` within each type.
+    public func beginTypeCSVs(_ findings: [Finding], mirror: Mirror, index: RecordIndex?, parallel: Bool) -> TypeCSVs {
+        let (temp, writer) = (tempPath, writer)
+        // Grouped by type in one pass (not one pass per type), by position.
+        var byType = [[Int32]](repeating: [], count: FindingType.allCases.count)
+        for (i, f) in findings.prefetching.enumerated() { byType[f.type.order].append(Int32(i)) }
+        return TypeCSVs(BackgroundJob(inParallel: parallel) { [byType] in
+            let lookup = RecordLookup(mirror, only: index == nil ? findings : [], index: index)
+            for type in FindingType.allCases {
+                var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
+                writer.typeCSV(type, FindingsAt(findings, rows: byType[type.order]), lookup, into: &csv)
+                try csv.finish()
+            }
+        })
+    }
+
     /// findings.csv, one CSV per type and resolved.csv.
-    /// - Parameter parallel: the type CSVs are written on a second thread meanwhile.
-    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, index: RecordIndex?, parallel: Bool = false) throws {
-        let temp = tempPath
+    /// - Parameter types: the CSV per type, begun from the same findings (`beginTypeCSVs`);
+    ///   without them they are written here, on a second thread meanwhile when `parallel`.
+    public func writeFindings(lifecycle: Lifecycle, mirror: Mirror, index: RecordIndex?, parallel: Bool = false,
+                              types begun: TypeCSVs? = nil) throws {
         // CSVs are streamed to their files a megabyte at a time (a million-customer night writes
         // hundreds of megabytes; none of it needs to be in memory at once).
         let clock = ContinuousClock()
         let started = clock.now
-        // Grouped by type in one pass (not one pass per type), by position: the pass reads each
-        // finding's kept type and entity, not its storage.
+        let types = begun ?? beginTypeCSVs(lifecycle.current.map(\.finding), mirror: mirror, index: index, parallel: parallel)
+        // What index.html and summary.json need, in one pass reading each finding's kept type
+        // and entity, not its storage.
         let current = lifecycle.current
-        var byType = [[Int32]](repeating: [], count: FindingType.allCases.count)
         var oldest = HTMLReport.OldestOpen()
         var counts = [Int](repeating: 0, count: FindingType.allCases.count * 2)
         for i in current.indices {
-            let group = current[i].typeAndEntity
-            byType[group >> 1].append(Int32(i))
-            counts[group] += 1
+            counts[current[i].typeAndEntity] += 1
             oldest.offer(current, i)
         }
         gathered = (current.count, oldest, writer.countByType(counts))
-        let writer = writer
-        let types = BackgroundJob(inParallel: parallel) { [byType] in
-            let lookup = RecordLookup(mirror, only: index == nil ? current.map(\.finding) : [], index: index)
-            for type in FindingType.allCases {
-                var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
-                writer.typeCSV(type, FindingsAt(current, rows: byType[type.order]), lookup, into: &csv)
-                try csv.finish()
-            }
-        }
-        byType = []
         do {
-            var csv = try CSVWriter(streamingTo: temp + "/findings.csv")
+            var csv = try CSVWriter(streamingTo: tempPath + "/findings.csv")
             writer.findingsCSV(lifecycle.current, into: &csv)
             try csv.finish()
-            var resolved = try CSVWriter(streamingTo: temp + "/resolved.csv")
+            var resolved = try CSVWriter(streamingTo: tempPath + "/resolved.csv")
             writer.resolvedCSV(lifecycle, into: &resolved)
             try resolved.finish()
         } catch {
@@ -655,11 +671,11 @@ public final class ReportFolder {
 
 /// The findings of `all` at `rows`, in that order (one type's, for its CSV), read in place.
 struct FindingsAt: PrefetchingCollection {
-    let all: [TrackedFinding]
+    let all: [Finding]
     let rows: [Int32]
-    init(_ all: [TrackedFinding], rows: [Int32]) { self.all = all; self.rows = rows }
+    init(_ all: [Finding], rows: [Int32]) { self.all = all; self.rows = rows }
     var startIndex: Int { 0 }
     var endIndex: Int { rows.count }
-    subscript(i: Int) -> Finding { all[Int(rows[i])].finding }
+    subscript(i: Int) -> Finding { all[Int(rows[i])] }
     @inline(__always) func prefetch(_ i: Int) { if i < rows.count { all.prefetch(Int(rows[i])) } }
 }
