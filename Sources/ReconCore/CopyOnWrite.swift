@@ -33,8 +33,9 @@ struct CopyOnWrite<Value>: @unchecked Sendable {
 /// waits for each box in turn (its reference count is updated before anything else is read):
 /// asking for the boxes a few elements ahead lets those loads overlap.
 public protocol Prefetchable {
-    /// Where the reference to the value's box is in the value's own bytes (tested against
-    /// `MemoryLayout`): read from the array's memory, the element is neither copied nor retained.
+    /// Where the reference to the value's box is in the value's own bytes (a test checks that
+    /// the bytes there are the box's reference): read from the array's memory, the element is
+    /// neither copied nor retained.
     static var boxOffset: Int { get }
 }
 

@@ -111,7 +111,7 @@ public enum PlanInputs {
 /// pending batch was planned, at the speed memory is read: four 64-bit lanes, each 8-byte word
 /// folded into its lane by xor, an odd multiply and an xorshift. Each step is a bijection of the
 /// lane, so two runs of one length that differ in one word always give different lanes; every run
-/// starts with its length, so runs of different lengths or cut at other places differ too.
+/// starts with its length, so runs of other lengths, or cut at other places, start apart.
 ///
 /// Not a cryptographic hash: a digest that matched although the extracts changed would only keep
 /// the pending batch instead of planning it again, and applying a batch checks every action's
