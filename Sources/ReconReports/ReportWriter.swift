@@ -587,10 +587,11 @@ public final class ReportFolder {
     /// Starts the CSV per type (see `TypeCSVs`), in the order of `findings` within each type.
     public func beginTypeCSVs(_ findings: [Finding], mirror: Mirror, index: RecordIndex?, parallel: Bool) -> TypeCSVs {
         let (temp, writer) = (tempPath, writer)
-        // Grouped by type in one pass (not one pass per type), by position.
-        var byType = [[Int32]](repeating: [], count: FindingType.allCases.count)
-        for (i, f) in findings.prefetching.enumerated() { byType[f.type.order].append(Int32(i)) }
-        return TypeCSVs(BackgroundJob(inParallel: parallel) { [byType] in
+        return TypeCSVs(BackgroundJob(inParallel: parallel) {
+            // Grouped by type in one pass (not one pass per type), by position, on the job's
+            // thread: the caller goes on to the lifecycle at once.
+            var byType = [[Int32]](repeating: [], count: FindingType.allCases.count)
+            for (i, f) in findings.prefetching.enumerated() { byType[f.type.order].append(Int32(i)) }
             let lookup = RecordLookup(mirror, only: index == nil ? findings : [], index: index)
             for type in FindingType.allCases {
                 var csv = try CSVWriter(streamingTo: temp + "/" + type.reportFileName)
