@@ -39,6 +39,12 @@ public struct ByteInterner: Sendable {
 
     public var count: Int { ends.count }
 
+    /// Room for `more` bytes of new values without the arena growing: when it outgrows its room,
+    /// every value so far is copied into a new arena (room never written costs no memory).
+    public mutating func reserveBytes(_ more: Int) {
+        if arena.capacity < arena.count + more { arena.reserveCapacity(arena.count + more) }
+    }
+
     /// The slot value for `code` whose hash is `h`.
     @inline(__always)
     private func slotValue(_ code: Int32, _ h: UInt64) -> Int32 {
@@ -266,6 +272,22 @@ struct IdColumn {
         codes = ByteInterner(capacity: capacity)
         self.system = system
         self.file = file
+    }
+
+    /// An id column for the rows of `recs`, its arena sized from the first rows' ids.
+    init<R>(_ recs: Records<R>, system: System, file: String) {
+        self.init(capacity: recs.count, system: system, file: file)
+        codes.reserveBytes(Self.estimatedBytes(recs))
+    }
+
+    /// A generous guess at the bytes of `recs`' ids: their first rows' mean length, plus a
+    /// quarter, for every row.
+    static func estimatedBytes<R>(_ recs: Records<R>) -> Int {
+        let store = recs.store, sample = min(recs.count, 1024)
+        guard sample > 0 else { return 0 }
+        var bytes = 0
+        for i in 0..<sample { bytes += store.bytes(i, 0)?.count ?? 0 }
+        return (bytes + sample - 1) / sample * recs.count * 5 / 4 + 64
     }
 
     /// Row `i`'s id: the first row with it (its code), a repeat (counted), or blank (reported).

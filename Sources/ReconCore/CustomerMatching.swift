@@ -61,24 +61,12 @@ struct PreNormalised: Sendable {
         self.init(records, rows: 0..<records.count, phones: phones)
     }
 
-    /// The rows of `parts`, each normalising a range of rows, in order: one table normalised in
-    /// pieces, on whichever threads were free (row `i` of the result is row `i` of the table).
-    init(joining parts: [PreNormalised]) {
-        if parts.count == 1 { self = parts[0]; return }
-        emailBytes.reserveCapacity(parts.reduce(0) { $0 + $1.emailBytes.count })
-        phoneBytes.reserveCapacity(parts.reduce(0) { $0 + $1.phoneBytes.count })
-        for p in parts {
-            let rowBase = emailState.count, emailBase = UInt32(emailBytes.count), phoneBase = UInt32(phoneBytes.count)
-            emailBytes += p.emailBytes; emailEnds += p.emailEnds.map { $0 + emailBase }; emailState += p.emailState
-            phoneBytes += p.phoneBytes; phoneEnds += p.phoneEnds.map { $0 + phoneBase }; phoneState += p.phoneState
-            for (i, r) in p.reasons { reasons[rowBase + i] = r }
-            unknownCountry += p.unknownCountry
-            phonesFast += p.phonesFast
-            phonesSlow += p.phonesSlow
-        }
-    }
+    /// The rows normalised here.
+    var count: Int { emailState.count }
+    /// The bytes of the valid email keys and phones (each counted once per row).
+    var keyBytes: (emails: Int, phones: Int) { (emailBytes.count, phoneBytes.count) }
 
-    /// Normalises `rows` of `records`; row `rows.lowerBound` is row 0 here (see `init(joining:)`).
+    /// Normalises `rows` of `records`; row `rows.lowerBound` is row 0 here (see `NormalisedTable`).
     init(_ records: Records<CustomerRecord>, rows: Range<Int>, phones: PhoneNormaliser) {
         typealias F = CustomerRecord.Field
         let fastBefore = phones.fastCount, slowBefore = phones.slowCount
@@ -87,7 +75,9 @@ struct PreNormalised: Sendable {
         emailEnds.reserveCapacity(n); emailState.reserveCapacity(n)
         phoneEnds.reserveCapacity(n); phoneState.reserveCapacity(n)
         unknownCountry.reserveCapacity(n)
-        emailBytes.reserveCapacity(n * 24); phoneBytes.reserveCapacity(n * 13)
+        // Room for longer keys than most: room never written costs no memory, while outgrowing
+        // it would copy every key written so far into a new array.
+        emailBytes.reserveCapacity(n * 48); phoneBytes.reserveCapacity(n * 16)
         withExtendedLifetime(store) {
             for (i, row) in rows.enumerated() {
                 switch EmailNormaliser.normalise(bytes: store.bytes(row, F.email), appendingTo: &emailBytes) {
@@ -131,6 +121,32 @@ struct PreNormalised: Sendable {
 
     /// Why row `i`'s phone is invalid, or nil (valid or empty).
     func phoneProblem(_ i: Int) -> String? { phoneState[i] == 2 ? reasons[i]?.phone ?? "" : nil }
+}
+
+/// One customer table normalised in pieces of consecutive rows (`CustomerNormalisationPieces`),
+/// kept as the pieces made them: joining them into one copy would write every key again.
+struct NormalisedTable: Sendable {
+    /// The pieces in row order: row 0 of each follows the last row of the one before.
+    let parts: [PreNormalised]
+
+    init(_ parts: [PreNormalised]) { self.parts = parts }
+
+    var count: Int { parts.reduce(0) { $0 + $1.count } }
+    var phonesFast: Int { parts.reduce(0) { $0 + $1.phonesFast } }
+    var phonesSlow: Int { parts.reduce(0) { $0 + $1.phonesSlow } }
+    var keyBytes: (emails: Int, phones: Int) {
+        parts.reduce((0, 0)) { ($0.0 + $1.keyBytes.emails, $0.1 + $1.keyBytes.phones) }
+    }
+
+    /// The piece holding table row `i`, and the row there.
+    func locate(_ i: Int) -> (part: PreNormalised, row: Int) {
+        var row = i
+        for part in parts {
+            if row < part.count { return (part, row) }
+            row -= part.count
+        }
+        preconditionFailure("recon: row \(i) of a table of \(count)")
+    }
 }
 
 /// What customer matching hands on to order matching and the reports.
@@ -211,7 +227,7 @@ struct CustomerMatcher {
     /// - Parameter crm: the CRM rows normalised elsewhere, asked for first (nil: normalised here).
     /// - Parameter erp: the ERP rows normalised elsewhere, asked for once the CRM's are interned
     ///   (nil: normalised here).
-    mutating func buildIndex(crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerIndex {
+    mutating func buildIndex(crm: (() -> NormalisedTable)? = nil, erp: (() -> NormalisedTable)? = nil) -> CustomerIndex {
         var idx = CustomerIndex()
         let total = mirror.crmCustomers.records.count + mirror.erpCustomers.records.count
         idx.emails = ByteInterner(capacity: total)
@@ -223,48 +239,59 @@ struct CustomerMatcher {
             let recs = mirror.customers(system).records
             let store = recs.store
             let file = Extract.of(system, .customer).fileName
-            var ids = IdColumn(capacity: recs.count, system: system, file: file)
+            var ids = IdColumn(recs, system: system, file: file)
             var globals: [Int32] = []
             globals.reserveCapacity(recs.count)
             // Normalised first (this system's rows, unless the other core already did), then
             // interned: the keys of the rows a few ahead are known, so their table slots can
             // start loading while this row's are compared.
-            let pre = (system == .erp ? erp?() : crm?()) ?? PreNormalised(recs, phones: phones)
+            let table = (system == .erp ? erp?() : crm?()) ?? NormalisedTable([PreNormalised(recs, phones: phones)])
             steps.lap("customers.\(system.rawValue)_normalised")
+            // The interners' arenas sized before the first key: this table's keys at most, and
+            // for the CRM's, the ERP's guessed from them (it is normalised later).
+            let bytes = table.keyBytes
+            let later = system == .crm ? Double(mirror.erpCustomers.records.count) / Double(max(recs.count, 1)) * 1.25 : 0
+            idx.emails.reserveBytes(bytes.emails + Int(Double(bytes.emails) * later))
+            idx.phones.reserveBytes(bytes.phones + Int(Double(bytes.phones) * later))
             let ahead = OrderMatcher.lookahead
-            for i in 0..<recs.count {
-                if i + ahead < recs.count {
-                    if let p = store.bytes(i + ahead, F.id), let t = ByteText.trimmedBytes(p) { ids.codes.prefetch(t) }
-                    pre.withEmailKey(i + ahead) { idx.emails.prefetch($0) }
-                    pre.withPhoneKey(i + ahead) { idx.phones.prefetch($0) }
-                }
-                let code: Int32
-                switch ids.state(recs, store, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
-                case .blank: continue
-                case .repeated: idx.duplicateRows[system].append(i); continue
-                case .first(let c): code = c
-                }
-                let g = Int32(idx.count)
-                globals.append(g)
-                idx.system.append(system)
-                idx.record.append(Int32(i))
+            var first = 0   // the table's row of the piece's row 0
+            for pre in table.parts {
+                defer { first += pre.count }
+                for j in 0..<pre.count {
+                    let i = first + j
+                    if i + ahead < recs.count, let p = store.bytes(i + ahead, F.id), let t = ByteText.trimmedBytes(p) { ids.codes.prefetch(t) }
+                    if j + ahead < pre.count {
+                        pre.withEmailKey(j + ahead) { idx.emails.prefetch($0) }
+                        pre.withPhoneKey(j + ahead) { idx.phones.prefetch($0) }
+                    }
+                    let code: Int32
+                    switch ids.state(recs, store, i, problem: { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }) {
+                    case .blank: continue
+                    case .repeated: idx.duplicateRows[system].append(i); continue
+                    case .first(let c): code = c
+                    }
+                    let g = Int32(idx.count)
+                    globals.append(g)
+                    idx.system.append(system)
+                    idx.record.append(Int32(i))
 
-                // Keys interned straight from the normalised bytes.
-                let emailCode = pre.withEmailKey(i) { key in
-                    config.mailbox.needsRewrite(key) ? mailboxKey(key) { idx.emails.intern($0).code } : idx.emails.intern(key).code
-                } ?? -1
-                idx.email.append(emailCode)
-                if let reason = pre.emailProblem(i) {
-                    invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason, row: Int32(i))
-                }
-                if pre.unknownCountry[i] {
-                    invalid(system, ids.codes.string(code), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
-                            detail: InvalidValue.unknownCountry(defaultCountry: config.defaultCountry), row: Int32(i))
-                }
-                let phoneCode = pre.withPhoneKey(i) { idx.phones.intern($0).code } ?? -1
-                idx.phone.append(phoneCode)
-                if let reason = pre.phoneProblem(i) {
-                    invalid(system, ids.codes.string(code), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason, row: Int32(i))
+                    // Keys interned straight from the normalised bytes.
+                    let emailCode = pre.withEmailKey(j) { key in
+                        config.mailbox.needsRewrite(key) ? mailboxKey(key) { idx.emails.intern($0).code } : idx.emails.intern(key).code
+                    } ?? -1
+                    idx.email.append(emailCode)
+                    if let reason = pre.emailProblem(j) {
+                        invalid(system, ids.codes.string(code), field: "email", value: recs.field(i, F.email) ?? "", detail: reason, row: Int32(i))
+                    }
+                    if pre.unknownCountry[j] {
+                        invalid(system, ids.codes.string(code), field: "country", value: recs.field(i, F.country)?.trimmingWhitespace() ?? "",
+                                detail: InvalidValue.unknownCountry(defaultCountry: config.defaultCountry), row: Int32(i))
+                    }
+                    let phoneCode = pre.withPhoneKey(j) { idx.phones.intern($0).code } ?? -1
+                    idx.phone.append(phoneCode)
+                    if let reason = pre.phoneProblem(j) {
+                        invalid(system, ids.codes.string(code), field: "phone", value: recs.field(i, F.phone) ?? "", detail: reason, row: Int32(i))
+                    }
                 }
             }
             ids.reportRepeats { invalid(system, $0, field: "id", value: $1, detail: $2, identity: $3) }
@@ -292,7 +319,7 @@ struct CustomerMatcher {
     /// - Parameter identified: called with each code's identity (per system) as soon as the
     ///   identities are known, before their findings are reported.
     mutating func run(indexed: ((PerSystem<ByteInterner>) -> Void)? = nil, identified: ((PerSystem<[Int32]>) -> Void)? = nil,
-                      crm: (() -> PreNormalised)? = nil, erp: (() -> PreNormalised)? = nil) -> CustomerMatch {
+                      crm: (() -> NormalisedTable)? = nil, erp: (() -> NormalisedTable)? = nil) -> CustomerMatch {
         let idx = normalise(crm: crm, erp: erp, indexed: indexed)
         var comps = Components(systems: idx.system.map { $0 == .crm ? 1 : 2 }, emails: idx.email)
         steps.lap("customers.normalise")
@@ -355,7 +382,7 @@ struct CustomerMatcher {
 
     /// Normalises and indexes every customer (timed as `normaliseMs`), then hands the id
     /// interners to `indexed`.
-    private mutating func normalise(crm: (() -> PreNormalised)?, erp: (() -> PreNormalised)?,
+    private mutating func normalise(crm: (() -> NormalisedTable)?, erp: (() -> NormalisedTable)?,
                                     indexed: ((PerSystem<ByteInterner>) -> Void)?) -> CustomerIndex {
         let clock = ContinuousClock()
         let started = clock.now

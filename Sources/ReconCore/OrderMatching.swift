@@ -103,7 +103,7 @@ struct OrderMatcher {
             var statusCodes = ByteInterner()
             var statusOfCode: [CanonicalStatus] = []
             for (raw, canonical) in statusMap where statusCodes.intern(raw).inserted { statusOfCode.append(canonical) }
-            var ids = IdColumn(capacity: recs.count, system: system, file: file)
+            var ids = IdColumn(recs, system: system, file: file)
             var rows: [Int32] = []
             rows.reserveCapacity(recs.count)
             for i in 0..<recs.count {
@@ -570,7 +570,7 @@ public final class RecordIndex: Sendable {
 }
 
 /// One customer table's normalisation in pieces (row ranges), each done by whichever thread
-/// claims it first and joined in row order once all are done.
+/// claims it first and handed on in row order (`NormalisedTable`) once all are done.
 final class CustomerNormalisationPieces: Sendable {
     private let pieces: SharedPieces<Records<CustomerRecord>, PreNormalised>
 
@@ -585,8 +585,8 @@ final class CustomerNormalisationPieces: Sendable {
     }
 
     /// The whole table normalised, once every piece is (waiting for those on other threads).
-    func result() -> PreNormalised {
-        PreNormalised(joining: pieces.parts())
+    func result() -> NormalisedTable {
+        NormalisedTable(pieces.parts())
     }
 }
 
@@ -656,7 +656,7 @@ private final class TwoThreadMatch: @unchecked Sendable {
     }
 
     /// `system`'s customers normalised (on the customers' thread), with their phone counts.
-    func normalised(_ system: System) -> PreNormalised {
+    func normalised(_ system: System) -> NormalisedTable {
         let whole = normalising[system].result()
         phoneCounts.fast += whole.phonesFast
         phoneCounts.slow += whole.phonesSlow

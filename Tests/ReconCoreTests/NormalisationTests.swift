@@ -297,8 +297,8 @@ struct EmailBytePathTests {
     }
 }
 
-/// A customer table normalised in pieces (as matching's two threads share the work) and joined
-/// is the table normalised whole: the same keys, problems and country flags row by row.
+/// A customer table normalised in pieces (as matching's two threads share the work) is the table
+/// normalised whole: the same keys, problems and country flags row by row.
 struct PiecesTests {
     @Test func piecesJoinedEqualTheWholeTable() {
         let emails = ["a@example.com", "  B@Example.COM ", "bad@@example.com", nil, "", "ZOË@EXAMPLE.COM"]
@@ -311,21 +311,24 @@ struct PiecesTests {
         let table = Records(records, attributeCount: 0)
         let whole = PreNormalised(table, phones: PhoneNormaliser(defaultRegion: "GB"))
         let phoneNormaliser = PhoneNormaliser(defaultRegion: "GB")
-        let joined = PreNormalised(joining: [0..<1, 1..<400, 400..<400, 400..<1000].map {
+        let pieces = NormalisedTable([0..<1, 1..<400, 400..<400, 400..<1000].map {
             PreNormalised(table, rows: $0, phones: phoneNormaliser)
         })
         var differences: [Int] = []
         for i in 0..<records.count {
-            let same = whole.withEmailKey(i, { Array($0) }) == joined.withEmailKey(i, { Array($0) })
-                && whole.withPhoneKey(i, { Array($0) }) == joined.withPhoneKey(i, { Array($0) })
-                && whole.emailProblem(i) == joined.emailProblem(i) && whole.phoneProblem(i) == joined.phoneProblem(i)
-                && whole.unknownCountry[i] == joined.unknownCountry[i]
+            let (part, j) = pieces.locate(i)
+            let same = whole.withEmailKey(i, { Array($0) }) == part.withEmailKey(j, { Array($0) })
+                && whole.withPhoneKey(i, { Array($0) }) == part.withPhoneKey(j, { Array($0) })
+                && whole.emailProblem(i) == part.emailProblem(j) && whole.phoneProblem(i) == part.phoneProblem(j)
+                && whole.unknownCountry[i] == part.unknownCountry[j]
             if !same { differences.append(i) }
         }
         #expect(differences.isEmpty, "rows \(differences.prefix(5))")
-        #expect(joined.unknownCountry.count == records.count)
-        #expect(joined.phonesFast + joined.phonesSlow == whole.phonesFast + whole.phonesSlow && whole.phonesFast > 0)
-        #expect((0..<records.count).contains { joined.emailProblem($0) != nil } && (0..<records.count).contains { joined.phoneProblem($0) != nil })
+        #expect(pieces.count == records.count && pieces.parts.map(\.count) == [1, 399, 0, 600])
+        #expect(pieces.keyBytes.emails == whole.keyBytes.emails && pieces.keyBytes.phones == whole.keyBytes.phones)
+        #expect(pieces.phonesFast + pieces.phonesSlow == whole.phonesFast + whole.phonesSlow && whole.phonesFast > 0)
+        #expect((0..<records.count).contains { pieces.locate($0).part.emailProblem(pieces.locate($0).row) != nil }
+                && (0..<records.count).contains { pieces.locate($0).part.phoneProblem(pieces.locate($0).row) != nil })
     }
 
     /// A table large enough to be cut into pieces, shared by two threads as matching shares it.
@@ -339,14 +342,17 @@ struct PiecesTests {
         let work = CustomerNormalisationPieces(table)
         DispatchQueue.concurrentPerform(iterations: 2) { _ in work.help(phones: PhoneNormaliser(defaultRegion: "GB")) }
         let shared = work.result()
-        var differences = 0
-        for i in 0..<records.count {
-            if whole.withEmailKey(i, { Array($0) }) != shared.withEmailKey(i, { Array($0) })
-                || whole.withPhoneKey(i, { Array($0) }) != shared.withPhoneKey(i, { Array($0) })
-                || whole.emailProblem(i) != shared.emailProblem(i) || whole.phoneProblem(i) != shared.phoneProblem(i)
-                || whole.unknownCountry[i] != shared.unknownCountry[i] { differences += 1 }
+        var differences = 0, i = 0
+        for part in shared.parts {
+            for j in 0..<part.count {
+                if whole.withEmailKey(i, { Array($0) }) != part.withEmailKey(j, { Array($0) })
+                    || whole.withPhoneKey(i, { Array($0) }) != part.withPhoneKey(j, { Array($0) })
+                    || whole.emailProblem(i) != part.emailProblem(j) || whole.phoneProblem(i) != part.phoneProblem(j)
+                    || whole.unknownCountry[i] != part.unknownCountry[j] { differences += 1 }
+                i += 1
+            }
         }
-        #expect(differences == 0)
-        #expect(shared.unknownCountry.count == records.count && shared.phonesFast == whole.phonesFast)
+        #expect(differences == 0 && i == records.count && shared.parts.count == 16)
+        #expect(shared.count == records.count && shared.phonesFast == whole.phonesFast)
     }
 }
