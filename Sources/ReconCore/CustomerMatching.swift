@@ -137,16 +137,6 @@ struct NormalisedTable: Sendable {
     var keyBytes: (emails: Int, phones: Int) {
         parts.reduce((0, 0)) { ($0.0 + $1.keyBytes.emails, $0.1 + $1.keyBytes.phones) }
     }
-
-    /// The piece holding table row `i`, and the row there.
-    func locate(_ i: Int) -> (part: PreNormalised, row: Int) {
-        var row = i
-        for part in parts {
-            if row < part.count { return (part, row) }
-            row -= part.count
-        }
-        preconditionFailure("recon: row \(i) of a table of \(count)")
-    }
 }
 
 /// What customer matching hands on to order matching and the reports.
@@ -250,9 +240,9 @@ struct CustomerMatcher {
             // The interners' arenas sized before the first key: this table's keys at most, and
             // for the CRM's, the ERP's guessed from them (it is normalised later).
             let bytes = table.keyBytes
-            let later = system == .crm ? Double(mirror.erpCustomers.records.count) / Double(max(recs.count, 1)) * 1.25 : 0
-            idx.emails.reserveBytes(bytes.emails + Int(Double(bytes.emails) * later))
-            idx.phones.reserveBytes(bytes.phones + Int(Double(bytes.phones) * later))
+            let erpGuess = system == .crm ? Double(mirror.erpCustomers.records.count) / Double(max(recs.count, 1)) * 1.25 : 0
+            idx.emails.reserveBytes(bytes.emails + Int(Double(bytes.emails) * erpGuess))
+            idx.phones.reserveBytes(bytes.phones + Int(Double(bytes.phones) * erpGuess))
             let ahead = OrderMatcher.lookahead
             var first = 0   // the table's row of the piece's row 0
             for pre in table.parts {

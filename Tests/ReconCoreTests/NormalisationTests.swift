@@ -300,7 +300,12 @@ struct EmailBytePathTests {
 /// A customer table normalised in pieces (as matching's two threads share the work) is the table
 /// normalised whole: the same keys, problems and country flags row by row.
 struct PiecesTests {
-    @Test func piecesJoinedEqualTheWholeTable() {
+    /// Every row of `table` in order: its piece and its row there.
+    private func rows(_ table: NormalisedTable) -> [(part: PreNormalised, row: Int)] {
+        table.parts.flatMap { part in (0..<part.count).map { (part, $0) } }
+    }
+
+    @Test func piecesEqualTheWholeTable() {
         let emails = ["a@example.com", "  B@Example.COM ", "bad@@example.com", nil, "", "ZOË@EXAMPLE.COM"]
         let phones = ["+44 7400 123456", "07400 123457", "12345", nil, "n/a", "(415) 200-0001"]
         let countries = ["GB", "US", "XX", nil, "de", "GB"]
@@ -314,9 +319,10 @@ struct PiecesTests {
         let pieces = NormalisedTable([0..<1, 1..<400, 400..<400, 400..<1000].map {
             PreNormalised(table, rows: $0, phones: phoneNormaliser)
         })
+        let walked = rows(pieces)
+        #expect(walked.count == records.count)
         var differences: [Int] = []
-        for i in 0..<records.count {
-            let (part, j) = pieces.locate(i)
+        for (i, (part, j)) in walked.enumerated() {
             let same = whole.withEmailKey(i, { Array($0) }) == part.withEmailKey(j, { Array($0) })
                 && whole.withPhoneKey(i, { Array($0) }) == part.withPhoneKey(j, { Array($0) })
                 && whole.emailProblem(i) == part.emailProblem(j) && whole.phoneProblem(i) == part.phoneProblem(j)
@@ -327,8 +333,7 @@ struct PiecesTests {
         #expect(pieces.count == records.count && pieces.parts.map(\.count) == [1, 399, 0, 600])
         #expect(pieces.keyBytes.emails == whole.keyBytes.emails && pieces.keyBytes.phones == whole.keyBytes.phones)
         #expect(pieces.phonesFast + pieces.phonesSlow == whole.phonesFast + whole.phonesSlow && whole.phonesFast > 0)
-        #expect((0..<records.count).contains { pieces.locate($0).part.emailProblem(pieces.locate($0).row) != nil }
-                && (0..<records.count).contains { pieces.locate($0).part.phoneProblem(pieces.locate($0).row) != nil })
+        #expect(walked.contains { $0.part.emailProblem($0.row) != nil } && walked.contains { $0.part.phoneProblem($0.row) != nil })
     }
 
     /// A table large enough to be cut into pieces, shared by two threads as matching shares it.
@@ -342,17 +347,15 @@ struct PiecesTests {
         let work = CustomerNormalisationPieces(table)
         DispatchQueue.concurrentPerform(iterations: 2) { _ in work.help(phones: PhoneNormaliser(defaultRegion: "GB")) }
         let shared = work.result()
-        var differences = 0, i = 0
-        for part in shared.parts {
-            for j in 0..<part.count {
-                if whole.withEmailKey(i, { Array($0) }) != part.withEmailKey(j, { Array($0) })
-                    || whole.withPhoneKey(i, { Array($0) }) != part.withPhoneKey(j, { Array($0) })
-                    || whole.emailProblem(i) != part.emailProblem(j) || whole.phoneProblem(i) != part.phoneProblem(j)
-                    || whole.unknownCountry[i] != part.unknownCountry[j] { differences += 1 }
-                i += 1
-            }
+        let walked = rows(shared)
+        var differences = 0
+        for (i, (part, j)) in walked.enumerated() {
+            if whole.withEmailKey(i, { Array($0) }) != part.withEmailKey(j, { Array($0) })
+                || whole.withPhoneKey(i, { Array($0) }) != part.withPhoneKey(j, { Array($0) })
+                || whole.emailProblem(i) != part.emailProblem(j) || whole.phoneProblem(i) != part.phoneProblem(j)
+                || whole.unknownCountry[i] != part.unknownCountry[j] { differences += 1 }
         }
-        #expect(differences == 0 && i == records.count && shared.parts.count == 16)
+        #expect(differences == 0 && walked.count == records.count && shared.parts.count == 16)
         #expect(shared.count == records.count && shared.phonesFast == whole.phonesFast)
     }
 }
