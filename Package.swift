@@ -34,7 +34,7 @@ let package = Package(
             name: "CPhoneNumber",
             linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("protobuf")]
         ),
-        // One inline function (a cache prefetch), which Swift has no spelling for.
+        // What Swift has no spelling for: a cache prefetch, the loader's list of objects, O_DIRECT.
         .target(name: "CSupport"),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(
@@ -49,7 +49,7 @@ let package = Package(
             resources: [.copy("Resources/phone-metadata.bin")],
             swiftSettings: strict
         ),
-        .target(name: "ReconReports", dependencies: ["ReconCore"], swiftSettings: strict),
+        .target(name: "ReconReports", dependencies: ["ReconCore", "CSupport"], swiftSettings: strict),
         .target(name: "ReconState", dependencies: ["Postgres", "ReconCore"], swiftSettings: strict),
         .target(
             name: "ReconPipeline",

@@ -13,4 +13,15 @@ static inline void recon_prefetch(const void *p) {
 /// where /proc/self/maps can miss entries while other threads map memory. Returns 0.
 int recon_each_loaded_object(void (*each)(const char *path, void *context), void *context);
 
+/// Creates (or truncates) `path` for writing with O_DIRECT: writes bypass the page cache and
+/// must be whole, aligned blocks (`recon_direct_block`). Returns the descriptor, or -1 with errno
+/// set (EINVAL where the file system has no direct I/O, such as tmpfs).
+int recon_create_direct(const char *path);
+
+/// Turns O_DIRECT off on `fd` (for the file's last, partial block). Returns 0, or -1 with errno set.
+int recon_end_direct(int fd);
+
+/// The size and alignment of a direct write's block.
+#define recon_direct_block 4096
+
 #endif
