@@ -368,9 +368,8 @@ public struct Plan: Sendable {
     }
 
     /// The SHA-256 of the canonical bytes (the same as `writeCanonicalJSON`'s), with the actions
-    /// and items formatted on `threads` threads, a block each at a time, and hashed (and given to
-    /// `write`, when there is one) in order.
-    public func canonicalJSONSHA256(threads: Int, write: (([UInt8]) -> Void)? = nil) -> String {
+    /// and items formatted on `threads` threads, a block each at a time, and hashed in order.
+    public func canonicalJSONSHA256(threads: Int) -> String {
         var hasher = SHA256()
         let block = 4096
         let window = max(1, threads) * 2
@@ -387,19 +386,14 @@ public struct Plan: Sendable {
                         for i in (first + k * block)..<min(range.upperBound, first + (k + 1) * block) { append(i, &b[k]) }
                     }
                 }
-                for k in 0..<blocks {
-                    buffers[k].withUnsafeBytes { hasher.update(bufferPointer: $0) }
-                    write?(buffers[k])
-                }
+                for k in 0..<blocks { buffers[k].withUnsafeBytes { hasher.update(bufferPointer: $0) } }
                 start = min(range.upperBound, first + blocks * block)
             }
         }
         let plan = self
         for part in canonicalParts() {
             switch part {
-            case .text(let bytes):
-                bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-                write?(bytes)
+            case .text(let bytes): bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
             case .actions(let range): hashBlocks(range) { i, out in plan.appendAction(i, to: &out) }
             case .needsHuman(let range): hashBlocks(range) { i, out in plan.appendNeedsHuman(i, to: &out) }
             }

@@ -623,7 +623,7 @@ public struct Pipeline {
             let xlsxJob = BackgroundJob(inParallel: true) { try folder.writePlanXLSX(plan) }
             let sha: String
             do {
-                sha = try folder.writePlanJSON(plan, threads: options.fastPaths ? 2 : 1)
+                sha = try folder.writePlanJSON(plan)
                 try folder.writeBatchPage(plan, sha256: sha)
             } catch {
                 _ = try? csvJob.wait()

@@ -547,11 +547,10 @@ public final class ReportFolder {
         return sha
     }
 
-    /// plan.json, the canonical bytes streamed and hashed on the way (formatted on `threads`
-    /// threads, a block of actions each at a time). - Returns: their SHA-256.
-    public func writePlanJSON(_ plan: Plan, threads: Int = 1) throws -> String {
+    /// plan.json, the canonical bytes streamed and hashed on the way. - Returns: their SHA-256.
+    public func writePlanJSON(_ plan: Plan) throws -> String {
         let file = try CSVFile(tempPath + "/plan.json")
-        let sha = threads > 1 ? plan.canonicalJSONSHA256(threads: threads) { file.write($0) } : plan.writeCanonicalJSON { file.write($0) }
+        let sha = plan.writeCanonicalJSON { file.write($0) }
         try file.close()
         return sha
     }

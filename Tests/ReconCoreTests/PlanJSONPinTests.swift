@@ -31,9 +31,8 @@ struct PlanJSONPinTests {
         #expect(chunks >= 1)
     }
 
-    /// The hash computed with the JSON formatted on several threads is the streamed one's, and
-    /// so are the bytes it writes, for plans of every size around the blocks it formats (4,096
-    /// items each).
+    /// The hash computed with the JSON formatted on several threads is the streamed one's, for
+    /// plans of every size around the blocks it formats (4,096 items each).
     @Test func parallelHashMatchesTheStreamedOne() {
         for (actionCount, humanCount) in [(0, 0), (1, 0), (0, 1), (4095, 3), (4096, 4096), (4097, 9000), (20_000, 1)] {
             let actions = (0..<actionCount).map { i in
@@ -46,14 +45,9 @@ struct PlanJSONPinTests {
                 HumanItem(findingId: "CON-C-\(i)", type: .conflict, entity: .customer, records: ["crm:C\(i)"], reason: "why \(i)")
             }
             let plan = Plan(batchId: "B-3", runId: "R-3", createdAt: "t", actions: actions, needsHuman: humans)
-            var bytes: [UInt8] = []
-            let streamed = plan.writeCanonicalJSON { bytes += $0 }
+            let streamed = plan.writeCanonicalJSON { _ in }
             #expect(plan.canonicalJSONSHA256(threads: 2) == streamed, "\(actionCount) actions, \(humanCount) items")
             #expect(plan.canonicalJSONSHA256(threads: 1) == streamed)
-            // Written from several threads' blocks (plan.json on a night), byte for byte the same.
-            var written: [UInt8] = []
-            #expect(plan.canonicalJSONSHA256(threads: 2) { written += $0 } == streamed)
-            #expect(written == bytes, "\(actionCount) actions, \(humanCount) items")
         }
     }
 
