@@ -475,6 +475,49 @@ public enum Migrations {
         CREATE INDEX run_findings_run ON recon.run_findings USING brin (run_id);
         COMMENT ON TABLE recon.run_findings IS 'findings each run opened (new, or waived when first seen) or resolved, once per run and finding; before schema 3 every finding of every run';
         """),
+        Migration(version: 10, description: "a first night builds recon.findings' key and findings_open after its rows, by a sort each, instead of one insertion per row and index", sql: """
+        -- Only the table's owner may drop and create its indexes. The nightly role does it through
+        -- these functions: only while recon.findings is empty, and it cannot commit while an index
+        -- is missing (the deferred check below fails the commit, which rolls the drop back). A
+        -- rollback restores them too. The key is built from the rows, so duplicate ids fail it.
+        CREATE TABLE recon.findings_unindexed (since timestamptz NOT NULL DEFAULT now());
+        CREATE FUNCTION recon.findings_indexed() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF to_regclass('recon.findings_pkey') IS NULL OR to_regclass('recon.findings_open') IS NULL THEN
+                RAISE EXCEPTION 'recon.findings lacks its key or findings_open: call recon.index_findings() before committing'
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            DELETE FROM recon.findings_unindexed;
+            RETURN NULL;
+        END $$;
+        CREATE CONSTRAINT TRIGGER findings_indexed AFTER INSERT ON recon.findings_unindexed
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION recon.findings_indexed();
+        -- True when the indexes were dropped (the table was empty), false otherwise. The check is
+        -- registered after the drop: a caller that made it immediate fails here, not at commit.
+        CREATE FUNCTION recon.unindex_findings() RETURNS boolean
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            LOCK TABLE recon.findings IN ACCESS EXCLUSIVE MODE;
+            IF EXISTS (SELECT 1 FROM recon.findings) THEN
+                RETURN false;
+            END IF;
+            ALTER TABLE recon.findings DROP CONSTRAINT IF EXISTS findings_pkey;
+            DROP INDEX IF EXISTS recon.findings_open;
+            INSERT INTO recon.findings_unindexed DEFAULT VALUES;
+            RETURN true;
+        END $$;
+        CREATE FUNCTION recon.index_findings() RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF to_regclass('recon.findings_pkey') IS NULL THEN
+                ALTER TABLE recon.findings ADD CONSTRAINT findings_pkey PRIMARY KEY (finding_id);
+            END IF;
+            CREATE INDEX IF NOT EXISTS findings_open ON recon.findings (open) WHERE open;
+        END $$;
+        REVOKE EXECUTE ON FUNCTION recon.findings_indexed(), recon.unindex_findings(), recon.index_findings() FROM PUBLIC;
+        COMMENT ON TABLE recon.findings_unindexed IS 'a row while a first night''s transaction has recon.findings without its indexes; checked at commit';
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

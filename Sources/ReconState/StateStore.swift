@@ -282,9 +282,14 @@ public final class StateStore {
             // The first night of a state database (no finding ever recorded): every finding is
             // new, so the rows go straight into their tables, without a staging table or a
             // conflict check per row (a first reconciliation can hold hundreds of thousands).
-            let firstEver = try connection.query("SELECT NOT EXISTS (SELECT 1 FROM recon.findings)").first?[0] == "t"
-            if firstEver {
+            let first = try connection.query("""
+                SELECT NOT EXISTS (SELECT 1 FROM recon.findings), has_function_privilege('recon.unindex_findings()', 'EXECUTE')
+                """).first
+            if first?[0] == "t" {
+                // The two indexes built after the rows, when this role may (README, Roles and grants).
+                let unindexed = try first?[1] == "t" && connection.query("SELECT recon.unindex_findings()").first?[0] == "t"
                 try recordFirstNight(lifecycle.current, written, runId: runId, seq: seq)
+                if unindexed { _ = try connection.query("SELECT recon.index_findings()") }
             } else {
                 try recordChanges(lifecycle.current, written, runId: runId, seq: seq)
             }

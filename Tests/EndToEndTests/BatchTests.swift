@@ -322,6 +322,73 @@ struct BatchTests {
                           "approve refused alice", "approve refused alice", "approved alice", "approve refused bob"], "\(audit)")
     }
 
+    /// The first night's indexes built after the rows (schema 10), tried as the nightly role
+    /// with exactly the README's grants: it cannot keep recon.findings without its key or
+    /// findings_open, nor drop them while the table has rows.
+    @Test func theNightlyRoleCannotLeaveTheFindingsUnindexed() throws {
+        let s = try setup()
+        defer { s.f.cleanup() }
+        let admin = try Connection(conninfo: s.f.url)
+        func indexes() throws -> [String] {
+            try admin.query("SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'recon' AND tablename = 'findings' ORDER BY 1")
+                .map { $0[0] ?? "" }
+        }
+        let expected = ["findings_open: CREATE INDEX findings_open ON recon.findings USING btree (open) WHERE open",
+                        "findings_pkey: CREATE UNIQUE INDEX findings_pkey ON recon.findings USING btree (finding_id)"]
+        // The setup's night was this state's first, recorded by recon_state: the indexes are back.
+        #expect(try indexes() == expected)
+        #expect(try admin.query("SELECT count(*) FROM recon.findings_unindexed") == [["0"]])
+        let findings = try admin.query("SELECT count(*) FROM recon.findings")
+        #expect(findings != [["0"]])
+
+        let state = try Connection(conninfo: s.nightlyURL)
+        for attack in ["DROP INDEX recon.findings_open", "ALTER TABLE recon.findings DROP CONSTRAINT findings_pkey",
+                       "DELETE FROM recon.findings", "TRUNCATE recon.findings"] {
+            let error = try #require(throws: PostgresError.self, "\(attack)") { try state.execute(attack) }
+            #expect(error.sqlState == "42501", "\(attack): \(error)")
+        }
+        // With findings recorded, the function drops nothing.
+        try state.execute("BEGIN")
+        #expect(try state.query("SELECT recon.unindex_findings()") == [["f"]])
+        try state.execute("COMMIT")
+        #expect(try indexes() == expected)
+
+        // An empty table (as on a first night): dropped, but a commit without them fails and
+        // rolls the drop back, whether the check waits for the commit or was made immediate.
+        try psql(s.ownerURL, command: "CREATE TABLE recon.kept AS SELECT * FROM recon.findings; TRUNCATE recon.findings")
+        try state.execute("BEGIN")
+        #expect(try state.query("SELECT recon.unindex_findings()") == [["t"]])
+        let commit = try #require(throws: PostgresError.self) { try state.execute("COMMIT") }
+        #expect(commit.sqlState == "23000" && "\(commit)".contains("recon.index_findings()"), "\(commit)")
+        #expect(try indexes() == expected)
+        try state.execute("BEGIN")
+        try state.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        let immediate = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.unindex_findings()") }
+        #expect(immediate.sqlState == "23000", "\(immediate)")
+        try state.execute("ROLLBACK")
+        #expect(try indexes() == expected)
+        // Rows with one id twice while the key is away: the key cannot be built, nor the commit made.
+        try state.execute("BEGIN")
+        #expect(try state.query("SELECT recon.unindex_findings()") == [["t"]])
+        try state.execute("""
+            INSERT INTO recon.findings (finding_id, type, entity, severity, records, first_seen_run, first_seen_at, last_seen_run,
+                last_seen_at, nights_open, open) SELECT 'ORP-C-1', 'orphan', 'customer', 'warning', 'crm:1', 'R', now(), 'R', now(), 1, true
+            FROM generate_series(1, 2)
+            """)
+        let duplicate = try #require(throws: PostgresError.self) { try state.execute("SELECT recon.index_findings()") }
+        #expect(duplicate.sqlState == "23505", "\(duplicate)")
+        try state.execute("ROLLBACK")
+        #expect(try indexes() == expected)
+        #expect(try admin.query("SELECT count(*) FROM recon.findings") == [["0"]])
+        // Dropped and built again in one transaction: committed as any first night's.
+        try state.execute("BEGIN")
+        #expect(try state.query("SELECT recon.unindex_findings()") == [["t"]])
+        try state.execute("SELECT recon.index_findings()")
+        try state.execute("COMMIT")
+        #expect(try indexes() == expected)
+        #expect(try admin.query("SELECT count(*) FROM recon.findings_unindexed") == [["0"]])
+    }
+
     @Test func twoApprovalsAtOnceExactlyOneWins() throws {
         let s = try setup()
         defer { s.f.cleanup() }

@@ -190,8 +190,11 @@ struct NightlyTests {
         }
     }
 
-    /// What schema 4 added (and 5 to 9 after it), taken away again (to go back to schema 2 or 3).
+    /// What schema 4 added (and 5 to 10 after it), taken away again (to go back to schema 2 or 3).
     static let undoMigration4 = """
+        DROP FUNCTION recon.unindex_findings, recon.index_findings, recon.findings_indexed CASCADE;
+        DROP TABLE recon.findings_unindexed;
+        DELETE FROM recon.schema_version WHERE version = 10;
         DROP INDEX recon.run_findings_run;
         ALTER TABLE recon.run_findings ADD PRIMARY KEY (run_id, finding_id);
         DELETE FROM recon.schema_version WHERE version = 9;
