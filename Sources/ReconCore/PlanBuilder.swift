@@ -121,8 +121,9 @@ public final class PlanBuilder {
         return ownership.fields[field]
     }
 
-    /// - Parameter pieces: how many threads decide the findings' actions (each a contiguous part
-    ///   of `findings`, joined in order: the plan is the same for any number).
+    /// - Parameter pieces: how many contiguous parts of `findings` the cores share, each part's
+    ///   actions decided by whichever core claims it (joined in order: the plan is the same for
+    ///   any number).
     public func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1) -> Plan {
         index(findings)
         var actions: [PlanAction] = []

@@ -596,13 +596,14 @@ public struct Pipeline {
             }
             let builder = PlanBuilder(mirror: mirror, config: config, ownership: ownership, match: outcome.customers,
                                       index: options.fastPaths ? outcome.index : nil)
-            // In two halves: with the lifecycle and the findings' CSVs on the other core, three
-            // threads keep both cores busy to the end instead of one waiting for the plan.
+            // In parts that either core claims when free: parts of the findings cost unequal work
+            // (an orphan is a customer to create, an invalid value a line for a human), and two
+            // fixed halves left one core waiting for the other's half at the end.
             let left = FindingIdKey.keys(of: waived.union(settling))
             let toPlan = left.isEmpty ? outcome.findings : outcome.findings.filter { !left.contains($0.idKey) }
             var plan = builder.build(findings: toPlan, batchId: "B-" + runId,
                                      runId: runId, createdAt: Plan.createdAt(ofRun: runId) ?? ISO8601DateFormatter().string(from: started),
-                                     pieces: options.fastPaths ? 2 : 1)
+                                     pieces: options.fastPaths ? 32 : 1)
             // Actions already sent for the same state, not yet delivered, are left out: the
             // batch holds only what would change something.
             let sent = inFlight.isEmpty ? 0 : plan.actions.reduce(0) { $0 + (inFlight.contains($1.outboxKey) ? 1 : 0) }
