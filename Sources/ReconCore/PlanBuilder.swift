@@ -20,6 +20,12 @@ public final class PlanBuilder {
     private var linkedCustomers: [System: Set<String>] = [.crm: [], .erp: []]
     /// ERP customer ids by the CRM customer id their external_id names (for missing orders).
     private var erpCustomerByCrmId: [String: String] = [:]
+    /// From recon.yml, once: each system's raw statuses by the canonical status they map to, and
+    /// the ERP's raw statuses compatible with each canonical status (both sorted).
+    private let rawStatuses: [System: [CanonicalStatus: [String]]]
+    private let compatibleErpStatuses: [CanonicalStatus: [String]]
+    /// How merges rank records, as their reasons say it.
+    private let survivorshipText: String
 
     /// - Parameter match: the customer matching of the same mirror (which ids exist).
     /// - Parameter index: where the ids are (from the same matching); without it the tables are scanned.
@@ -29,6 +35,14 @@ public final class PlanBuilder {
         self.config = config
         self.ownership = ownership
         self.match = match
+        let statuses = config.statuses
+        rawStatuses = Dictionary(uniqueKeysWithValues: System.allCases.map { system in
+            (system, Dictionary(grouping: statuses.map(system).keys.sorted(), by: { statuses.map(system)[$0]! }))
+        })
+        compatibleErpStatuses = Dictionary(uniqueKeysWithValues: Set(statuses.erp.values).union(statuses.crm.values).map { canonical in
+            (canonical, statuses.erp.filter { statuses.isCompatible($0.value, canonical) }.map(\.key).sorted())
+        })
+        survivorshipText = config.survivorship.map(\.rawValue).joined(separator: ", ")
     }
 
     /// One pass over each table, indexing only what the findings need.
@@ -124,21 +138,24 @@ public final class PlanBuilder {
     /// - Parameter pieces: how many contiguous parts of `findings` the cores share, each part's
     ///   actions decided by whichever core claims it (joined in order: the plan is the same for
     ///   any number).
-    public func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1) -> Plan {
+    /// - Parameter threads: how many threads claim the parts.
+    public func build(findings: [Finding], batchId: String, runId: String, createdAt: String, pieces: Int = 1, threads: Int = 2) -> Plan {
         index(findings)
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
-        if pieces <= 1 || findings.count < 1024 {
-            (actions, human) = decide(findings[...])
+        if pieces <= 1 || threads <= 1 || findings.count < 1024 {
+            (actions, human) = decide(findings[...], WritableValues(config))
         } else {
-            let size = (findings.count + pieces - 1) / pieces
-            let work = PiecesBox(builder: self, findings: findings, pieces: pieces)
-            Engine.forEach(pieces) { k in
-                let range = min(findings.count, k * size)..<min(findings.count, (k + 1) * size)
-                work.set(k, work.builder.decide(work.findings[range]))
+            let work = SharedPieces<(builder: PlanBuilder, findings: [Finding]), (actions: [PlanAction], human: [HumanItem])>(
+                (self, findings), items: findings.count, pieces: pieces)
+            let config = self.config
+            Engine.forEach(threads) { _ in
+                // One per thread: its phone normaliser compiles the regions it meets once.
+                let writable = WritableValues(config)
+                work.help { w, range in w.builder.decide(w.findings[range], writable) }
             }
             // Each part let go once copied: a part and the whole are never both kept for long.
-            var parts = work.takeParts()
+            var parts = work.parts().map(Optional.some)
             actions.reserveCapacity(parts.reduce(0) { $0 + ($1?.actions.count ?? 0) })
             human.reserveCapacity(parts.reduce(0) { $0 + ($1?.human.count ?? 0) })
             for k in parts.indices {
@@ -152,12 +169,12 @@ public final class PlanBuilder {
     }
 
     /// Each finding's actions, or why a human decides it, in the order of `findings`.
-    private func decide(_ findings: ArraySlice<Finding>) -> (actions: [PlanAction], human: [HumanItem]) {
-        let writable = WritableValues(config)
+    private func decide(_ findings: ArraySlice<Finding>, _ writable: WritableValues) -> (actions: [PlanAction], human: [HumanItem]) {
         var actions: [PlanAction] = []
         var human: [HumanItem] = []
         // Reasons are a few texts repeated hundreds of thousands of times: one copy of each.
         var reasons = SharedTexts()
+        let createReasons = Dictionary(uniqueKeysWithValues: System.allCases.map { ($0, "create the \($0.label) customer in \($0.other.label)") })
         func toHuman(_ f: Finding, _ reason: String) {
             human.append(HumanItem(finding: f, records: f.members.map { "\($0.system.rawValue):\($0.recordId)" },
                                    reason: reasons.shared(reason)))
@@ -186,7 +203,7 @@ public final class PlanBuilder {
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
                                           field: "", oldValue: Fingerprint.customer(r), newValue: nil, finding: f, payload: payload,
-                                          reason: reasons.shared("create the \(system.label) customer in \(system.other.label)")))
+                                          reason: createReasons[system]!))
             case .createOrder:
                 if let a = createOrder(f) { actions.append(a) } else {
                     toHuman(f, "the order's customer has no ERP counterpart: create or link the customer first")
@@ -277,8 +294,9 @@ public final class PlanBuilder {
             [r.externalId, r.email, r.phone, r.name, r.country].filter { !($0?.trimmingWhitespace().isEmpty ?? true) }.count
                 + r.attributes.filter { ValueNormaliser.trimmed($0) != nil }.count
         }
+        let rules = config.survivorship
         let ranked = records.sorted { a, b in
-            for rule in config.survivorship {
+            for rule in rules {
                 switch rule {
                 case .linked:
                     let la = isLinked(system, a.id), lb = isLinked(system, b.id)
@@ -308,7 +326,7 @@ public final class PlanBuilder {
         return ranked.dropFirst().map { loser in
             PlanAction(operation: .merge, system: system, entity: .customer, recordId: loser.id, field: "",
                        oldValue: Fingerprint.customer(loser.record), newValue: survivor.id, finding: f, payload: values,
-                       reason: "merge into \(survivor.id) (survivorship: \(config.survivorship.map(\.rawValue).joined(separator: ", ")))",
+                       reason: "merge into \(survivor.id) (survivorship: \(survivorshipText))",
                        tier: marked(f))
         }
     }
@@ -338,8 +356,7 @@ public final class PlanBuilder {
         guard let owner = owner("status"), let ownerMember = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }),
               let canonical = config.statuses.map(owner)[ownerMember.value.trimmingWhitespace()] else { return nil }
-        let raws = config.statuses.map(owner.other).filter { $0.value == canonical }.map(\.key)
-        guard raws.count == 1 else { return nil }
+        guard let raws = rawStatuses[owner.other]?[canonical], raws.count == 1 else { return nil }
         return PlanAction(operation: .updateStatus, system: owner.other, entity: .order, recordId: target.recordId, field: "status",
                           oldValue: target.value, newValue: raws[0], finding: f,
                           reason: reasons.shared("\(owner.label) owns order status: \(canonical.rawValue)"))
@@ -388,10 +405,11 @@ public final class PlanBuilder {
 
     func createOrder(_ f: Finding) -> PlanAction? {
         guard let m = f.members.first, m.system == .crm, let o = order(m), let crmCustomer = ValueNormaliser.trimmed(o.customerId),
-              let c = customer(.crm, crmCustomer) else { return nil }
+              let row = customerRow(.crm, crmCustomer) else { return nil }
         // The ERP customer: the CRM customer's link, or an ERP customer linking to it.
         var erpCustomer: String?
-        if let ext = ValueNormaliser.trimmed(c.externalId), match.exists(.erp, ext) { erpCustomer = ext }
+        let link = mirror.crmCustomers.records.field(row, CustomerRecord.Field.externalId)
+        if let ext = ValueNormaliser.trimmed(link), match.exists(.erp, ext) { erpCustomer = ext }
         if erpCustomer == nil { erpCustomer = erpCustomerByCrmId[crmCustomer] }
         guard let erpCustomer else { return nil }
         var payload: [String: String] = ["external_id": m.recordId, "customer_id": erpCustomer]
@@ -399,8 +417,7 @@ public final class PlanBuilder {
         if let cur = o.currency { payload["currency"] = cur }
         if let t = o.createdAt { payload["created_at"] = t }
         if let canonical = config.statuses.crm[o.status?.trimmingWhitespace() ?? ""] {
-            let raws = config.statuses.erp.filter { config.statuses.isCompatible($0.value, canonical) }.map(\.key).sorted()
-            if raws.count == 1 { payload["status"] = raws[0] }
+            if let raws = compatibleErpStatuses[canonical], raws.count == 1 { payload["status"] = raws[0] }
         }
         for (i, name) in mirror.crmOrders.attributeNames.enumerated() {
             if let v = ValueNormaliser.trimmed(o.attributes[i]) { payload[name] = v }
@@ -408,28 +425,6 @@ public final class PlanBuilder {
         return PlanAction(operation: .create, system: .erp, entity: .order, recordId: m.recordId, field: "",
                           oldValue: Fingerprint.order(o), newValue: nil, finding: f, payload: payload,
                           reason: "the CRM order requires an ERP order")
-    }
-}
-
-/// The pieces of one `PlanBuilder.build`: each thread reads the builder and the findings (never
-/// written while the pieces run) and writes its own slot of `parts`.
-private final class PiecesBox: @unchecked Sendable {
-    let builder: PlanBuilder
-    let findings: [Finding]
-    private(set) var parts: [(actions: [PlanAction], human: [HumanItem])?]
-    private let lock = NSLock()
-    init(builder: PlanBuilder, findings: [Finding], pieces: Int) {
-        self.builder = builder
-        self.findings = findings
-        parts = Array(repeating: nil, count: pieces)
-    }
-    func set(_ k: Int, _ part: (actions: [PlanAction], human: [HumanItem])) { lock.lock(); parts[k] = part; lock.unlock() }
-    /// The parts, handed over (the box keeps none of them).
-    func takeParts() -> [(actions: [PlanAction], human: [HumanItem])?] {
-        lock.lock(); defer { lock.unlock() }
-        let all = parts
-        parts = []
-        return all
     }
 }
 
