@@ -620,18 +620,22 @@ public struct Pipeline {
             }
             // plan.csv and plan.xlsx on a thread each while this one writes plan.json (the
             // findings' CSVs are usually done by now, and each would otherwise follow on its own).
-            let csvJob = BackgroundJob(inParallel: true) { try folder.writePlanCSV(plan) }
+            // plan.csv's thread, the first done, drafts batch.html, which waits only for the hash.
+            let csvJob = BackgroundJob(inParallel: true) { () throws -> BatchPage.Draft in
+                try folder.writePlanCSV(plan)
+                return BatchPage.draft(plan)
+            }
             let xlsxJob = BackgroundJob(inParallel: true) { try folder.writePlanXLSX(plan) }
             let sha: String
             do {
                 sha = try folder.writePlanJSON(plan)
-                try folder.writeBatchPage(plan, sha256: sha)
+                try folder.writeBatchPage(try csvJob.wait(), sha256: sha)
             } catch {
                 _ = try? csvJob.wait()
                 _ = try? xlsxJob.wait()
                 throw error
             }
-            do { try csvJob.wait() } catch { _ = try? xlsxJob.wait(); throw error }
+            do { _ = try csvJob.wait() } catch { _ = try? xlsxJob.wait(); throw error }
             try xlsxJob.wait()
             return (.new(plan: plan, sha256: sha, inputs: inputs), ms, sent)
         }

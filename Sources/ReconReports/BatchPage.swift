@@ -11,8 +11,22 @@ public enum BatchPage {
     public static let rowsPerGroup = 500
 
     public static func render(_ plan: Plan, sha256: String) -> String {
+        draft(plan).page(sha256: sha256)
+    }
+
+    /// The page but for plan.json's hash: made while plan.json is still being written.
+    public struct Draft: Sendable {
+        let head: String, rest: String
+
+        /// The page, with the hash of the plan.json it sits beside.
+        public func page(sha256: String) -> String {
+            head + "<div class=\"muted\">plan.json sha256 <code>\(HTMLReport.escape(sha256))</code></div>\n" + rest
+        }
+    }
+
+    public static func draft(_ plan: Plan) -> Draft {
         let e = HTMLReport.escape
-        var h = """
+        let head = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -33,7 +47,9 @@ public enum BatchPage {
         </style></head><body><main>
         <h1>Correction batch <code>\(e(plan.batchId))</code></h1>
         <div class="muted">run \(e(plan.runId)), generated \(e(plan.createdAt))\(plan.rollbackOf.map { ", rolls back <code>\(e($0))</code>" } ?? "")</div>
-        <div class="muted">plan.json sha256 <code>\(e(sha256))</code></div>
+
+        """
+        var h = """
         <div class="card" style="margin-top:12px">Review it here or in <code>plan.csv</code>; approve all or a selection with
         <code>recon batch approve \(e(plan.batchId)) [--only …] [--exclude-operation …] [--exclude ACT-…]</code>,
         or reject it with <code>recon batch reject \(e(plan.batchId)) --reason …</code>.</div>
@@ -84,7 +100,7 @@ public enum BatchPage {
         }
         if plan.needsHuman.isEmpty { h += "<tr><td colspan=\"4\">None.</td></tr>\n" }
         h += "</table>\n</main></body></html>\n"
-        return h
+        return Draft(head: head, rest: h)
     }
 
     /// Old → new for an update or link; the payload of a create; the survivor and values of a merge.

@@ -557,7 +557,12 @@ public final class ReportFolder {
 
     /// batch.html, the batch's review page (needs plan.json's hash).
     public func writeBatchPage(_ plan: Plan, sha256: String) throws {
-        try writer.write(tempPath + "/batch.html", Array(BatchPage.render(plan, sha256: sha256).utf8))
+        try writeBatchPage(BatchPage.draft(plan), sha256: sha256)
+    }
+
+    /// batch.html from a page drafted while plan.json was written.
+    public func writeBatchPage(_ draft: BatchPage.Draft, sha256: String) throws {
+        try writer.write(tempPath + "/batch.html", Array(draft.page(sha256: sha256).utf8))
     }
 
     /// plan.xlsx, the plan for people who review it in a spreadsheet: typed cells (text for ids,
