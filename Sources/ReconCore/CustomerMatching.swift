@@ -691,8 +691,8 @@ struct CustomerMatcher {
     private func nameCandidates(_ orphanFindings: [(at: Int, records: Range<Int>)], records: [Int32], idx: CustomerIndex, roots: [Int32],
                                 names: NameCache, decidedApart: (Int32, Int32) -> Bool) -> [(at: Int, candidates: [FindingMember])] {
         guard !orphanFindings.isEmpty else { return [] }
-        // With `parallel`, the pass over every address and the orphans themselves in two pieces
-        // each, joined in order: the candidates are the same for any number.
+        // With `parallel`, the pass over every address in two pieces and the orphans in sixteen
+        // (below), joined in order: the candidates are the same for any number.
         let pieces = parallel && orphanFindings.count >= 1 << 10 ? 2 : 1
         func piece(_ k: Int, of n: Int) -> Range<Int> { n * k / pieces..<n * (k + 1) / pieces }
         // The records holding each orphan's phone (one pass; the phone groups of matching are not kept).
@@ -737,12 +737,13 @@ struct CustomerMatcher {
             let codes = Set(byLocalPart.values.joined())
             for g in 0..<Int32(idx.count) where codes.contains(idx.email[Int(g)]) { holders[idx.email[Int(g)], default: []].append(g) }
         }
-        // Each piece with its own copy of the names reduced so far (the cache fills as it is read).
-        let caches = (0..<pieces).map { $0 == 0 ? names : names.copy() }
-        return Engine.map(pieces) { k -> [(at: Int, candidates: [FindingMember])] in
-            let names = caches[k]
+        // The orphans in parts that either thread claims when free (some parts hold far more
+        // shared phones than others); each thread with its own copy of the names reduced so far
+        // (the cache fills as it is read).
+        return Engine.mapClaimed(items: orphanFindings.count, pieces: pieces == 1 ? 1 : 16, threads: pieces,
+                                 state: { $0 == 0 ? names : names.copy() }) { names, part -> [(at: Int, candidates: [FindingMember])] in
             var named: [(at: Int, candidates: [FindingMember])] = []
-            for (at, range) in orphanFindings[piece(k, of: orphanFindings.count)] {
+            for (at, range) in orphanFindings[part] {
                 let orphans = records[range]
                 // Most orphans share their phone with nobody and their local part with no other address.
                 if !orphans.contains(where: { g in

@@ -3,8 +3,10 @@ import Foundation
 
 /// The one place recon starts threads. The rules (`Rules/`) and the matchers' phases are plain
 /// sequential code; the engine gives them the two cores:
-/// - `forEach`: the pieces of one stage across the cores, returning when all are done
-///   (extraction's two connections, the plan's halves);
+/// - `forEach`, `map`: the pieces of one stage across the cores, returning when all are done
+///   (extraction's two connections, matching's pieces);
+/// - `mapClaimed`: many pieces of unequal cost, each claimed by whichever thread is free, each
+///   thread with state of its own (the plan's parts, the name candidates of orphans);
 /// - `start`: a stage beside this one on a thread of its own (the orders' matching beside the
 ///   customers', normalisation helping while a connection has nothing left to read), joined by
 ///   what the stage signals when it is done;
@@ -32,6 +34,27 @@ public enum Engine {
             let box = PieceResults<T>(pieces: pieces, UncheckedPiece(body))
             forEach(pieces) { k in box.run(k) }
             return box.take()
+        }
+    }
+
+    /// `body(&state, range)` for `pieces` consecutive ranges of `0..<items`, each claimed by
+    /// whichever of `threads` threads is free, so that ranges of unequal cost keep the cores busy
+    /// to the end; each thread makes its own `state` once (`state(thread)`: a cache or a
+    /// normaliser that is not shared). The results in the ranges' order, whoever made them; on
+    /// this thread alone when `threads` or `pieces` is 1.
+    public static func mapClaimed<State, T>(items: Int, pieces: Int, threads: Int, state: (Int) -> State,
+                                            _ body: (inout State, Range<Int>) -> T) -> [T] {
+        let pieces = max(1, pieces)
+        if threads <= 1 || pieces == 1 {
+            var own = state(0)
+            return (0..<pieces).map { body(&own, ClaimedPieces<T>.range($0, of: pieces, items: items)) }
+        }
+        return withoutActuallyEscaping(state) { state in
+            withoutActuallyEscaping(body) { body in
+                let claims = ClaimedPieces<T>(items: items, pieces: pieces, UncheckedClaim(state: state, body: body))
+                forEach(min(threads, pieces)) { t in claims.run(thread: t) }
+                return claims.take()
+            }
         }
     }
 
@@ -207,6 +230,52 @@ private final class PieceResults<T>: @unchecked Sendable {
         results = []
         return out
     }
+}
+
+/// The pieces of `Engine.mapClaimed`, handed out in order, and their results. Unchecked
+/// Sendable: `next` and each result are written under `lock`; the results are read once every
+/// thread is done.
+private final class ClaimedPieces<T>: @unchecked Sendable {
+    private let work: (_ thread: Int, ClaimedPieces<T>) -> Void
+    private let items: Int, pieces: Int
+    private var results: [T?]
+    private var next = 0
+    private let lock = NSLock()
+
+    static func range(_ k: Int, of pieces: Int, items: Int) -> Range<Int> { items * k / pieces..<items * (k + 1) / pieces }
+
+    init<State>(items: Int, pieces: Int, _ claim: UncheckedClaim<State, T>) {
+        self.items = items
+        self.pieces = pieces
+        results = Array(repeating: nil, count: pieces)
+        work = { thread, claims in
+            var state = claim.state(thread)
+            while let k = claims.claim() {
+                let r = claim.body(&state, ClaimedPieces.range(k, of: claims.pieces, items: claims.items))
+                claims.lock.lock(); claims.results[k] = r; claims.lock.unlock()
+            }
+        }
+    }
+
+    func run(thread: Int) { work(thread, self) }
+
+    private func claim() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < pieces else { return nil }
+        next += 1
+        return next - 1
+    }
+    func take() -> [T] {
+        lock.lock(); defer { lock.unlock() }
+        let out = results.map { $0! }
+        results = []
+        return out
+    }
+}
+
+private struct UncheckedClaim<State, T>: @unchecked Sendable {
+    let state: (Int) -> State
+    let body: (inout State, Range<Int>) -> T
 }
 
 private struct UncheckedPiece<T>: @unchecked Sendable {

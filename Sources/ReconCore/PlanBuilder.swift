@@ -146,16 +146,11 @@ public final class PlanBuilder {
         if pieces <= 1 || threads <= 1 || findings.count < 1024 {
             (actions, human) = decide(findings[...], WritableValues(config))
         } else {
-            let work = SharedPieces<(builder: PlanBuilder, findings: [Finding]), (actions: [PlanAction], human: [HumanItem])>(
-                (self, findings), items: findings.count, pieces: pieces)
-            let config = self.config
-            Engine.forEach(threads) { _ in
-                // One per thread: its phone normaliser compiles the regions it meets once.
-                let writable = WritableValues(config)
-                work.help { w, range in w.builder.decide(w.findings[range], writable) }
-            }
+            // One WritableValues per thread: its phone normaliser compiles the regions it meets once.
+            var parts = Engine.mapClaimed(items: findings.count, pieces: pieces, threads: threads, state: { _ in WritableValues(config) }) {
+                decide(findings[$1], $0)
+            }.map(Optional.some)
             // Each part let go once copied: a part and the whole are never both kept for long.
-            var parts = work.parts().map(Optional.some)
             actions.reserveCapacity(parts.reduce(0) { $0 + ($1?.actions.count ?? 0) })
             human.reserveCapacity(parts.reduce(0) { $0 + ($1?.human.count ?? 0) })
             for k in parts.indices {

@@ -66,6 +66,41 @@ struct EngineMapTests {
     }
 }
 
+/// `Engine.mapClaimed`: the ranges cover the items once, in order; the results come back in the
+/// ranges' order whoever claimed them; each thread makes its state once and keeps it across
+/// the ranges it claims.
+struct EngineMapClaimedTests {
+    final class Made: @unchecked Sendable {
+        private let lock = NSLock()
+        private var threads: [Int] = []
+        func add(_ t: Int) { lock.lock(); threads.append(t); lock.unlock() }
+        var all: [Int] { lock.lock(); defer { lock.unlock() }; return threads }
+    }
+
+    @Test(arguments: [(0, 1, 2), (5, 16, 2), (1000, 1, 2), (1000, 16, 1), (1000, 16, 2), (1000, 7, 3), (10, 3, 8)])
+    func rangesInOrderStateOncePerThread(items: Int, pieces: Int, threads: Int) {
+        let made = Made()
+        let out = Engine.mapClaimed(items: items, pieces: pieces, threads: threads, state: { t -> (thread: Int, ranges: Int) in
+            made.add(t)
+            return (t, 0)
+        }) { state, range -> (range: Range<Int>, thread: Int, earlier: Int) in
+            // The first range is slow: the others are claimed meanwhile, and finish first.
+            if range.lowerBound == 0, pieces > 1, threads > 1 { Thread.sleep(forTimeInterval: 0.05) }
+            state.ranges += 1
+            return (range, state.thread, state.ranges - 1)
+        }
+        #expect(out.count == pieces)
+        #expect(out.flatMap { Array($0.range) } == Array(0..<items))
+        let used = made.all
+        #expect(Set(used).count == used.count, "a thread made its state twice: \(used)")
+        #expect(used.count == (threads <= 1 || pieces == 1 ? 1 : min(threads, pieces)))
+        // Per thread, the ranges it claimed saw one state, counting up.
+        for t in Set(out.map(\.thread)) {
+            #expect(out.filter { $0.thread == t }.map(\.earlier) == Array(0..<out.filter { $0.thread == t }.count))
+        }
+    }
+}
+
 /// `Prefetchable`: the bytes at `boxOffset` are the reference to the value's box (what the loops
 /// read to ask for it), and walking `prefetching` gives every element once, in order.
 struct PrefetchingTests {

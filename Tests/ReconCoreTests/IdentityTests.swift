@@ -150,7 +150,7 @@ struct IdentityMatchingTests {
         #expect(orphans["c2"] == [] && orphans["e2"] == [])
     }
 
-    /// Enough orphans for matching to name their near misses in two pieces (on two threads):
+    /// Enough orphans for matching to name their near misses in parts, on two threads:
     /// the same candidates, in the same findings, as on the slow path's one piece. Surnames are
     /// letters (`Schab`, `Schac`, …); each CRM orphan has an ERP near miss by phone (Karin and
     /// Katharina) and every third one another by its email's local part.
