@@ -11,11 +11,27 @@ struct XLSXRoundTripTests {
     @Test func crc32MatchesTheCheckValueAndTheBytewiseDefinition() {
         #expect(CRC32.update(0xFFFF_FFFF, Array("123456789".utf8)) ^ 0xFFFF_FFFF == 0xCBF4_3926)
         var g = CSVRoundTripTests.Generator(state: 5)
-        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4099] {
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 79, 80, 127, 128, 129, 1000, 4099, (1 << 20) + 13] {
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &g) }
             var bytewise: UInt32 = 0xFFFF_FFFF
             for b in bytes { bytewise = CRC32.tables[Int((bytewise ^ UInt32(b)) & 0xFF)] ^ (bytewise >> 8) }
             #expect(CRC32.update(0xFFFF_FFFF, bytes) == bytewise, "length \(length)")
+            // The tables alone, a start at every offset within 16 bytes, and a run continued in pieces.
+            bytes.withUnsafeBytes { all in
+                #expect(CRC32.update(0xFFFF_FFFF, all, folding: false) == bytewise, "length \(length), tables")
+                for offset in 1..<max(1, min(16, length)) {
+                    let tail = UnsafeRawBufferPointer(rebasing: all[offset...])
+                    #expect(CRC32.update(0xFFFF_FFFF, tail) == CRC32.update(0xFFFF_FFFF, tail, folding: false), "length \(length), offset \(offset)")
+                }
+                var running: UInt32 = 0xFFFF_FFFF, at = 0
+                for piece in [70, 1, 200, 33] where at < length {
+                    let end = min(length, at + piece)
+                    running = CRC32.update(running, UnsafeRawBufferPointer(rebasing: all[at..<end]))
+                    at = end
+                }
+                running = CRC32.update(running, UnsafeRawBufferPointer(rebasing: all[at...]))
+                #expect(running == bytewise, "length \(length), in pieces")
+            }
         }
     }
 

@@ -24,4 +24,11 @@ int recon_end_direct(int fd);
 /// The size and alignment of a direct write's block.
 #define recon_direct_block 4096
 
+/// Continues the running CRC-32 (ZIP's: reflected 0xEDB88320; pass the register as it stands,
+/// 0xFFFFFFFF at the start) over the first `*length` bytes of `bytes` with the CPU's carry-less
+/// multiply, 64 bytes at a time, and returns it. Handles a multiple of 16 bytes, at least 64;
+/// `*length` is set to how many it handled (0 when the CPU has no PCLMULQDQ or there are fewer
+/// than 64 bytes): the caller does the rest.
+unsigned int recon_crc32_folded(unsigned int crc, const unsigned char *bytes, unsigned long *length);
+
 #endif
