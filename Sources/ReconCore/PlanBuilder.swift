@@ -307,14 +307,19 @@ public final class PlanBuilder {
             return a.id < b.id
         }
         let survivor = ranked[0]
-        // Surviving values: the survivor's, else the first non-empty value in rank order.
+        // Surviving values: the survivor's, else the first non-empty value in rank order (each
+        // record read where it is, not copied for every field).
+        func first(_ value: (CustomerRecord) -> String?) -> String? {
+            for k in ranked.indices { if let v = value(ranked[k].record) { return v } }
+            return nil
+        }
         var values: [String: String] = ["survivor": survivor.id]
         let fields: [(String, (CustomerRecord) -> String?)] = [("email", \.email), ("phone", \.phone), ("name", \.name), ("country", \.country)]
         for (name, get) in fields {
-            if let v = ranked.lazy.compactMap({ get($0.record) }).first(where: { !$0.trimmingWhitespace().isEmpty }) { values[name] = v }
+            if let v = first({ get($0).flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 } }) { values[name] = v }
         }
         for (i, name) in mirror[customers: system].attributeNames.enumerated() {
-            if let v = ranked.lazy.compactMap({ ValueNormaliser.trimmed($0.record.attributes[i]) }).first { values[name] = v }
+            if let v = first({ ValueNormaliser.trimmed($0.attributes[i]) }) { values[name] = v }
         }
         if let email = values["email"] { values["email"] = writable.email(email) ?? email }
         if let phone = values["phone"] { values["phone"] = writable.phone(phone, country: values["country"]) ?? phone }
