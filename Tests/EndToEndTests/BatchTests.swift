@@ -342,6 +342,8 @@ struct BatchTests {
         #expect(findings != [["0"]])
 
         let state = try Connection(conninfo: s.nightlyURL)
+        // The README's grant: the setup's first night could take the path that drops them.
+        #expect(try state.query("SELECT has_function_privilege('recon.unindex_findings()', 'EXECUTE'), has_function_privilege('recon.index_findings()', 'EXECUTE')") == [["t", "t"]])
         for attack in ["DROP INDEX recon.findings_open", "ALTER TABLE recon.findings DROP CONSTRAINT findings_pkey",
                        "DELETE FROM recon.findings", "TRUNCATE recon.findings"] {
             let error = try #require(throws: PostgresError.self, "\(attack)") { try state.execute(attack) }
@@ -355,7 +357,7 @@ struct BatchTests {
 
         // An empty table (as on a first night): dropped, but a commit without them fails and
         // rolls the drop back, whether the check waits for the commit or was made immediate.
-        try psql(s.ownerURL, command: "CREATE TABLE recon.kept AS SELECT * FROM recon.findings; TRUNCATE recon.findings")
+        try psql(s.ownerURL, command: "TRUNCATE recon.findings")
         try state.execute("BEGIN")
         #expect(try state.query("SELECT recon.unindex_findings()") == [["t"]])
         let commit = try #require(throws: PostgresError.self) { try state.execute("COMMIT") }
