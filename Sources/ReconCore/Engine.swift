@@ -58,6 +58,53 @@ public enum Engine {
         }
     }
 
+    /// `element(i)` for every `i` in `0..<count`, as one array whose `pieces` consecutive ranges
+    /// are filled across the cores (on this thread alone when `pieces` is 1). `element` reads what
+    /// it captures. For a pass that touches each of hundreds of thousands of heap objects once
+    /// (a key from each, or each picked in a new order): the cache misses split over both cores.
+    public static func array<T>(count: Int, pieces: Int, _ element: (Int) -> T) -> [T] {
+        if pieces <= 1 || count < pieces { return (0..<count).map(element) }
+        return withoutActuallyEscaping(element) { element in
+            let piece = UncheckedPiece(element)
+            return Array(unsafeUninitializedCapacity: count) { buffer, initialized in
+                let slots = UncheckedSlots(base: buffer.baseAddress!)
+                forEach(pieces) { k in
+                    // Each piece initialises its own range of slots; none is read before all are done.
+                    for i in ClaimedPieces<T>.range(k, of: pieces, items: count) { (slots.base + i).initialize(to: piece.work(i)) }
+                }
+                initialized = count
+            }
+        }
+    }
+    /// `items` in the order `areInIncreasingOrder` gives, which must be a strict total order
+    /// (ties broken, for instance by position), so that the result is the same however the items
+    /// are split: with `inParallel`, the two halves sorted across the cores, then merged.
+    public static func sorted<T>(_ items: [T], inParallel: Bool, by areInIncreasingOrder: (T, T) -> Bool) -> [T] {
+        let n = items.count, mid = n / 2
+        if !inParallel || n < 4096 { return items.sorted(by: areInIncreasingOrder) }
+        var items = items
+        withoutActuallyEscaping(areInIncreasingOrder) { order in
+            let less = UncheckedOrder(less: order)
+            items.withUnsafeMutableBufferPointer { buffer in
+                let slots = UncheckedSlots(base: buffer.baseAddress!)
+                forEach(2) { k in
+                    // Two disjoint halves of one buffer, each sorted by one thread.
+                    var half = k == 0 ? UnsafeMutableBufferPointer(start: slots.base, count: mid)
+                                      : UnsafeMutableBufferPointer(start: slots.base + mid, count: n - mid)
+                    half.sort(by: less.less)
+                }
+            }
+        }
+        var merged: [T] = []
+        merged.reserveCapacity(n)
+        var i = 0, j = mid
+        while i < mid, j < n {
+            if areInIncreasingOrder(items[j], items[i]) { merged.append(items[j]); j += 1 } else { merged.append(items[i]); i += 1 }
+        }
+        merged.append(contentsOf: items[i..<mid])
+        merged.append(contentsOf: items[j..<n])
+        return merged
+    }
     /// Runs `body` on a new thread named `name`.
     /// - Parameter stackSize: in bytes, for a stage that recurses deeper than a secondary
     ///   thread's default stack allows (the matchers: 8 MiB, as the main thread has).
@@ -276,6 +323,16 @@ private final class ClaimedPieces<T>: @unchecked Sendable {
 private struct UncheckedClaim<State, T>: @unchecked Sendable {
     let state: (Int) -> State
     let body: (inout State, Range<Int>) -> T
+}
+
+/// Where `Engine.array` and `Engine.sorted` write. Unchecked Sendable: each thread writes only
+/// its own range, and the buffer is read once every thread is done.
+private struct UncheckedSlots<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+}
+
+private struct UncheckedOrder<T>: @unchecked Sendable {
+    let less: (T, T) -> Bool
 }
 
 private struct UncheckedPiece<T>: @unchecked Sendable {

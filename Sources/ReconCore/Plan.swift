@@ -225,10 +225,12 @@ public struct Plan: Sendable {
     public var actions: [PlanAction]
     public var needsHuman: [HumanItem]
 
-    public init(batchId: String, runId: String, createdAt: String, rollbackOf: String? = nil, actions: [PlanAction], needsHuman: [HumanItem]) {
+    /// - Parameter inParallel: sort the actions and the items across the cores (the same order).
+    public init(batchId: String, runId: String, createdAt: String, rollbackOf: String? = nil, actions: [PlanAction], needsHuman: [HumanItem],
+                inParallel: Bool = false) {
         self.batchId = batchId; self.runId = runId; self.createdAt = createdAt; self.rollbackOf = rollbackOf
-        self.actions = Plan.sortedById(actions)
-        self.needsHuman = Plan.sortedByFindingId(needsHuman)
+        self.actions = Plan.sortedById(actions, inParallel: inParallel)
+        self.needsHuman = Plan.sortedByFindingId(needsHuman, inParallel: inParallel)
     }
 
     /// Canonical JSON: keys sorted, no insignificant white space but one action per line, UTF-8.
@@ -403,33 +405,34 @@ public struct Plan: Sendable {
 
     /// Actions in id order. Ids are `ACT-` + 16 hex digits: sorted by that number (integer keys,
     /// no string compares, no moves of whole actions); any other shape falls back to the strings.
-    static func sortedById(_ actions: [PlanAction]) -> [PlanAction] {
-        var keys: [(UInt64, Int)] = []
-        keys.reserveCapacity(actions.count)
-        for (i, a) in actions.prefetching.enumerated() { keys.append((a.idValue, i)) }
-        keys.sort { $0 < $1 }
-        return keys.map { actions[$0.1] }
+    static func sortedById(_ actions: [PlanAction], inParallel: Bool = false) -> [PlanAction] {
+        let pieces = inParallel ? 8 : 1
+        let keys = Engine.sorted(Engine.array(count: actions.count, pieces: pieces) { (actions[$0].idValue, $0) }, inParallel: inParallel) { $0 < $1 }
+        return Engine.array(count: keys.count, pieces: pieces) { actions[keys[$0].1] }
     }
 
     /// Items by finding id, then reason. Finding ids are `TYP-E-` + 16 lowercase hex digits:
     /// their first six bytes and that number order them as their strings do, so the strings are
     /// compared only between items of one finding; any other shape falls back to the strings.
-    static func sortedByFindingId(_ items: [HumanItem]) -> [HumanItem] {
+    static func sortedByFindingId(_ items: [HumanItem], inParallel: Bool = false) -> [HumanItem] {
+        let pieces = inParallel ? 8 : 1
+        let found = Engine.array(count: items.count, pieces: pieces) { i -> (prefix: UInt64, value: UInt64, index: Int)? in
+            guard let key = items[i].findingKey else { return nil }
+            return (key.prefix, key.value, i)
+        }
         var keys: [(prefix: UInt64, value: UInt64, index: Int)] = []
         keys.reserveCapacity(items.count)
-        for (i, h) in items.enumerated() {
-            guard let key = h.findingKey else {
-                return items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) }
-            }
-            keys.append((key.prefix, key.value, i))
+        for key in found {
+            guard let key else { return items.sorted { ($0.findingId, $0.reason) < ($1.findingId, $1.reason) } }
+            keys.append(key)
         }
-        keys.sort { a, b in
+        keys = Engine.sorted(keys, inParallel: inParallel) { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
             if a.value != b.value { return a.value < b.value }
             let ra = items[a.index].reason, rb = items[b.index].reason
             return ra != rb ? ra < rb : a.index < b.index
         }
-        return keys.map { items[$0.index] }
+        return Engine.array(count: keys.count, pieces: pieces) { items[keys[$0].index] }
     }
 
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }

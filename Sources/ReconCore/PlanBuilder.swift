@@ -160,7 +160,8 @@ public final class PlanBuilder {
                 human += part.human
             }
         }
-        return combine(actions: actions, human: consume human, batchId: batchId, runId: runId, createdAt: createdAt)
+        return combine(actions: actions, human: consume human, batchId: batchId, runId: runId, createdAt: createdAt,
+                       threads: pieces <= 1 || findings.count < 1024 ? 1 : threads)
     }
 
     /// Each finding's actions, or why a human decides it, in the order of `findings`.
@@ -217,7 +218,8 @@ public final class PlanBuilder {
     }
 
     /// The batch: actions for one target merged, conflicting ones left to a human.
-    func combine(actions: [PlanAction], human: consuming [HumanItem], batchId: String, runId: String, createdAt: String) -> Plan {
+    func combine(actions: [PlanAction], human: consuming [HumanItem], batchId: String, runId: String, createdAt: String,
+                 threads: Int = 1) -> Plan {
         var human = human
         // Two actions that would write different values into one field: neither, a human decides.
         struct Target: Hashable {
@@ -229,10 +231,9 @@ public final class PlanBuilder {
         // The actions of one target side by side: sorted by the target's hash (then position);
         // a run of equal hashes is split by the targets themselves. Most targets have one action.
         let n = actions.count
-        var keys: [(hash: Int, index: Int32)] = []
-        keys.reserveCapacity(n)
-        for (i, a) in actions.prefetching.enumerated() { keys.append((Target(a).hashValue, Int32(i))) }
-        keys.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.index < $1.index }
+        let pieces = threads > 1 ? 8 : 1
+        let keys = Engine.sorted(Engine.array(count: n, pieces: pieces) { (hash: Target(actions[$0]).hashValue, index: Int32($0)) },
+                                 inParallel: threads > 1) { $0.hash != $1.hash ? $0.hash < $1.hash : $0.index < $1.index }
         var leads = [Bool](repeating: false, count: n)
         var groups: [Int: [Int]] = [:]      // first action of a target with several → all of them, in order
         var k = 0
@@ -255,29 +256,34 @@ public final class PlanBuilder {
             k = end
         }
         // Targets in the order of their first action (the plan sorts its actions by id; items
-        // for a human keep this order among equals).
-        var kept: [PlanAction] = []
-        kept.reserveCapacity(n)
+        // for a human keep this order among equals). A target whose actions disagree goes to a
+        // human; any other keeps one action, its findings each once.
+        var keptLeads: [Int] = []
+        keptLeads.reserveCapacity(n)
         for first in 0..<n where leads[first] {
-            guard let group = groups[first].map({ $0.map { actions[$0] } }) else {
-                var a = actions[first]
-                if a.findingIdCount > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
-                kept.append(a)
+            guard let group = groups[first], Set(group.map { actions[$0].newValue ?? "\u{0}" }).count > 1 else {
+                keptLeads.append(first)
                 continue
             }
-            if Set(group.map { $0.newValue ?? "\u{0}" }).count > 1 {
-                for a in group {
-                    human.append(HumanItem(findingId: a.findingIds.first ?? "", type: .fieldMismatch, entity: a.entity,
-                                           records: ["\(a.system.rawValue):\(a.recordId)"],
-                                           reason: "several findings would write different values into \(a.field)"))
-                }
-            } else {
-                var merged = group[0]
-                merged.findingIds = Array(Set(group.flatMap(\.findingIds))).sorted()
-                kept.append(merged)
+            for a in group.map({ actions[$0] }) {
+                human.append(HumanItem(findingId: a.findingIds.first ?? "", type: .fieldMismatch, entity: a.entity,
+                                       records: ["\(a.system.rawValue):\(a.recordId)"],
+                                       reason: "several findings would write different values into \(a.field)"))
             }
         }
-        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: consume kept, needsHuman: consume human)
+        let kept = Engine.array(count: keptLeads.count, pieces: pieces) { k -> PlanAction in
+            let first = keptLeads[k]
+            guard let group = groups[first] else {
+                var a = actions[first]
+                if a.findingIdCount > 1 { a.findingIds = Array(Set(a.findingIds)).sorted() }
+                return a
+            }
+            var merged = actions[group[0]]
+            merged.findingIds = Array(Set(group.flatMap { actions[$0].findingIds })).sorted()
+            return merged
+        }
+        return Plan(batchId: batchId, runId: runId, createdAt: createdAt, actions: kept, needsHuman: consume human,
+                    inParallel: threads > 1)
     }
 
     /// One merge action per non-surviving record (a duplicate's members: one system's customers).

@@ -101,6 +101,48 @@ struct EngineMapClaimedTests {
     }
 }
 
+/// `Engine.array` and `Engine.sorted`: the array built or sorted across the cores is the one
+/// built or sorted on one thread, for any size and number of pieces.
+struct EngineArrayTests {
+    /// How many `Box`es are alive: a slot initialised twice leaks one, which this counts.
+    final class Alive: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add(_ d: Int) { lock.lock(); n += d; lock.unlock() }
+        var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+    }
+    final class Box: @unchecked Sendable {
+        let n: Int, alive: Alive
+        init(_ n: Int, _ alive: Alive) { self.n = n; self.alive = alive; alive.add(1) }
+        deinit { alive.add(-1) }
+    }
+
+    @Test(arguments: [(0, 1), (0, 8), (1, 8), (7, 8), (8, 8), (1000, 1), (1000, 3), (100_003, 8)])
+    func elementsInOrderEachOnce(count: Int, pieces: Int) {
+        let alive = Alive()
+        do {
+            let made = Engine.array(count: count, pieces: pieces) { Box($0 * 3, alive) }
+            #expect(made.map(\.n) == (0..<count).map { $0 * 3 })
+            #expect(alive.count == count)
+        }
+        #expect(alive.count == 0, "elements made and never released")
+    }
+
+    @Test(arguments: [0, 1, 4095, 4096, 4097, 50_001])
+    func sortedAsOnOneThread(count: Int) {
+        var rng = SystemRandomNumberGenerator()
+        // Few distinct values, so that the position breaks most ties.
+        let items = (0..<count).map { (value: Int.random(in: 0..<100, using: &rng), index: $0) }
+        let order: ((value: Int, index: Int), (value: Int, index: Int)) -> Bool = { $0.value != $1.value ? $0.value < $1.value : $0.index < $1.index }
+        let expected = items.sorted(by: order)
+        let both = Engine.sorted(items, inParallel: true, by: order)
+        #expect(both.map(\.index) == expected.map(\.index))
+        #expect(Engine.sorted(items, inParallel: false, by: order).map(\.index) == expected.map(\.index))
+        let already = Engine.sorted(expected, inParallel: true, by: order)
+        #expect(already.map(\.index) == expected.map(\.index))
+    }
+}
+
 /// `Prefetchable`: the bytes at `boxOffset` are the reference to the value's box (what the loops
 /// read to ask for it), and walking `prefetching` gives every element once, in order.
 struct PrefetchingTests {

@@ -93,6 +93,21 @@ struct PlanTests {
             let shuffled = builder.combine(actions: actions.shuffled(using: &rng), human: [], batchId: "B-1", runId: "1", createdAt: "t")
             #expect(shuffled.canonicalJSON() == plan.canonicalJSON())
         }
+        // The same targets for 1,000 records (7,000 actions): combined on two threads, the batch
+        // is the one combined on one, whatever the order the actions were decided in.
+        let many = (0..<1000).flatMap { r in
+            actions.map { a in
+                PlanAction(operation: a.operation, system: a.system, entity: a.entity, recordId: "\(a.recordId)-\(r)", field: a.field,
+                           oldValue: a.oldValue, newValue: a.newValue, findingIds: a.findingIds.map { "\($0)-\(r)" }, reason: a.reason)
+            }
+        }
+        let alone = builder.combine(actions: many, human: [], batchId: "B-1", runId: "1", createdAt: "t")
+        #expect(alone.actions.count == 4000)
+        #expect(alone.needsHuman.count == 2000)
+        for _ in 0..<3 {
+            let both = builder.combine(actions: many.shuffled(using: &rng), human: [], batchId: "B-1", runId: "1", createdAt: "t", threads: 2)
+            #expect(both.canonicalJSON() == alone.canonicalJSON())
+        }
     }
 
     /// A batch decided on several threads (each a part of the findings) is the batch decided on
