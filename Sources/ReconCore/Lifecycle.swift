@@ -237,6 +237,39 @@ public struct Lifecycle: Sendable {
         return Lifecycle(current: current, resolved: resolved)
     }
 
+    /// How many findings of each type and entity, indexed by `typeAndEntity`. Read in place here,
+    /// beside the findings' type: a loop in another module copies each finding it reads a field
+    /// of, retaining its storage (a cache miss per finding over hundreds of thousands).
+    public func countsByTypeAndEntity() -> [Int] {
+        var counts = [Int](repeating: 0, count: FindingType.allCases.count * 2)
+        for i in current.indices { counts[current[i].typeAndEntity] += 1 }
+        return counts
+    }
+
+    /// The `limit` open findings first seen longest ago (first seen, then most nights open, then
+    /// id), waived and settling ones left out: kept in one pass as a short sorted list, not a sort
+    /// of every open finding; read in place, each copied only when it is kept.
+    public func oldestOpen(limit: Int) -> [TrackedFinding] {
+        // The id's order is its key's (`FindingIdKey`: its type's prefix, then its number), read
+        // from the table here: a global read inside the loop would make each finding a copy.
+        let prefixes = FindingIdKey.prefixes
+        func order(_ t: TrackedFinding) -> (String, Int, UInt64, UInt64) { (t.firstSeenAt, -t.nightsOpen, prefixes[Int(t.group)], t.idValue) }
+        var kept: [TrackedFinding] = []
+        current.withUnsafeBufferPointer { all in
+            guard let first = all.baseAddress else { return }
+            for i in all.indices {
+                // Each field read through the pointer: an element read whole would be a copy.
+                let t = first + i
+                guard t.pointee.status != .waived && t.pointee.status != .settling else { continue }
+                let key = (t.pointee.firstSeenAt, -t.pointee.nightsOpen, prefixes[Int(t.pointee.group)], t.pointee.idValue)
+                if kept.count == limit, !(key < order(kept[limit - 1])) { continue }
+                kept.insert(t.pointee, at: kept.firstIndex { key < order($0) } ?? kept.count)
+                if kept.count > limit { kept.removeLast() }
+            }
+        }
+        return kept
+    }
+
     /// Counts per "type/entity" and status (plus "open": new + persisting). Counted in a table
     /// indexed by type, entity and status (hundreds of thousands of findings), named at the end.
     public func counts() -> [String: [String: Int]] {

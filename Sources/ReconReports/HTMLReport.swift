@@ -22,37 +22,13 @@ enum HTMLReport {
         return out
     }
 
-    /// The open findings first seen longest ago (first seen, most nights, id), kept in one pass
-    /// as a short sorted list, not a sort of every open finding.
-    struct OldestOpen {
-        static let limit = 20
-        private(set) var findings: [TrackedFinding] = []
-
-        /// Oldest first: first seen, then open longest, then by id.
-        private static func order(_ t: TrackedFinding) -> (String, Int, FindingIdKey) { (t.firstSeenAt, -t.nightsOpen, t.idKey) }
-
-        mutating func offer(_ t: TrackedFinding) {
-            offer(t.status, Self.order(t)) { t }
-        }
-
-        /// Offers `all[i]`, copied only when it is kept (the finding's storage is not touched).
-        mutating func offer(_ all: [TrackedFinding], _ i: Int) {
-            offer(all[i].status, (all[i].firstSeenAt, -all[i].nightsOpen, all[i].idKey)) { all[i] }
-        }
-
-        private mutating func offer(_ status: LifecycleStatus, _ key: (String, Int, FindingIdKey), _ item: () -> TrackedFinding) {
-            guard status != .waived && status != .settling else { return }
-            if findings.count == Self.limit, !(key < Self.order(findings[Self.limit - 1])) { return }
-            let at = findings.firstIndex { key < Self.order($0) } ?? findings.count
-            findings.insert(item(), at: at)
-            if findings.count > Self.limit { findings.removeLast() }
-        }
-    }
+    /// How many of the oldest open findings index.html lists (`Lifecycle.oldestOpen`).
+    static let oldestOpenLimit = 20
 
     /// - Parameter oldest: the lifecycle's oldest open findings when the caller has them (else
     ///   found here).
     static func render(summary s: RunSummary, lifecycle: Lifecycle?, history: [HistoryPoint], pending: [PendingBatch]? = nil,
-                       oldest known: OldestOpen? = nil) -> String {
+                       oldest known: [TrackedFinding]? = nil) -> String {
         let iso = ISO8601DateFormatter()
         var h = """
         <!DOCTYPE html>
@@ -112,7 +88,7 @@ enum HTMLReport {
         }
         h += "<h2>Open findings per type, last \(history.count) runs</h2><div class=\"card\">\(chart(history))</div>\n"
         if let lifecycle {
-            let oldest = known?.findings ?? lifecycle.current.reduce(into: OldestOpen()) { $0.offer($1) }.findings
+            let oldest = known ?? lifecycle.oldestOpen(limit: oldestOpenLimit)
             h += "<h2>Oldest open findings</h2><table><tr><th>finding</th><th>type</th><th>entity</th><th>first seen</th><th>nights open</th><th>records</th></tr>\n"
             if oldest.isEmpty { h += "<tr><td colspan=\"6\">None.</td></tr>\n" }
             for t in oldest {

@@ -144,9 +144,7 @@ public struct ReportWriter {
     }
 
     func countByType(_ lifecycle: Lifecycle) -> [String: [String: Int]] {
-        var table = [Int](repeating: 0, count: FindingType.allCases.count * 2)
-        for i in lifecycle.current.indices { table[lifecycle.current[i].typeAndEntity] += 1 }
-        return countByType(table)
+        countByType(lifecycle.countsByTypeAndEntity())
     }
 
     /// Counts per type and entity from a table indexed by `type.order * 2 + entity` (0 customer, 1 order).
@@ -524,7 +522,7 @@ public final class ReportFolder {
     public private(set) var writeMs = 0
     /// What index.html and summary.json need of the lifecycle, gathered by `writeFindings` in
     /// its pass over the findings (so that publishing the night makes no pass of its own).
-    private var gathered: (findings: Int, oldest: HTMLReport.OldestOpen, byType: [String: [String: Int]])?
+    private var gathered: (findings: Int, oldest: [TrackedFinding], byType: [String: [String: Int]])?
 
     init(writer: ReportWriter, runId: String, tempPath: String) {
         self.writer = writer
@@ -616,16 +614,10 @@ public final class ReportFolder {
         let clock = ContinuousClock()
         let started = clock.now
         let types = begun ?? beginTypeCSVs(lifecycle.current.map(\.finding), mirror: mirror, index: index, parallel: parallel)
-        // What index.html and summary.json need, in one pass reading each finding's kept type
-        // and entity, not its storage.
-        let current = lifecycle.current
-        var oldest = HTMLReport.OldestOpen()
-        var counts = [Int](repeating: 0, count: FindingType.allCases.count * 2)
-        for i in current.indices {
-            counts[current[i].typeAndEntity] += 1
-            oldest.offer(current, i)
-        }
-        gathered = (current.count, oldest, writer.countByType(counts))
+        // What index.html and summary.json need, read from each finding's kept type, entity and
+        // lifecycle, not its storage.
+        gathered = (lifecycle.current.count, lifecycle.oldestOpen(limit: HTMLReport.oldestOpenLimit),
+                    writer.countByType(lifecycle.countsByTypeAndEntity()))
         do {
             var csv = try CSVWriter(streamingTo: tempPath + "/findings.csv")
             writer.findingsCSV(lifecycle.current, into: &csv)

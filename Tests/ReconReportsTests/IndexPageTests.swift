@@ -3,8 +3,8 @@ import Foundation
 @testable import ReconReports
 import Testing
 
-/// index.html's oldest open findings: kept in one pass as the findings are written, and the
-/// same as a sort of every open finding would give.
+/// index.html's oldest open findings: kept in one pass over the findings, and the same as a sort
+/// of every open finding would give.
 struct IndexPageTests {
     static func lifecycle() -> Lifecycle {
         var rng = SystemRandomNumberGenerator()
@@ -22,10 +22,10 @@ struct IndexPageTests {
     @Test func theOldestOpenFindingsAreTheFirstOfTheSort() {
         for _ in 0..<20 {
             let lifecycle = Self.lifecycle()
-            let kept = lifecycle.current.reduce(into: HTMLReport.OldestOpen()) { $0.offer($1) }.findings
+            let kept = lifecycle.oldestOpen(limit: HTMLReport.oldestOpenLimit)
             let sorted = lifecycle.current.filter { $0.status != .waived && $0.status != .settling }
                 .sorted { ($0.firstSeenAt, -$0.nightsOpen, $0.finding.id) < ($1.firstSeenAt, -$1.nightsOpen, $1.finding.id) }
-            #expect(kept.map(\.finding.id) == sorted.prefix(HTMLReport.OldestOpen.limit).map(\.finding.id))
+            #expect(kept.map(\.finding.id) == sorted.prefix(HTMLReport.oldestOpenLimit).map(\.finding.id))
         }
     }
 
