@@ -244,6 +244,9 @@ struct CustomerMatcher {
             idx.emails.reserveBytes(bytes.emails + Int(Double(bytes.emails) * erpGuess))
             idx.phones.reserveBytes(bytes.phones + Int(Double(bytes.phones) * erpGuess))
             let ahead = OrderMatcher.lookahead
+            // Read once: called from the loop's closures, a method of this matcher would be
+            // handed a copy of it (every array and table it holds retained) for each record.
+            let mailbox = config.mailbox
             var first = 0   // the table's row of the piece's row 0
             for pre in table.parts {
                 defer { first += pre.count }
@@ -267,7 +270,7 @@ struct CustomerMatcher {
 
                     // Keys interned straight from the normalised bytes.
                     let emailCode = pre.withEmailKey(j) { key in
-                        config.mailbox.needsRewrite(key) ? mailboxKey(key) { idx.emails.intern($0).code } : idx.emails.intern(key).code
+                        mailbox.needsRewrite(key) ? Self.mailboxKey(key, mailbox) { idx.emails.intern($0).code } : idx.emails.intern(key).code
                     } ?? -1
                     idx.email.append(emailCode)
                     if let reason = pre.emailProblem(j) {
@@ -293,9 +296,9 @@ struct CustomerMatcher {
     }
 
     /// `body` over the mailbox of an address key that `MailboxRule.needsRewrite` flagged.
-    private func mailboxKey<R>(_ key: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    private static func mailboxKey<R>(_ key: UnsafeBufferPointer<UInt8>, _ mailbox: MailboxRule, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         var bytes = Array(key)
-        config.mailbox.canonicalise(&bytes, from: 0)
+        mailbox.canonicalise(&bytes, from: 0)
         return bytes.withUnsafeBufferPointer(body)
     }
 
