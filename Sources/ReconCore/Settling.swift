@@ -71,19 +71,36 @@ public struct SettleWindow: Sendable {
     }
 
     /// One pass over the mirror's timestamps.
-    public func recentRecords(in mirror: Mirror) -> RecentRecords {
+    /// - Parameter pieces: each table is scanned in this many ranges of rows, across the cores
+    ///   when more than one.
+    public func recentRecords(in mirror: Mirror, pieces: Int = 1) -> RecentRecords {
         var recent = RecentRecords()
         guard !isOff else { return recent }
+        var parts: [(system: System, entity: Entity, rows: Range<Int>)] = []
         for s in System.allCases {
-            let customers = mirror.customers(s).records.store
-            for row in 0..<customers.count where isRecent(customers, row, CustomerRecord.Field.updatedAt) {
-                if let id = ValueNormaliser.trimmed(customers.string(row, CustomerRecord.Field.id)) { recent.customers[s].insert(id) }
+            for (entity, count) in [(Entity.customer, mirror.customers(s).records.count), (.order, mirror.orders(s).records.count)] {
+                for k in 0..<max(1, pieces) { parts.append((s, entity, count * k / max(1, pieces)..<count * (k + 1) / max(1, pieces))) }
             }
-            let orders = mirror.orders(s).records.store
-            for row in 0..<orders.count
-            where isRecent(orders, row, OrderRecord.Field.updatedAt) || isRecent(orders, row, OrderRecord.Field.createdAt) {
-                if let id = ValueNormaliser.trimmed(orders.string(row, OrderRecord.Field.id)) { recent.orders[s].insert(id) }
+        }
+        func scan(_ k: Int) -> [String] {
+            let (s, entity, rows) = parts[k]
+            var ids: [String] = []
+            if entity == .customer {
+                let customers = mirror.customers(s).records.store
+                for row in rows where isRecent(customers, row, CustomerRecord.Field.updatedAt) {
+                    if let id = ValueNormaliser.trimmed(customers.string(row, CustomerRecord.Field.id)) { ids.append(id) }
+                }
+            } else {
+                let orders = mirror.orders(s).records.store
+                for row in rows where isRecent(orders, row, OrderRecord.Field.updatedAt) || isRecent(orders, row, OrderRecord.Field.createdAt) {
+                    if let id = ValueNormaliser.trimmed(orders.string(row, OrderRecord.Field.id)) { ids.append(id) }
+                }
             }
+            return ids
+        }
+        let found = pieces > 1 ? Engine.map(parts.count, scan) : parts.indices.map(scan)
+        for (part, ids) in zip(parts, found) {
+            if part.entity == .customer { recent.customers[part.system].formUnion(ids) } else { recent.orders[part.system].formUnion(ids) }
         }
         return recent
     }

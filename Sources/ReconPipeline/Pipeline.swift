@@ -311,7 +311,9 @@ public struct Pipeline {
         try reader.endSnapshot()
         lap("extract")
         progress?.note("matching")
-        let recent = DeferredJob(inParallel: options.fastPaths) { [mirror] in settle?.recentRecords(in: mirror) ?? SettleWindow.RecentRecords() }
+        let recent = DeferredJob(inParallel: options.fastPaths) { [mirror, fastPaths = options.fastPaths] in
+            settle?.recentRecords(in: mirror, pieces: fastPaths ? 2 : 1) ?? SettleWindow.RecentRecords()
+        }
         let outcome = Reconciler.reconcile(mirror, config: config, decisions: decisions, fastPaths: options.fastPaths, normalising: normalising,
                                            onOrdersCompared: onOrdersCompared, onOrdersIdle: { recent.start() })
         progress?.clear()

@@ -85,6 +85,29 @@ struct LifecycleTests {
         }
     }
 
+    /// The records changed within the window, found in ranges of rows across the cores: the same
+    /// ids as one scan of each table, a customer by its update and an order by either time.
+    @Test func recentRecordsInPiecesAsInOneScan() {
+        let start: Int64 = 1_796_169_600   // 2026-12-02T00:00:00Z
+        let w = SettleWindow(runStartedAt: start, seconds: 3600)
+        func time(_ i: Int) -> String { i % 7 == 0 ? "2026-12-01 23:30:00+00" : "2026-11-20 10:00:00+00" }
+        let crm = (0..<1000).map { CustomerRecord(id: "C\($0)", updatedAt: time($0)) }
+        let erp = (0..<999).map { CustomerRecord(id: "K\($0)", updatedAt: time($0 + 1)) }
+        var mirror = MatchingTests.customers(crm, erp)
+        mirror.crmOrders = Table(records: (0..<500).map { OrderRecord(id: "D\($0)", status: "Won", createdAt: time($0 + 2), updatedAt: time($0 + 3)) })
+        mirror.erpOrders = Table(records: (0..<10).map { OrderRecord(id: "S\($0)", status: "won") })
+        let one = w.recentRecords(in: mirror)
+        #expect(one.customers.crm == Set((0..<1000).filter { $0 % 7 == 0 }.map { "C\($0)" }))
+        #expect(one.customers.erp == Set((0..<999).filter { ($0 + 1) % 7 == 0 }.map { "K\($0)" }))
+        #expect(one.orders.crm == Set((0..<500).filter { ($0 + 2) % 7 == 0 || ($0 + 3) % 7 == 0 }.map { "D\($0)" }))
+        #expect(one.orders.erp.isEmpty)
+        for pieces in [2, 3, 16] {
+            let split = w.recentRecords(in: mirror, pieces: pieces)
+            #expect(split.customers.crm == one.customers.crm && split.customers.erp == one.customers.erp)
+            #expect(split.orders.crm == one.orders.crm && split.orders.erp == one.orders.erp)
+        }
+    }
+
     /// Only what the state must write is marked changed: new findings, findings stored before
     /// digests existed, and findings whose stored content (here the detail) differs.
     @Test func changedOnlyWhenTheStoredContentDiffers() {
