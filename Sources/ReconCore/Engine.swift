@@ -7,6 +7,7 @@ import Foundation
 ///   (extraction's two connections, matching's pieces);
 /// - `mapClaimed`: many pieces of unequal cost, each claimed by whichever thread is free, each
 ///   thread with state of its own (the plan's parts, the name candidates of orphans);
+/// - `array`, `sorted`: a large array built, or sorted, on both cores (the plan's actions);
 /// - `start`: a stage beside this one on a thread of its own (the orders' matching beside the
 ///   customers', normalisation helping while a connection has nothing left to read), joined by
 ///   what the stage signals when it is done;
