@@ -76,10 +76,11 @@ public struct SettleWindow: Sendable {
     public func recentRecords(in mirror: Mirror, pieces: Int = 1) -> RecentRecords {
         var recent = RecentRecords()
         guard !isOff else { return recent }
+        let pieces = max(1, pieces)
         var parts: [(system: System, entity: Entity, rows: Range<Int>)] = []
         for s in System.allCases {
             for (entity, count) in [(Entity.customer, mirror.customers(s).records.count), (.order, mirror.orders(s).records.count)] {
-                for k in 0..<max(1, pieces) { parts.append((s, entity, count * k / max(1, pieces)..<count * (k + 1) / max(1, pieces))) }
+                for k in 0..<pieces { parts.append((s, entity, count * k / pieces..<count * (k + 1) / pieces)) }
             }
         }
         func scan(_ k: Int) -> [String] {
