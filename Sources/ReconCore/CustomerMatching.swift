@@ -642,7 +642,7 @@ struct CustomerMatcher {
                 let value: String
                 if keys.contains(.email), !idx.emailText(Int(g)).isEmpty { value = idx.emailText(Int(g)) }
                 else if keys.contains(.phone), !idx.phoneText(Int(g)).isEmpty { value = idx.phoneText(Int(g)) }
-                else { value = mirror[customers: idx.system[Int(g)]].records.field(Int(idx.record[Int(g)]), CustomerRecord.Field.externalId) ?? "" }
+                else { value = mirror.field(.customer, idx.system[Int(g)], row: Int(idx.record[Int(g)]), CustomerRecord.Field.externalId) ?? "" }
                 return FindingMember(system: idx.system[Int(g)], recordId: idx.id(Int(g)), value: value, role: role, row: idx.record[Int(g)])
             }
             for (system, records) in [(System.crm, crm), (System.erp, erp)] {
@@ -660,7 +660,7 @@ struct CustomerMatcher {
                                         detail: texts.shared(detail),
                                         members: records.map {
                                             FindingMember(system: system, recordId: idx.id(Int($0)),
-                                                          value: mirror[customers: system].records.field(Int(idx.record[Int($0)]), CustomerRecord.Field.externalId) ?? "",
+                                                          value: mirror.field(.customer, system, row: Int(idx.record[Int($0)]), CustomerRecord.Field.externalId) ?? "",
                                                           role: "orphan", row: idx.record[Int($0)])
                                         }))
             } else if let detail = CustomerUnlinked.detail(keys: keys.names, linked: keys.contains(.externalId)) {
@@ -931,7 +931,7 @@ final class NameCache {
 
     subscript(_ g: Int32) -> PersonName? {
         if let k = indexOf[g] { return k >= 0 ? reduced[Int(k)] : nil }
-        let text = mirror[customers: system[Int(g)]].records.field(Int(record[Int(g)]), CustomerRecord.Field.name)
+        let text = mirror.field(.customer, system[Int(g)], row: Int(record[Int(g)]), CustomerRecord.Field.name)
         var k: Int32 = -1
         if let text {
             if let known = byText[text] {

@@ -163,15 +163,67 @@ public struct Mirror: Sendable {
         system == .crm ? crmOrders : erpOrders
     }
 
-    /// A system's customers, lent rather than copied: for lookups once or more per finding
-    /// (the plan, the reports), where copying the table retains and releases each of its
-    /// arrays, on objects every thread shares.
+    /// A system's customers, lent rather than copied: for a pass over one table.
     public subscript(customers system: System) -> Table<CustomerRecord> {
         _read { if system == .crm { yield crmCustomers } else { yield erpCustomers } }
     }
     /// A system's orders, lent rather than copied (`mirror[customers:]`).
     public subscript(orders system: System) -> Table<OrderRecord> {
         _read { if system == .crm { yield crmOrders } else { yield erpOrders } }
+    }
+
+    // Lookups made once or more per finding (the plan, the reports) read the stored table in
+    // place. Through the subscripts above, the caller copies the mirror and then the table it
+    // lends: every table's arrays retained and released for one field, on objects both threads
+    // share.
+
+    /// Field `k` (a `CustomerRecord.Field` / `OrderRecord.Field` raw value) of a record.
+    public func field(_ entity: Entity, _ system: System, row: Int, _ k: Int) -> String? {
+        switch (entity, system) {
+        case (.customer, .crm): crmCustomers.records.field(row, k)
+        case (.customer, .erp): erpCustomers.records.field(row, k)
+        case (.order, .crm): crmOrders.records.field(row, k)
+        case (.order, .erp): erpOrders.records.field(row, k)
+        }
+    }
+
+    /// Field `k` of a record as bytes (nil for NULL), valid only inside `body`.
+    public func withField(_ entity: Entity, _ system: System, row: Int, _ k: Int, _ body: (UnsafeBufferPointer<UInt8>?) -> Void) {
+        switch (entity, system) {
+        case (.customer, .crm): crmCustomers.records.store.withField(row, k, body)
+        case (.customer, .erp): erpCustomers.records.store.withField(row, k, body)
+        case (.order, .crm): crmOrders.records.store.withField(row, k, body)
+        case (.order, .erp): erpOrders.records.store.withField(row, k, body)
+        }
+    }
+
+    public func customer(_ system: System, row: Int) -> CustomerRecord {
+        system == .crm ? crmCustomers.records[row] : erpCustomers.records[row]
+    }
+    public func order(_ system: System, row: Int) -> OrderRecord {
+        system == .crm ? crmOrders.records[row] : erpOrders.records[row]
+    }
+
+    /// The attributes a system's query returns for an entity, in their order.
+    public func attributeNames(_ entity: Entity, _ system: System) -> [String] {
+        switch (entity, system) {
+        case (.customer, .crm): crmCustomers.attributeNames
+        case (.customer, .erp): erpCustomers.attributeNames
+        case (.order, .crm): crmOrders.attributeNames
+        case (.order, .erp): erpOrders.attributeNames
+        }
+    }
+
+    /// Whether a system's query for an entity returns `column` (`Table.has`). Not inlined: inlined
+    /// into a caller holding the mirror in a class, it copied the table first.
+    @inline(never)
+    public func has(_ entity: Entity, _ system: System, _ column: String) -> Bool {
+        switch (entity, system) {
+        case (.customer, .crm): crmCustomers.has(column)
+        case (.customer, .erp): erpCustomers.has(column)
+        case (.order, .crm): crmOrders.has(column)
+        case (.order, .erp): erpOrders.has(column)
+        }
     }
 
     public func count(_ extract: Extract) -> Int {

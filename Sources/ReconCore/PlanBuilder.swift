@@ -100,10 +100,10 @@ public final class PlanBuilder {
     }
 
     func customer(_ s: System, _ id: String) -> CustomerRecord? {
-        customerRow(s, id).map { mirror[customers: s].records[$0] }
+        customerRow(s, id).map { mirror.customer(s, row: $0) }
     }
     func order(_ s: System, _ id: String) -> OrderRecord? {
-        orderRow(s, id).map { mirror[orders: s].records[$0] }
+        orderRow(s, id).map { mirror.order(s, row: $0) }
     }
     func customerRow(_ s: System, _ id: String) -> Int? {
         recordIndex.map { $0.customerRow(s, id) } ?? customers[s]?[id]
@@ -120,10 +120,10 @@ public final class PlanBuilder {
         recordIndex.map { $0.row(of: m, .order) } ?? orders[m.system]?[m.recordId]
     }
     func customer(_ m: FindingMember) -> CustomerRecord? {
-        customerRow(m).map { mirror[customers: m.system].records[$0] }
+        customerRow(m).map { mirror.customer(m.system, row: $0) }
     }
     func order(_ m: FindingMember) -> OrderRecord? {
-        orderRow(m).map { mirror[orders: m.system].records[$0] }
+        orderRow(m).map { mirror.order(m.system, row: $0) }
     }
     /// Whether a customer of the findings is in an external-id link that resolves.
     func isLinked(_ s: System, _ id: String) -> Bool {
@@ -194,7 +194,7 @@ public final class PlanBuilder {
                 }
                 if let email = r.email { payload["email"] = writable.email(email) ?? payload["email"] }
                 if let phone = r.phone { payload["phone"] = writable.phone(phone, country: r.country) ?? payload["phone"] }
-                for (i, name) in mirror[customers: system].attributeNames.enumerated() {
+                for (i, name) in mirror.attributeNames(.customer, system).enumerated() {
                     if let v = ValueNormaliser.trimmed(r.attributes[i]) { payload[name] = v }
                 }
                 actions.append(PlanAction(operation: .create, system: system.other, entity: .customer, recordId: f.members[0].recordId,
@@ -324,7 +324,7 @@ public final class PlanBuilder {
         for (name, get) in fields {
             if let v = first({ get($0).flatMap { $0.trimmingWhitespace().isEmpty ? nil : $0 } }) { values[name] = v }
         }
-        for (i, name) in mirror[customers: system].attributeNames.enumerated() {
+        for (i, name) in mirror.attributeNames(.customer, system).enumerated() {
             if let v = first({ ValueNormaliser.trimmed($0.attributes[i]) }) { values[name] = v }
         }
         if let email = values["email"] { values["email"] = writable.email(email) ?? email }
@@ -344,12 +344,11 @@ public final class PlanBuilder {
         var out: [PlanAction] = []
         for (member, counterpart) in [(crm, erp.recordId), (erp, crm.recordId)] {
             let (system, id) = (member.system, member.recordId)
-            let table = f.entity == .customer ? mirror[customers: system].has("external_id") : mirror[orders: system].has("external_id")
-            guard table else { continue }   // this system's query does not map external_id: nothing to set there
+            guard mirror.has(f.entity, system, "external_id") else { continue }   // this system's query does not map external_id: nothing to set there
             // The one field read from its row: the whole record is not built for it.
             let current = f.entity == .customer
-                ? customerRow(member).flatMap { mirror[customers: system].records.field($0, CustomerRecord.Field.externalId) }
-                : orderRow(member).flatMap { mirror[orders: system].records.field($0, OrderRecord.Field.externalId) }
+                ? customerRow(member).flatMap { mirror.field(.customer, system, row: $0, CustomerRecord.Field.externalId) }
+                : orderRow(member).flatMap { mirror.field(.order, system, row: $0, OrderRecord.Field.externalId) }
             guard ValueNormaliser.trimmed(current) != counterpart else { continue }
             out.append(PlanAction(operation: .link, system: system, entity: f.entity, recordId: id, field: "external_id",
                                   oldValue: current, newValue: counterpart, finding: f,
@@ -371,26 +370,25 @@ public final class PlanBuilder {
     func updateField(_ f: Finding, _ writable: WritableValues, _ reasons: inout SharedTexts) -> PlanAction? {
         guard let owner = owner(f.field), let source = f.members.first(where: { $0.system == owner }),
               let target = f.members.first(where: { $0.system == owner.other }) else { return nil }
-        let mapped = f.entity == .customer ? mirror[customers: owner.other].has(f.field) : mirror[orders: owner.other].has(f.field)
-        guard mapped else { return nil }
+        guard mirror.has(f.entity, owner.other, f.field) else { return nil }
         // The raw values as the systems hold them (the finding may carry trimmed attribute
         // values): that one field of the record, not the whole record.
         func raw(_ m: FindingMember) -> String? {
             typealias C = CustomerRecord.Field
             typealias O = OrderRecord.Field
             let s = m.system
-            func customerField(_ k: Int) -> String? { customerRow(m).flatMap { mirror[customers: s].records.field($0, k) } }
-            func orderField(_ k: Int) -> String? { orderRow(m).flatMap { mirror[orders: s].records.field($0, k) } }
+            func customerField(_ k: Int) -> String? { customerRow(m).flatMap { mirror.field(.customer, s, row: $0, k) } }
+            func orderField(_ k: Int) -> String? { orderRow(m).flatMap { mirror.field(.order, s, row: $0, k) } }
             switch (f.entity, f.field) {
             case (.customer, "email"): return customerField(C.email)
             case (.customer, "phone"): return customerField(C.phone)
             case (.order, "amount"): return orderField(O.amount)
             case (.order, "currency"): return orderField(O.currency)
             case (.customer, let name):
-                guard let i = mirror[customers: s].attributeNames.firstIndex(of: name) else { return nil }
+                guard let i = mirror.attributeNames(.customer, s).firstIndex(of: name) else { return nil }
                 return customerField(CustomerRecord.fixedFields + i)
             case (.order, let name):
-                guard let i = mirror[orders: s].attributeNames.firstIndex(of: name) else { return nil }
+                guard let i = mirror.attributeNames(.order, s).firstIndex(of: name) else { return nil }
                 return orderField(OrderRecord.fixedFields + i)
             }
         }
@@ -400,7 +398,7 @@ public final class PlanBuilder {
         switch (f.entity, f.field) {
         case (.customer, "email"): newValue = writable.email(newValue) ?? newValue
         case (.customer, "phone"):
-            let country = customerRow(source).flatMap { mirror[customers: owner].records.field($0, CustomerRecord.Field.country) }
+            let country = customerRow(source).flatMap { mirror.field(.customer, owner, row: $0, CustomerRecord.Field.country) }
             newValue = writable.phone(newValue, country: country) ?? newValue
         default: break
         }

@@ -483,7 +483,7 @@ struct RecordLookup {
     }
 
     func order(_ m: FindingMember) -> OrderRecord? {
-        row(of: m, .order).map { mirror[orders: m.system].records[$0] }
+        row(of: m, .order).map { mirror.order(m.system, row: $0) }
     }
 
     /// The row store's field for each of the ten columns; -1: empty for this entity.
@@ -502,10 +502,9 @@ struct RecordLookup {
     func writeRow(_ entity: Entity, _ m: FindingMember, into csv: inout CSVWriter) {
         let s = m.system
         let row = row(of: m, entity)
-        let store = entity == .customer ? mirror[customers: s].records.store : mirror[orders: s].records.store
         for k in entity == .customer ? Self.customerColumns : Self.orderColumns {
             guard let row, k >= 0 else { csv.field(bytes: nil); continue }
-            store.withField(row, k) { csv.field(bytes: $0) }
+            mirror.withField(entity, s, row: row, k) { csv.field(bytes: $0) }
         }
     }
 }
