@@ -370,13 +370,25 @@ public struct Plan: Sendable {
     }
 
     /// The SHA-256 of the canonical bytes (the same as `writeCanonicalJSON`'s), with the actions
-    /// and items formatted on `threads` threads, a block each at a time, and hashed in order.
+    /// and items formatted on `threads` threads.
     public func canonicalJSONSHA256(threads: Int) -> String {
+        writeCanonicalJSON(threads: threads) { _ in }
+    }
+
+    /// `writeCanonicalJSON`'s bytes and hash, with the actions and items formatted on `threads`
+    /// threads, a block of them each at a time, then hashed and passed to `write` in order (the
+    /// same bytes, in chunks of another size).
+    public func writeCanonicalJSON(threads: Int, _ write: ([UInt8]) -> Void) -> String {
+        guard threads > 1 else { return writeCanonicalJSON(write) }
         var hasher = SHA256()
         let block = 4096
-        let window = max(1, threads) * 2
+        let window = threads * 2
         var buffers = [[UInt8]](repeating: [], count: window)
-        func hashBlocks(_ range: Range<Int>, _ append: @Sendable (Int, inout [UInt8]) -> Void) {
+        func emit(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            write(bytes)
+        }
+        func blocks(_ range: Range<Int>, _ append: @Sendable (Int, inout [UInt8]) -> Void) {
             var start = range.lowerBound
             while start < range.upperBound {
                 let blocks = min(window, (range.upperBound - start + block - 1) / block)
@@ -388,16 +400,16 @@ public struct Plan: Sendable {
                         for i in (first + k * block)..<min(range.upperBound, first + (k + 1) * block) { append(i, &b[k]) }
                     }
                 }
-                for k in 0..<blocks { buffers[k].withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+                for k in 0..<blocks { emit(buffers[k]) }
                 start = min(range.upperBound, first + blocks * block)
             }
         }
         let plan = self
         for part in canonicalParts() {
             switch part {
-            case .text(let bytes): bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-            case .actions(let range): hashBlocks(range) { i, out in plan.appendAction(i, to: &out) }
-            case .needsHuman(let range): hashBlocks(range) { i, out in plan.appendNeedsHuman(i, to: &out) }
+            case .text(let bytes): emit(bytes)
+            case .actions(let range): blocks(range) { i, out in plan.appendAction(i, to: &out) }
+            case .needsHuman(let range): blocks(range) { i, out in plan.appendNeedsHuman(i, to: &out) }
             }
         }
         return hex(hasher.finalize())

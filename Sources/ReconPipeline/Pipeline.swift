@@ -622,7 +622,9 @@ public struct Pipeline {
             }
             // plan.csv and plan.xlsx on a thread each while this one writes plan.json (the
             // findings' CSVs are usually done by now, and each would otherwise follow on its own).
-            // plan.csv's thread, the first done, drafts batch.html, which waits only for the hash.
+            // plan.json, the longest, is formatted on both cores, so that neither waits idle for
+            // it at the end. plan.csv's thread, the first done, drafts batch.html, which waits
+            // only for the hash.
             let csvJob = BackgroundJob(inParallel: true) { () throws -> BatchPage.Draft in
                 try folder.writePlanCSV(plan)
                 return BatchPage.draft(plan)
@@ -630,7 +632,7 @@ public struct Pipeline {
             let xlsxJob = BackgroundJob(inParallel: true) { try folder.writePlanXLSX(plan) }
             let sha: String
             do {
-                sha = try folder.writePlanJSON(plan)
+                sha = try folder.writePlanJSON(plan, inParallel: options.fastPaths)
                 try folder.writeBatchPage(try csvJob.wait(), sha256: sha)
             } catch {
                 _ = try? csvJob.wait()

@@ -545,9 +545,10 @@ public final class ReportFolder {
     }
 
     /// plan.json, the canonical bytes streamed and hashed on the way. - Returns: their SHA-256.
-    public func writePlanJSON(_ plan: Plan) throws -> String {
+    /// - Parameter inParallel: format the actions and items on both cores (the same bytes).
+    public func writePlanJSON(_ plan: Plan, inParallel: Bool = false) throws -> String {
         let file = try CSVFile(tempPath + "/plan.json")
-        let sha = plan.writeCanonicalJSON { file.write($0) }
+        let sha = plan.writeCanonicalJSON(threads: inParallel ? 2 : 1) { file.write($0) }
         try file.close()
         return sha
     }

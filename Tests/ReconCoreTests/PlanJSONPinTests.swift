@@ -31,9 +31,9 @@ struct PlanJSONPinTests {
         #expect(chunks >= 1)
     }
 
-    /// The hash computed with the JSON formatted on several threads is the streamed one's, for
-    /// plans of every size around the blocks it formats (4,096 items each).
-    @Test func parallelHashMatchesTheStreamedOne() {
+    /// The bytes and hash written with the JSON formatted on several threads are the streamed
+    /// ones, for plans of every size around the blocks it formats (4,096 items each).
+    @Test func parallelBytesAndHashMatchTheStreamedOnes() {
         for (actionCount, humanCount) in [(0, 0), (1, 0), (0, 1), (4095, 3), (4096, 4096), (4097, 9000), (20_000, 1)] {
             let actions = (0..<actionCount).map { i in
                 PlanAction(operation: i % 3 == 0 ? .create : .updateField, system: i % 2 == 0 ? .erp : .crm, entity: .customer,
@@ -45,9 +45,12 @@ struct PlanJSONPinTests {
                 HumanItem(findingId: "CON-C-\(i)", type: .conflict, entity: .customer, records: ["crm:C\(i)"], reason: "why \(i)")
             }
             let plan = Plan(batchId: "B-3", runId: "R-3", createdAt: "t", actions: actions, needsHuman: humans)
-            let streamed = plan.writeCanonicalJSON { _ in }
+            var streamedBytes: [UInt8] = [], parallelBytes: [UInt8] = []
+            let streamed = plan.writeCanonicalJSON { streamedBytes += $0 }
             #expect(plan.canonicalJSONSHA256(threads: 2) == streamed, "\(actionCount) actions, \(humanCount) items")
             #expect(plan.canonicalJSONSHA256(threads: 1) == streamed)
+            #expect(plan.writeCanonicalJSON(threads: 3) { parallelBytes += $0 } == streamed)
+            #expect(parallelBytes == streamedBytes, "\(actionCount) actions, \(humanCount) items")
         }
     }
 
