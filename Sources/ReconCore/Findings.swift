@@ -152,6 +152,7 @@ public struct Finding: Sendable, Prefetchable {
     /// The id's order as two numbers: comparing keys compares ids, without making their text.
     public var idKey: FindingIdKey { FindingIdKey(type: type, entity: entity, value: idValue) }
     /// The id's bytes, valid only inside `body`: written without making the string.
+    @inlinable
     public func withIdBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         idKey.withBytes(body)
     }
@@ -238,7 +239,8 @@ public struct FindingIdKey: Comparable, Hashable, Sendable {
     /// The bytes of an id as text: `TYP-E-` and 16 hex digits.
     public static let byteCount = 22
 
-    /// The id's 22 bytes, valid only inside `body`.
+    /// The id's 22 bytes, valid only inside `body`. Inlinable, as `PlanAction.withActionIdBytes`.
+    @inlinable
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.byteCount) { out in
             for i in 0..<6 { out[i] = UInt8(truncatingIfNeeded: prefix >> (40 - 8 * i)) }

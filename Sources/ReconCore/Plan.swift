@@ -62,7 +62,7 @@ public struct PlanAction: Sendable, Equatable, Prefetchable {
     /// `ACT-` + 16 hex digits (`makeId`).
     public var actionId: String { "ACT-" + hex16(fields.value.id) }
     /// The number behind `actionId`: actions sort by it as by their ids.
-    var idValue: UInt64 { fields.value.id }
+    @usableFromInline var idValue: UInt64 { fields.value.id }
     public var operation: Operation { get { fields.value.operation } set { fields.value.operation = newValue } }
     public var system: System { get { fields.value.system } set { fields.value.system = newValue } }
     public var entity: Entity { get { fields.value.entity } set { fields.value.entity = newValue } }
@@ -92,8 +92,11 @@ public struct PlanAction: Sendable, Equatable, Prefetchable {
         return key
     }
     /// `actionId`'s bytes, valid only inside `body`: written without making the string.
+    /// Inlinable: the writers in other modules call it per action, and a generic call there,
+    /// unspecialised, looked up its type's metadata at run time each time.
+    @inlinable
     public func withActionIdBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        let v = fields.value.id
+        let v = idValue
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { out in
             out[0] = UInt8(ascii: "A"); out[1] = UInt8(ascii: "C"); out[2] = UInt8(ascii: "T"); out[3] = UInt8(ascii: "-")
             writeHex16(v, into: out, at: 4)
@@ -523,7 +526,7 @@ func hex16(_ v: UInt64) -> String {
 }
 
 /// Writes the 16 lowercase hex digits of `v` into `out` from `at`.
-@inline(__always)
+@usableFromInline @inline(__always)
 func writeHex16(_ v: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at: Int) {
     for i in 0..<16 {
         let d = UInt8(truncatingIfNeeded: v >> (60 - 4 * i)) & 0xF
