@@ -226,19 +226,26 @@ public struct ReportWriter {
             if field == "amount", let n = ValueNormaliser.amount(v) { return x.number(n) }
             x.text(v)
         }
+        // Each label column's few values, found by comparing instead of hashing in every row.
+        var (operations, systems, entities, fields, reasons, tiers) = (XLSXWriter.RecentLabels(), XLSXWriter.RecentLabels(),
+            XLSXWriter.RecentLabels(), XLSXWriter.RecentLabels(), XLSXWriter.RecentLabels(), XLSXWriter.RecentLabels())
         for a in plan.actions.prefetching {
             x.beginRow()
-            a.withActionIdBytes { x.text(bytes: $0) }; x.label(a.operation.rawValue); x.label(a.system.rawValue); x.label(a.entity.rawValue); x.text(a.recordId)
-            x.label(a.field); value(a.oldValue, a.field); value(a.newValue, a.field); if let key = a.singleFindingKey { key.withBytes { x.text(bytes: $0) } } else if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
+            a.withActionIdBytes { x.text(bytes: $0) }; x.label(a.operation.rawValue, recent: &operations)
+            x.label(a.system.rawValue, recent: &systems); x.label(a.entity.rawValue, recent: &entities); x.text(a.recordId)
+            x.label(a.field, recent: &fields); value(a.oldValue, a.field); value(a.newValue, a.field); if let key = a.singleFindingKey { key.withBytes { x.text(bytes: $0) } } else if let id = a.singleFindingId { x.text(id) } else { x.text(joining: a.findingIds, separator: UInt8(ascii: " ")) }
             // A merge's reason names its survivor: one per action, written in its cell.
-            if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason) }
-            if let tier = a.tier { x.label(tier.rawValue) }
+            if a.operation == .merge { x.text(a.reason) } else { x.label(a.reason, recent: &reasons) }
+            if let tier = a.tier { x.label(tier.rawValue, recent: &tiers) }
             x.endRow()
         }
+        var types = XLSXWriter.RecentLabels()
         for h in plan.needsHuman {
             x.beginRow()
-            x.empty(); x.label("needs_human"); x.empty(); x.label(h.entity.rawValue); x.text(joining: h.records, separator: UInt8(ascii: " "))
-            x.label(h.type.rawValue); x.empty(); x.empty(); if let key = h.findingKey { key.withBytes { x.text(bytes: $0) } } else { x.text(h.findingId) }; x.label(h.reason)
+            x.empty(); x.label("needs_human", recent: &operations); x.empty(); x.label(h.entity.rawValue, recent: &entities)
+            x.text(joining: h.records, separator: UInt8(ascii: " "))
+            x.label(h.type.rawValue, recent: &types); x.empty(); x.empty(); if let key = h.findingKey { key.withBytes { x.text(bytes: $0) } } else { x.text(h.findingId) }
+            x.label(h.reason, recent: &reasons)
             x.endRow()
         }
         try x.finish()

@@ -106,13 +106,36 @@ public final class XLSXWriter {
     }
 
     public func label(_ s: String) {
-        var index = shared[s]
-        if index == nil, sharedStrings.count < Self.sharedLimit {
-            index = sharedStrings.count
-            shared[s] = sharedStrings.count
-            sharedStrings.append(s)
-        }
-        guard let index else { return text(s) }
+        guard let index = sharedIndex(s) else { return text(s) }
+        shared(index)
+    }
+
+    /// The labels one column met last, with their shared strings' indexes: a column of a few
+    /// values (an operation, a field, a reason) finds them by comparing, where `label` hashes
+    /// every cell's text.
+    public struct RecentLabels {
+        fileprivate var entries: [(text: String, index: Int)] = []
+        public init() {}
+    }
+
+    /// `label`, first looking `s` up among `recent`'s labels.
+    public func label(_ s: String, recent: inout RecentLabels) {
+        for e in recent.entries where e.text == s { return shared(e.index) }
+        guard let index = sharedIndex(s) else { return text(s) }
+        if recent.entries.count < 16 { recent.entries.append((s, index)) }
+        shared(index)
+    }
+
+    /// `s`'s index in the shared-string table, added when new (nil past `sharedLimit`).
+    private func sharedIndex(_ s: String) -> Int? {
+        if let index = shared[s] { return index }
+        guard sharedStrings.count < Self.sharedLimit else { return nil }
+        shared[s] = sharedStrings.count
+        sharedStrings.append(s)
+        return sharedStrings.count - 1
+    }
+
+    private func shared(_ index: Int) {
         placeEmpties()
         sharedReferences += 1
         append(#"<c t="s"><v>"#)

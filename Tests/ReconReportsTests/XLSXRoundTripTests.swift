@@ -108,4 +108,29 @@ struct XLSXRoundTripTests {
         let wrong = zip(expected, read).enumerated().filter { $0.element.0 != $0.element.1 }.prefix(3)
         #expect(wrong.isEmpty, "\(wrong.map { "row \($0.offset): wrote \($0.element.0), read \($0.element.1)" })")
     }
+
+    /// Labels looked up among a column's recent ones give the same workbook as labels hashed
+    /// every time: for columns of a few values, and for one of more values than it remembers.
+    @Test func recentLabelsWriteTheSameWorkbook() throws {
+        var g = CSVRoundTripTests.Generator(state: 11)
+        let few = ["merge", "link", "create", "", "update_status"]
+        let many = (0..<40).map { "reason \($0 % 10)\($0 / 10)" } + ["reason 00"]   // equal lengths, two alike
+        let rows = (0..<5_000).map { _ in (few.randomElement(using: &g)!, many.randomElement(using: &g)!) }
+        func write(recent: Bool) throws -> Data {
+            let path = NSTemporaryDirectory() + "xlsx-labels-\(UUID().uuidString).xlsx"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let x = try XLSXWriter(path: path, sheetName: "plan")
+            var (first, second) = (XLSXWriter.RecentLabels(), XLSXWriter.RecentLabels())
+            for (a, b) in rows {
+                x.beginRow()
+                if recent { x.label(a, recent: &first); x.label(b, recent: &second) } else { x.label(a); x.label(b) }
+                x.endRow()
+            }
+            try x.finish()
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let hashed = try write(recent: false)
+        #expect(try write(recent: true) == hashed)
+        #expect(hashed.count > 5_000 * 20)
+    }
 }
