@@ -295,23 +295,21 @@ public final class PlanBuilder {
             [r.externalId, r.email, r.phone, r.name, r.country].filter { !($0?.trimmingWhitespace().isEmpty ?? true) }.count
                 + r.attributes.filter { ValueNormaliser.trimmed($0) != nil }.count
         }
-        let rules = config.survivorship
-        let ranked = records.sorted { a, b in
-            for rule in rules {
+        // Each record's standing under each rule, worked out once (the higher ranks first), then
+        // the records ranked by the rules in order, their ids last.
+        let standings: [[Int64]] = config.survivorship.map { rule in
+            records.map { r in
                 switch rule {
-                case .linked:
-                    let la = isLinked(system, a.id), lb = isLinked(system, b.id)
-                    if la != lb { return la }
-                case .mostRecent:
-                    let ta = ValueNormaliser.epochSeconds(a.record.updatedAt) ?? .min, tb = ValueNormaliser.epochSeconds(b.record.updatedAt) ?? .min
-                    if ta != tb { return ta > tb }
-                case .mostComplete:
-                    let ca = completeness(a.record), cb = completeness(b.record)
-                    if ca != cb { return ca > cb }
+                case .linked: isLinked(system, r.id) ? 1 : 0
+                case .mostRecent: ValueNormaliser.epochSeconds(r.record.updatedAt) ?? .min
+                case .mostComplete: Int64(completeness(r.record))
                 }
             }
-            return a.id < b.id
         }
+        let ranked = records.indices.sorted { i, j in
+            for s in standings where s[i] != s[j] { return s[i] > s[j] }
+            return records[i].id < records[j].id
+        }.map { records[$0] }
         let survivor = ranked[0]
         // Surviving values: the survivor's, else the first non-empty value in rank order (each
         // record read where it is, not copied for every field).
