@@ -256,26 +256,54 @@ extension Finding {
     public var stateDigest: Int64 {
         // The bytes hashed: severity, field and detail separated by 0x1F, then each member's
         // `system:id` after 0x1E; assembled on the stack (a heap buffer only for long ones).
-        let (severity, field, detail, members) = (severity.rawValue, field, detail, members)
-        var count = severity.utf8.count + 1 + field.utf8.count + 1 + detail.utf8.count
-        for m in members { count += 2 + m.system.rawValue.utf8.count + m.recordId.utf8.count }
-        func digest(_ out: UnsafeMutableBufferPointer<UInt8>) -> Int64 {
-            var n = 0
-            func put(_ s: String) {
-                var s = s
-                s.withUTF8 { p in
-                    if let from = p.baseAddress, p.count > 0 { (out.baseAddress! + n).update(from: from, count: p.count) }
-                    n += p.count
+        let (severity, field, detail) = (severity.rawValue, field, detail)
+        return fields.value.members.withUnsafeBufferPointer { members in
+            var count = severity.utf8.count + 1 + field.utf8.count + 1 + detail.utf8.count
+            for k in members.indices { count += 2 + members[k].system.rawValue.utf8.count + members[k].recordId.utf8.count }
+            func digest(_ out: UnsafeMutableBufferPointer<UInt8>) -> Int64 {
+                var n = 0
+                Self.put(severity, out, &n); Self.put(0x1F, out, &n); Self.put(field, out, &n); Self.put(0x1F, out, &n)
+                Self.put(detail, out, &n)
+                for k in members.indices {
+                    Self.put(0x1E, out, &n); Self.put(members[k].system.rawValue, out, &n)
+                    Self.put(0x3A, out, &n); Self.put(members[k].recordId, out, &n)
                 }
+                return Int64(bitPattern: ByteInterner.hash(UnsafeBufferPointer(rebasing: out[0..<n])))
             }
-            func put(_ b: UInt8) { out[n] = b; n += 1 }
-            put(severity); put(0x1F); put(field); put(0x1F); put(detail)
-            for m in members { put(0x1E); put(m.system.rawValue); put(0x3A); put(m.recordId) }
-            return Int64(bitPattern: ByteInterner.hash(UnsafeBufferPointer(rebasing: out[0..<n])))
+            if count <= 1024 { return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count, digest) }
+            var heap = [UInt8](repeating: 0, count: count)
+            return heap.withUnsafeMutableBufferPointer { digest($0) }
         }
-        if count <= 1024 { return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count, digest) }
-        var heap = [UInt8](repeating: 0, count: count)
-        return heap.withUnsafeMutableBufferPointer { digest($0) }
+    }
+
+    /// Its members as the state stores them (`crm:C1 erp:E2`), appended to `bytes`. The members
+    /// are read in place: a loop over `members` in another module copies each one.
+    public func appendRecordsText(to bytes: inout [UInt8]) {
+        fields.value.members.withUnsafeBufferPointer { members in
+            for k in members.indices {
+                if k > 0 { bytes.append(0x20) }
+                bytes.append(contentsOf: members[k].system.rawValue.utf8)
+                bytes.append(UInt8(ascii: ":"))
+                bytes.append(contentsOf: members[k].recordId.utf8)
+            }
+        }
+    }
+
+    // The digest's bytes written at `n` (the caller counted the room), with `n` passed in
+    // rather than captured, which made every write check exclusive access at run time.
+    @inline(__always)
+    private static func put(_ s: String, _ out: UnsafeMutableBufferPointer<UInt8>, _ n: inout Int) {
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { p in
+            if let from = p.baseAddress, p.count > 0 { (out.baseAddress! + n).update(from: from, count: p.count) }
+            n += p.count
+        }
+        if done == nil { for b in s.utf8 { out[n] = b; n += 1 } }
+    }
+
+    @inline(__always)
+    private static func put(_ b: UInt8, _ out: UnsafeMutableBufferPointer<UInt8>, _ n: inout Int) {
+        out[n] = b
+        n += 1
     }
 }
 

@@ -394,14 +394,7 @@ public final class StateStore {
         row.text(finding.entity.rawValue)
         row.text(finding.severity.rawValue)
         row.text(finding.field)
-        row.text { bytes in
-            for (k, m) in finding.members.enumerated() {
-                if k > 0 { bytes.append(0x20) }
-                bytes.append(contentsOf: m.system.rawValue.utf8)
-                bytes.append(UInt8(ascii: ":"))
-                bytes.append(contentsOf: m.recordId.utf8)
-            }
-        }
+        row.text { finding.appendRecordsText(to: &$0) }
         row.text(finding.detail)
     }
 
