@@ -48,7 +48,10 @@ public struct CSVWriter {
 
     /// Appends one field to the current row (a row built field by field ends with `endRow`):
     /// no array of strings per row.
+    /// The string's bytes are read where they are: `withUTF8` needs a mutable copy, a retain and
+    /// release per field of texts that the findings share across threads.
     public mutating func field(_ value: String) {
+        if value.utf8.withContiguousStorageIfAvailable({ field(bytes: $0) }) != nil { return }
         var value = value
         value.withUTF8 { field(bytes: $0) }
     }
