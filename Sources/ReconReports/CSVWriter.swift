@@ -9,7 +9,7 @@ import Foundation
 /// the rest is a plain number: `+4915111111111` and `-12.50` are left as they are) with a leading
 /// apostrophe; a CSV for machines (the import files of `batch apply`) holds the exact value to
 /// write, since an importer would write the apostrophe into the record.
-public struct CSVWriter {
+public struct CSVWriter: ~Copyable {
     /// Who reads the file.
     public enum Audience: Sendable {
         /// Spreadsheets: formula-like cells get a leading apostrophe.
@@ -18,25 +18,52 @@ public struct CSVWriter {
         case machines
     }
 
-    public private(set) var bytes: [UInt8] = []
-    private let file: CSVFile?
+    /// Where the buffer's bytes go when it is full: the file (whose staging buffer it is) or
+    /// the bytes collected in memory. A writer is one value, never copied (`~Copyable`): two
+    /// copies would fill one buffer.
+    private final class Sink {
+        let file: CSVFile?
+        let buffer: UnsafeMutablePointer<UInt8>
+        var collected: [UInt8] = []
+
+        init(file: CSVFile?) {
+            self.file = file
+            buffer = file?.staging.assumingMemoryBound(to: UInt8.self) ?? .allocate(capacity: CSVWriter.chunk)
+        }
+
+        func drain(_ count: Int) {
+            if let file { file.writeStaged(count) } else { collected.append(contentsOf: UnsafeBufferPointer(start: buffer, count: count)) }
+        }
+
+        deinit { if file == nil { buffer.deallocate() } }
+    }
+
+    private let sink: Sink
+    /// The sink's buffer and how much of it is filled: fields are copied into it with one
+    /// bounds check, not an array's uniqueness and capacity checks per append.
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private var used = 0
     private let guardsFormulas: Bool
+
+    /// The CSV collected so far (a collecting writer's whole file).
+    public var bytes: [UInt8] { sink.collected + UnsafeBufferPointer(start: buffer, count: used) }
 
     /// Collects the CSV in `bytes`.
     public init(for audience: Audience = .people) {
-        file = nil
+        sink = Sink(file: nil)
+        buffer = sink.buffer
         guardsFormulas = audience == .people
     }
 
     /// Streams the CSV to a new file at `path`, a megabyte at a time; `finish` flushes and closes it.
     /// - Throws: `ReportError.io` when the file cannot be created.
     public init(streamingTo path: String, for audience: Audience = .people) throws {
-        file = try CSVFile(path)
+        sink = Sink(file: try CSVFile(path))
+        buffer = sink.buffer
         guardsFormulas = audience == .people
-        bytes.reserveCapacity(Self.chunk + 4096)
     }
 
-    static let chunk = 1 << 20
+    static let chunk = CSVFile.size
 
     public mutating func row(_ fields: [String]) {
         for field in fields { self.field(field) }
@@ -58,35 +85,51 @@ public struct CSVWriter {
 
     /// Appends one field given as UTF-8 bytes (nil: an empty field).
     public mutating func field(bytes value: UnsafeBufferPointer<UInt8>?) {
-        if inRow { bytes.append(UInt8(ascii: ",")) }
+        if inRow { put(UInt8(ascii: ",")) }
         inRow = true
         if let value { append(value) }
     }
 
-    /// Ends the current row (CRLF) and writes a megabyte to the file when one is collected.
+    /// Ends the current row (CRLF).
     public mutating func endRow() {
         inRow = false
-        bytes.append(0x0D)
-        bytes.append(0x0A)
-        if let file, bytes.count >= Self.chunk {
-            file.write(bytes)
-            bytes.removeAll(keepingCapacity: true)
-        }
+        put(0x0D)
+        put(0x0A)
     }
 
     /// Writes what is left and closes the file (streaming writers only).
     /// - Throws: `ReportError.io` naming the file when any write failed.
     public mutating func finish() throws {
-        guard let file else { return }
-        file.write(bytes)
-        bytes = []
+        guard let file = sink.file else { return }
+        file.writeStaged(used, last: true)
+        used = 0
         try file.close()
     }
 
-    /// Takes the bytes written so far (for streaming to a file in chunks).
-    public mutating func take() -> [UInt8] {
-        defer { bytes.removeAll(keepingCapacity: true) }
-        return bytes
+    @inline(__always) private mutating func put(_ b: UInt8) {
+        if used == Self.chunk { drain() }
+        buffer[used] = b
+        used += 1
+    }
+
+    @inline(__always) private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard var from = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > Self.chunk - used {
+            let n = Self.chunk - used
+            (buffer + used).update(from: from, count: n)
+            used += n
+            drain()
+            from += n
+            left -= n
+        }
+        (buffer + used).update(from: from, count: left)
+        used += left
+    }
+
+    private mutating func drain() {
+        sink.drain(used)
+        used = 0
     }
 
     /// `+` or `-`, digits, and at most one `.` between digits: a number a spreadsheet reads as a
@@ -109,19 +152,19 @@ public struct CSVWriter {
                 || ((first == UInt8(ascii: "+") || first == UInt8(ascii: "-")) && !Self.isPlainSignedNumber(utf8))
         }
         let needsQuotes = Self.needsQuotes(utf8)
-        if neutralise && !needsQuotes { bytes.append(UInt8(ascii: "'")) }
+        if neutralise && !needsQuotes { put(UInt8(ascii: "'")) }
         guard needsQuotes else {
             // Most fields: their bytes as they are, in one copy.
-            bytes.append(contentsOf: utf8)
+            put(utf8)
             return
         }
-        bytes.append(UInt8(ascii: "\""))
-        if neutralise { bytes.append(UInt8(ascii: "'")) }
+        put(UInt8(ascii: "\""))
+        if neutralise { put(UInt8(ascii: "'")) }
         for b in utf8 {
-            if b == UInt8(ascii: "\"") { bytes.append(b) }
-            bytes.append(b)
+            if b == UInt8(ascii: "\"") { put(b) }
+            put(b)
         }
-        bytes.append(UInt8(ascii: "\""))
+        put(UInt8(ascii: "\""))
     }
 
     /// Whether a field holds a comma, a double quote, a CR or an LF: eight bytes at a time (a
@@ -159,8 +202,9 @@ final class CSVFile {
     private var fd: Int32
     /// Whether writes still go around the page cache (false where the file system has no direct I/O).
     private var direct: Bool
-    /// What is not written yet, in a block-aligned buffer of `Self.size` bytes.
-    private let staging: UnsafeMutableRawPointer
+    /// What is not written yet, in a block-aligned buffer of `Self.size` bytes (a `CSVWriter`
+    /// fills it itself: `writeStaged`).
+    let staging: UnsafeMutableRawPointer
     private var staged = 0
     private var failure: String?
 
@@ -201,6 +245,13 @@ final class CSVFile {
                 staged = 0
             }
         }
+    }
+
+    /// The first `count` bytes of `staging`, filled by the caller: written when they fill it,
+    /// kept for `close` when they are the `last`.
+    func writeStaged(_ count: Int, last: Bool = false) {
+        precondition(staged == 0 && (last ? count <= Self.size : count == Self.size), "a whole buffer, or the last part")
+        if last { staged = count } else { writeOut(count) }
     }
 
     /// Writes the first `count` staged bytes (whole blocks while direct).

@@ -55,6 +55,7 @@ struct CSVRoundTripTests {
     static func readWithPython(_ path: String) throws -> [[String]] {
         try rowsFromPython("""
             import csv, json, sys
+            csv.field_size_limit(1 << 30)
             with open(sys.argv[1], newline='', encoding='utf-8') as f:
                 json.dump(list(csv.reader(f)), sys.stdout)
             """, path)
@@ -118,6 +119,31 @@ struct CSVRoundTripTests {
             }
         }
         #expect(wrong.isEmpty, "\(wrong)")
+    }
+}
+
+extension CSVRoundTripTests {
+    /// Fields are copied into a buffer of `CSVWriter.chunk` bytes that is written out when full:
+    /// a file several buffers long, with a field longer than one buffer and rows across each
+    /// buffer's end, is the same streamed as collected, and reads back whole.
+    @Test func aFileOfSeveralBuffersReadsBackWhole() throws {
+        let long = String(repeating: "ab,c", count: CSVWriter.chunk / 3)    // quoted, longer than a buffer
+        var rows: [[String]] = [["id", "value"], ["L1", long]]
+        for i in 0..<40_000 { rows.append(["R\(i)", String(repeating: "x", count: i % 97), "=\(i)"]) }
+        rows.append(["L2", long])
+        let path = NSTemporaryDirectory() + "csv-buffers-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var streamed = try CSVWriter(streamingTo: path, for: .machines)
+        var collected = CSVWriter(for: .machines)
+        for r in rows { streamed.row(r); collected.row(r) }
+        try streamed.finish()
+        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(written.count > 3 * CSVWriter.chunk)
+        #expect(Array(written) == collected.bytes)
+        let read = try Self.readWithPython(path)
+        #expect(read.count == rows.count)
+        let wrong = zip(rows, read).enumerated().first { $0.element.0 != $0.element.1 }
+        #expect(wrong == nil, "row \(wrong?.offset ?? 0): wrote \(wrong.map { $0.element.0.map { $0.prefix(40) } } ?? []), read \(wrong.map { $0.element.1.map { $0.prefix(40) } } ?? [])")
     }
 }
 
