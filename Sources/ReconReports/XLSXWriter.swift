@@ -25,7 +25,11 @@ public final class XLSXWriter {
     // The writer is used by one thread and none of its methods passes one of these properties
     // inout while reading it: unchecked, each cell does not pay the runtime's exclusivity checks.
     private let zip: ZipStore
-    @exclusivity(unchecked) private var buffer: [UInt8] = []
+    /// The sheet's next bytes, `used` of `chunk`: written into with one bounds check, not an
+    /// array's uniqueness and capacity checks per append.
+    private let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: XLSXWriter.chunk)
+    @exclusivity(unchecked) private var used = 0
+    static let chunk = 1 << 20
     private let sheetName: String
     /// Empty cells since the row's last written cell: written (as `<c/>`) only before a later one.
     @exclusivity(unchecked) private var pendingEmpty = 0
@@ -65,7 +69,6 @@ public final class XLSXWriter {
 
     public func endRow() {
         append("</row>")
-        if buffer.count >= 1 << 20 { flush() }
     }
 
     public func empty() { pendingEmpty += 1 }
@@ -86,7 +89,7 @@ public final class XLSXWriter {
     public func text(bytes: UnsafeBufferPointer<UInt8>) {
         placeEmpties()
         append(Self.needsPreserve(bytes) ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
-        Self.appendEscaped(bytes, to: &buffer)
+        putEscaped(bytes)
         append("</t></is></c>")
     }
 
@@ -99,8 +102,9 @@ public final class XLSXWriter {
         let preserve = Self.needsPreserve(parts[0]) || Self.needsPreserve(parts[parts.count - 1])
         append(preserve ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
         for (k, p) in parts.enumerated() {
-            if k > 0 { buffer.append(separator) }
-            Self.appendEscaped(p, to: &buffer)
+            if k > 0 { put(separator) }
+            var p = p
+            p.withUTF8 { putEscaped($0) }
         }
         append("</t></is></c>")
     }
@@ -114,15 +118,23 @@ public final class XLSXWriter {
     /// values (an operation, a field, a reason) finds them by comparing, where `label` hashes
     /// every cell's text.
     public struct RecentLabels {
+        /// Each label's string as its two words: the same string (a literal, a shared reason)
+        /// is found by comparing them, without a retain or a comparison of its bytes.
+        fileprivate var words: [(UInt64, UInt64)] = []
         fileprivate var entries: [(text: String, index: Int)] = []
         public init() {}
     }
 
     /// `label`, first looking `s` up among `recent`'s labels.
     public func label(_ s: String, recent: inout RecentLabels) {
+        let words = unsafeBitCast(s, to: (UInt64, UInt64).self)
+        for k in recent.words.indices where recent.words[k] == words { return shared(recent.entries[k].index) }
         for e in recent.entries where e.text == s { return shared(e.index) }
         guard let index = sharedIndex(s) else { return text(s) }
-        if recent.entries.count < 16 { recent.entries.append((s, index)) }
+        if recent.entries.count < 16 {
+            recent.entries.append((s, index))
+            recent.words.append(words)
+        }
         shared(index)
     }
 
@@ -191,7 +203,10 @@ public final class XLSXWriter {
         try zip.close()
     }
 
-    private func appendString(_ s: String) { buffer.append(contentsOf: s.utf8) }
+    private func appendString(_ s: String) {
+        var s = s
+        s.withUTF8 { put($0) }
+    }
 
     /// A label's index in decimal (no string made per cell).
     private func appendDigits(_ n: Int) {
@@ -200,17 +215,48 @@ public final class XLSXWriter {
         while divisor <= n / 10 { divisor *= 10 }
         var rest = n
         while divisor > 0 {
-            buffer.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            put(UInt8(ascii: "0") + UInt8(rest / divisor))
             rest %= divisor
             divisor /= 10
         }
     }
-    private func append(_ s: StaticString) { buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+    private func append(_ s: StaticString) { put(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+
+    @inline(__always) private func put(_ b: UInt8) {
+        if used == Self.chunk { flush() }
+        buffer[used] = b
+        used += 1
+    }
+
+    @inline(__always) private func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard var from = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > Self.chunk - used {
+            let n = Self.chunk - used
+            (buffer + used).update(from: from, count: n)
+            used += n
+            flush()
+            from += n
+            left -= n
+        }
+        (buffer + used).update(from: from, count: left)
+        used += left
+    }
+
+    /// `bytes` as XML text (`appendEscaped`): most values need no escape and are copied whole.
+    private func putEscaped(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if Self.isClean(bytes) { return put(bytes) }
+        var escaped: [UInt8] = []
+        Self.appendEscaped(bytes, to: &escaped)
+        escaped.withUnsafeBufferPointer { put($0) }
+    }
 
     private func flush() {
-        zip.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
+        zip.write(UnsafeRawBufferPointer(start: buffer, count: used))
+        used = 0
     }
+
+    deinit { buffer.deallocate() }
 
     /// Leading or trailing white space, which a reader drops unless told to keep it.
     static func needsPreserve(_ s: String) -> Bool {
@@ -237,16 +283,44 @@ public final class XLSXWriter {
         s.withUTF8 { appendEscaped($0, to: &out) }
     }
 
+    /// Whether no byte of `bytes` needs an escape (`appendEscaped`): eight bytes at a time, the
+    /// words with an underscore byte by byte.
+    static func isClean(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let n = bytes.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
+            let x = w ^ (ones &* UInt64(c))
+            return (x &- ones) & ~x & highs
+        }
+        @inline(__always) func special(_ i: Int) -> Bool {
+            let b = base[i]
+            return b < 0x20 || b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "\"")
+                || (b == UInt8(ascii: "_") && i + 1 < n && base[i + 1] == UInt8(ascii: "x"))
+        }
+        var i = 0
+        let raw = UnsafeRawPointer(base)
+        while i + 8 <= n {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A byte below 0x20: the word minus 0x20 in each byte borrows where one is (not for bytes of 0x80 and over).
+            let controls = (w &- ones &* 0x20) & ~w & highs
+            if controls | has(w, UInt8(ascii: "&")) | has(w, UInt8(ascii: "<")) | has(w, UInt8(ascii: ">")) | has(w, UInt8(ascii: "\"")) != 0 { return false }
+            if has(w, UInt8(ascii: "_")) != 0 {
+                for k in i..<(i + 8) where special(k) { return false }
+            }
+            i += 8
+        }
+        while i < n {
+            if special(i) { return false }
+            i += 1
+        }
+        return true
+    }
+
     static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         do {
             // Most values need no escape: copied whole.
-            var clean = true
-            for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">")
-                || b == UInt8(ascii: "\"") || (b == UInt8(ascii: "_") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "x")) {
-                clean = false
-                break
-            }
-            if clean { out.append(contentsOf: bytes); return }
+            if isClean(bytes) { out.append(contentsOf: bytes); return }
             var i = 0
             while i < bytes.count {
                 let b = bytes[i]
@@ -293,6 +367,10 @@ final class ZipStore {
     }
 
     func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
         guard current != nil else { return }
         current!.crc = CRC32.update(current!.crc, bytes)
         current!.size += UInt64(bytes.count)
@@ -337,8 +415,12 @@ final class ZipStore {
     deinit { if let file { fclose(file) } }
 
     private func raw(_ bytes: [UInt8]) {
-        guard let file, failure == nil, !bytes.isEmpty else { return }
-        if fwrite(bytes, 1, bytes.count, file) != bytes.count { failure = String(cString: strerror(errno)) }
+        bytes.withUnsafeBytes { raw($0) }
+    }
+
+    private func raw(_ bytes: UnsafeRawBufferPointer) {
+        guard let file, failure == nil, let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        if fwrite(base, 1, bytes.count, file) != bytes.count { failure = String(cString: strerror(errno)) }
         offset += UInt64(bytes.count)
     }
 

@@ -109,6 +109,53 @@ struct XLSXRoundTripTests {
         #expect(wrong.isEmpty, "\(wrong.map { "row \($0.offset): wrote \($0.element.0), read \($0.element.1)" })")
     }
 
+    /// The word-at-a-time scan for bytes that need an escape agrees with the rule byte by byte
+    /// (controls, `& < > "`, `_` before `x`) for values of every length up to three words, each
+    /// special byte at every position.
+    @Test func escapeScanAgreesWithTheByteRule() {
+        func needsEscape(_ b: [UInt8]) -> Bool {
+            b.indices.contains { i in
+                b[i] < 0x20 || "&<>\"".utf8.contains(b[i]) || (b[i] == UInt8(ascii: "_") && i + 1 < b.count && b[i + 1] == UInt8(ascii: "x"))
+            }
+        }
+        let plain = Array("ab9Z.@-é".utf8)
+        let specials: [[UInt8]] = [[0x00], [0x09], [0x0A], [0x0D], [0x1F], [0x20], [0x7F], [0x80], [0xFF], Array("&".utf8), Array("<".utf8),
+                                   Array(">".utf8), Array("\"".utf8), Array("'".utf8), Array("_".utf8), Array("_x".utf8), Array("x".utf8), Array("_X".utf8)]
+        var checked = 0
+        for length in 0...25 {
+            let base = (0..<length).map { plain[$0 % plain.count] }
+            for s in specials {
+                for at in 0...length {
+                    let value = Array(base[..<at]) + s + Array(base[at...])
+                    value.withUnsafeBufferPointer { #expect(XLSXWriter.isClean($0) == !needsEscape(value), "\(value)") }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 5_000)
+    }
+
+    /// The sheet is written through a buffer of `XLSXWriter.chunk` bytes: a cell longer than it
+    /// and rows across its end read back whole.
+    @Test func aSheetOfSeveralBuffersReadsBackWhole() throws {
+        let long = String(repeating: "a<b>&c ", count: XLSXWriter.chunk / 5)
+        var expected: [[String]] = [["T:" + long]]
+        let path = NSTemporaryDirectory() + "xlsx-buffers-\(UUID().uuidString).xlsx"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let x = try XLSXWriter(path: path, sheetName: "plan")
+        x.row([.text(long)])
+        for i in 0..<30_000 {
+            x.row([.text("R\(i)"), .label(["link", "merge"][i % 2]), .text(String(repeating: "_x", count: i % 13))])
+            expected.append(["T:R\(i)", "S:" + ["link", "merge"][i % 2], "T:" + String(repeating: "_x", count: i % 13)])
+        }
+        try x.finish()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count > 3 * XLSXWriter.chunk)
+        let read = try Self.readWithPython(path)
+        #expect(read.count == expected.count)
+        let wrong = zip(expected, read).enumerated().first { $0.element.0 != $0.element.1 }
+        #expect(wrong == nil, "row \(wrong?.offset ?? 0): wrote \(wrong.map { $0.element.0.map { $0.prefix(40) } } ?? []), read \(wrong.map { $0.element.1.map { $0.prefix(40) } } ?? [])")
+    }
+
     /// Labels looked up among a column's recent ones give the same workbook as labels hashed
     /// every time: for columns of a few values, and for one of more values than it remembers.
     @Test func recentLabelsWriteTheSameWorkbook() throws {
