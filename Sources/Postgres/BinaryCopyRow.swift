@@ -33,12 +33,18 @@ public struct BinaryCopyRow {
 
     public mutating func null() { length(-1) }
 
+    /// The string's bytes are read where they are (`withUTF8` needs a mutable copy: a retain
+    /// and release of texts other threads read too).
     public mutating func text(_ value: String) {
+        if value.utf8.withContiguousStorageIfAvailable({ text(bytes: $0) }) != nil { return }
         var value = value
-        value.withUTF8 { p in
-            length(Int32(p.count))
-            bytes.append(contentsOf: p)
-        }
+        value.withUTF8 { text(bytes: $0) }
+    }
+
+    /// A text field given as UTF-8 bytes.
+    public mutating func text(bytes p: UnsafeBufferPointer<UInt8>) {
+        length(Int32(p.count))
+        bytes.append(contentsOf: p)
     }
 
     public mutating func text(_ value: String?) {

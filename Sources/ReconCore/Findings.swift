@@ -312,9 +312,22 @@ public enum JSONText {
     /// Appends `s` as a JSON string literal (the same bytes as `quote`): the runs of bytes that
     /// need no escape are copied whole.
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
-        out.append(0x22)
+        // The bytes read where they are (`withUTF8` needs a mutable copy: a retain and release
+        // of texts that threads share); a string without contiguous UTF-8 is copied first.
+        if s.utf8.withContiguousStorageIfAvailable({ appendQuoted(bytes: $0, to: &out) }) != nil { return }
         var s = s
-        s.withUTF8 { p in
+        s.withUTF8 { appendQuoted(bytes: $0, to: &out) }
+    }
+
+    /// `appendQuoted` for a string's UTF-8 bytes.
+    public static func appendQuoted(bytes p: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(0x22)
+        if needsNoEscape(p) {
+            out.append(contentsOf: p)
+            out.append(0x22)
+            return
+        }
+        do {
             var start = 0
             for i in 0..<p.count {
                 let b = p[i]
@@ -336,6 +349,31 @@ public enum JSONText {
             if start < p.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<p.count])) }
         }
         out.append(0x22)
+    }
+
+    /// Whether no byte of `p` is a control, a quote or a backslash: eight bytes at a time.
+    static func needsNoEscape(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = p.baseAddress else { return true }
+        let n = p.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
+            let x = w ^ (ones &* UInt64(c))
+            return (x &- ones) & ~x & highs
+        }
+        var i = 0
+        let raw = UnsafeRawPointer(base)
+        while i + 8 <= n {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A byte below 0x20: the word minus 0x20 in each byte borrows where one is (not for bytes of 0x80 and over).
+            if (w &- ones &* 0x20) & ~w & highs | has(w, 0x22) | has(w, 0x5C) != 0 { return false }
+            i += 8
+        }
+        while i < n {
+            let b = base[i]
+            if b < 0x20 || b == 0x22 || b == 0x5C { return false }
+            i += 1
+        }
+        return true
     }
 
     public static func quote(_ s: String) -> String {

@@ -150,6 +150,25 @@ struct LifecycleTests {
         JSONText.appendQuoted(text, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self) == quoted)
     }
+
+    /// The word-at-a-time scan that lets a value through unescaped finds each byte that needs an
+    /// escape at every position of values up to three words long: the bytes are `quote`'s.
+    @Test func jsonQuotingAtEveryPosition() {
+        var checked = 0
+        for length in 0...25 {
+            let base = String((0..<length).map { Array("ab9Z.@-é ~")[$0 % 10] })
+            for special in ["\"", "\\", "\n", "\u{1}", "\u{1F}", "\u{7F}", " ", "ü", "😀"] {
+                for at in 0...base.count {
+                    let text = String(base.prefix(at)) + special + String(base.dropFirst(at))
+                    var bytes: [UInt8] = []
+                    JSONText.appendQuoted(text, to: &bytes)
+                    #expect(String(decoding: bytes, as: UTF8.self) == JSONText.quote(text), "\(Array(text.utf8))")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 2_000)
+    }
 }
 
 /// Open findings added from the state's bytes (as `StateStore.openFindings` reads them) are the
