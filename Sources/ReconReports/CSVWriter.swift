@@ -90,6 +90,26 @@ public struct CSVWriter: ~Copyable {
         if let value { append(value) }
     }
 
+    /// One field of `parts` joined by `separator` (records, finding ids), without building the
+    /// string when no part needs quotes and the first cannot start a formula: the same bytes as
+    /// `field(parts.joined(separator:))`.
+    public mutating func field(joining parts: [String], separator: UInt8) {
+        precondition(separator >= 0x20 && !",\"=+-@".utf8.contains(separator), "a separator that needs no quotes or guard")
+        guard parts.count > 1 else { return field(parts.first ?? "") }
+        let plain = parts.allSatisfy { p in
+            p.utf8.withContiguousStorageIfAvailable { !Self.needsQuotes($0) } ?? false
+        }
+        let first = parts[0].utf8.first
+        let formula = [UInt8(ascii: "="), UInt8(ascii: "@"), 0x09, 0x0D, UInt8(ascii: "+"), UInt8(ascii: "-")].contains { $0 == first }
+        guard plain, !formula else { return field(parts.joined(separator: String(UnicodeScalar(separator)))) }
+        if inRow { put(UInt8(ascii: ",")) }
+        inRow = true
+        for (k, p) in parts.enumerated() {
+            if k > 0 { put(separator) }
+            _ = p.utf8.withContiguousStorageIfAvailable { put($0) }
+        }
+    }
+
     /// Ends the current row (CRLF).
     public mutating func endRow() {
         inRow = false

@@ -210,7 +210,7 @@ public struct ReportWriter {
         }
         for h in plan.needsHuman {
             csv.field(""); csv.field("needs_human"); csv.field(""); csv.field(h.entity.rawValue)
-            csv.field(h.records.joined(separator: " ")); csv.field(h.type.rawValue); csv.field(""); csv.field("")
+            csv.field(joining: h.records, separator: UInt8(ascii: " ")); csv.field(h.type.rawValue); csv.field(""); csv.field("")
             if let key = h.findingKey { key.withBytes { csv.field(bytes: $0) } } else { csv.field(h.findingId) }
             csv.field(h.reason); csv.field("")
             csv.endRow()
@@ -359,7 +359,7 @@ public struct ReportWriter {
                      "phone", "customer_id", "status", "amount", "currency", "created_at", "updated_at", "candidates"])
             for f in findings.prefetching {
                 // Near misses as system:id (why), for orphans (`CandidateRule`).
-                let candidates = CandidateRule.listed(f.candidates, separator: "; ")
+                let candidates = f.candidates.isEmpty ? "" : CandidateRule.listed(f.candidates, separator: "; ")
                 for m in f.members {
                     f.withIdBytes { csv.field(bytes: $0) }; csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId)
                     csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(f.detail)
@@ -374,8 +374,9 @@ public struct ReportWriter {
                 for m in f.members {
                     let o = lookup.order(m)
                     f.withIdBytes { csv.field(bytes: $0) }
-                    csv.row([m.recordId, o?.customerId ?? "", o?.status ?? "", o?.amount ?? "", o?.currency ?? "",
-                             o?.createdAt ?? "", f.detail])
+                    csv.field(m.recordId); csv.field(o?.customerId ?? ""); csv.field(o?.status ?? ""); csv.field(o?.amount ?? "")
+                    csv.field(o?.currency ?? ""); csv.field(o?.createdAt ?? ""); csv.field(f.detail)
+                    csv.endRow()
                 }
             }
         case .statusMismatch, .fieldMismatch:
@@ -383,15 +384,18 @@ public struct ReportWriter {
             for f in findings.prefetching {
                 let crm = f.members.first { $0.system == .crm }, erp = f.members.first { $0.system == .erp }
                 f.withIdBytes { csv.field(bytes: $0) }
-                csv.row([f.entity.rawValue, crm?.recordId ?? "", erp?.recordId ?? "", f.field,
-                         crm?.value ?? "", erp?.value ?? "", f.detail])
+                csv.field(f.entity.rawValue); csv.field(crm?.recordId ?? ""); csv.field(erp?.recordId ?? ""); csv.field(f.field)
+                csv.field(crm?.value ?? ""); csv.field(erp?.value ?? ""); csv.field(f.detail)
+                csv.endRow()
             }
         case .unlinked, .conflict:
             csv.row(["finding_id", "entity", "system", "record_id", "role", "matched_on", "tier", "value", "detail"])
             for f in findings.prefetching {
                 for m in f.members {
                     f.withIdBytes { csv.field(bytes: $0) }
-                    csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, m.role, f.matchedOn, f.tier?.rawValue ?? "", m.value, f.detail])
+                    csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId); csv.field(m.role)
+                    csv.field(f.matchedOn); csv.field(f.tier?.rawValue ?? ""); csv.field(m.value); csv.field(f.detail)
+                    csv.endRow()
                 }
             }
         case .invalid:
@@ -399,7 +403,9 @@ public struct ReportWriter {
             for f in findings.prefetching {
                 for m in f.members {
                     f.withIdBytes { csv.field(bytes: $0) }
-                    csv.row([f.entity.rawValue, m.system.rawValue, m.recordId, f.field, m.value, f.detail])
+                    csv.field(f.entity.rawValue); csv.field(m.system.rawValue); csv.field(m.recordId); csv.field(f.field)
+                    csv.field(m.value); csv.field(f.detail)
+                    csv.endRow()
                 }
             }
         }

@@ -48,6 +48,17 @@ struct CSVGoldenTests {
         try golden("findings.csv", ReportWriter(reportsDirectory: "/unused").findingsCSV(tracked))
     }
 
+    /// A field written from its parts is the field of the joined string: plain parts, parts that
+    /// need quotes, a first part a spreadsheet would run, empty parts, one part and none.
+    @Test(arguments: [[String](), [""], ["crm:C1"], ["crm:C1", "erp:K1"], ["", "b"], ["a", ""], ["a,b", "c"], ["a", "say \"x\""],
+                      ["a", "l1\nl2"], ["=1", "b"], ["+44", "b"], ["-12.50", "x"], ["@x", "y"], ["\tx", "y"], ["a", "=b"], ["😀", "ü", "中"]])
+    func joinedField(parts: [String]) {
+        var joined = CSVWriter(), written = CSVWriter()
+        joined.field("before"); joined.field(parts.joined(separator: " ")); joined.endRow()
+        written.field("before"); written.field(joining: parts, separator: UInt8(ascii: " ")); written.endRow()
+        #expect(written.bytes == joined.bytes, "\(String(decoding: written.bytes, as: UTF8.self).debugDescription)")
+    }
+
     @Test(arguments: [
         ("plain", "plain"), ("a,b", "\"a,b\""), ("say \"hi\"", "\"say \"\"hi\"\"\""), ("a\nb", "\"a\nb\""),
         ("=1+2", "'=1+2"), ("+44 20", "'+44 20"), ("-3", "-3"), ("@x", "'@x"), ("\tx", "'\tx"),
