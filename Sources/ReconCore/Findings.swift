@@ -351,29 +351,10 @@ public enum JSONText {
         out.append(0x22)
     }
 
-    /// Whether no byte of `p` is a control, a quote or a backslash: eight bytes at a time.
+    /// Whether no byte of `p` is a control, a quote or a backslash (`ByteScan`).
     static func needsNoEscape(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = p.baseAddress else { return true }
-        let n = p.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
-            let x = w ^ (ones &* UInt64(c))
-            return (x &- ones) & ~x & highs
-        }
-        var i = 0
-        let raw = UnsafeRawPointer(base)
-        while i + 8 <= n {
-            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            // A byte below 0x20: the word minus 0x20 in each byte borrows where one is (not for bytes of 0x80 and over).
-            if (w &- ones &* 0x20) & ~w & highs | has(w, 0x22) | has(w, 0x5C) != 0 { return false }
-            i += 8
-        }
-        while i < n {
-            let b = base[i]
-            if b < 0x20 || b == 0x22 || b == 0x5C { return false }
-            i += 1
-        }
-        return true
+        !ByteScan.contains(p, mayHave: { ByteScan.hasControl($0) | ByteScan.has($0, 0x22) | ByteScan.has($0, 0x5C) != 0 },
+                           special: { p[$0] < 0x20 || p[$0] == 0x22 || p[$0] == 0x5C })
     }
 
     public static func quote(_ s: String) -> String {

@@ -1,4 +1,5 @@
 import CSupport
+import ReconCore
 import Foundation
 
 /// RFC 4180 CSV: fields holding a comma, quote, CR or LF are quoted (quotes doubled), lines end
@@ -39,19 +40,17 @@ public struct CSVWriter: ~Copyable {
     }
 
     private let sink: Sink
-    /// The sink's buffer and how much of it is filled: fields are copied into it with one
-    /// bounds check, not an array's uniqueness and capacity checks per append.
-    private let buffer: UnsafeMutablePointer<UInt8>
-    private var used = 0
+    /// The sink's buffer, filled field by field.
+    private var buffer: FillBuffer
     private let guardsFormulas: Bool
 
     /// The CSV collected so far (a collecting writer's whole file).
-    public var bytes: [UInt8] { sink.collected + UnsafeBufferPointer(start: buffer, count: used) }
+    public var bytes: [UInt8] { sink.collected + buffer.filled }
 
     /// Collects the CSV in `bytes`.
     public init(for audience: Audience = .people) {
         sink = Sink(file: nil)
-        buffer = sink.buffer
+        buffer = FillBuffer(sink.buffer, capacity: Self.chunk)
         guardsFormulas = audience == .people
     }
 
@@ -59,7 +58,7 @@ public struct CSVWriter: ~Copyable {
     /// - Throws: `ReportError.io` when the file cannot be created.
     public init(streamingTo path: String, for audience: Audience = .people) throws {
         sink = Sink(file: try CSVFile(path))
-        buffer = sink.buffer
+        buffer = FillBuffer(sink.buffer, capacity: Self.chunk)
         guardsFormulas = audience == .people
     }
 
@@ -121,36 +120,13 @@ public struct CSVWriter: ~Copyable {
     /// - Throws: `ReportError.io` naming the file when any write failed.
     public mutating func finish() throws {
         guard let file = sink.file else { return }
-        file.writeStaged(used, last: true)
-        used = 0
+        file.writeStaged(buffer.used, last: true)
+        buffer.used = 0
         try file.close()
     }
 
-    @inline(__always) private mutating func put(_ b: UInt8) {
-        if used == Self.chunk { drain() }
-        buffer[used] = b
-        used += 1
-    }
-
-    @inline(__always) private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard var from = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > Self.chunk - used {
-            let n = Self.chunk - used
-            (buffer + used).update(from: from, count: n)
-            used += n
-            drain()
-            from += n
-            left -= n
-        }
-        (buffer + used).update(from: from, count: left)
-        used += left
-    }
-
-    private mutating func drain() {
-        sink.drain(used)
-        used = 0
-    }
+    @inline(__always) private mutating func put(_ b: UInt8) { buffer.put(b) { sink.drain($0.count) } }
+    @inline(__always) private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) { buffer.put(bytes) { sink.drain($0.count) } }
 
     /// `+` or `-`, digits, and at most one `.` between digits: a number a spreadsheet reads as a
     /// number, never as a formula.
@@ -190,26 +166,46 @@ public struct CSVWriter: ~Copyable {
     /// Whether a field holds a comma, a double quote, a CR or an LF: eight bytes at a time (a
     /// night writes hundreds of megabytes of fields, nearly all without any).
     static func needsQuotes(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = utf8.baseAddress else { return false }
-        let n = utf8.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
-            let x = w ^ (ones &* UInt64(c))
-            return (x &- ones) & ~x & highs
+        func quoted(_ b: UInt8) -> Bool { b == UInt8(ascii: ",") || b == UInt8(ascii: "\"") || b == 0x0D || b == 0x0A }
+        return ByteScan.contains(utf8, mayHave: { w in
+            ByteScan.has(w, UInt8(ascii: ",")) | ByteScan.has(w, UInt8(ascii: "\"")) | ByteScan.has(w, 0x0D) | ByteScan.has(w, 0x0A) != 0
+        }, special: { quoted(utf8[$0]) })
+    }
+}
+
+/// A writer's buffer of `capacity` bytes at `base`, filled with one bounds check per append (not
+/// an array's uniqueness and capacity checks) and drained (to a file, an archive entry, collected
+/// bytes) whenever it is full.
+struct FillBuffer {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+    var used = 0
+
+    init(_ base: UnsafeMutablePointer<UInt8>, capacity: Int) { (self.base, self.capacity) = (base, capacity) }
+
+    /// The bytes not drained yet.
+    var filled: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: used) }
+
+    @inline(__always) mutating func put(_ b: UInt8, drain: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if used == capacity { drain(filled); used = 0 }
+        base[used] = b
+        used += 1
+    }
+
+    @inline(__always) mutating func put(_ bytes: UnsafeBufferPointer<UInt8>, drain: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard var from = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > capacity - used {
+            let n = capacity - used
+            (base + used).update(from: from, count: n)
+            used = capacity
+            drain(filled)
+            used = 0
+            from += n
+            left -= n
         }
-        var i = 0
-        let raw = UnsafeRawPointer(base)
-        while i + 8 <= n {
-            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            if has(w, UInt8(ascii: ",")) | has(w, UInt8(ascii: "\"")) | has(w, 0x0D) | has(w, 0x0A) != 0 { return true }
-            i += 8
-        }
-        while i < n {
-            let b = base[i]
-            if b == UInt8(ascii: ",") || b == UInt8(ascii: "\"") || b == 0x0D || b == 0x0A { return true }
-            i += 1
-        }
-        return false
+        (base + used).update(from: from, count: left)
+        used += left
     }
 }
 

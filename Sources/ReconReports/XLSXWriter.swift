@@ -1,5 +1,6 @@
 import Foundation
 import CSupport
+import ReconCore
 
 /// A one-sheet `.xlsx` workbook with typed cells, streamed to a file: text cells are strings,
 /// which a spreadsheet shows exactly as written and never runs as a formula (a phone keeps its
@@ -25,10 +26,8 @@ public final class XLSXWriter {
     // The writer is used by one thread and none of its methods passes one of these properties
     // inout while reading it: unchecked, each cell does not pay the runtime's exclusivity checks.
     private let zip: ZipStore
-    /// The sheet's next bytes, `used` of `chunk`: written into with one bounds check, not an
-    /// array's uniqueness and capacity checks per append.
-    private let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: XLSXWriter.chunk)
-    @exclusivity(unchecked) private var used = 0
+    /// The sheet's next bytes, handed to the archive's entry a megabyte at a time.
+    @exclusivity(unchecked) private var buffer = FillBuffer(.allocate(capacity: XLSXWriter.chunk), capacity: XLSXWriter.chunk)
     static let chunk = 1 << 20
     private let sheetName: String
     /// Empty cells since the row's last written cell: written (as `<c/>`) only before a later one.
@@ -222,26 +221,8 @@ public final class XLSXWriter {
     }
     private func append(_ s: StaticString) { put(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
 
-    @inline(__always) private func put(_ b: UInt8) {
-        if used == Self.chunk { flush() }
-        buffer[used] = b
-        used += 1
-    }
-
-    @inline(__always) private func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard var from = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > Self.chunk - used {
-            let n = Self.chunk - used
-            (buffer + used).update(from: from, count: n)
-            used += n
-            flush()
-            from += n
-            left -= n
-        }
-        (buffer + used).update(from: from, count: left)
-        used += left
-    }
+    @inline(__always) private func put(_ b: UInt8) { buffer.put(b) { zip.write(UnsafeRawBufferPointer($0)) } }
+    @inline(__always) private func put(_ bytes: UnsafeBufferPointer<UInt8>) { buffer.put(bytes) { zip.write(UnsafeRawBufferPointer($0)) } }
 
     /// `bytes` as XML text (`appendEscaped`): most values need no escape and are copied whole.
     private func putEscaped(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -252,11 +233,11 @@ public final class XLSXWriter {
     }
 
     private func flush() {
-        zip.write(UnsafeRawBufferPointer(start: buffer, count: used))
-        used = 0
+        zip.write(UnsafeRawBufferPointer(buffer.filled))
+        buffer.used = 0
     }
 
-    deinit { buffer.deallocate() }
+    deinit { buffer.base.deallocate() }
 
     /// Leading or trailing white space, which a reader drops unless told to keep it.
     static func needsPreserve(_ s: String) -> Bool {
@@ -283,38 +264,18 @@ public final class XLSXWriter {
         s.withUTF8 { appendEscaped($0, to: &out) }
     }
 
-    /// Whether no byte of `bytes` needs an escape (`appendEscaped`): eight bytes at a time, the
-    /// words with an underscore byte by byte.
+    /// Whether no byte of `bytes` needs an escape (`appendEscaped`): eight bytes at a time
+    /// (`ByteScan`), a word with an underscore byte by byte.
     static func isClean(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = bytes.baseAddress else { return true }
         let n = bytes.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
-            let x = w ^ (ones &* UInt64(c))
-            return (x &- ones) & ~x & highs
-        }
-        @inline(__always) func special(_ i: Int) -> Bool {
-            let b = base[i]
+        return !ByteScan.contains(bytes, mayHave: { w in
+            ByteScan.hasControl(w) | ByteScan.has(w, UInt8(ascii: "&")) | ByteScan.has(w, UInt8(ascii: "<")) | ByteScan.has(w, UInt8(ascii: ">"))
+                | ByteScan.has(w, UInt8(ascii: "\"")) | ByteScan.has(w, UInt8(ascii: "_")) != 0
+        }, special: { i in
+            let b = bytes[i]
             return b < 0x20 || b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "\"")
-                || (b == UInt8(ascii: "_") && i + 1 < n && base[i + 1] == UInt8(ascii: "x"))
-        }
-        var i = 0
-        let raw = UnsafeRawPointer(base)
-        while i + 8 <= n {
-            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            // A byte below 0x20: the word minus 0x20 in each byte borrows where one is (not for bytes of 0x80 and over).
-            let controls = (w &- ones &* 0x20) & ~w & highs
-            if controls | has(w, UInt8(ascii: "&")) | has(w, UInt8(ascii: "<")) | has(w, UInt8(ascii: ">")) | has(w, UInt8(ascii: "\"")) != 0 { return false }
-            if has(w, UInt8(ascii: "_")) != 0 {
-                for k in i..<(i + 8) where special(k) { return false }
-            }
-            i += 8
-        }
-        while i < n {
-            if special(i) { return false }
-            i += 1
-        }
-        return true
+                || (b == UInt8(ascii: "_") && i + 1 < n && bytes[i + 1] == UInt8(ascii: "x"))
+        })
     }
 
     static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
