@@ -98,9 +98,7 @@ public struct CSVWriter: ~Copyable {
         let plain = parts.allSatisfy { p in
             p.utf8.withContiguousStorageIfAvailable { !Self.needsQuotes($0) } ?? false
         }
-        let first = parts[0].utf8.first
-        let formula = [UInt8(ascii: "="), UInt8(ascii: "@"), 0x09, 0x0D, UInt8(ascii: "+"), UInt8(ascii: "-")].contains { $0 == first }
-        guard plain, !formula else { return field(parts.joined(separator: String(UnicodeScalar(separator)))) }
+        guard plain, !(parts[0].utf8.first.map(Self.mayStartFormula) ?? false) else { return field(parts.joined(separator: String(UnicodeScalar(separator)))) }
         if inRow { put(UInt8(ascii: ",")) }
         inRow = true
         for (k, p) in parts.enumerated() {
@@ -128,6 +126,13 @@ public struct CSVWriter: ~Copyable {
     @inline(__always) private mutating func put(_ b: UInt8) { buffer.put(b) { sink.drain($0.count) } }
     @inline(__always) private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) { buffer.put(bytes) { sink.drain($0.count) } }
 
+    /// A first byte after which a spreadsheet may run the cell (`=`, `@`, tab, CR; `+` and `-`
+    /// unless the rest is a plain number).
+    static func mayStartFormula(_ first: UInt8) -> Bool {
+        first == UInt8(ascii: "=") || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+            || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+    }
+
     /// `+` or `-`, digits, and at most one `.` between digits: a number a spreadsheet reads as a
     /// number, never as a formula.
     static func isPlainSignedNumber(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -144,8 +149,7 @@ public struct CSVWriter: ~Copyable {
     private mutating func append(_ utf8: UnsafeBufferPointer<UInt8>) {
         var neutralise = false
         if guardsFormulas, let first = utf8.first {
-            neutralise = first == UInt8(ascii: "=") || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
-                || ((first == UInt8(ascii: "+") || first == UInt8(ascii: "-")) && !Self.isPlainSignedNumber(utf8))
+            neutralise = Self.mayStartFormula(first) && !((first == UInt8(ascii: "+") || first == UInt8(ascii: "-")) && Self.isPlainSignedNumber(utf8))
         }
         let needsQuotes = Self.needsQuotes(utf8)
         if neutralise && !needsQuotes { put(UInt8(ascii: "'")) }
